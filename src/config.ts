@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  /** PostgreSQL URL; when unset the embedded PGlite database under DATA_DIR is used. */
+  DATABASE_URL: z.string().url().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  DATA_DIR: z.string().default('./data'),
+  /** Load the demo registry into an empty database on start (never in production). */
+  DEMO_DATA: bool.optional(),
+  DEMO_HOUSEHOLDS: z.coerce.number().int().min(0).default(2000),
+  DEMO_SEED: z.coerce.number().int().default(42),
+  /** This server's DCI id: `sender_id` of what it emits, `iss` of its tokens. */
+  DCI_SENDER_ID: z.string().min(1).default('dci-gateway'),
+  PUBLIC_URL: z.string().url().optional(),
+  /** This server's private signing key (PKCS#8 PEM or JWK file). Generated under DATA_DIR outside production. */
+  SIGNING_KEY: z.string().optional(),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86400).default(3600),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Largest batch (`search_request` items) one message may carry. */
+  MAX_BATCH_ITEMS: z.coerce.number().int().min(1).default(100),
+  MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
+  DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(10),
+  /** Deepest row a page may reach (page_number * page_size); deeper pages are refused, not scanned. */
+  MAX_RESULT_WINDOW: z.coerce.number().int().min(1).default(100_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Mounts GET /bench/ceiling/uin/:uin, the bare-lookup baseline `npm run bench` compares against (never in production). */
+  BENCH_ROUTES: bool.optional(),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type Config = z.infer<typeof ConfigSchema> & { demoData: boolean; publicUrl: string };
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${issues}`);
+  }
+  const c = parsed.data;
+  const production = c.NODE_ENV === 'production';
+  if (production && !c.SIGNING_KEY) throw new Error('invalid configuration: SIGNING_KEY is required in production');
+  return {
+    ...c,
+    demoData: production ? false : (c.DEMO_DATA ?? true),
+    BENCH_ROUTES: production ? false : (c.BENCH_ROUTES ?? false),
+    publicUrl: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+  };
+}

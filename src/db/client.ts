@@ -1,0 +1,170 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+
+type Row = Record<string, unknown>;
+
+/**
+ * The one database handle above the driver. `drizzle` is for ordinary CRUD; `query` runs SQL text (ours, or a
+ * drizzle `sql` fragment) as a server-side prepared statement on PostgreSQL: hot paths build their text once, or
+ * through the query compiler, and skip the query builder's per-call cost.
+ */
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  run<T extends Row = Row>(fragment: SQL): Promise<T[]>;
+  /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
+  copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
+  transaction<T>(fn: (tx: Pick<Database, 'query' | 'run'>) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** PGlite only: the whole database as a tarball, to start copies from (test templates). */
+  dumpDataDir?(): Promise<Blob>;
+}
+
+const dialect = new PgDialect();
+export function renderSql(fragment: SQL): { text: string; params: unknown[] } {
+  const q = dialect.sqlToQuery(fragment);
+  return { text: q.sql, params: q.params };
+}
+
+export interface OpenOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  poolSize?: number;
+  /** Create the embedded database in memory (tests); ignored for PostgreSQL. */
+  memory?: boolean;
+  /** Start the embedded database from a tarball made by `dumpDataDir` (tests start from a migrated template). */
+  loadDataDir?: Blob;
+}
+
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 20) : openPglite(opts);
+}
+
+function openPostgres(url: string, max: number): Database {
+  const sql = postgres(url, {
+    max,
+    onnotice: () => {},
+    types: {
+      // Dates stay strings (yyyy-mm-dd): no timezone shifts for birth dates.
+      date: { to: 1082, from: [1082], serialize: (v: string) => v, parse: (v: string) => v },
+      // Row ids and counts fit in a double; PGlite returns numbers too, so both drivers agree.
+      bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },
+    },
+  });
+  const db = drizzlePostgres(sql);
+  const query = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+    (await sql.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
+  return {
+    kind: 'postgres',
+    drizzle: db,
+    query,
+    run: (f) => {
+      const { text, params } = renderSql(f);
+      return query(text, params);
+    },
+    async copyIn(table, columns, rows) {
+      const cols = columns.map((c) => `"${c}"`).join(', ');
+      const stream = await sql.unsafe(`COPY "${table}" (${cols}) FROM STDIN`).writable();
+      await new Promise<void>((resolve, reject) => {
+        stream.on('error', reject);
+        stream.on('finish', resolve);
+        let buf = '';
+        const write = async () => {
+          for (const line of rows) {
+            buf += line;
+            if (buf.length > 1 << 20) {
+              if (!stream.write(buf)) await new Promise((r) => stream.once('drain', r));
+              buf = '';
+            }
+          }
+          stream.end(buf);
+        };
+        write().catch(reject);
+      });
+    },
+    async transaction(fn) {
+      return (await sql.begin(async (tx) => {
+        const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+          (await tx.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
+        return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
+      })) as any;
+    },
+    async ping() {
+      await sql`select 1`;
+    },
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(opts: OpenOptions): Promise<Database> {
+  let dataDir: string | undefined;
+  if (!opts.memory) {
+    dataDir = `${opts.dataDir ?? './data'}/pglite`;
+    mkdirSync(dataDir, { recursive: true });
+  }
+  const pg = await PGlite.create(dataDir, { loadDataDir: opts.loadDataDir });
+  // Parse DATE as string, as on PostgreSQL.
+  const parsers = { 1082: (v: string) => v };
+  const db = drizzlePglite(pg);
+  const query = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+    (await pg.query<T>(text, params as any[], { parsers })).rows;
+  return {
+    kind: 'pglite',
+    drizzle: db,
+    query,
+    run: (f) => {
+      const { text, params } = renderSql(f);
+      return query(text, params);
+    },
+    async copyIn(table, columns, rows) {
+      const cols = columns.map((c) => `"${c}"`).join(', ');
+      const parts: string[] = [];
+      for (const line of rows) parts.push(line);
+      await pg.query(`COPY "${table}" (${cols}) FROM '/dev/blob'`, [], { blob: new Blob(parts) });
+    },
+    async transaction(fn) {
+      return pg.transaction(async (tx) => {
+        const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+          (await tx.query<T>(text, params as any[], { parsers })).rows;
+        return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
+      });
+    },
+    async ping() {
+      await pg.query('select 1');
+    },
+    async dumpDataDir() {
+      return (await pg.dumpDataDir('none')) as Blob;
+    },
+    async close() {
+      await pg.close();
+    },
+  };
+}
+
+export async function migrateDatabase(db: Database): Promise<void> {
+  if (db.kind === 'postgres') {
+    // Several processes may start at once against one database: serialise the migrations.
+    await db.query('select pg_advisory_lock(727274)');
+    try {
+      await migratePostgres(db.drizzle as ReturnType<typeof drizzlePostgres>, { migrationsFolder: MIGRATIONS_DIR });
+    } finally {
+      await db.query('select pg_advisory_unlock(727274)');
+    }
+  } else {
+    await migratePglite(db.drizzle as ReturnType<typeof drizzlePglite>, { migrationsFolder: MIGRATIONS_DIR });
+  }
+}

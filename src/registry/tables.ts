@@ -1,0 +1,166 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  date,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * Registry core tables. Row ids (`id`) are internal and never leave the server: APIs speak in
+ * identifiers (UIN, BRN, HOUSEHOLD_ID...) and in the opaque `external_id` uuids.
+ */
+
+/** Administrative areas: region > district > ... (`path` is the dotted chain of codes, for subtree lookups). */
+export const areas = pgTable(
+  'areas',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    code: text('code').notNull(),
+    name: text('name').notNull(),
+    level: text('level').notNull(),
+    parentId: bigint('parent_id', { mode: 'number' }).references((): any => areas.id),
+    path: text('path').notNull(),
+  },
+  (t) => [
+    uniqueIndex('areas_code_uq').on(t.code),
+    index('areas_path_idx').on(sql`${t.path} text_pattern_ops`),
+    index('areas_lower_name_idx').on(sql`lower(${t.name})`),
+  ],
+);
+
+export const individuals = pgTable(
+  'individuals',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    externalId: uuid('external_id').notNull().default(sql`gen_random_uuid()`),
+    givenName: text('given_name'),
+    secondName: text('second_name'),
+    surname: text('surname'),
+    maidenName: text('maiden_name'),
+    prefix: text('prefix'),
+    suffix: text('suffix'),
+    /** male | female | other | unknown */
+    sex: text('sex').notNull().default('unknown'),
+    birthDate: date('birth_date'),
+    deathDate: date('death_date'),
+    deathPlace: text('death_place'),
+    /** FHIR marital status code: S M W A D L U */
+    maritalStatus: text('marital_status'),
+    isDisabled: boolean('is_disabled').notNull().default(false),
+    /** [{disability_limitation_type, functional_severity}] (Washington Group domains) */
+    disabilityInfo: jsonb('disability_info').notNull().default(sql`'[]'::jsonb`),
+    educationLevel: text('education_level'),
+    occupation: text('occupation'),
+    /** DCI EmploymentStatus code 1..8 */
+    employmentStatus: smallint('employment_status'),
+    incomeLevel: text('income_level'),
+    languageCode: text('language_code'),
+    phoneNumber: text('phone_number'),
+    email: text('email'),
+    /** Country-specific extensions, emitted as `additional_attributes`. */
+    attributes: jsonb('attributes').notNull().default(sql`'{}'::jsonb`),
+    registrationDate: timestamp('registration_date', { withTimezone: true }).notNull().defaultNow(),
+    lastUpdated: timestamp('last_updated', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('individuals_external_id_uq').on(t.externalId),
+    index('individuals_birth_date_idx').on(t.birthDate),
+    index('individuals_sex_marital_idx').on(t.sex, t.maritalStatus),
+    index('individuals_disabled_idx').on(t.id).where(sql`${t.isDisabled}`),
+    index('individuals_deceased_idx').on(t.deathDate).where(sql`${t.deathDate} is not null`),
+    index('individuals_lower_surname_idx').on(sql`lower(${t.surname})`),
+  ],
+);
+
+export const groups = pgTable(
+  'groups',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    externalId: uuid('external_id').notNull().default(sql`gen_random_uuid()`),
+    /** DCI GroupType code: 1 Household, 2 Family, 3 Group */
+    groupType: smallint('group_type').notNull().default(1),
+    areaId: bigint('area_id', { mode: 'number' }).references(() => areas.id),
+    addressLine: text('address_line'),
+    postalCode: text('postal_code'),
+    latitude: numeric('latitude', { precision: 9, scale: 6 }),
+    longitude: numeric('longitude', { precision: 9, scale: 6 }),
+    povertyScore: numeric('poverty_score', { precision: 5, scale: 2 }),
+    povertyScoreType: text('poverty_score_type'),
+    /** Active members; kept in step with memberships by the registry store. */
+    groupSize: integer('group_size').notNull().default(0),
+    attributes: jsonb('attributes').notNull().default(sql`'{}'::jsonb`),
+    registrationDate: timestamp('registration_date', { withTimezone: true }).notNull().defaultNow(),
+    lastUpdated: timestamp('last_updated', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('groups_external_id_uq').on(t.externalId),
+    index('groups_poverty_score_idx').on(t.povertyScore, t.id),
+    index('groups_group_size_idx').on(t.groupSize, t.id),
+    index('groups_area_idx').on(t.areaId, t.povertyScore),
+  ],
+);
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    groupId: bigint('group_id', { mode: 'number' })
+      .notNull()
+      .references(() => groups.id),
+    individualId: bigint('individual_id', { mode: 'number' })
+      .notNull()
+      .references(() => individuals.id),
+    isHead: boolean('is_head').notNull().default(false),
+    /** HL7 RoleCode of this member relative to the head: SELF, SPS, CHILD, PRN, GRPRN, SIB, ... */
+    relationshipToHead: text('relationship_to_head').notNull(),
+    startDate: date('start_date').notNull().default(sql`current_date`),
+    endDate: date('end_date'),
+  },
+  (t) => [
+    index('memberships_group_idx').on(t.groupId).where(sql`${t.endDate} is null`),
+    // One active household per person: member searches join at most one group.
+    uniqueIndex('memberships_active_individual_uq').on(t.individualId).where(sql`${t.endDate} is null`),
+    uniqueIndex('memberships_one_head_uq').on(t.groupId).where(sql`${t.isHead} and ${t.endDate} is null`),
+  ],
+);
+
+/**
+ * Identifiers of people and groups: (type, value) is unique. Every lookup by identifier goes through
+ * `registry/identifiers.ts` so that restricted types can later be stored encrypted and found by a keyed blind index.
+ */
+export const identifiers = pgTable(
+  'identifiers',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    idType: text('id_type').notNull(),
+    idValue: text('id_value').notNull(),
+    individualId: bigint('individual_id', { mode: 'number' }).references(() => individuals.id),
+    groupId: bigint('group_id', { mode: 'number' }).references(() => groups.id),
+  },
+  (t) => [
+    uniqueIndex('identifiers_type_value_uq').on(t.idType, t.idValue),
+    index('identifiers_individual_idx').on(t.individualId).where(sql`${t.individualId} is not null`),
+    index('identifiers_group_idx').on(t.groupId).where(sql`${t.groupId} is not null`),
+    check('identifiers_one_owner', sql`(${t.individualId} is null) <> (${t.groupId} is null)`),
+  ],
+);
+
+/** Identifier types this registry knows (configurable vocabulary; DIGEST section 5). */
+export const identifierTypes = pgTable('identifier_types', {
+  code: text('code').primaryKey(),
+  description: text('description').notNull(),
+  /** person | group */
+  appliesTo: text('applies_to').notNull(),
+});
