@@ -1,0 +1,39 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { isAttributeDef } from './comparison.js';
+import { isAbsent, isPlainObject, own, show } from './input.js';
+import { MAX_SORT_KEYS } from './limits.js';
+import { type AttributeCatalog, QueryRejection } from './types.js';
+
+function rejectSort(message: string): never {
+  throw new QueryRejection('rjct.sort.invalid', message);
+}
+
+/**
+ * Compiles `search_criteria.sort` (`[{attribute_name, sort_order}]`, a lone object = one key) into an ORDER BY list
+ * without the keyword. NULLs sort last either way, and `tieBreak` (ascending) always ends the list so pages are
+ * deterministic (DIGEST 3.3).
+ */
+export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: SQL): SQL {
+  if (!isAbsent(sort) && !Array.isArray(sort) && !isPlainObject(sort)) {
+    rejectSort(`sort must be an array of {attribute_name, sort_order}, got ${show(sort)}`);
+  }
+  const items: unknown[] = isAbsent(sort) ? [] : Array.isArray(sort) ? sort : [sort];
+  if (items.length > MAX_SORT_KEYS) rejectSort(`sort takes at most ${MAX_SORT_KEYS} keys`);
+  const keys = items.map((item, index) => {
+    if (!isPlainObject(item)) return rejectSort(`sort item ${index + 1} must be an object, got ${show(item)}`);
+    const name = own(item, 'attribute_name');
+    if (typeof name !== 'string' || name.trim() === '') return rejectSort(`sort item ${index + 1}: attribute_name is required`);
+    const def = catalog.resolve(name);
+    if (!isAttributeDef(def)) return rejectSort(`cannot sort by unknown attribute ${show(name)}`);
+    if (!def.sortKey) return rejectSort(`cannot sort by attribute ${show(name)}`);
+    return sql`${def.sortKey} ${sql.raw(direction(own(item, 'sort_order'), name))} nulls last`;
+  });
+  return sql.join([...keys, sql`${tieBreak} asc`], sql`, `);
+}
+
+function direction(raw: unknown, name: string): 'asc' | 'desc' {
+  if (isAbsent(raw)) return 'asc';
+  const order = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  if (order === 'asc' || order === 'desc') return order;
+  return rejectSort(`attribute ${show(name)}: sort_order must be asc or desc, got ${show(raw)}`);
+}
