@@ -1,0 +1,35 @@
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../http/context.js';
+import { DciError } from '../http/errors.js';
+import { scopesAllow } from './scopes.js';
+import type { AccessTokens } from './tokens.js';
+
+const CHALLENGE = 'Bearer realm="dci"';
+
+/**
+ * Bearer check for a DCI route: 401 with a `WWW-Authenticate` challenge for a missing, malformed or expired token,
+ * 403 when the token's scopes do not cover `{domain}:registry.{action}`. Only `Authorization: Bearer` is accepted
+ * (DIGEST 7.1).
+ */
+export function requireScope(tokens: AccessTokens, domain: string, action: string): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (!header) {
+      throw new DciError(401, 'err.request.unauthorized', 'bearer token required', { 'www-authenticate': CHALLENGE });
+    }
+    const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(header);
+    const claims = match ? await tokens.verify(match[1]) : undefined;
+    if (!claims) {
+      throw new DciError(401, 'err.request.unauthorized', 'invalid or expired token', {
+        'www-authenticate': `${CHALLENGE}, error="invalid_token"`,
+      });
+    }
+    c.set('auth', claims);
+    if (!scopesAllow(claims.scopes, domain, action)) {
+      throw new DciError(403, 'err.request.forbidden', `token lacks scope ${domain}:registry.${action}`, {
+        'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${domain}:registry.${action}"`,
+      });
+    }
+    await next();
+  };
+}

@@ -1,0 +1,59 @@
+import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
+
+/**
+ * A registered partner: its DCI `sender_id` and OAuth2 `client_id` are one id. This is the seam the trust issue
+ * extends (signature policy, keys, callback origins, field projection, purposes).
+ */
+export interface Partner {
+  readonly id: string;
+  readonly scopes: readonly string[];
+  /** `scrypt$<salt b64>$<hash b64>` */
+  readonly secretHash: string;
+}
+
+export const DEMO_PARTNER_ID = 'demo-spmis';
+export const DEMO_PARTNER_SECRET = 'demo-spmis-secret';
+
+export async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(secret, salt, 32);
+  return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+async function secretMatches(secret: string, stored: string): Promise<boolean> {
+  const [scheme, saltB64, hashB64] = stored.split('$');
+  if (scheme !== 'scrypt' || !saltB64 || !hashB64) return false;
+  const expected = Buffer.from(hashB64, 'base64');
+  const actual = await scrypt(secret, Buffer.from(saltB64, 'base64'), expected.length);
+  return timingSafeEqual(actual, expected);
+}
+
+export class PartnerDirectory {
+  private readonly byId = new Map<string, Partner>();
+
+  constructor(partners: readonly Partner[]) {
+    for (const p of partners) this.byId.set(p.id, p);
+  }
+
+  get(id: string): Partner | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The partner when the credentials are right; undefined otherwise (unknown id and wrong secret look alike). */
+  async authenticate(clientId: string, secret: string): Promise<Partner | undefined> {
+    const partner = this.byId.get(clientId);
+    if (!partner) {
+      await scrypt(secret, randomBytes(16), 32); // same cost as a real check: no timing oracle for ids
+      return undefined;
+    }
+    return (await secretMatches(secret, partner.secretHash)) ? partner : undefined;
+  }
+}
+
+/** The development partner of the run contract (design.md section 4); never present in production. */
+export async function demoPartner(): Promise<Partner> {
+  return { id: DEMO_PARTNER_ID, scopes: ['*'], secretHash: await hashSecret(DEMO_PARTNER_SECRET) };
+}

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
+import type { SigningKey } from '../dci/signing/keys.js';
+
+export interface AccessClaims {
+  readonly partnerId: string;
+  readonly scopes: readonly string[];
+  readonly jti: string;
+  /** Unix seconds. */
+  readonly exp: number;
+}
+
+/**
+ * Issues and verifies our OAuth2 access tokens (JWT, signed with the server key). Verified tokens are cached until
+ * they expire: an Ed25519 verify per request would cost more than the registry lookup it guards.
+ */
+export class AccessTokens {
+  private readonly cache = new Map<string, AccessClaims>();
+  private static readonly CACHE_MAX = 10_000;
+
+  constructor(
+    private readonly key: SigningKey,
+    private readonly issuer: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  async issue(partnerId: string, scopes: readonly string[]): Promise<{ token: string; expiresIn: number }> {
+    const token = await new SignJWT({ scope: scopes.join(' ') })
+      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setAudience(this.issuer)
+      .setSubject(partnerId)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key.privateKey);
+    return { token, expiresIn: this.ttlSeconds };
+  }
+
+  /** The token's claims, or undefined when it is malformed, forged, expired or not ours. */
+  async verify(token: string): Promise<AccessClaims | undefined> {
+    const now = Math.floor(Date.now() / 1000);
+    const cached = this.cache.get(token);
+    if (cached) {
+      if (cached.exp > now) return cached;
+      this.cache.delete(token);
+    }
+    try {
+      const { payload } = await jwtVerify(token, this.key.publicKey, {
+        issuer: this.issuer,
+        audience: this.issuer,
+        algorithms: [this.key.alg],
+        typ: 'at+jwt',
+      });
+      if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') return undefined;
+      const claims: AccessClaims = {
+        partnerId: payload.sub,
+        scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+        jti: payload.jti,
+        exp: payload.exp,
+      };
+      if (this.cache.size >= AccessTokens.CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(token, claims);
+      return claims;
+    } catch {
+      return undefined;
+    }
+  }
+}

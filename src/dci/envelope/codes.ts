@@ -1,0 +1,45 @@
+/** DCI vocabularies for statuses and reason codes (DIGEST 2.3, 2.4, 2.6). */
+
+/** RequestStatus: header and item `status`. */
+export type RequestStatus = 'rcvd' | 'pdng' | 'succ' | 'rjct';
+
+/** Error.code of the ACK/error body: communication-layer errors. */
+export type DciErrorCode =
+  | 'err.request.bad'
+  | 'err.request.unauthorized'
+  | 'err.request.forbidden'
+  | 'err.request.not_found'
+  | 'err.request.timeout'
+  | 'err.version.not_supported'
+  | 'err.request.too_many_requests'
+  | 'err.sender_id.invalid'
+  | 'err.sender_uri.invalid'
+  | 'err.receiver_id.invalid'
+  | 'err.signature.missing'
+  | 'err.signature.invalid'
+  | 'err.encryption.invalid'
+  | 'err.service.unavailable';
+
+/** MsgHeaderStatusReasonCode: header-level rejections. */
+export type HeaderReasonCode =
+  | 'rjct.version.invalid'
+  | 'rjct.message_id.duplicate'
+  | 'rjct.message_ts.invalid'
+  | 'rjct.action.invalid'
+  | 'rjct.action.not_supported'
+  | 'rjct.total_count.invalid'
+  | 'rjct.total_count.limit_exceeded'
+  | 'rjct.errors.too_many';
+
+/** SearchStatusReasonCode: item-level rejections of a search. */
+export type SearchReasonCode =
+  | 'rjct.reference_id.invalid'
+  | 'rjct.reference_id.duplicate'
+  | 'rjct.timestamp.invalid'
+  | 'rjct.search_criteria.invalid'
+  | 'rjct.filter.invalid'
+  | 'rjct.sort.invalid'
+  | 'rjct.pagination.invalid'
+  | 'rjct.search.too_many_records_found';
+
+export const PROTOCOL_VERSION = '1.0.0';

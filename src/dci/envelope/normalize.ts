@@ -1,0 +1,35 @@
+/**
+ * Liberal input (DIGEST 11.4): the published samples and several implementations send empty strings for absent
+ * optional members and a lone object where the schema wants an array. These rewrites run before schema validation;
+ * anything still invalid afterwards is refused with err.request.bad.
+ */
+
+const OPTIONAL_HEADER_STRINGS = ['version', 'sender_uri', 'receiver_id', 'meta', 'status_reason_code', 'status_reason_message'];
+
+export function normalizeRequestEnvelope(body: unknown, batchMember: string): void {
+  if (!isObject(body)) return;
+  const header = body.header;
+  if (isObject(header)) {
+    for (const k of OPTIONAL_HEADER_STRINGS) if (header[k] === '' || header[k] === null) delete header[k];
+    if (typeof header.is_msg_encrypted === 'string') {
+      const v = header.is_msg_encrypted.toLowerCase();
+      if (v === 'true' || v === 'false') header.is_msg_encrypted = v === 'true';
+    }
+  }
+  const message = body.message;
+  if (isObject(message)) {
+    // DR/FR samples send search_request as one object (DIGEST 11.4).
+    if (isObject(message[batchMember])) message[batchMember] = [message[batchMember]];
+    if (message.transaction_id === null) message.transaction_id = '';
+    if (typeof message.transaction_id === 'number') message.transaction_id = String(message.transaction_id);
+  }
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Empty strings and null count as absent (DIGEST 11.4). */
+export function present(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
+}

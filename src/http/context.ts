@@ -1,0 +1,12 @@
+import type { Logger } from 'pino';
+import type { AccessClaims } from '../auth/tokens.js';
+
+/** Per-request values set by the shared middleware. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    /** Set by the bearer check on protected routes. */
+    auth: AccessClaims;
+  };
+}

@@ -1,0 +1,24 @@
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { errorBody } from '../dci/envelope/builder.js';
+import type { AppEnv } from './context.js';
+import { DciError } from './errors.js';
+
+/** Turns every thrown error into a DCI error body (DIGEST 8); never a stack trace or SQL text. */
+export const handleError: ErrorHandler<AppEnv> = (err, c) => {
+  if (err instanceof DciError) return respond(c, err);
+  if (err instanceof HTTPException && err.status < 500) {
+    return respond(c, new DciError(err.status === 413 ? 413 : 400, 'err.request.bad', err.message || 'bad request'));
+  }
+  c.get('log')?.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'unhandled error');
+  return respond(c, new DciError(500, 'err.service.unavailable', 'internal error'));
+};
+
+export const handleNotFound: NotFoundHandler<AppEnv> = (c) =>
+  respond(c, new DciError(404, 'err.request.not_found', `no route for ${c.req.method} ${c.req.path}`));
+
+function respond(c: Context<AppEnv>, err: DciError) {
+  for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  c.header('cache-control', 'no-store');
+  return c.json(errorBody(err.code, err.message), err.httpStatus);
+}

@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from 'pino';
+import type { AppEnv } from './context.js';
+import { DciError } from './errors.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Request id (the caller's `x-request-id` when sane, else ours), a child logger, and one access-log line. */
+export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const given = c.req.header('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    c.set('requestId', requestId);
+    const log = logger.child({ request_id: requestId });
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    c.header('x-request-id', requestId);
+    const auth = c.get('auth');
+    log.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        partner_id: auth?.partnerId,
+      },
+      'request',
+    );
+  };
+}
+
+/** Bodies over the limit are cut off while streaming (no hang on a huge or endless body): 413. */
+export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new DciError(413, 'err.request.bad', `request body exceeds ${maxBytes} bytes`);
+    },
+  });
+}
