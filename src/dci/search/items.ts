@@ -1,0 +1,142 @@
+import type { SQL } from 'drizzle-orm';
+import type { SearchReasonCode } from '../envelope/codes.js';
+import { nowTimestamp } from '../envelope/builder.js';
+import { isObject, present } from '../envelope/normalize.js';
+import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
+import type { AttributeCatalog } from '../query/types.js';
+
+/** What a domain supplies to answer one search item: the record type asked for and how to fetch a page of it. */
+export interface SearchPlan {
+  readonly regType: string;
+  readonly recordType: string;
+  readonly catalog: AttributeCatalog;
+  readonly tieBreak: SQL;
+  fetch(page: { where: SQL; orderBy: SQL; limit: number; offset: number }): Promise<object[]>;
+  count(where: SQL): Promise<number>;
+}
+
+export interface SearchDomain {
+  /** Picks the record type and catalog for an item's criteria; throws QueryRejection for an unknown entity. */
+  plan(criteria: Record<string, unknown>): SearchPlan;
+}
+
+export interface SearchLimits {
+  defaultPageSize: number;
+  maxPageSize: number;
+  maxResultWindow: number;
+}
+
+export interface SearchResponseItem {
+  reference_id: string;
+  timestamp: string;
+  status: 'succ' | 'rjct';
+  status_reason_code?: SearchReasonCode;
+  status_reason_message?: string;
+  data?: { version: '1.0.0'; reg_type: string; reg_record_type: string; reg_records: object[] };
+  pagination?: { page_size: number; page_number: number; total_count: number };
+  locale?: string;
+}
+
+class ItemRejection extends Error {
+  constructor(readonly reasonCode: SearchReasonCode, message: string) {
+    super(message);
+  }
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** `locale` arrives as `en`, `EN/GB`, `eng` or `""` (DIGEST 3.3); we emit ISO 639-3. */
+const LOCALE_639_3: Record<string, string> = { en: 'eng', fr: 'fra', es: 'spa', pt: 'por', ar: 'ara', sw: 'swa', am: 'amh', ha: 'hau', yo: 'yor', ig: 'ibo', th: 'tha', hi: 'hin' };
+function normalizeLocale(v: unknown): string {
+  if (typeof v !== 'string' || v === '') return 'eng';
+  const primary = v.toLowerCase().split(/[-_/]/)[0];
+  if (/^[a-z]{3}$/.test(primary)) return primary;
+  return LOCALE_639_3[primary] ?? 'eng';
+}
+
+function positiveInt(v: unknown): number | undefined {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+function pageOf(pagination: unknown, limits: SearchLimits): { size: number; number: number } {
+  if (!present(pagination)) return { size: limits.defaultPageSize, number: 1 };
+  if (!isObject(pagination)) throw new ItemRejection('rjct.pagination.invalid', 'pagination must be an object');
+  const size = present(pagination.page_size) ? positiveInt(pagination.page_size) : limits.defaultPageSize;
+  const number = present(pagination.page_number) ? positiveInt(pagination.page_number) : 1;
+  if (size === undefined) throw new ItemRejection('rjct.pagination.invalid', 'pagination.page_size must be an integer >= 1');
+  if (number === undefined) throw new ItemRejection('rjct.pagination.invalid', 'pagination.page_number must be an integer >= 1 (pages count from 1)');
+  if (size > limits.maxPageSize) throw new ItemRejection('rjct.pagination.invalid', `pagination.page_size must be at most ${limits.maxPageSize}`);
+  if (size * number > limits.maxResultWindow) {
+    throw new ItemRejection('rjct.pagination.invalid', `pages may reach row ${limits.maxResultWindow} at most; narrow the search`);
+  }
+  return { size, number };
+}
+
+/** Answers one item of a search batch; every problem with the item becomes its own rjct status. */
+async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits): Promise<SearchResponseItem> {
+  const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
+  const locale = normalizeLocale(item.locale);
+  try {
+    if (present(item.timestamp) && (typeof item.timestamp !== 'string' || !RFC3339.test(item.timestamp) || Number.isNaN(Date.parse(item.timestamp)))) {
+      throw new ItemRejection('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
+    }
+    const criteria = item.search_criteria;
+    if (!isObject(criteria)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria must be an object');
+    if (!present(criteria.query_type)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query_type is required');
+    if (!present(criteria.query)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query is required');
+    const page = pageOf(criteria.pagination, limits);
+    const plan = domain.plan(criteria);
+    const { where } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
+    const orderBy = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
+    const offset = (page.number - 1) * page.size;
+    const records = await plan.fetch({ where, orderBy, limit: page.size, offset });
+    // A short page tells the total without counting (the common case of an identifier lookup).
+    const total = records.length < page.size && (records.length > 0 || offset === 0) ? offset + records.length : await plan.count(where);
+    return {
+      reference_id,
+      timestamp: nowTimestamp(),
+      status: 'succ',
+      data: { version: '1.0.0', reg_type: plan.regType, reg_record_type: plan.recordType, reg_records: records },
+      pagination: { page_size: page.size, page_number: page.number, total_count: total },
+      locale,
+    };
+  } catch (e) {
+    if (e instanceof ItemRejection || e instanceof QueryRejection) {
+      return { reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: e.reasonCode, status_reason_message: e.message.slice(0, 999), locale };
+    }
+    throw e;
+  }
+}
+
+const ITEM_CONCURRENCY = 8;
+
+/**
+ * Answers a search batch, each item on its own (DIGEST 3.1): a duplicate reference_id is refused for the later
+ * items, and a bad item never fails the others.
+ */
+export async function answerSearchBatch(domain: SearchDomain, items: Record<string, unknown>[], limits: SearchLimits): Promise<SearchResponseItem[]> {
+  const seen = new Set<string>();
+  const results: SearchResponseItem[] = new Array(items.length);
+  const pending: number[] = [];
+  items.forEach((item, i) => {
+    const ref = item.reference_id;
+    // Samples send "" for reference_id (DIGEST 11.4): accepted and echoed; only duplicates within the batch are refused.
+    if (typeof ref === 'string' && ref !== '' && seen.has(ref)) {
+      results[i] = { reference_id: ref, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate', status_reason_message: `reference_id ${ref.slice(0, 100)} repeats an earlier item of this batch`, locale: normalizeLocale(item.locale) };
+      return;
+    }
+    if (typeof ref === 'string' && ref !== '') seen.add(ref);
+    if (ref !== undefined && typeof ref !== 'string') {
+      results[i] = { reference_id: String(ref), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.reference_id.invalid', status_reason_message: 'reference_id must be a string', locale: normalizeLocale(item.locale) };
+      return;
+    }
+    pending.push(i);
+  });
+  for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
+    const chunk = pending.slice(start, start + ITEM_CONCURRENCY);
+    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits)));
+    chunk.forEach((i, k) => (results[i] = answers[k]));
+  }
+  return results;
+}

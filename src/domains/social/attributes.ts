@@ -1,0 +1,212 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
+import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
+import { canonicalIdType, hasIdentifier, hasMemberWithIdentifier, type IdentifierOwner } from '../../registry/identifiers.js';
+import { normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularies.js';
+
+/**
+ * The Social Registry's search allow-lists. Member searches run over `individuals i` left-joined to the person's
+ * active membership `m` and household `g`; group searches over `groups g`. An attribute not listed here cannot be
+ * queried or sorted on (DIGEST 4: unknown attribute -> rjct.search_criteria.invalid).
+ */
+
+const lowerText = (v: unknown) => String(v).trim().toLowerCase();
+
+function vocabulary(label: string, normalize: (v: string) => string | undefined) {
+  return (v: unknown) => {
+    const out = normalize(String(v));
+    if (out === undefined) throw new QueryRejection('rjct.search_criteria.invalid', `${label}: unknown value ${JSON.stringify(v)}`);
+    return out;
+  };
+}
+
+function def(name: string, type: AttributeDef['type'], column: SQL, extra: Partial<AttributeDef> = {}): AttributeDef {
+  return { name, type, predicate: columnPredicate(column), sortKey: column, ...extra };
+}
+
+/** Age in whole years, compiled to birth-date ranges so the birth_date index serves it. */
+function agePredicate(op: Operator, value: unknown): SQL {
+  const bornOnOrBefore = (years: number) => sql`i.birth_date <= (current_date - make_interval(years => ${years}))::date`;
+  const bornAfter = (years: number) => sql`i.birth_date > (current_date - make_interval(years => ${years}))::date`;
+  const eq = (n: number) => sql`(${bornOnOrBefore(n)} and ${bornAfter(n + 1)})`;
+  const n = value as number;
+  switch (op) {
+    case 'eq': return eq(n);
+    case 'ne': return sql`(i.birth_date is null or not ${eq(n)})`;
+    case 'gte': return bornOnOrBefore(n);
+    case 'gt': return bornOnOrBefore(n + 1);
+    case 'lte': return bornAfter(n + 1);
+    case 'lt': return bornAfter(n);
+    case 'in': return sql`(${sql.join((value as number[]).map(eq), sql` or `)})`;
+    case 'nin': return sql`(i.birth_date is null or not (${sql.join((value as number[]).map(eq), sql` or `)}))`;
+  }
+}
+
+/** Area by code or name at a level (region, district) or any level, including everything below it. */
+function areaPredicate(level: string | null) {
+  return (op: Operator, value: unknown): SQL => {
+    const values = (Array.isArray(value) ? value : [value]).map((v) => String(v));
+    const lowered = values.map((v) => v.toLowerCase());
+    const list = (vs: string[]) => sql.join(vs.map((v) => sql`${v}`), sql`, `);
+    const subtree = sql`(select a.id from areas a join areas p on (a.path = p.path or a.path like p.path || '.%') where (p.code in (${list(values)}) or lower(p.name) in (${list(lowered)}))${level ? sql` and p.level = ${level}` : sql``})`;
+    return op === 'ne' || op === 'nin' ? sql`(g.area_id is null or g.area_id not in ${subtree})` : sql`g.area_id in ${subtree}`;
+  };
+}
+
+const textOps: Operator[] = ['eq', 'ne', 'in', 'nin'];
+
+function identifierDef(owner: IdentifierOwner, idType: string, scope: 'person' | 'group-by-member'): AttributeDef {
+  return {
+    name: canonicalIdType(idType),
+    type: 'string',
+    operators: textOps,
+    predicate: (op, value) => {
+      const values = (Array.isArray(value) ? value : [value]).map(String);
+      const negate = op === 'ne' || op === 'nin';
+      if (owner === 'group') return hasIdentifier('group', sql`g.id`, idType, values, negate);
+      return scope === 'person'
+        ? hasIdentifier('individual', sql`i.id`, idType, values, negate)
+        : hasMemberWithIdentifier(sql`g.id`, idType, values, negate);
+    },
+    sortKey:
+      owner === 'individual' && scope === 'person'
+        ? sql`(select x.id_value from identifiers x where x.individual_id = i.id and x.id_type = ${canonicalIdType(idType)} limit 1)`
+        : owner === 'group'
+          ? sql`(select x.id_value from identifiers x where x.group_id = g.id and x.id_type = ${canonicalIdType(idType)} limit 1)`
+          : undefined,
+  };
+}
+
+/** Attributes of a person (alias i) and their active membership (alias m). */
+const personAttributes: AttributeDef[] = [
+  def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: vocabulary('sex', normalizeSex) }),
+  def('birth_date', 'date', sql`i.birth_date`),
+  { name: 'age', type: 'integer', predicate: agePredicate, sortKey: sql`(current_date - i.birth_date)` },
+  def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: vocabulary('marital_status', normalizeMaritalStatus) }),
+  def('is_disabled', 'boolean', sql`i.is_disabled`),
+  def('is_deceased', 'boolean', sql`(i.death_date is not null)`),
+  def('death_date', 'date', sql`i.death_date`),
+  def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: lowerText }),
+  def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: lowerText }),
+  def('education_level', 'string', sql`i.education_level`, { operators: textOps }),
+  def('occupation', 'string', sql`i.occupation`, { operators: textOps }),
+  def('employment_status', 'integer', sql`i.employment_status`),
+  def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
+  def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: (v) => String(v).toUpperCase() }),
+  def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
+];
+
+/** Attributes of a household (alias g). */
+const householdAttributes: AttributeDef[] = [
+  def('poverty_score', 'number', sql`g.poverty_score`),
+  def('group_size', 'integer', sql`g.group_size`),
+  def('group_type', 'integer', sql`g.group_type`),
+  { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region') },
+  { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district') },
+  { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null) },
+  def('group_registration_date', 'date', sql`(g.registration_date at time zone 'UTC')::date`),
+];
+
+/** Other spellings partners send (DIGEST 11.2 #25, samples), mapped to canonical names. */
+const ALIASES: Record<string, string> = {
+  gender: 'sex',
+  birthdate: 'birth_date',
+  date_of_birth: 'birth_date',
+  dob: 'birth_date',
+  deceased: 'is_deceased',
+  disabled: 'is_disabled',
+  first_name: 'given_name',
+  'name.given_name': 'given_name',
+  'name.first_name': 'given_name',
+  last_name: 'surname',
+  sur_name: 'surname',
+  'name.surname': 'surname',
+  'name.last_name': 'surname',
+  'name.sur_name': 'surname',
+  relationship_head: 'relationship_to_head',
+  relationship_type: 'relationship_to_head',
+  household_size: 'group_size',
+  size: 'group_size',
+  area: 'location',
+  region_code: 'region',
+  region_name: 'region',
+  district_code: 'district',
+  district_name: 'district',
+  sub_region_code: 'district',
+  'geographical_location.name': 'location',
+  'place.name': 'location',
+  household_identifier: 'HOUSEHOLD_ID',
+  group_identifier: 'HOUSEHOLD_ID',
+};
+
+/** Path prefixes that name the record a field sits in, not the field (e.g. `demographic_info.person.sex`). */
+const CONTAINER_PREFIXES = ['member', 'members', 'demographic_info', 'person', 'household_member', 'personal_details', 'group', 'household'];
+const MEMBER_SCOPES = ['member_list', 'members', 'member'];
+const HEAD_SCOPES = ['group_head_info'];
+
+function stripContainers(path: string): string {
+  const parts = path.split('.');
+  while (parts.length > 1 && CONTAINER_PREFIXES.includes(parts[0].toLowerCase())) parts.shift();
+  return parts.join('.');
+}
+
+class Catalog implements AttributeCatalog {
+  private readonly byName = new Map<string, AttributeDef>();
+
+  constructor(
+    defs: AttributeDef[],
+    private readonly idTypes: ReadonlyMap<string, IdentifierOwner>,
+    private readonly idScope: 'person' | 'group-by-member',
+    private readonly nested?: (path: string) => AttributeDef | undefined,
+  ) {
+    for (const d of defs) this.byName.set(d.name.toLowerCase(), d);
+  }
+
+  resolve(name: string): AttributeDef | undefined {
+    if (typeof name !== 'string' || name.length > 200) return undefined;
+    const nested = this.nested?.(name);
+    if (nested) return nested;
+    const leaf = stripContainers(name.trim());
+    const key = leaf.toLowerCase();
+    const canonical = ALIASES[key] ?? leaf;
+    return this.byName.get(canonical.toLowerCase()) ?? this.resolveIdentifierType(canonical.replace(/^identifier\./i, ''));
+  }
+
+  resolveIdentifierType(idType: string): AttributeDef | undefined {
+    if (typeof idType !== 'string') return undefined;
+    const owner = this.idTypes.get(canonicalIdType(idType));
+    return owner ? identifierDef(owner, idType, this.idScope) : undefined;
+  }
+}
+
+/** A person attribute evaluated over a household's active members (or its head): EXISTS over memberships. */
+function overMembers(person: AttributeDef, headOnly: boolean): AttributeDef {
+  return {
+    ...person,
+    sortKey: undefined,
+    predicate: (op, value) =>
+      sql`exists (select 1 from memberships m join individuals i on i.id = m.individual_id where m.group_id = g.id and m.end_date is null${headOnly ? sql` and m.is_head` : sql``} and ${person.predicate(op, value)})`,
+  };
+}
+
+export interface SocialCatalogs {
+  /** For Member and Person records: person, membership and household attributes. */
+  readonly members: AttributeCatalog;
+  /** For Group records: household attributes, member identifiers, and `member_list.*` / `group_head_info.*`. */
+  readonly groups: AttributeCatalog;
+}
+
+export function socialCatalogs(idTypes: ReadonlyMap<string, IdentifierOwner>): SocialCatalogs {
+  const personOnly = new Catalog(personAttributes, idTypes, 'person');
+  const members = new Catalog([...personAttributes, ...householdAttributes], idTypes, 'person');
+  const groups = new Catalog(householdAttributes, idTypes, 'group-by-member', (path) => {
+    const dot = path.indexOf('.');
+    if (dot < 0) return undefined;
+    const scope = path.slice(0, dot).toLowerCase();
+    const headOnly = HEAD_SCOPES.includes(scope);
+    if (!headOnly && !MEMBER_SCOPES.includes(scope)) return undefined;
+    const person = personOnly.resolve(path.slice(dot + 1));
+    return person ? overMembers(person, headOnly) : undefined;
+  });
+  return { members, groups };
+}

@@ -1,0 +1,157 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../db/client.js';
+
+/** A person as the record queries return it: one JSON object per person, built in SQL (see PERSON_JSON). */
+export interface PersonRow {
+  external_id: string;
+  given_name: string | null;
+  second_name: string | null;
+  surname: string | null;
+  maiden_name: string | null;
+  prefix: string | null;
+  suffix: string | null;
+  sex: string;
+  birth_date: string | null;
+  death_date: string | null;
+  death_place: string | null;
+  marital_status: string | null;
+  is_disabled: boolean;
+  disability_info: { disability_limitation_type?: string; functional_severity?: string }[];
+  education_level: string | null;
+  occupation: string | null;
+  employment_status: number | null;
+  income_level: string | null;
+  language_code: string | null;
+  phone_number: string | null;
+  email: string | null;
+  attributes: Record<string, unknown>;
+  registration_date: string;
+  last_updated: string;
+  is_head: boolean | null;
+  relationship_to_head: string | null;
+  identifiers: { type: string; value: string }[];
+}
+
+export interface MemberRow {
+  person: PersonRow;
+  household_identifiers: { type: string; value: string }[] | null;
+  head_identifiers: { type: string; value: string }[] | null;
+}
+
+export interface GroupRow {
+  external_id: string;
+  group_type: number;
+  address_line: string | null;
+  postal_code: string | null;
+  latitude: string | null;
+  longitude: string | null;
+  poverty_score: string | null;
+  poverty_score_type: string | null;
+  group_size: number;
+  attributes: Record<string, unknown>;
+  registration_date: string;
+  last_updated: string;
+  area_code: string | null;
+  area_name: string | null;
+  area_level: string | null;
+  region_code: string | null;
+  region_name: string | null;
+  identifiers: { type: string; value: string }[];
+  members: PersonRow[];
+}
+
+const IDENTIFIERS_OF = (owner: 'individual_id' | 'group_id', id: string) =>
+  `coalesce((select json_agg(json_build_object('type', x.id_type, 'value', x.id_value) order by x.id_type, x.id_value) from identifiers x where x.${owner} = ${id}), '[]'::json)`;
+
+/** One person (alias `i`) with their active membership (alias `m`) as JSON: the single source of person fields. */
+const PERSON_JSON = (i: string, m: string) => `json_build_object(
+  'external_id', ${i}.external_id, 'given_name', ${i}.given_name, 'second_name', ${i}.second_name,
+  'surname', ${i}.surname, 'maiden_name', ${i}.maiden_name, 'prefix', ${i}.prefix, 'suffix', ${i}.suffix,
+  'sex', ${i}.sex, 'birth_date', ${i}.birth_date, 'death_date', ${i}.death_date, 'death_place', ${i}.death_place,
+  'marital_status', ${i}.marital_status, 'is_disabled', ${i}.is_disabled, 'disability_info', ${i}.disability_info,
+  'education_level', ${i}.education_level, 'occupation', ${i}.occupation, 'employment_status', ${i}.employment_status,
+  'income_level', ${i}.income_level, 'language_code', ${i}.language_code, 'phone_number', ${i}.phone_number,
+  'email', ${i}.email, 'attributes', ${i}.attributes, 'registration_date', ${i}.registration_date,
+  'last_updated', ${i}.last_updated, 'is_head', ${m}.is_head, 'relationship_to_head', ${m}.relationship_to_head,
+  'identifiers', ${IDENTIFIERS_OF('individual_id', `${i}.id`)})`;
+
+export interface PageRequest {
+  where: SQL;
+  orderBy: SQL;
+  limit: number;
+  offset: number;
+}
+
+const MEMBER_FROM = sql.raw(
+  `individuals i left join memberships m on m.individual_id = i.id and m.end_date is null left join groups g on g.id = m.group_id`,
+);
+
+/**
+ * One round trip per page: the matching ids in order (a CTE that the planner can serve from the sort index), then
+ * each person with identifiers, household identifiers and the head's identifiers.
+ */
+export async function findMembersPage(db: Database, page: PageRequest): Promise<MemberRow[]> {
+  const rows = await db.run<{ row: MemberRow }>(sql`
+    with page as (
+      select i.id, row_number() over (order by ${page.orderBy}) as ord
+      from ${MEMBER_FROM}
+      where ${page.where}
+      order by ${page.orderBy}
+      limit ${page.limit} offset ${page.offset}
+    )
+    select json_build_object(
+      'person', ${sql.raw(PERSON_JSON('i', 'm'))},
+      'household_identifiers', case when m.group_id is null then null else ${sql.raw(IDENTIFIERS_OF('group_id', 'm.group_id'))} end,
+      'head_identifiers', (select json_agg(json_build_object('type', x.id_type, 'value', x.id_value) order by x.id_type)
+                           from memberships h join identifiers x on x.individual_id = h.individual_id
+                           where h.group_id = m.group_id and h.is_head and h.end_date is null)
+    ) as row
+    from page p
+    join individuals i on i.id = p.id
+    left join memberships m on m.individual_id = i.id and m.end_date is null
+    order by p.ord`);
+  return rows.map((r) => parseJson(r.row));
+}
+
+export async function countMembers(db: Database, where: SQL): Promise<number> {
+  const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from ${MEMBER_FROM} where ${where}`);
+  return row.n;
+}
+
+export async function findGroupsPage(db: Database, page: PageRequest): Promise<GroupRow[]> {
+  const rows = await db.run<{ row: GroupRow }>(sql`
+    with page as (
+      select g.id, row_number() over (order by ${page.orderBy}) as ord
+      from groups g
+      where ${page.where}
+      order by ${page.orderBy}
+      limit ${page.limit} offset ${page.offset}
+    )
+    select json_build_object(
+      'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
+      'postal_code', g.postal_code, 'latitude', g.latitude, 'longitude', g.longitude,
+      'poverty_score', g.poverty_score, 'poverty_score_type', g.poverty_score_type, 'group_size', g.group_size,
+      'attributes', g.attributes, 'registration_date', g.registration_date, 'last_updated', g.last_updated,
+      'area_code', a.code, 'area_name', a.name, 'area_level', a.level, 'region_code', r.code, 'region_name', r.name,
+      'identifiers', ${sql.raw(IDENTIFIERS_OF('group_id', 'g.id'))},
+      'members', coalesce((select json_agg(${sql.raw(PERSON_JSON('i', 'm'))} order by m.is_head desc, i.birth_date, i.id)
+                  from memberships m join individuals i on i.id = m.individual_id
+                  where m.group_id = g.id and m.end_date is null), '[]'::json)
+    ) as row
+    from page p
+    join groups g on g.id = p.id
+    left join areas a on a.id = g.area_id
+    left join areas r on r.code = split_part(a.path, '.', 1)
+    order by p.ord`);
+  return rows.map((r) => parseJson(r.row));
+}
+
+export async function countGroups(db: Database, where: SQL): Promise<number> {
+  const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from groups g where ${where}`);
+  return row.n;
+}
+
+/** postgres.js returns json columns parsed; PGlite too, but a text fallback keeps both drivers equal. */
+function parseJson<T>(v: unknown): T {
+  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+}
