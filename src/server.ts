@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import { demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
+import { AccessTokens } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { type Database, migrateDatabase, openDatabase } from './db/client.js';
+import { loadSigningKey, type SigningKey } from './dci/signing/keys.js';
+import { createLogger } from './http/logger.js';
+import { loadIdentifierTypes } from './registry/identifiers.js';
+import { loadDemoDataIfEmpty } from './registry/seed/load.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly db: Database;
+  readonly logger: Logger;
+  /** Resolves once migrations and the first-start demo load are done (what /readyz reports). */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** An open database (tests pass a prepared one); otherwise opened from the config. */
+  db?: Database;
+  logger?: Logger;
+  signingKey?: SigningKey;
+  /** Extra partners (tests); the demo partner is added outside production. */
+  partners?: Partner[];
+}
+
+/** Opens the database, migrates, builds the app and listens; the demo data loads in the background until ready. */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const db =
+    opts.db ??
+    (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE }));
+  await migrateDatabase(db);
+  const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
+  const partnerList = [...(opts.partners ?? [])];
+  if (config.NODE_ENV !== 'production') partnerList.push(await demoPartner());
+  const partners = new PartnerDirectory(partnerList);
+  const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
+  const identifierTypes = await loadIdentifierTypes(db);
+
+  let isReady = false;
+  const app = buildApp({ config, db, logger, signingKey, partners, tokens, identifierTypes, isReady: () => isReady, version: VERSION });
+
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s as Server));
+  });
+  // A client that stalls mid-request is cut off instead of holding a socket forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+
+  const ready = (async () => {
+    if (config.demoData) {
+      const loaded = await loadDemoDataIfEmpty(db, { households: config.DEMO_HOUSEHOLDS, seed: config.DEMO_SEED, log: logger });
+      if (loaded) logger.info({ households: config.DEMO_HOUSEHOLDS }, 'demo data loaded');
+    }
+    isReady = true;
+  })();
+  ready.catch((err) => logger.error({ err: { message: (err as Error).message } }, 'start-up failed'));
+
+  return {
+    url,
+    db,
+    logger,
+    ready,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(() => server.closeAllConnections?.(), config.SHUTDOWN_GRACE_MS).unref();
+        server.closeIdleConnections?.();
+      });
+      await ready.catch(() => {});
+      if (!opts.db) await db.close();
+    },
+  };
+}
