@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { SQL } from 'drizzle-orm';
@@ -26,6 +27,8 @@ export interface Database {
   /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
   copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
   transaction<T>(fn: (tx: Pick<Database, 'query' | 'run'>) => Promise<T>): Promise<T>;
+  /** Runs `fn` while holding a PostgreSQL session advisory lock on a connection of its own (PGlite: just runs it). */
+  withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** PGlite only: the whole database as a tarball, to start copies from (test templates). */
@@ -76,8 +79,19 @@ function openPostgres(url: string, max: number): Database {
     },
     async copyIn(table, columns, rows) {
       const cols = columns.map((c) => `"${c}"`).join(', ');
-      const stream = await sql.unsafe(`COPY "${table}" (${cols}) FROM STDIN`).writable();
-      await new Promise<void>((resolve, reject) => {
+      const query = sql.unsafe(`COPY "${table}" (${cols}) FROM STDIN`) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
+      // postgres.js 3.4.9 drops an error the server sends after the last row (porsager/postgres#1173): the stream then
+      // never finishes. Catch the error where the driver reports it, so a rejected COPY rejects instead of hanging.
+      const failure = new Promise<never>((_, reject) => {
+        const driverReject = query.reject.bind(query);
+        query.reject = (e) => {
+          reject(e);
+          driverReject(e);
+        };
+      });
+      failure.catch(() => {});
+      const stream = await query.writable();
+      const finished = new Promise<void>((resolve, reject) => {
         stream.on('error', reject);
         stream.on('finish', resolve);
         let buf = '';
@@ -85,7 +99,7 @@ function openPostgres(url: string, max: number): Database {
           for (const line of rows) {
             buf += line;
             if (buf.length > 1 << 20) {
-              if (!stream.write(buf)) await new Promise((r) => stream.once('drain', r));
+              if (!stream.write(buf)) await Promise.race([new Promise((r) => stream.once('drain', r)), failure]);
               buf = '';
             }
           }
@@ -93,6 +107,7 @@ function openPostgres(url: string, max: number): Database {
         };
         write().catch(reject);
       });
+      await Promise.race([finished, failure]);
     },
     async transaction(fn) {
       return (await sql.begin(async (tx) => {
@@ -100,6 +115,20 @@ function openPostgres(url: string, max: number): Database {
           (await tx.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
         return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
       })) as any;
+    },
+    async withSessionLock(key, fn) {
+      // Lock and unlock must run on one connection: a pooled query could unlock on another and leave it held.
+      const conn = await sql.reserve();
+      try {
+        await conn`select pg_advisory_lock(${key})`;
+        try {
+          return await fn();
+        } finally {
+          await conn`select pg_advisory_unlock(${key})`;
+        }
+      } finally {
+        conn.release();
+      }
     },
     async ping() {
       await sql`select 1`;
@@ -143,6 +172,7 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
         return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
       });
     },
+    withSessionLock: (_key, fn) => fn(),
     async ping() {
       await pg.query('select 1');
     },
@@ -155,15 +185,14 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
   };
 }
 
+/** Several processes may start at once against one database: their migrations run one after another. */
+const MIGRATION_LOCK = 727274;
+
 export async function migrateDatabase(db: Database): Promise<void> {
   if (db.kind === 'postgres') {
-    // Several processes may start at once against one database: serialise the migrations.
-    await db.query('select pg_advisory_lock(727274)');
-    try {
-      await migratePostgres(db.drizzle as ReturnType<typeof drizzlePostgres>, { migrationsFolder: MIGRATIONS_DIR });
-    } finally {
-      await db.query('select pg_advisory_unlock(727274)');
-    }
+    await db.withSessionLock(MIGRATION_LOCK, () =>
+      migratePostgres(db.drizzle as ReturnType<typeof drizzlePostgres>, { migrationsFolder: MIGRATIONS_DIR }),
+    );
   } else {
     await migratePglite(db.drizzle as ReturnType<typeof drizzlePglite>, { migrationsFolder: MIGRATIONS_DIR });
   }

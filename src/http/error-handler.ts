@@ -19,6 +19,8 @@ export const handleNotFound: NotFoundHandler<AppEnv> = (c) =>
 
 function respond(c: Context<AppEnv>, err: DciError) {
   for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  // The rest of an oversized body was never read: the connection cannot carry another request.
+  if (err.httpStatus === 413) c.header('connection', 'close');
   c.header('cache-control', 'no-store');
   return c.json(errorBody(err.code, err.message), err.httpStatus);
 }

@@ -1,0 +1,173 @@
+/**
+ * npm run bench: loads 100,000 households into PostgreSQL and measures, at 32 connections, the SR sync search by UIN
+ * and a 100-result expression search against the bare-lookup ceiling on the same server; also the seeding rate.
+ *
+ *   BENCH_DATABASE_URL   admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
+ *                        the bench creates and drops its own database `dci_bench`
+ *   BENCH_HOUSEHOLDS     households to load (default 100000)
+ *   BENCH_DURATION       seconds per scenario (default 15)
+ *   BENCH_CONNECTIONS    concurrent connections (default 32)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+import { migrateDatabase, openDatabase } from '../src/db/client.js';
+import { seedRegistry } from '../src/registry/seed/load.js';
+
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const households = Number(process.env.BENCH_HOUSEHOLDS ?? 100_000);
+const duration = Number(process.env.BENCH_DURATION ?? 15);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const port = Number(process.env.BENCH_PORT ?? 18080);
+const dbName = 'dci_bench';
+
+const dbUrl = (() => {
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+
+async function prepareDatabase() {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+  await admin.unsafe(`create database ${dbName}`);
+  await admin.end();
+  const db = await openDatabase({ databaseUrl: dbUrl, poolSize: 4 });
+  await migrateDatabase(db);
+  const seeded = await seedRegistry(db, { households, seed: 2026 });
+  await db.query('analyze');
+  const uins = (await db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by random() limit 20000`)).map((r) => r.v);
+  const regions = (await db.query<{ name: string }>(`select name from areas where level = 'region'`)).map((r) => r.name);
+  await db.close();
+  return { seeded, uins, regions };
+}
+
+async function startServer(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', DATABASE_POOL_SIZE: '32' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let k = 0; k < 200; k++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return child;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error('server did not become ready');
+}
+
+async function getToken(): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/oauth2/client/token`, {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+function envelope(criteria: Record<string, unknown>): string {
+  return JSON.stringify({
+    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: 'demo-spmis', total_count: 1 },
+    message: { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: criteria }] },
+  });
+}
+
+interface Figure {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function run(name: string, request: () => { method: 'GET' | 'POST'; path: string; body?: string }, headers: Record<string, string>, check?: (body: string) => boolean): Promise<Figure> {
+  let bad = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration,
+    headers,
+    requests: [
+      {
+        setupRequest: (req: any) => ({ ...req, ...request() }),
+        onResponse: (status: number, body: string) => {
+          if (status !== 200 || (check && !check(body))) bad++;
+        },
+      },
+    ],
+  } as any);
+  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: bad + result.errors + result.non2xx };
+}
+
+const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)];
+
+async function main() {
+  process.stdout.write(`Preparing ${dbName}: ${households} households ...\n`);
+  const { seeded, uins, regions } = await prepareDatabase();
+  const peoplePerSecond = seeded.people / (seeded.ms / 1000);
+  process.stdout.write(`Seeded ${seeded.households} households, ${seeded.people} people, ${seeded.rows} rows in ${(seeded.ms / 1000).toFixed(1)} s: ${Math.round(peoplePerSecond)} people/s\n`);
+
+  const server = await startServer();
+  try {
+    const token = await getToken();
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const hasOneRecord = (body: string) => body.includes('"status":"succ"') && body.includes('"total_count":1}');
+    const hasHundred = (body: string) => {
+      const b = JSON.parse(body);
+      return b.message.search_response[0].data?.reg_records.length === 100;
+    };
+    // Warm up connections, JIT and the prepared statements.
+    await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
+    const figures: Figure[] = [];
+    figures.push(await run('ceiling: bare prepared UIN lookup', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {}, (b) => b.includes('external_id')));
+    figures.push(
+      await run('SR sync search by UIN (Member)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
+    );
+    figures.push(
+      await run('SR sync search by UIN (Group + members)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
+    );
+    figures.push(
+      await run(
+        '100-result expression search (Group)',
+        () => {
+          const low = Math.floor(Math.random() * 40);
+          return {
+            method: 'POST',
+            path: '/social/registry/sync/search',
+            body: envelope({
+              query_type: 'expression',
+              response_entity: 'Group',
+              query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Group', query: { $and: [{ poverty_score: { $gte: low, $lt: low + 30 } }, { group_size: { $gte: 2 } }, { region: pick(regions) }] } } } },
+              sort: [{ attribute_name: 'poverty_score', sort_order: 'asc' }],
+              pagination: { page_size: 100, page_number: 1 + Math.floor(Math.random() * 3) },
+            }),
+          };
+        },
+        auth,
+        hasHundred,
+      ),
+    );
+    const ceiling = figures[0].rps;
+    process.stdout.write(`\nPostgreSQL, ${seeded.households} households / ${seeded.people} people, ${connections} connections, ${duration} s per scenario\n\n`);
+    process.stdout.write(`| scenario | requests/s | p50 ms | p99 ms | vs ceiling | errors |\n|---|---:|---:|---:|---:|---:|\n`);
+    for (const f of figures) {
+      process.stdout.write(`| ${f.name} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
+    }
+    process.stdout.write(`| seeding (COPY) | ${Math.round(peoplePerSecond)} people/s | | | | |\n`);
+    if (figures.some((f) => f.errors > 0)) process.exitCode = 1;
+  } finally {
+    server.kill('SIGTERM');
+    await sleep(500);
+    if (process.env.BENCH_KEEP_DATABASE !== '1') {
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+      await admin.end();
+    }
+  }
+}
+
+await main();

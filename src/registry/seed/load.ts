@@ -1,0 +1,263 @@
+import type { Database } from '../../db/client.js';
+import { IDENTIFIER_TYPES } from '../vocabularies.js';
+import { AREA_ROWS } from './areas.js';
+import {
+  BatchGenerator,
+  countPeople,
+  GROUP_COLUMNS,
+  IDENTIFIER_COLUMNS,
+  idRange,
+  INDIVIDUAL_COLUMNS,
+  MEMBERSHIP_COLUMNS,
+  type GeneratedBatch,
+} from './generate.js';
+
+export interface SeedOptions {
+  households: number;
+  seed: number;
+  /** Households generated and copied per round (default 5,000). */
+  batchHouseholds?: number;
+  /** Rounds loading at once, each on its own connection (default 2 on PostgreSQL, 1 on PGlite). */
+  parallel?: number;
+  /** Day ages and dates are relative to (`YYYY-MM-DD`, default `DEFAULT_REFERENCE_DATE`). */
+  referenceDate?: string;
+}
+
+export interface SeedResult {
+  households: number;
+  /** Individuals inserted (active members and deceased former members). */
+  people: number;
+  /** Rows inserted into all tables. */
+  rows: number;
+  ms: number;
+}
+
+/** The subset of a pino logger the loader uses. */
+export interface SeedLogger {
+  info(obj: object, msg?: string): void;
+}
+
+/**
+ * Loads `households` generated households into the registry with COPY. Safe next to other writers and repeatable
+ * into the same database: every row id is taken from its table's own sequence (`IdReserver`), so a concurrent insert
+ * can never get one of them, and identifier values are derived from those ids. Areas and identifier types are added
+ * when missing. Into an empty database the same (households, seed, batchHouseholds) always gives the same rows, ids and
+ * identifiers, apart from the random `external_id` uuids: ids are taken round by round in order, whatever the
+ * parallel loading does.
+ *
+ * Rounds are generated one after the other and loaded `parallel` at a time, each round's four COPYs in sequence on one
+ * connection (groups, individuals, memberships, identifiers; a round's rows reference only its own, so concurrent
+ * rounds never lock the same parent rows). A failed round's rows are deleted again; finished rounds stay.
+ */
+export async function seedRegistry(db: Database, opts: SeedOptions): Promise<SeedResult> {
+  const started = performance.now();
+  const { households, seed } = opts;
+  const batchSize = opts.batchHouseholds ?? 5_000;
+  const parallel = opts.parallel ?? (db.kind === 'postgres' ? 2 : 1);
+  if (!Number.isInteger(households) || households < 0) throw new Error(`households must be a whole number >= 0, got ${households}`);
+  if (!Number.isSafeInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchHouseholds must be a whole number >= 1, got ${batchSize}`);
+  if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`parallel must be a whole number >= 1, got ${parallel}`);
+
+  const { areaIds, inserted: areaRows } = await ensureAreas(db);
+  let rows = areaRows + (await ensureIdentifierTypes(db));
+  let people = 0;
+  const sequences = {
+    groups: await serialSequence(db, 'groups'),
+    individuals: await serialSequence(db, 'individuals'),
+    memberships: await serialSequence(db, 'memberships'),
+    identifiers: await serialSequence(db, 'identifiers'),
+  };
+
+  const reserver = new IdReserver(db);
+  const loading = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  try {
+    for (let start = 0, count = 0; start < households && !failure; start += count) {
+      count = roundSize(households - start, start === 0, batchSize);
+      const size = countPeople(seed, start, count);
+      const [groupIds, personIds, membershipIds] = await reserver.take([
+        [sequences.groups, count],
+        [sequences.individuals, size],
+        [sequences.memberships, size],
+      ]);
+      const generator = new BatchGenerator({ seed, start, count, groupIds, personIds, membershipIds, areaIds, referenceDate: opts.referenceDate });
+      // A few hundred households at a time, so the rounds already loading are not kept waiting on this thread.
+      while (generator.step(200)) await new Promise((resolve) => setImmediate(resolve));
+      const batch = generator.finish();
+      const [identifierIds] = await reserver.take([[sequences.identifiers, batch.identifiers.count]]);
+      const identifiers = batch.identifiers.copyChunks(identifierIds);
+      people += batch.people;
+      rows += batch.groups.rows + batch.individuals.rows + batch.memberships.rows + identifiers.rows;
+
+      while (loading.size >= parallel) await Promise.race(loading);
+      const round = copyRound(db, batch, identifiers.chunks).catch(async (error: unknown) => {
+        failure ??= { error };
+        // No transaction spans a round's COPYs: take its rows out again so no half household stays behind.
+        await deleteRound(db, groupIds, personIds).catch(() => {});
+      });
+      loading.add(round);
+      void round.finally(() => loading.delete(round));
+    }
+  } finally {
+    // Also when generating or reserving failed: never return while rounds are still loading.
+    await Promise.all(loading);
+  }
+  if (failure) throw failure.error;
+  return { households, people, rows, ms: performance.now() - started };
+}
+
+export interface DemoDataOptions {
+  households: number;
+  seed: number;
+  log?: SeedLogger;
+  referenceDate?: string;
+}
+
+/**
+ * Seeds the demo registry when the `groups` table is empty; returns whether it did. On PostgreSQL, concurrent
+ * callers (several servers starting on one database) are serialised with a transaction-scoped advisory lock held
+ * while the seeding runs on other pool connections, so this needs a pool of at least two connections.
+ */
+export async function loadDemoDataIfEmpty(db: Database, opts: DemoDataOptions): Promise<boolean> {
+  const run = async (isEmpty: () => Promise<boolean>) => {
+    if (!(await isEmpty())) return false;
+    opts.log?.info({ households: opts.households, seed: opts.seed }, 'loading demo data');
+    const result = await seedRegistry(db, { households: opts.households, seed: opts.seed, referenceDate: opts.referenceDate });
+    opts.log?.info({ ...result, ms: Math.round(result.ms) }, 'demo data seeded');
+    return true;
+  };
+  const emptyQuery = 'select not exists (select 1 from groups) as empty';
+  if (db.kind !== 'postgres') return run(async () => (await db.query<{ empty: boolean }>(emptyQuery))[0].empty);
+  return db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [DEMO_LOCK_KEY]);
+    return run(async () => (await tx.query<{ empty: boolean }>(emptyQuery))[0].empty);
+  });
+}
+
+const DEMO_LOCK_KEY = 727_275;
+
+/**
+ * Households in the next round: `batchSize`, but a small first round (the server idles until it is generated) and
+ * shrinking last rounds, so parallel rounds finish close together instead of one connection working alone at the
+ * end. Depends on nothing else, so runs with the same (households, batchHouseholds) split the same way.
+ */
+function roundSize(remaining: number, first: boolean, batchSize: number): number {
+  return Math.min(remaining, batchSize, first ? 500 : Math.max(1000, Math.ceil(remaining / 4)));
+}
+
+async function copyRound(db: Database, batch: GeneratedBatch, identifierChunks: string[]): Promise<void> {
+  await db.copyIn('groups', GROUP_COLUMNS, batch.groups.chunks);
+  await db.copyIn('individuals', INDIVIDUAL_COLUMNS, batch.individuals.chunks);
+  await db.copyIn('memberships', MEMBERSHIP_COLUMNS, batch.memberships.chunks);
+  await db.copyIn('identifiers', IDENTIFIER_COLUMNS, identifierChunks);
+}
+
+async function deleteRound(db: Database, groupIds: ArrayLike<number>, personIds: ArrayLike<number>): Promise<void> {
+  const g = Array.from(groupIds).join(',');
+  const p = Array.from(personIds).join(',');
+  const ids = (n: number) => `any(string_to_array($${n}, ',')::bigint[])`;
+  await db.query(`delete from identifiers where group_id = ${ids(1)} or individual_id = ${ids(2)}`, [g, p]);
+  await db.query(`delete from memberships where group_id = ${ids(1)} or individual_id = ${ids(2)}`, [g, p]);
+  await db.query(`delete from individuals where id = ${ids(1)}`, [p]);
+  await db.query(`delete from groups where id = ${ids(1)}`, [g]);
+}
+
+async function serialSequence(db: Database, table: string): Promise<string> {
+  const [row] = await db.query<{ seq: string | null }>(`select pg_get_serial_sequence($1, 'id') as seq`, [table]);
+  if (!row?.seq) throw new Error(`table ${table} has no serial id`);
+  return row.seq;
+}
+
+/**
+ * Takes ids from the tables' sequences for one round: for each (sequence, n), n ids that no other session can ever be
+ * handed, whatever runs concurrently.
+ *
+ * Fast way: in one transaction, a no-op `ALTER SEQUENCE` (which holds a lock that makes every other nextval on that
+ * sequence wait until commit), then nextval and setval: a block of n consecutive ids in one step. It needs to own the
+ * sequences and an increment of 1; otherwise (or if it fails) the ids are drawn one by one with nextval, which is
+ * always safe but costs the server about a microsecond per id.
+ */
+class IdReserver {
+  private fast = true;
+
+  constructor(private readonly db: Database) {}
+
+  async take(wanted: [sequence: string, n: number][]): Promise<Float64Array[]> {
+    if (this.fast) {
+      try {
+        return await this.takeBlocks(wanted);
+      } catch {
+        this.fast = false;
+      }
+    }
+    return this.takeEach(wanted);
+  }
+
+  private async takeBlocks(wanted: [sequence: string, n: number][]): Promise<Float64Array[]> {
+    const firsts = await this.db.transaction(async (tx) => {
+      const out: number[] = [];
+      for (const [sequence, n] of wanted) {
+        if (n === 0) {
+          out.push(0);
+          continue;
+        }
+        const [seq] = await tx.query<{ increment: number }>('select seqincrement::int as increment from pg_sequence where seqrelid = $1::regclass', [sequence]);
+        if (seq?.increment !== 1) throw new Error(`sequence ${sequence} does not count in ones`);
+        await tx.query(`alter sequence ${sequence} increment by 1`);
+        const [row] = await tx.query<{ first: number }>('select nextval($1::regclass)::int8 as first', [sequence]);
+        const first = Number(row.first);
+        await tx.query('select setval($1::regclass, $2::int8)', [sequence, first + n - 1]);
+        out.push(first);
+      }
+      return out;
+    });
+    return wanted.map(([, n], k) => idRange(firsts[k], n));
+  }
+
+  private async takeEach(wanted: [sequence: string, n: number][]): Promise<Float64Array[]> {
+    const take = (k: number) =>
+      `(select string_agg(id::text, ',' order by id) from (select nextval($${2 * k + 1}::regclass) as id from generate_series(1, $${2 * k + 2}::int)) s) as ids${k}`;
+    const [row] = await this.db.query<Record<string, string | null>>(`select ${wanted.map((_, k) => take(k)).join(', ')}`, wanted.flat());
+    return wanted.map(([sequence, n], k) => {
+      const text = row[`ids${k}`];
+      const ids = text ? Float64Array.from(text.split(','), Number) : new Float64Array(0);
+      if (ids.length !== n) throw new Error(`took ${ids.length} ids from ${sequence}, wanted ${n}`);
+      return ids;
+    });
+  }
+}
+
+/** Inserts missing regions, then missing districts; returns the area id of every demo area code. */
+async function ensureAreas(db: Database): Promise<{ areaIds: Map<string, number>; inserted: number }> {
+  let inserted = 0;
+  for (const level of ['region', 'district'] as const) {
+    const rows = AREA_ROWS.filter((a) => a.level === level).map((a) => ({ code: a.code, name: a.name, level: a.level, parent_code: a.parentCode, path: a.path }));
+    const added = await db.query(
+      `insert into areas (code, name, level, parent_id, path)
+       select v.code, v.name, v.level, p.id, v.path
+       from json_to_recordset($1::json) as v(code text, name text, level text, parent_code text, path text)
+       left join areas p on p.code = v.parent_code
+       order by v.code
+       on conflict (code) do nothing
+       returning id`,
+      [JSON.stringify(rows)],
+    );
+    inserted += added.length;
+  }
+  const found = await db.query<{ id: number; code: string }>(`select id, code from areas where code = any(string_to_array($1, ','))`, [
+    AREA_ROWS.map((a) => a.code).join(','),
+  ]);
+  return { areaIds: new Map(found.map((r) => [r.code, Number(r.id)])), inserted };
+}
+
+async function ensureIdentifierTypes(db: Database): Promise<number> {
+  const added = await db.query(
+    `insert into identifier_types (code, description, applies_to)
+     select v.code, v.description, v.applies_to from json_to_recordset($1::json) as v(code text, description text, applies_to text)
+     on conflict (code) do nothing
+     returning code`,
+    [JSON.stringify(IDENTIFIER_TYPES.map((t) => ({ code: t.code, description: t.description, applies_to: t.appliesTo })))],
+  );
+  return added.length;
+}

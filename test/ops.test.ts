@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './support/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server?.close());
+
+describe('operations endpoints', () => {
+  it('healthz and readyz answer 200 once started', async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('serves an OpenAPI document that documents the DCI routes with their schemas', async () => {
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json();
+    expect(doc.openapi).toBe('3.0.3');
+    const search = doc.paths['/social/registry/sync/search'].post;
+    expect(search.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/SearchRequestEnvelope');
+    expect(search.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/SearchResponseEnvelope');
+    expect(search.responses['401'].content['application/json'].schema.$ref).toBe('#/components/schemas/DciErrorBody');
+    expect(doc.paths['/oauth2/client/token'].post).toBeDefined();
+    for (const name of ['MsgHeader', 'MsgCallbackHeader', 'SearchRequest', 'SearchResponse', 'DciErrorBody']) {
+      expect(doc.components.schemas[name]).toBeDefined();
+    }
+    // Every $ref resolves inside the document.
+    const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
+    for (const ref of refs) {
+      const name = ref.split('/').pop()!.replace('"', '');
+      expect(doc.components.schemas[name] ?? doc.components.securitySchemes?.[name], ref).toBeDefined();
+    }
+  });
+
+  it('serves an API reference page without external scripts', async () => {
+    const res = await fetch(`${server.url}/docs`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('/social/registry/sync/search');
+    expect(html).not.toMatch(/<script[^>]+src=/);
+  });
+});

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { type Database, openDatabase } from '../../src/db/client.js';
+import { generateSigningKey } from '../../src/dci/signing/keys.js';
+import { hashSecret, type Partner } from '../../src/auth/partners.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+
+export interface TestServer extends RunningServer {
+  /** A bearer token for the demo partner (all scopes) or for `partner` with `scope`. */
+  token(opts?: { clientId?: string; secret?: string; scope?: string }): Promise<string>;
+}
+
+/** A partner with only the SR search scope, for scope tests. */
+export const SEARCH_ONLY_PARTNER = { id: 'spmis-search-only', secret: 'search-only-secret', scopes: ['social:registry.search'] };
+/** A partner that may use CRVS but not SR. */
+export const CRVS_ONLY_PARTNER = { id: 'crvs-only', secret: 'crvs-only-secret', scopes: ['crvs:registry.search'] };
+
+/** Opens this file's copy of the test registry (PGlite template copy, or the shared PostgreSQL test database). */
+export async function openTestDatabase(): Promise<Database> {
+  const url = inject('postgresUrl');
+  if (url) return openDatabase({ databaseUrl: url, poolSize: 8 });
+  const template = readFileSync(inject('pgliteTemplate'));
+  return openDatabase({ memory: true, loadDataDir: new Blob([template]) });
+}
+
+/** A real server on a random loopback port over this file's copy of the test registry. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
+  const db = await openTestDatabase();
+  const partners: Partner[] = await Promise.all(
+    [SEARCH_ONLY_PARTNER, CRVS_ONLY_PARTNER].map(async (p) => ({ id: p.id, scopes: p.scopes, secretHash: await hashSecret(p.secret) })),
+  );
+  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), partners });
+  await server.ready;
+  return {
+    ...server,
+    async close() {
+      await server.close();
+      await db.close();
+    },
+    async token(opts = {}) {
+      const form = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: opts.clientId ?? 'demo-spmis',
+        client_secret: opts.secret ?? 'demo-spmis-secret',
+      });
+      if (opts.scope) form.set('scope', opts.scope);
+      const res = await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form });
+      if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { access_token: string }).access_token;
+    },
+  };
+}
