@@ -10,7 +10,7 @@ import type { SigningKey } from './dci/signing/keys.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
 import type { AppEnv } from './http/context.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
-import { limitBody, requestContext } from './http/middleware.js';
+import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import { registerDciSchemas } from './ops/openapi.js';
 import { registerOpsRoutes } from './ops/routes.js';
@@ -32,13 +32,12 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
   app.use('*', requestContext(deps.logger));
-  app.use('*', limitBody(deps.config.MAX_BODY_BYTES));
   app.onError(handleError);
   app.notFound(handleNotFound);
 
   registerDciSchemas(app);
   registerOpsRoutes(app, { db: deps.db, signingKeys: [deps.signingKey], isReady: deps.isReady, version: deps.version });
-  registerTokenRoute(app, deps.partners, deps.tokens);
+  registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
   registerSocialRoutes(app, {
     db: deps.db,
     tokens: deps.tokens,
@@ -49,6 +48,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxPageSize: deps.config.MAX_PAGE_SIZE,
       maxResultWindow: deps.config.MAX_RESULT_WINDOW,
       maxBatchItems: deps.config.MAX_BATCH_ITEMS,
+      maxBodyBytes: deps.config.MAX_BODY_BYTES,
     },
   });
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db);

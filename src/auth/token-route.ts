@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../http/context.js';
+import { readBodyText } from '../http/json-body.js';
 import type { PartnerDirectory } from './partners.js';
 import { grantScopes, parseScopeParam } from './scopes.js';
 import type { AccessTokens } from './tokens.js';
@@ -14,9 +15,9 @@ function oauthError(c: Context, status: 400 | 401, error: OAuthError, descriptio
   return c.json({ error, error_description: description }, status);
 }
 
-async function readTokenParams(c: Context): Promise<Record<string, string> | undefined> {
+async function readTokenParams(c: Context, maxBytes: number): Promise<Record<string, string> | undefined> {
   const type = (c.req.header('content-type') ?? '').toLowerCase();
-  const text = await c.req.text();
+  const text = await readBodyText(c, maxBytes);
   if (type.startsWith('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text));
   // Liberal: some DCI clients post the same parameters as JSON.
   if (type.startsWith('application/json')) {
@@ -36,9 +37,9 @@ async function readTokenParams(c: Context): Promise<Record<string, string> | und
  * HTTP Basic (RFC 6749 2.3.1); `expires_in` a JSON number (RFC 6749 5.1); the spec's required `timestamp` header is
  * not required (clients omit it).
  */
-export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDirectory, tokens: AccessTokens): void {
+export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDirectory, tokens: AccessTokens, maxBodyBytes: number): void {
   app.post('/oauth2/client/token', async (c) => {
-    const params = await readTokenParams(c);
+    const params = await readTokenParams(c, maxBodyBytes);
     if (!params) return oauthError(c, 400, 'invalid_request', 'body must be application/x-www-form-urlencoded');
     if (params.grant_type !== 'client_credentials') {
       return params.grant_type

@@ -1,15 +1,64 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { DciError } from './errors.js';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
-/** Reads a JSON object body: 415 for another content type, 400 for broken JSON or a non-object. */
-export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+const tooLarge = (maxBytes: number) => new DciError(413, 'err.request.bad', `request body exceeds ${maxBytes} bytes`);
+
+/**
+ * The request body as text, at most `maxBytes` (413 beyond, also for chunked bodies without a length: reading stops
+ * at the limit). Reads the Node request stream directly: building a WHATWG Request for the body costs more than the
+ * registry lookup it carries on the hot path.
+ */
+export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
+  const declared = Number(c.req.header('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) {
+    const text = await c.req.text();
+    if (Buffer.byteLength(text) > maxBytes) throw tooLarge(maxBytes);
+    return text;
+  }
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        incoming.pause();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size).toString('utf8'));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(new DciError(400, 'err.request.bad', `request body could not be read: ${e.message.slice(0, 100)}`));
+    };
+    const cleanup = () => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+    };
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
+  });
+}
+
+/** Reads a JSON object body: 415 for another content type, 400 for broken JSON or a non-object, 413 when too large. */
+export async function readJsonObject(c: Context, maxBytes: number): Promise<Record<string, unknown>> {
   const type = c.req.header('content-type') ?? '';
   if (!JSON_TYPE.test(type)) {
     throw new DciError(415, 'err.request.bad', `content-type must be application/json, got ${type ? type.slice(0, 100) : 'none'}`);
   }
-  const text = await c.req.text();
+  const text = await readBodyText(c, maxBytes);
   if (text.trim() === '') throw new DciError(400, 'err.request.bad', 'request body is empty');
   let body: unknown;
   try {

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import type { AppEnv } from './context.js';
-import { DciError } from './errors.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -30,14 +28,4 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
       'request',
     );
   };
-}
-
-/** Bodies over the limit are cut off while streaming (no hang on a huge or endless body): 413. */
-export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new DciError(413, 'err.request.bad', `request body exceeds ${maxBytes} bytes`);
-    },
-  });
 }

@@ -16,7 +16,7 @@ export interface SyncSearchDeps {
   search: SearchDomain;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
-  limits: SearchLimits & { maxBatchItems: number };
+  limits: SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
 }
 
 /**
@@ -48,7 +48,7 @@ export function checkRequestHeader(header: RequestHeader, opts: { partnerId: str
 export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDeps): void {
   const path = `/${deps.domain}/registry/sync/search`;
   app.post(path, requireScope(deps.tokens, deps.domain, 'search'), async (c) => {
-    const body = await readJsonObject(c);
+    const body = await readJsonObject(c, deps.limits.maxBodyBytes);
     normalizeRequestEnvelope(body, 'search_request');
     assertValid(validateSearchEnvelope, body);
     const header = body.header as RequestHeader;

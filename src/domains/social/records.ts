@@ -91,25 +91,26 @@ export function toMember(
 export function toGroup(g: GroupRow) {
   const head = g.members.find((m) => m.is_head);
   const headIds = head?.identifiers;
-  const region = g.region_code && g.region_code !== g.area_code ? g.region_code : undefined;
+  const area = g.area;
+  const region = area?.region_code && area.region_code !== area.code ? area.region_name : undefined;
   return compact({
     '@type': 'Group',
     group_identifier: [...identifiers(g.identifiers), { identifier_type: REGISTRY_ID, identifier_value: g.external_id }],
     group_type: String(g.group_type),
-    geographical_location: g.area_code
+    geographical_location: area
       ? compact({
-          name: g.area_name,
+          name: area.name,
           address_line: g.address_line,
           geo: g.latitude && g.longitude ? { latitude: Number(g.latitude), longitude: Number(g.longitude) } : undefined,
-          contained_in_place: g.region_name && region ? g.region_name : undefined,
+          contained_in_place: region,
         })
       : undefined,
     address: [
       compact({
         address_line_1: g.address_line,
-        locality: g.area_name,
-        sub_region_code: g.area_level === 'district' ? g.area_code : undefined,
-        region_code: g.region_code,
+        locality: area?.name,
+        sub_region_code: area?.level === 'district' ? area.code : undefined,
+        region_code: area?.region_code,
         postal_code: g.postal_code,
       }),
     ],

@@ -15,7 +15,7 @@ export interface SocialRouteDeps {
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   identifierTypes: ReadonlyMap<string, IdentifierOwner>;
-  limits: SearchLimits & { maxBatchItems: number };
+  limits: SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {

@@ -51,11 +51,7 @@ export interface GroupRow {
   attributes: Record<string, unknown>;
   registration_date: string;
   last_updated: string;
-  area_code: string | null;
-  area_name: string | null;
-  area_level: string | null;
-  region_code: string | null;
-  region_name: string | null;
+  area: { code: string; name: string; level: string; region_code: string | null; region_name: string | null } | null;
   identifiers: { type: string; value: string }[];
   members: PersonRow[];
 }
@@ -86,19 +82,26 @@ const MEMBER_FROM = sql.raw(
   `individuals i left join memberships m on m.individual_id = i.id and m.end_date is null left join groups g on g.id = m.group_id`,
 );
 
-/**
- * One round trip per page: the matching ids in order (a CTE that the planner can serve from the sort index), then
- * each person with identifiers, household identifiers and the head's identifiers.
+/*
+ * One round trip per page, one statement per query shape (prepared on PostgreSQL). The record JSON sits in the select
+ * list of the ordered, limited query: PostgreSQL evaluates such expressions only for the rows that survive ORDER BY
+ * and LIMIT, so the identifier subqueries run for the page, not for every match.
  */
+
+/**
+ * LIMIT/OFFSET as literals, not parameters: with parameters PostgreSQL's plan cache cannot price a generic plan and
+ * re-plans every execution, which cost 3x an identifier lookup here (0.5 ms of planning for 0.15 ms of work). The
+ * values are integers checked by the search engine; checked again so that nothing else can reach the SQL text.
+ */
+function limitClause(page: PageRequest): SQL {
+  if (!Number.isSafeInteger(page.limit) || !Number.isSafeInteger(page.offset) || page.limit < 1 || page.offset < 0) {
+    throw new Error(`invalid page ${page.limit}/${page.offset}`);
+  }
+  return sql.raw(`limit ${page.limit} offset ${page.offset}`);
+}
+
 export async function findMembersPage(db: Database, page: PageRequest): Promise<MemberRow[]> {
   const rows = await db.run<{ row: MemberRow }>(sql`
-    with page as (
-      select i.id, row_number() over (order by ${page.orderBy}) as ord
-      from ${MEMBER_FROM}
-      where ${page.where}
-      order by ${page.orderBy}
-      limit ${page.limit} offset ${page.offset}
-    )
     select json_build_object(
       'person', ${sql.raw(PERSON_JSON('i', 'm'))},
       'household_identifiers', case when m.group_id is null then null else ${sql.raw(IDENTIFIERS_OF('group_id', 'm.group_id'))} end,
@@ -106,10 +109,10 @@ export async function findMembersPage(db: Database, page: PageRequest): Promise<
                            from memberships h join identifiers x on x.individual_id = h.individual_id
                            where h.group_id = m.group_id and h.is_head and h.end_date is null)
     ) as row
-    from page p
-    join individuals i on i.id = p.id
-    left join memberships m on m.individual_id = i.id and m.end_date is null
-    order by p.ord`);
+    from ${MEMBER_FROM}
+    where ${page.where}
+    order by ${page.orderBy}
+    ${limitClause(page)}`);
   return rows.map((r) => parseJson(r.row));
 }
 
@@ -120,29 +123,22 @@ export async function countMembers(db: Database, where: SQL): Promise<number> {
 
 export async function findGroupsPage(db: Database, page: PageRequest): Promise<GroupRow[]> {
   const rows = await db.run<{ row: GroupRow }>(sql`
-    with page as (
-      select g.id, row_number() over (order by ${page.orderBy}) as ord
-      from groups g
-      where ${page.where}
-      order by ${page.orderBy}
-      limit ${page.limit} offset ${page.offset}
-    )
     select json_build_object(
       'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
       'postal_code', g.postal_code, 'latitude', g.latitude, 'longitude', g.longitude,
       'poverty_score', g.poverty_score, 'poverty_score_type', g.poverty_score_type, 'group_size', g.group_size,
       'attributes', g.attributes, 'registration_date', g.registration_date, 'last_updated', g.last_updated,
-      'area_code', a.code, 'area_name', a.name, 'area_level', a.level, 'region_code', r.code, 'region_name', r.name,
+      'area', (select json_build_object('code', a.code, 'name', a.name, 'level', a.level, 'region_code', r.code, 'region_name', r.name)
+               from areas a left join areas r on r.code = split_part(a.path, '.', 1) where a.id = g.area_id),
       'identifiers', ${sql.raw(IDENTIFIERS_OF('group_id', 'g.id'))},
       'members', coalesce((select json_agg(${sql.raw(PERSON_JSON('i', 'm'))} order by m.is_head desc, i.birth_date, i.id)
                   from memberships m join individuals i on i.id = m.individual_id
                   where m.group_id = g.id and m.end_date is null), '[]'::json)
     ) as row
-    from page p
-    join groups g on g.id = p.id
-    left join areas a on a.id = g.area_id
-    left join areas r on r.code = split_part(a.path, '.', 1)
-    order by p.ord`);
+    from groups g
+    where ${page.where}
+    order by ${page.orderBy}
+    ${limitClause(page)}`);
   return rows.map((r) => parseJson(r.row));
 }
 
