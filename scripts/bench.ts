@@ -101,6 +101,8 @@ async function run(
     url: `http://127.0.0.1:${port}`,
     connections: clients,
     duration,
+    // A slow answer is measured as slow, not counted as an error.
+    timeout: 60,
     headers,
     requests: [
       {
@@ -155,18 +157,6 @@ async function main() {
         }),
       };
     };
-    const memberSearch = () => ({
-      method: 'POST' as const,
-      path: '/social/registry/sync/search',
-      body: envelope({
-        query_type: 'expression',
-        response_entity: 'Member',
-        query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Member', query: { $and: [{ sex: 'female' }, { age: { $gte: 18 + Math.floor(Math.random() * 40) } }, { region: pick(regions) }] } } } },
-        sort: [{ attribute_name: 'birth_date', sort_order: 'asc' }],
-        pagination: { page_size: 100, page_number: 1 + Math.floor(Math.random() * 3) },
-      }),
-    });
-    figures.push(await run('100-result expression search (Member records)', memberSearch, auth, hasHundred));
     figures.push(await run('100-result expression search (Group records with members)', groupSearch, auth, hasHundred));
     figures.push(await run('same, 1 connection (single-request latency)', groupSearch, auth, hasHundred, 1));
     const ceiling = figures[0].rps;

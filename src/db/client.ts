@@ -41,6 +41,19 @@ export function renderSql(fragment: SQL): { text: string; params: unknown[] } {
   return { text: q.sql, params: q.params };
 }
 
+type TextQuery = <T extends Row>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+
+/** `run` over a driver's text query: the drizzle fragment rendered to text and parameters. */
+const runVia =
+  (query: TextQuery) =>
+  <T extends Row>(fragment: SQL): Promise<T[]> => {
+    const { text, params } = renderSql(fragment);
+    return query<T>(text, params);
+  };
+
+const copyStatement = (table: string, columns: readonly string[], source: string) =>
+  `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM ${source}`;
+
 export interface OpenOptions {
   databaseUrl?: string;
   dataDir?: string;
@@ -73,13 +86,9 @@ function openPostgres(url: string, max: number): Database {
     kind: 'postgres',
     drizzle: db,
     query,
-    run: (f) => {
-      const { text, params } = renderSql(f);
-      return query(text, params);
-    },
+    run: runVia(query),
     async copyIn(table, columns, rows) {
-      const cols = columns.map((c) => `"${c}"`).join(', ');
-      const query = sql.unsafe(`COPY "${table}" (${cols}) FROM STDIN`) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
+      const query = sql.unsafe(copyStatement(table, columns, 'STDIN')) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
       // postgres.js 3.4.9 drops an error the server sends after the last row (porsager/postgres#1173): the stream then
       // never finishes. Catch the error where the driver reports it, so a rejected COPY rejects instead of hanging.
       const failure = new Promise<never>((_, reject) => {
@@ -113,7 +122,7 @@ function openPostgres(url: string, max: number): Database {
       return (await sql.begin(async (tx) => {
         const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
           (await tx.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
-        return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
+        return fn({ query: q, run: runVia(q) });
       })) as any;
     },
     async withSessionLock(key, fn) {
@@ -155,21 +164,15 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     kind: 'pglite',
     drizzle: db,
     query,
-    run: (f) => {
-      const { text, params } = renderSql(f);
-      return query(text, params);
-    },
+    run: runVia(query),
     async copyIn(table, columns, rows) {
-      const cols = columns.map((c) => `"${c}"`).join(', ');
-      const parts: string[] = [];
-      for (const line of rows) parts.push(line);
-      await pg.query(`COPY "${table}" (${cols}) FROM '/dev/blob'`, [], { blob: new Blob(parts) });
+      await pg.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
     },
     async transaction(fn) {
       return pg.transaction(async (tx) => {
         const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
           (await tx.query<T>(text, params as any[], { parsers })).rows;
-        return fn({ query: q, run: (f) => { const r = renderSql(f); return q(r.text, r.params); } });
+        return fn({ query: q, run: runVia(q) });
       });
     },
     withSessionLock: (_key, fn) => fn(),

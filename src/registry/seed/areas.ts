@@ -19,6 +19,7 @@ export interface RegionDef {
   weight: number;
   /** Mean welfare (poverty score, higher = better off) before household effects. */
   welfare: number;
+  /** ISO 639-3, as DCI's LanguageCode. */
   language: string;
 }
 
@@ -36,11 +37,11 @@ export interface DistrictDef {
 const R = (code: string, name: string, bbox: BBox, weight: number, welfare: number, language: string): RegionDef => ({ code, name, bbox, weight, welfare, language });
 
 export const REGIONS: readonly RegionDef[] = [
-  R('R01', 'Northmoor', { south: -22.5, north: -21.0, west: -18.0, east: -15.0 }, 18, 47, 'en'),
-  R('R02', 'Sandhaven Coast', { south: -22.5, north: -21.0, west: -15.0, east: -12.0 }, 22, 52, 'pt'),
-  R('R03', 'Central Lowlands', { south: -24.0, north: -22.5, west: -18.0, east: -12.0 }, 30, 61, 'en'),
-  R('R04', 'Eastern Uplands', { south: -26.0, north: -24.0, west: -15.0, east: -12.0 }, 14, 40, 'fr'),
-  R('R05', 'Southern Reach', { south: -26.0, north: -24.0, west: -18.0, east: -15.0 }, 16, 35, 'en'),
+  R('R01', 'Northmoor', { south: -22.5, north: -21.0, west: -18.0, east: -15.0 }, 18, 47, 'eng'),
+  R('R02', 'Sandhaven Coast', { south: -22.5, north: -21.0, west: -15.0, east: -12.0 }, 22, 52, 'por'),
+  R('R03', 'Central Lowlands', { south: -24.0, north: -22.5, west: -18.0, east: -12.0 }, 30, 61, 'eng'),
+  R('R04', 'Eastern Uplands', { south: -26.0, north: -24.0, west: -15.0, east: -12.0 }, 14, 40, 'fra'),
+  R('R05', 'Southern Reach', { south: -26.0, north: -24.0, west: -18.0, east: -15.0 }, 16, 35, 'eng'),
 ];
 
 const DISTRICT_SPECS: Record<string, [name: string, weight: number, urban: boolean, welfareShift: number][]> = {
