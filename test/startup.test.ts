@@ -1,0 +1,55 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/client.js';
+import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { startServer } from '../src/server.js';
+import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+
+/** First start on an empty database: migrate, listen, load the demo registry, and only then report ready. */
+describe('first start', () => {
+  it('loads the demo registry into an empty database and is ready only afterwards', async () => {
+    const db = await openDatabase({ memory: true });
+    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEMO_HOUSEHOLDS: '60', DEMO_SEED: '3', LOG_LEVEL: 'silent' });
+    const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey() });
+    try {
+      const early = await fetch(`${server.url}/readyz`);
+      expect([200, 503]).toContain(early.status);
+      await server.ready;
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      const [{ n }] = await db.query<{ n: number }>('select count(*)::int as n from groups');
+      expect(n).toBe(60);
+
+      // The demo partner of the run contract works against the demo data.
+      const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' });
+      const { access_token } = (await (await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+      const res = await postJson(`${server.url}/social/registry/sync/search`, access_token, searchEnvelope([
+        searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gte: 1 } } } } }, pagination: { page_size: 100 } }),
+      ]));
+      expect(res.status).toBe(200);
+      expect(res.json.message.search_response[0].pagination.total_count).toBe(60);
+    } finally {
+      await server.close();
+    }
+
+    // A second start on the same database does not load the demo data again.
+    const restarted = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey() });
+    try {
+      await restarted.ready;
+      const [{ n }] = await db.query<{ n: number }>('select count(*)::int as n from groups');
+      expect(n).toBe(60);
+    } finally {
+      await restarted.close();
+      await db.close();
+    }
+  });
+
+  it('refuses to start in production without a signing key', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/SIGNING_KEY/);
+  });
+
+  it('refuses invalid settings with a message naming them', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL/);
+  });
+});
