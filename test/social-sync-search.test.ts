@@ -256,6 +256,15 @@ describe('query types', () => {
       },
     });
     expect(item.pagination.total_count).toBe(expected.n);
+    const households = await sqlOne<{ n: number }>(`select count(*)::int as n from groups g where g.group_type = 1`);
+    const byLabel = await one({ query_type: 'predicate', response_entity: 'Group', query: [{ seq_num: 1, expression1: { attribute_name: 'group_type', operator: 'eq', attribute_value: 'Household' } }] });
+    const byCode = await one({ query_type: 'predicate', response_entity: 'Group', query: [{ seq_num: 1, expression1: { attribute_name: 'group_type', operator: 'eq', attribute_value: 1 } }] });
+    expect(byLabel.pagination.total_count).toBe(households.n);
+    expect(byCode.pagination.total_count).toBe(households.n);
+    const retired = await sqlOne<{ n: number }>(`select count(*)::int as n from individuals where employment_status = 5`);
+    const byStatus = await one({ query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { employment_status: { $in: ['Retired'] } } } } } });
+    expect(byStatus.pagination.total_count).toBe(retired.n);
+    expect(retired.n).toBeGreaterThan(0);
     const nin = await sqlOne<{ n: number }>(`select count(*)::int as n from groups g where g.group_size not in (1, 2, 3)`);
     const groups = await one({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $nin: [1, 2, 3] } } } } } });
     expect(groups.pagination.total_count).toBe(nin.n);

@@ -2,7 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
 import { canonicalIdType, hasIdentifier, hasMemberWithIdentifier, type IdentifierOwner } from '../../registry/identifiers.js';
-import { normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularies.js';
+import { normalizeEmploymentStatus, normalizeGroupType, normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularies.js';
 
 /**
  * The Social Registry's search allow-lists. Member searches run over `individuals i` left-joined to the person's
@@ -12,7 +12,7 @@ import { normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularie
 
 const lowerText = (v: unknown) => String(v).trim().toLowerCase();
 
-function vocabulary(label: string, normalize: (v: string) => string | undefined) {
+function vocabulary(label: string, normalize: (v: string) => string | number | undefined) {
   return (v: unknown) => {
     const out = normalize(String(v));
     if (out === undefined) throw new QueryRejection('rjct.search_criteria.invalid', `${label}: unknown value ${JSON.stringify(v)}`);
@@ -90,7 +90,8 @@ const personAttributes: AttributeDef[] = [
   def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: lowerText }),
   def('education_level', 'string', sql`i.education_level`, { operators: textOps }),
   def('occupation', 'string', sql`i.occupation`, { operators: textOps }),
-  def('employment_status', 'integer', sql`i.employment_status`),
+  // Codes or labels (DIGEST 5: samples send labels, the spec codes).
+  def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: vocabulary('employment_status', normalizeEmploymentStatus) }),
   def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
   def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: (v) => String(v).toUpperCase() }),
   def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
@@ -100,7 +101,7 @@ const personAttributes: AttributeDef[] = [
 const householdAttributes: AttributeDef[] = [
   def('poverty_score', 'number', sql`g.poverty_score`),
   def('group_size', 'integer', sql`g.group_size`),
-  def('group_type', 'integer', sql`g.group_type`),
+  def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: vocabulary('group_type', normalizeGroupType) }),
   { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region') },
   { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district') },
   { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null) },
