@@ -33,13 +33,34 @@ export interface StartOptions {
   partners?: Partner[];
 }
 
+/**
+ * The serving pool carries the statement timeout; migrations run before it on a connection of their own without one,
+ * since a migration of a national registry may rightly take minutes.
+ */
+async function openServingDatabase(config: Config): Promise<Database> {
+  if (!config.DATABASE_URL) {
+    const db = await openDatabase({ dataDir: config.DATA_DIR });
+    await migrateDatabase(db);
+    return db;
+  }
+  const migrator = await openDatabase({ databaseUrl: config.DATABASE_URL, poolSize: 2 });
+  try {
+    await migrateDatabase(migrator);
+  } finally {
+    await migrator.close();
+  }
+  return openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    poolSize: config.DATABASE_POOL_SIZE,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  });
+}
+
 /** Opens the database, migrates, builds the app and listens; the demo data loads in the background until ready. */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
-  const db =
-    opts.db ??
-    (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE }));
-  await migrateDatabase(db);
+  const db = opts.db ?? (await openServingDatabase(config));
+  if (opts.db) await migrateDatabase(db);
   const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
   const partnerList = [...(opts.partners ?? [])];
   if (config.NODE_ENV !== 'production') partnerList.push(await demoPartner());

@@ -58,6 +58,8 @@ export interface OpenOptions {
   databaseUrl?: string;
   dataDir?: string;
   poolSize?: number;
+  /** PostgreSQL: longest a statement may run before the server cancels it (0 = no limit). */
+  statementTimeoutMs?: number;
   /** Create the embedded database in memory (tests); ignored for PostgreSQL. */
   memory?: boolean;
   /** Start the embedded database from a tarball made by `dumpDataDir` (tests start from a migrated template). */
@@ -65,13 +67,14 @@ export interface OpenOptions {
 }
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 20) : openPglite(opts);
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10, opts.statementTimeoutMs ?? 0) : openPglite(opts);
 }
 
-function openPostgres(url: string, max: number): Database {
+function openPostgres(url: string, max: number, statementTimeoutMs: number): Database {
   const sql = postgres(url, {
     max,
     onnotice: () => {},
+    connection: statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {},
     types: {
       // Dates stay strings (yyyy-mm-dd): no timezone shifts for birth dates.
       date: { to: 1082, from: [1082], serialize: (v: string) => v, parse: (v: string) => v },

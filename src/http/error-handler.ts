@@ -7,6 +7,10 @@ import { DciError } from './errors.js';
 /** Turns every thrown error into a DCI error body (DIGEST 8); never a stack trace or SQL text. */
 export const handleError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof DciError) return respond(c, err);
+  // PostgreSQL query_canceled (statement_timeout): the search took too long, the server is fine.
+  if ((err as { code?: unknown }).code === '57014') {
+    return respond(c, new DciError(504, 'err.request.timeout', 'the query took longer than the server allows; narrow the search'));
+  }
   if (err instanceof HTTPException && err.status < 500) {
     return respond(c, new DciError(err.status === 413 ? 413 : 400, 'err.request.bad', err.message || 'bad request'));
   }
