@@ -37,6 +37,10 @@ export interface SearchResponseItem {
   locale?: string;
 }
 
+function rejected(reference_id: string, code: SearchReasonCode, message: string, locale: string): SearchResponseItem {
+  return { reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: code, status_reason_message: message.slice(0, 999), locale };
+}
+
 class ItemRejection extends Error {
   constructor(readonly reasonCode: SearchReasonCode, message: string) {
     super(message);
@@ -103,7 +107,7 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     };
   } catch (e) {
     if (e instanceof ItemRejection || e instanceof QueryRejection) {
-      return { reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: e.reasonCode, status_reason_message: e.message.slice(0, 999), locale };
+      return rejected(reference_id, e.reasonCode, e.message, locale);
     }
     throw e;
   }
@@ -123,14 +127,10 @@ export async function answerSearchBatch(domain: SearchDomain, items: Record<stri
     const ref = item.reference_id;
     // Samples send "" for reference_id (DIGEST 11.4): accepted and echoed; only duplicates within the batch are refused.
     if (typeof ref === 'string' && ref !== '' && seen.has(ref)) {
-      results[i] = { reference_id: ref, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate', status_reason_message: `reference_id ${ref.slice(0, 100)} repeats an earlier item of this batch`, locale: normalizeLocale(item.locale) };
+      results[i] = rejected(ref, 'rjct.reference_id.duplicate', `reference_id ${ref.slice(0, 100)} repeats an earlier item of this batch`, normalizeLocale(item.locale));
       return;
     }
     if (typeof ref === 'string' && ref !== '') seen.add(ref);
-    if (ref !== undefined && typeof ref !== 'string') {
-      results[i] = { reference_id: String(ref), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.reference_id.invalid', status_reason_message: 'reference_id must be a string', locale: normalizeLocale(item.locale) };
-      return;
-    }
     pending.push(i);
   });
   for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
