@@ -1,7 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import { compileComparison, isAttributeDef } from './comparison.js';
 import { compileOperatorMap } from './expression.js';
-import { isAbsent, isPlainObject, own, reject, show } from './input.js';
+import { present, isObject, own, reject, show } from './input.js';
 import { Budget } from './limits.js';
 import { compilePredicateList } from './predicate.js';
 import type { AttributeCatalog, CompiledQuery } from './types.js';
@@ -28,7 +28,7 @@ export function compileQuery(queryType: string, query: unknown, catalog: Attribu
 function compileIdTypeValue(query: unknown, catalog: AttributeCatalog): SQL {
   // Samples label other shapes with this query_type (DIGEST 4): a lone predicate or a predicate list.
   if (isPredicateShaped(query)) return compilePredicateList(query, catalog);
-  if (!isPlainObject(query)) return reject(`idtype-value query must be an object {type, value}, got ${show(query)}`);
+  if (!isObject(query)) return reject(`idtype-value query must be an object {type, value}, got ${show(query)}`);
   const idType = own(query, 'type');
   if (typeof idType !== 'string' || idType.trim() === '') {
     return reject(`idtype-value query: type must be an identifier type, got ${show(idType)}`);
@@ -48,7 +48,7 @@ const QUERY_LANGUAGE = /querytype|graphql|sql/i;
 function compileExpressionQuery(query: unknown, catalog: AttributeCatalog): CompiledQuery {
   // Predicate lists labelled `expression` (SR processflow2/3a/4, CRVS samples; DIGEST 4).
   if (isPredicateShaped(query)) return { where: compilePredicateList(query, catalog) };
-  if (!isPlainObject(query)) return reject(`expression query must be an object, got ${show(query)}`);
+  if (!isObject(query)) return reject(`expression query must be an object, got ${show(query)}`);
   if (!Object.hasOwn(query, 'type') && !Object.hasOwn(query, 'value')) {
     // The flat operator map of IBR/DR criteria (DIGEST 4.4).
     return { where: compileOperatorMap(query, catalog) };
@@ -59,13 +59,13 @@ function compileExpressionQuery(query: unknown, catalog: AttributeCatalog): Comp
   if (typeof language === 'string' && !QUERY_LANGUAGE.test(language) && (typeof value === 'string' || typeof value === 'number')) {
     return { where: compileIdTypeValue(query, catalog) };
   }
-  if (!isAbsent(language) && !(typeof language === 'string' && NOSQL.test(language))) {
+  if (present(language) && !(typeof language === 'string' && NOSQL.test(language))) {
     return reject(`query language ${show(language)} is not supported (only NoSql)`);
   }
-  if (!isPlainObject(value)) return reject(`expression query: value must be an object {expression: {...}}, got ${show(value)}`);
+  if (!isObject(value)) return reject(`expression query: value must be an object {expression: {...}}, got ${show(value)}`);
   const expression = Object.hasOwn(value, 'expression') ? own(value, 'expression') : value;
   if (typeof expression === 'string') return reject('query language not supported: expression text (GraphQL, SQL); only NoSql objects');
-  if (!isPlainObject(expression)) return reject(`expression query: value.expression must be an object, got ${show(expression)}`);
+  if (!isObject(expression)) return reject(`expression query: value.expression must be an object, got ${show(expression)}`);
   const collection = collectionOf(own(expression, 'collection'));
   return { where: compileExpressionBody(expression, catalog), ...(collection === undefined ? {} : { collection }) };
 }
@@ -82,10 +82,10 @@ function compileExpressionBody(expression: Record<string, unknown>, catalog: Att
 
 /** A predicate list, one of its items, or a lone ExpPredicate. */
 function isPredicateShaped(value: unknown): boolean {
-  return Array.isArray(value) || (isPlainObject(value) && (Object.hasOwn(value, 'expression1') || Object.hasOwn(value, 'attribute_name')));
+  return Array.isArray(value) || (isObject(value) && (Object.hasOwn(value, 'expression1') || Object.hasOwn(value, 'attribute_name')));
 }
 
 function collectionOf(raw: unknown): string | undefined {
-  if (isAbsent(raw)) return undefined;
+  if (!present(raw)) return undefined;
   return typeof raw === 'string' ? raw : reject(`expression collection must be a string, got ${show(raw)}`);
 }

@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { compileComparison, resolveAttribute, resolveOperator } from './comparison.js';
-import { isPlainObject, reject, show } from './input.js';
+import { isObject, reject, show } from './input.js';
 import { Budget, MAX_CONDITIONS } from './limits.js';
 import { allOf, anyOf, negate } from './logic.js';
 import type { AttributeCatalog, AttributeDef } from './types.js';
@@ -13,7 +13,7 @@ import type { AttributeCatalog, AttributeDef } from './types.js';
  */
 export function compileOperatorMap(map: unknown, catalog: AttributeCatalog, budget: Budget = new Budget(), depth = 1): SQL {
   budget.depth(depth);
-  if (!isPlainObject(map)) return reject(`expected an expression object, got ${show(map)}`);
+  if (!isObject(map)) return reject(`expected an expression object, got ${show(map)}`);
   const entries = Object.entries(map);
   if (entries.length === 0) reject('empty expression: at least one condition is required');
   return allOf(
@@ -28,7 +28,7 @@ function compileLogical(key: string, value: unknown, catalog: AttributeCatalog, 
   if (name === '$not') return negate(compileOperatorMap(value, catalog, budget, depth + 1));
   if (name !== '$and' && name !== '$or') return reject(`unsupported operator ${show(key)}`);
   // A lone object where an array is expected is a one-item array (DIGEST 11.4).
-  const items = Array.isArray(value) ? value : isPlainObject(value) ? [value] : reject(`${key} needs an array of expressions, got ${show(value)}`);
+  const items = Array.isArray(value) ? value : isObject(value) ? [value] : reject(`${key} needs an array of expressions, got ${show(value)}`);
   if (items.length === 0) reject(`${key} needs at least one expression`);
   if (items.length > MAX_CONDITIONS) reject(`${key} has more than ${MAX_CONDITIONS} expressions`);
   const parts = items.map((item) => compileOperatorMap(item, catalog, budget, depth + 1));
@@ -41,7 +41,7 @@ function compileField(path: string, value: unknown, catalog: AttributeCatalog, b
 
 /** A scalar (implicit $eq) or an operator object whose operators are ANDed: `{"$gte": 1, "$lt": 5}`. */
 function compileFieldValue(def: AttributeDef, path: string, value: unknown, budget: Budget, depth: number): SQL {
-  if (!isPlainObject(value)) return compileComparison(def, path, 'eq', value, budget);
+  if (!isObject(value)) return compileComparison(def, path, 'eq', value, budget);
   const entries = Object.entries(value);
   if (entries.length === 0) reject(`attribute ${show(path)}: empty operator object`);
   return allOf(

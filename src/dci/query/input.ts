@@ -1,5 +1,7 @@
 import { QueryRejection } from './types.js';
 
+export { isObject, present } from '../envelope/normalize.js';
+
 /** Helpers for reading partner-supplied JSON without trusting its shape. */
 
 export function reject(message: string): never {
@@ -17,16 +19,7 @@ export function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Own member only: never reads through the prototype (`constructor`, `__proto__`). */
 export function own(obj: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(obj, key) ? obj[key] : undefined;
-}
-
-/** `""` and null mean absent in the samples (DIGEST 11.4). */
-export function isAbsent(value: unknown): boolean {
-  return value === undefined || value === null || value === '';
 }

@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { compileComparison, resolveAttribute, resolveOperator } from './comparison.js';
-import { isAbsent, isPlainObject, own, reject, show } from './input.js';
+import { present, isObject, own, reject, show } from './input.js';
 import { Budget, MAX_CONDITIONS } from './limits.js';
 import { allOf, anyOf, negate } from './logic.js';
 import type { AttributeCatalog } from './types.js';
@@ -19,7 +19,7 @@ export function compilePredicateList(list: unknown, catalog: AttributeCatalog, b
   if (items.length > MAX_CONDITIONS) reject(`predicate list has more than ${MAX_CONDITIONS} items`);
   const ordered = items
     .map((item, index) => {
-      if (!isPlainObject(item)) return reject(`predicate item ${index + 1} must be an object, got ${show(item)}`);
+      if (!isObject(item)) return reject(`predicate item ${index + 1} must be an object, got ${show(item)}`);
       return { item, index, seq: seqNum(item, index) };
     })
     // Items without seq_num keep their input order, after the numbered ones (Array.prototype.sort is stable).
@@ -29,7 +29,7 @@ export function compilePredicateList(list: unknown, catalog: AttributeCatalog, b
 
 function seqNum(item: Record<string, unknown>, index: number): number | undefined {
   const raw = own(item, 'seq_num');
-  if (isAbsent(raw)) return undefined;
+  if (!present(raw)) return undefined;
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
   return Number.isFinite(n) ? n : reject(`predicate item ${index + 1}: seq_num must be a number, got ${show(raw)}`);
 }
@@ -42,10 +42,10 @@ function compileItem(item: Record<string, unknown>, index: number, catalog: Attr
     if (!ITEM_MEMBERS.has(key)) reject(`${where}: unsupported member ${show(key)}`);
   }
   const e1 = own(item, 'expression1');
-  if (isAbsent(e1)) reject(`${where}: expression1 is required`);
+  if (!present(e1)) reject(`${where}: expression1 is required`);
   const e2 = own(item, 'expression2');
   const condition = conditionOf(own(item, 'condition'), where);
-  const hasE2 = !isAbsent(e2);
+  const hasE2 = present(e2);
   if (condition === undefined) {
     if (hasE2) reject(`${where}: expression2 needs a condition (and, or, not)`);
     return compilePredicate(e1, catalog, budget);
@@ -62,7 +62,7 @@ function compileItem(item: Record<string, unknown>, index: number, catalog: Attr
 }
 
 function conditionOf(raw: unknown, where: string): 'and' | 'or' | 'not' | undefined {
-  if (isAbsent(raw)) return undefined;
+  if (!present(raw)) return undefined;
   const name = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
   if (name === '') return undefined;
   if (name === 'and' || name === 'or' || name === 'not') return name;
@@ -71,7 +71,7 @@ function conditionOf(raw: unknown, where: string): 'and' | 'or' | 'not' | undefi
 
 /** One ExpPredicate `{attribute_name, operator, attribute_value}`. */
 export function compilePredicate(expr: unknown, catalog: AttributeCatalog, budget: Budget = new Budget()): SQL {
-  if (!isPlainObject(expr)) return reject(`expected an expression {attribute_name, operator, attribute_value}, got ${show(expr)}`);
+  if (!isObject(expr)) return reject(`expected an expression {attribute_name, operator, attribute_value}, got ${show(expr)}`);
   for (const key of Object.keys(expr)) {
     if (!PREDICATE_MEMBERS.has(key)) reject(`expression: unsupported member ${show(key)}`);
   }

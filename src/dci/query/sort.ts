@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { isAttributeDef } from './comparison.js';
-import { isAbsent, isPlainObject, own, show } from './input.js';
+import { present, isObject, own, show } from './input.js';
 import { MAX_SORT_KEYS } from './limits.js';
 import { type AttributeCatalog, QueryRejection } from './types.js';
 
@@ -14,13 +14,13 @@ function rejectSort(message: string): never {
  * deterministic (DIGEST 3.3).
  */
 export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: SQL): SQL {
-  if (!isAbsent(sort) && !Array.isArray(sort) && !isPlainObject(sort)) {
+  if (present(sort) && !Array.isArray(sort) && !isObject(sort)) {
     rejectSort(`sort must be an array of {attribute_name, sort_order}, got ${show(sort)}`);
   }
-  const items: unknown[] = isAbsent(sort) ? [] : Array.isArray(sort) ? sort : [sort];
+  const items: unknown[] = !present(sort) ? [] : Array.isArray(sort) ? sort : [sort];
   if (items.length > MAX_SORT_KEYS) rejectSort(`sort takes at most ${MAX_SORT_KEYS} keys`);
   const keys = items.map((item, index) => {
-    if (!isPlainObject(item)) return rejectSort(`sort item ${index + 1} must be an object, got ${show(item)}`);
+    if (!isObject(item)) return rejectSort(`sort item ${index + 1} must be an object, got ${show(item)}`);
     const name = own(item, 'attribute_name');
     if (typeof name !== 'string' || name.trim() === '') return rejectSort(`sort item ${index + 1}: attribute_name is required`);
     const def = catalog.resolve(name);
@@ -32,7 +32,7 @@ export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: 
 }
 
 function direction(raw: unknown, name: string): 'asc' | 'desc' {
-  if (isAbsent(raw)) return 'asc';
+  if (!present(raw)) return 'asc';
   const order = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
   if (order === 'asc' || order === 'desc') return order;
   return rejectSort(`attribute ${show(name)}: sort_order must be asc or desc, got ${show(raw)}`);

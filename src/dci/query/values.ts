@@ -1,4 +1,4 @@
-import { isPlainObject, reject, show } from './input.js';
+import { isObject, reject, show } from './input.js';
 import { MAX_LIST_ITEMS, MAX_STRING_LENGTH } from './limits.js';
 import { type AttributeDef, type Operator, QueryRejection } from './types.js';
 
@@ -37,7 +37,7 @@ function coerceList(def: AttributeDef, op: Operator, value: unknown, label: stri
 function coerceType(def: AttributeDef, value: unknown, label: string): unknown {
   const fail = (expected: string): never => reject(`attribute ${show(label)}: expected ${expected}, got ${show(value)}`);
   if (value === null || value === undefined) return fail('a value');
-  if (Array.isArray(value) || isPlainObject(value)) return fail('a single value');
+  if (Array.isArray(value) || isObject(value)) return fail('a single value');
   switch (def.type) {
     case 'number': {
       const n = toNumber(value);
