@@ -1,7 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileQuery } from './compile.js';
+import { compileQuery, expressionCollection } from './compile.js';
 import { MAX_CONDITIONS, MAX_DEPTH } from './limits.js';
 import { catalog, createTestDb, expectRejection, INJECTION, naiveCatalog, render, selectIds } from './test-support.js';
 import { QueryRejection } from './types.js';
@@ -51,10 +51,11 @@ describe('idtype-value', () => {
 
 describe('expression (NoSql)', () => {
   it('compiles the SR sample and returns the collection', async () => {
-    const compiled = compileQuery('expression', nosql({ $and: [{ poverty_score: { $lt: 5 } }] }, 'Group'), catalog);
-    expect(compiled.collection).toBe('Group');
+    const query = nosql({ $and: [{ poverty_score: { $lt: 5 } }] }, 'Group');
+    const compiled = compileQuery('expression', query, catalog);
+    expect(expressionCollection(query)).toBe('Group');
     expect(await selectIds(pg, compiled.where)).toEqual([1, 2, 5]);
-    expect(compileQuery('expression', nosql({ id: 1 }), catalog).collection).toBeUndefined();
+    expect(expressionCollection(nosql({ id: 1 }))).toBeUndefined();
   });
 
   it('supports every comparison operator', async () => {
@@ -103,8 +104,9 @@ describe('expression (NoSql)', () => {
     expect(await expr([{ expression1: { attribute_name: 'sex', operator: 'eq', attribute_value: 'F' } }])).toEqual([1, 3]);
     expect(await expr({ attribute_name: 'sex', operator: 'eq', attribute_value: 'male' })).toEqual([2]);
     // value.expression without `query`: the expression is the operator map.
-    const noQuery = compileQuery('expression', { type: 'NoSql', value: { expression: { collection: 'Group', household_size: 1 } } }, catalog);
-    expect(noQuery.collection).toBe('Group');
+    const noQueryInput = { type: 'NoSql', value: { expression: { collection: 'Group', household_size: 1 } } };
+    const noQuery = compileQuery('expression', noQueryInput, catalog);
+    expect(expressionCollection(noQueryInput)).toBe('Group');
     expect(await selectIds(pg, noQuery.where)).toEqual([3]);
     // No `expression` wrapper, no `type`.
     expect(await ids('expression', { value: { query: { household_size: 1 } } })).toEqual([3]);

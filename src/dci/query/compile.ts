@@ -66,8 +66,20 @@ function compileExpressionQuery(query: unknown, catalog: AttributeCatalog): Comp
   const expression = Object.hasOwn(value, 'expression') ? own(value, 'expression') : value;
   if (typeof expression === 'string') return reject('query language not supported: expression text (GraphQL, SQL); only NoSql objects');
   if (!isObject(expression)) return reject(`expression query: value.expression must be an object, got ${show(expression)}`);
-  const collection = collectionOf(own(expression, 'collection'));
-  return { where: compileExpressionBody(expression, catalog), ...(collection === undefined ? {} : { collection }) };
+  collectionOf(own(expression, 'collection'));
+  return { where: compileExpressionBody(expression, catalog) };
+}
+
+/**
+ * The `collection` a NoSql expression names (`value.expression.collection`, or `value.collection` without the
+ * `expression` wrapper), read before compiling: a domain may pick its record type, and so its catalog, from it.
+ * Undefined for other query shapes; a non-string collection is rejected.
+ */
+export function expressionCollection(query: unknown): string | undefined {
+  if (!isObject(query) || !isObject(query.value)) return undefined;
+  const value = query.value;
+  const expression = Object.hasOwn(value, 'expression') ? own(value, 'expression') : value;
+  return isObject(expression) ? collectionOf(own(expression, 'collection')) : undefined;
 }
 
 /** `{collection, query}`; liberal: without `query` the expression itself (minus `collection`) is the operator map. */

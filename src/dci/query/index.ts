@@ -1,4 +1,4 @@
-export { compileQuery } from './compile.js';
+export { compileQuery, expressionCollection } from './compile.js';
 export { compileOperatorMap } from './expression.js';
 export { columnPredicate, defaultOperators, normalizeOperator } from './operators.js';
 export { compilePredicate, compilePredicateList } from './predicate.js';

@@ -54,6 +54,4 @@ export interface AttributeCatalog {
 export interface CompiledQuery {
   /** Boolean SQL condition over the catalog's base relation. */
   readonly where: SQL;
-  /** `collection` named by a NoSql expression (e.g. "Group"), when given. */
-  readonly collection?: string;
 }

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { isObject, present } from '../../dci/envelope/normalize.js';
-import { QueryRejection } from '../../dci/query/index.js';
+import { present } from '../../dci/envelope/normalize.js';
+import { expressionCollection, QueryRejection } from '../../dci/query/index.js';
 import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { SocialCatalogs } from './attributes.js';
 import { type RecordType, recordTypeName, REG_TYPE, toGroup, toMember, toPerson } from './records.js';
@@ -30,12 +30,6 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
   return type;
 }
 
-/** The `collection` of a NoSql expression, read before compiling so it can pick the record type. */
-function collectionOf(query: unknown): unknown {
-  if (!isObject(query) || !isObject(query.value) || !isObject(query.value.expression)) return undefined;
-  return query.value.expression.collection;
-}
-
 export class SocialSearch implements SearchDomain {
   constructor(
     private readonly db: Database,
@@ -48,7 +42,7 @@ export class SocialSearch implements SearchDomain {
     const type =
       entityOf(criteria.response_entity, 'response_entity') ??
       entityOf(criteria.reg_record_type, 'reg_record_type') ??
-      entityOf(collectionOf(criteria.query), 'collection') ??
+      entityOf(expressionCollection(criteria.query), 'collection') ??
       'Member';
     const db = this.db;
     if (type === 'Group') {
