@@ -18,9 +18,9 @@ export const SEARCH_ONLY_PARTNER = { id: 'spmis-search-only', secret: 'search-on
 export const CRVS_ONLY_PARTNER = { id: 'crvs-only', secret: 'crvs-only-secret', scopes: ['crvs:registry.search'] };
 
 /** Opens this file's copy of the test registry (PGlite template copy, or the shared PostgreSQL test database). */
-export async function openTestDatabase(statementTimeoutMs?: number): Promise<Database> {
+export async function openTestDatabase(): Promise<Database> {
   const url = inject('postgresUrl');
-  if (url) return openDatabase({ databaseUrl: url, poolSize: 8, statementTimeoutMs });
+  if (url) return openDatabase({ databaseUrl: url, poolSize: 8 });
   const template = readFileSync(inject('pgliteTemplate'));
   return openDatabase({ memory: true, loadDataDir: new Blob([template]) });
 }

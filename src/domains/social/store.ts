@@ -113,7 +113,7 @@ export async function findMembersPage(db: Database, page: PageRequest): Promise<
     where ${page.where}
     order by ${page.orderBy}
     ${limitClause(page)}`);
-  return rows.map((r) => parseJson(r.row));
+  return rows.map((r) => r.row);
 }
 
 /** Does a condition use the membership (`m`) or household (`g`) aliases? Values are bound, so the text is all ours. */
@@ -147,15 +147,10 @@ export async function findGroupsPage(db: Database, page: PageRequest): Promise<G
     where ${page.where}
     order by ${page.orderBy}
     ${limitClause(page)}`);
-  return rows.map((r) => parseJson(r.row));
+  return rows.map((r) => r.row);
 }
 
 export async function countGroups(db: Database, where: SQL): Promise<number> {
   const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from groups g where ${where}`);
   return row.n;
-}
-
-/** postgres.js returns json columns parsed; PGlite too, but a text fallback keeps both drivers equal. */
-function parseJson<T>(v: unknown): T {
-  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
 }
