@@ -11,12 +11,14 @@ import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
 
+export type SyncSearchLimits = SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
+
 export interface SyncSearchDeps {
   domain: string;
   search: SearchDomain;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
-  limits: SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
+  limits: SyncSearchLimits;
 }
 
 /**

@@ -2,8 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../../dci/envelope/builder.js';
-import { registerSyncSearch } from '../../dci/search/sync-route.js';
-import type { SearchLimits } from '../../dci/search/items.js';
+import { registerSyncSearch, type SyncSearchLimits } from '../../dci/search/sync-route.js';
 import type { AppEnv } from '../../http/context.js';
 import type { IdentifierOwner } from '../../registry/identifiers.js';
 import { dciErrorResponses, schemaRef } from '../../ops/openapi.js';
@@ -15,7 +14,7 @@ export interface SocialRouteDeps {
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   identifierTypes: ReadonlyMap<string, IdentifierOwner>;
-  limits: SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
+  limits: SyncSearchLimits;
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {
