@@ -14,14 +14,16 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** PGlite: path of a tarball of the migrated and seeded template database. */
     pgliteTemplate: string;
-    /** PostgreSQL (TEST_DATABASE_URL set): URL of the migrated and seeded test database. */
+    /** PostgreSQL (TEST_DATABASE_URL set): URL of the migrated and seeded template database each test file copies. */
     postgresUrl: string;
   }
 }
 
 /**
  * Builds the test registry once per run: on PGlite a template that each test file copies (opening a copy takes
- * ~0.4 s, creating and migrating a database ~6 s); on PostgreSQL a fresh database dropped at the end.
+ * ~0.4 s, creating and migrating a database ~6 s); on PostgreSQL a template database that each test file copies with
+ * CREATE DATABASE ... TEMPLATE, so that files running side by side (and their background workers) never share state.
+ * Every database of the run is dropped at the end.
  */
 export default async function setup(project: TestProject) {
   const base = process.env.TEST_DATABASE_URL;
@@ -38,7 +40,8 @@ export default async function setup(project: TestProject) {
     project.provide('postgresUrl', url.toString());
     project.provide('pgliteTemplate', '');
     return async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      const copies = await admin.unsafe<{ datname: string }[]>(`select datname from pg_database where datname like '${name}%'`);
+      for (const { datname } of copies) await admin.unsafe(`drop database if exists "${datname}" with (force)`);
       await admin.end();
     };
   }
