@@ -5,16 +5,18 @@ import { registerTokenRoute } from './auth/token-route.js';
 import type { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
-import { EnvelopeBuilder } from './dci/envelope/builder.js';
+import type { EnvelopeBuilder } from './dci/envelope/builder.js';
+import type { SearchDomain } from './dci/search/items.js';
+import type { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import type { SigningKey } from './dci/signing/keys.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
 import type { AppEnv } from './http/context.js';
+import { DciError } from './http/errors.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
 import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import { registerDciSchemas } from './ops/openapi.js';
 import { registerOpsRoutes } from './ops/routes.js';
-import type { IdentifierOwner } from './registry/identifiers.js';
 
 export interface AppDeps {
   config: Config;
@@ -23,14 +25,24 @@ export interface AppDeps {
   signingKey: SigningKey;
   partners: PartnerDirectory;
   tokens: AccessTokens;
-  identifierTypes: ReadonlyMap<string, IdentifierOwner>;
+  envelopes: EnvelopeBuilder;
+  searchDomains: ReadonlyMap<string, SearchDomain>;
+  asyncProtocol: AsyncProtocol;
   isReady: () => boolean;
   version: string;
 }
 
 /** Builds the HTTP app from the modules; no business logic here. */
 export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({
+    // REST input that fails its zod schema is a 400 problem document like every other refusal.
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        throw new DciError(400, 'err.request.bad', `${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}`);
+      }
+    },
+  });
   app.use('*', requestContext(deps.logger));
   app.onError(handleError);
   app.notFound(handleNotFound);
@@ -39,10 +51,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerOpsRoutes(app, { db: deps.db, signingKeys: [deps.signingKey], isReady: deps.isReady, version: deps.version });
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
   registerSocialRoutes(app, {
-    db: deps.db,
+    search: deps.searchDomains.get('social')!,
     tokens: deps.tokens,
-    envelopes: new EnvelopeBuilder(deps.config.DCI_SENDER_ID),
-    identifierTypes: deps.identifierTypes,
+    envelopes: deps.envelopes,
     limits: {
       defaultPageSize: deps.config.DEFAULT_PAGE_SIZE,
       maxPageSize: deps.config.MAX_PAGE_SIZE,
@@ -51,6 +62,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxBodyBytes: deps.config.MAX_BODY_BYTES,
     },
   });
+  deps.asyncProtocol.registerRoutes(app, deps.tokens);
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db);
   return app;
 }

@@ -36,6 +36,22 @@ const ConfigSchema = z.object({
   /** Mounts GET /bench/ceiling/uin/:uin, the bare-lookup baseline `npm run bench` compares against (never in production). */
   BENCH_ROUTES: bool.optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Run the background workers (async execution, callback delivery) in this process. */
+  WORKERS: bool.optional(),
+  /** How often idle workers look for work that other processes queued (their own work wakes them at once). */
+  WORKER_POLL_MS: z.coerce.number().int().min(10).default(500),
+  /** Longest a callback receiver may take to answer before the attempt counts as failed. */
+  CALLBACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** First retry delay (doubling after each failure, with jitter). */
+  CALLBACK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(2_000),
+  CALLBACK_RETRY_CAP_SECONDS: z.coerce.number().int().min(1).default(3_600),
+  /** How long a callback is retried before it is dead-lettered (3 days, as Stripe and Standard Webhooks). */
+  CALLBACK_HORIZON_SECONDS: z.coerce.number().int().min(1).default(259_200),
+  /** Callbacks in flight at once per process, and per partner unless the partner sets its own cap. */
+  CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).default(64),
+  CALLBACK_PARTNER_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  /** An on-search callback grows to about this size before further results go into another message. */
+  CALLBACK_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & { demoData: boolean; publicUrl: string };
@@ -53,6 +69,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...c,
     demoData: production ? false : (c.DEMO_DATA ?? true),
     BENCH_ROUTES: production ? false : (c.BENCH_ROUTES ?? false),
+    WORKERS: c.WORKERS ?? true,
     publicUrl: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
   };
 }

@@ -8,7 +8,11 @@ import { demoPartner, PartnerDirectory, type Partner } from './auth/partners.js'
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, migrateDatabase, openDatabase } from './db/client.js';
+import { EnvelopeBuilder } from './dci/envelope/builder.js';
 import { loadSigningKey, type SigningKey } from './dci/signing/keys.js';
+import { EnvelopeSigner } from './dci/signing/signer.js';
+import { AsyncProtocol } from './dci/transactions/async-protocol.js';
+import { searchDomains } from './domains/search-domains.js';
 import { createLogger } from './http/logger.js';
 import { loadIdentifierTypes } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
@@ -67,9 +71,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const partners = new PartnerDirectory(partnerList);
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
   const identifierTypes = await loadIdentifierTypes(db);
+  const domains = searchDomains(db, identifierTypes);
+  const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID);
+  const signer = new EnvelopeSigner(signingKey, config.DCI_SENDER_ID);
+  const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains });
 
   let isReady = false;
-  const app = buildApp({ config, db, logger, signingKey, partners, tokens, identifierTypes, isReady: () => isReady, version: VERSION });
+  const app = buildApp({
+    config,
+    db,
+    logger,
+    signingKey,
+    partners,
+    tokens,
+    envelopes,
+    searchDomains: domains,
+    asyncProtocol,
+    isReady: () => isReady,
+    version: VERSION,
+  });
 
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s as Server));
@@ -82,6 +102,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
 
   const ready = (async () => {
+    if (config.WORKERS) await asyncProtocol.startWorkers();
     if (config.demoData) {
       const loaded = await loadDemoDataIfEmpty(db, { households: config.DEMO_HOUSEHOLDS, seed: config.DEMO_SEED, log: logger });
       if (loaded) logger.info({ households: config.DEMO_HOUSEHOLDS }, 'demo data loaded');
@@ -102,6 +123,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         server.closeIdleConnections?.();
       });
       await ready.catch(() => {});
+      await asyncProtocol.stop(config.SHUTDOWN_GRACE_MS);
       if (!opts.db) await db.close();
     },
   };

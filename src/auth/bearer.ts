@@ -12,6 +12,15 @@ const CHALLENGE = 'Bearer realm="dci"';
  * (DIGEST 7.1).
  */
 export function requireScope(tokens: AccessTokens, domain: string, action: string): MiddlewareHandler<AppEnv> {
+  return requireToken(tokens, (scopes) => scopesAllow(scopes, domain, action), `${domain}:registry.${action}`);
+}
+
+/** Bearer check for the operators' REST API: the `admin` scope (or `*`). */
+export function requireAdmin(tokens: AccessTokens): MiddlewareHandler<AppEnv> {
+  return requireToken(tokens, (scopes) => scopes.some((s) => s === '*' || s === 'admin'), 'admin');
+}
+
+function requireToken(tokens: AccessTokens, allowed: (scopes: readonly string[]) => boolean, scopeName: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (!header) {
@@ -25,9 +34,9 @@ export function requireScope(tokens: AccessTokens, domain: string, action: strin
       });
     }
     c.set('auth', claims);
-    if (!scopesAllow(claims.scopes, domain, action)) {
-      throw new DciError(403, 'err.request.forbidden', `token lacks scope ${domain}:registry.${action}`, {
-        'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${domain}:registry.${action}"`,
+    if (!allowed(claims.scopes)) {
+      throw new DciError(403, 'err.request.forbidden', `token lacks scope ${scopeName}`, {
+        'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${scopeName}"`,
       });
     }
     await next();

@@ -12,7 +12,27 @@ export interface Partner {
   readonly scopes: readonly string[];
   /** `scrypt$<salt b64>$<hash b64>` */
   readonly secretHash: string;
+  /** Where and how we may call this partner back; a partner without it gets no async service. */
+  readonly callbacks?: CallbackSettings;
 }
+
+export interface CallbackSettings {
+  /** Origins a callback may go to: `https://spmis.example.org`, `https://*.example.org`, or `*` (any public origin). */
+  readonly origins: readonly string[];
+  /** Used when a request names no `sender_uri`: the standard path (`/registry/on-search`...) is appended. */
+  readonly baseUrl?: string;
+  /** May callbacks reach loopback and private networks (development partners only). */
+  readonly allowPrivateNetwork: boolean;
+  /**
+   * How callbacks authenticate to the partner: a fixed bearer token, or a token we obtain from the partner's OAuth2
+   * token endpoint with client credentials (we are its OAuth client, DIGEST 1.3). None: no Authorization header.
+   */
+  readonly auth?: PeerAuth;
+  /** Callbacks in flight to this partner at once (per process). */
+  readonly maxConcurrent?: number;
+}
+
+export type PeerAuth = { readonly bearerToken: string } | { readonly tokenUrl: string; readonly clientId: string; readonly clientSecret: string; readonly scope?: string };
 
 export const DEMO_PARTNER_ID = 'demo-spmis';
 export const DEMO_PARTNER_SECRET = 'demo-spmis-secret';
@@ -55,5 +75,10 @@ export class PartnerDirectory {
 
 /** The development partner of the run contract (design.md section 4); never present in production. */
 export async function demoPartner(): Promise<Partner> {
-  return { id: DEMO_PARTNER_ID, scopes: ['*'], secretHash: await hashSecret(DEMO_PARTNER_SECRET) };
+  return {
+    id: DEMO_PARTNER_ID,
+    scopes: ['*'],
+    secretHash: await hashSecret(DEMO_PARTNER_SECRET),
+    callbacks: { origins: ['*'], allowPrivateNetwork: true },
+  };
 }

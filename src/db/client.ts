@@ -22,13 +22,18 @@ type Row = Record<string, unknown>;
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;
-  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
-  run<T extends Row = Row>(fragment: SQL): Promise<T[]>;
+  query<T extends object = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  run<T extends object = Row>(fragment: SQL): Promise<T[]>;
   /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
   copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
   transaction<T>(fn: (tx: Pick<Database, 'query' | 'run'>) => Promise<T>): Promise<T>;
   /** Runs `fn` while holding a PostgreSQL session advisory lock on a connection of its own (PGlite: just runs it). */
   withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Takes the advisory lock (classId, objId) for as long as this handle lives, on a connection of its own; undefined
+   * when another session holds it. The release function gives it back.
+   */
+  tryHoldAdvisoryLock(classId: number, objId: number): Promise<(() => Promise<void>) | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** PGlite only: the whole database as a tarball, to start copies from (test templates). */
@@ -41,12 +46,12 @@ export function renderSql(fragment: SQL): { text: string; params: unknown[] } {
   return { text: q.sql, params: q.params };
 }
 
-type TextQuery = <T extends Row>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+type TextQuery = <T extends object>(text: string, params?: readonly unknown[]) => Promise<T[]>;
 
 /** `run` over a driver's text query: the drizzle fragment rendered to text and parameters. */
 const runVia =
   (query: TextQuery) =>
-  <T extends Row>(fragment: SQL): Promise<T[]> => {
+  <T extends object>(fragment: SQL): Promise<T[]> => {
     const { text, params } = renderSql(fragment);
     return query<T>(text, params);
   };
@@ -83,7 +88,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     },
   });
   const db = drizzlePostgres(sql);
-  const query = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+  const query = async <T extends object>(text: string, params: readonly unknown[] = []) =>
     (await sql.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
   return {
     kind: 'postgres',
@@ -123,7 +128,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     },
     async transaction(fn) {
       return (await sql.begin(async (tx) => {
-        const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+        const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await tx.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
         return fn({ query: q, run: runVia(q) });
       })) as any;
@@ -141,6 +146,18 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
       } finally {
         conn.release();
       }
+    },
+    async tryHoldAdvisoryLock(classId, objId) {
+      const conn = await sql.reserve();
+      const [{ locked }] = await conn`select pg_try_advisory_lock(${classId}::int, ${objId}::int) as locked`;
+      if (!locked) {
+        conn.release();
+        return undefined;
+      }
+      return async () => {
+        await conn`select pg_advisory_unlock(${classId}::int, ${objId}::int)`.catch(() => {});
+        conn.release();
+      };
     },
     async ping() {
       await sql`select 1`;
@@ -161,7 +178,7 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
   // Parse DATE as string, as on PostgreSQL.
   const parsers = { 1082: (v: string) => v };
   const db = drizzlePglite(pg);
-  const query = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+  const query = async <T extends object>(text: string, params: readonly unknown[] = []) =>
     (await pg.query<T>(text, params as any[], { parsers })).rows;
   return {
     kind: 'pglite',
@@ -173,12 +190,19 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     },
     async transaction(fn) {
       return pg.transaction(async (tx) => {
-        const q = async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+        const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await tx.query<T>(text, params as any[], { parsers })).rows;
         return fn({ query: q, run: runVia(q) });
       });
     },
     withSessionLock: (_key, fn) => fn(),
+    async tryHoldAdvisoryLock(classId, objId) {
+      const [{ locked }] = (await pg.query<{ locked: boolean }>('select pg_try_advisory_lock($1::int, $2::int) as locked', [classId, objId])).rows;
+      if (!locked) return undefined;
+      return async () => {
+        await pg.query('select pg_advisory_unlock($1::int, $2::int)', [classId, objId]).catch(() => {});
+      };
+    },
     async ping() {
       await pg.query('select 1');
     },

@@ -26,5 +26,24 @@ function respond(c: Context<AppEnv>, err: DciError) {
   // The rest of an oversized body was never read: the connection cannot carry another request.
   if (err.httpStatus === 413) c.header('connection', 'close');
   c.header('cache-control', 'no-store');
+  if (c.req.path.startsWith(REST_PREFIX)) {
+    // The operators' REST API answers RFC 9457 problem documents; `code` keeps the DCI code for log correlation.
+    const problem = { type: 'about:blank', title: TITLES[err.httpStatus] ?? 'Error', status: err.httpStatus, detail: err.message, code: err.code };
+    return c.body(JSON.stringify(problem), err.httpStatus, { 'content-type': 'application/problem+json' });
+  }
   return c.json(errorBody(err.code, err.message), err.httpStatus);
 }
+
+const REST_PREFIX = '/admin/';
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};

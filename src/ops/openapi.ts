@@ -41,3 +41,24 @@ export const dciErrorResponses = {
   415: ERROR_RESPONSE('Content-Type is not application/json (`err.request.bad`)'),
   500: ERROR_RESPONSE('Unexpected failure (`err.service.unavailable`); no detail is disclosed'),
 };
+
+/** Documents one DCI endpoint (POST, JSON envelope in, JSON out) in the OpenAPI document. */
+export function documentDciEndpoint(
+  app: OpenAPIHono<AppEnv>,
+  endpoint: { path: string; tag: string; summary: string; description: string; request: string; responses: Record<number, { description: string; schema: string }> },
+): void {
+  const responses: Record<string, unknown> = { ...dciErrorResponses };
+  for (const [status, r] of Object.entries(endpoint.responses)) {
+    responses[status] = { description: r.description, content: { 'application/json': { schema: schemaRef(r.schema) } } };
+  }
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: endpoint.path,
+    tags: [endpoint.tag],
+    summary: endpoint.summary,
+    description: endpoint.description,
+    security: [{ bearerAuth: [] }],
+    request: { body: { required: true, content: { 'application/json': { schema: schemaRef(endpoint.request) } } } },
+    responses: responses as never,
+  });
+}

@@ -54,3 +54,9 @@ export function expectErrorBody(body: unknown, code: string): void {
   const b = body as { message: { error: { code: string } }; errors: { code: string }[] };
   if (b.message.error.code !== code || b.errors[0].code !== code) throw new Error(`expected error ${code}, got ${b.message.error.code}`);
 }
+
+/** Asserts that a body matches one of our output schemas exactly (what we promise to emit). */
+export function expectSchema(file: string, body: unknown): void {
+  const validate = outputValidator(file);
+  if (!validate(body)) throw new Error(`does not match ${file}: ${JSON.stringify(validate.errors)} in ${JSON.stringify(body).slice(0, 2000)}`);
+}

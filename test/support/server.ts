@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { generateSigningKey } from '../../src/dci/signing/keys.js';
-import { hashSecret, type Partner } from '../../src/auth/partners.js';
+import { type CallbackSettings, hashSecret, type Partner } from '../../src/auth/partners.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 
 export interface TestServer extends RunningServer {
@@ -20,17 +22,44 @@ export const CRVS_ONLY_PARTNER = { id: 'crvs-only', secret: 'crvs-only-secret', 
 /** Opens this file's copy of the test registry (PGlite template copy, or the shared PostgreSQL test database). */
 export async function openTestDatabase(): Promise<Database> {
   const url = inject('postgresUrl');
-  if (url) return openDatabase({ databaseUrl: url, poolSize: 8 });
+  if (url) return openDatabase({ databaseUrl: await copyTestDatabase(url), poolSize: 8 });
   const template = readFileSync(inject('pgliteTemplate'));
   return openDatabase({ memory: true, loadDataDir: new Blob([template]) });
 }
 
+/** A database of this file's own, copied from the seeded template; the global teardown drops it. */
+export async function copyTestDatabase(templateUrl: string): Promise<string> {
+  const template = new URL(templateUrl);
+  const name = `${template.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(templateUrl.replace(template.pathname, '/postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}" template "${template.pathname.slice(1)}"`);
+  } finally {
+    await admin.end();
+  }
+  template.pathname = `/${name}`;
+  return template.toString();
+}
+
+/** A partner as a test writes it: the secret in clear. */
+export interface TestPartner {
+  id: string;
+  secret: string;
+  scopes: string[];
+  callbacks?: CallbackSettings;
+}
+
 /** A real server on a random loopback port over this file's copy of the test registry. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { partners?: TestPartner[]; db?: Database } = {}): Promise<TestServer> {
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
-  const db = await openTestDatabase();
+  const db = opts.db ?? (await openTestDatabase());
   const partners: Partner[] = await Promise.all(
-    [SEARCH_ONLY_PARTNER, CRVS_ONLY_PARTNER].map(async (p) => ({ id: p.id, scopes: p.scopes, secretHash: await hashSecret(p.secret) })),
+    [SEARCH_ONLY_PARTNER, CRVS_ONLY_PARTNER, ...(opts.partners ?? [])].map(async (p: TestPartner) => ({
+      id: p.id,
+      scopes: p.scopes,
+      secretHash: await hashSecret(p.secret),
+      callbacks: p.callbacks,
+    })),
   );
   const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), partners });
   await server.ready;
@@ -38,7 +67,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...server,
     async close() {
       await server.close();
-      await db.close();
+      if (!opts.db) await db.close();
     },
     async token(opts = {}) {
       const form = new URLSearchParams({

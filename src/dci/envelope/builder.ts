@@ -77,6 +77,23 @@ export class EnvelopeBuilder {
     return header;
   }
 
+  /** The header of a request this server sends to another registry (MsgHeader_V1.0.0). */
+  requestHeader(opts: { action: string; senderUri?: string; receiverId: string; totalCount: number }): RequestHeader {
+    const header: RequestHeader = {
+      version: PROTOCOL_VERSION,
+      message_id: newMessageId(),
+      message_ts: nowTimestamp(),
+      action: opts.action,
+      sender_id: this.senderId,
+      sender_uri: opts.senderUri,
+      receiver_id: opts.receiverId,
+      total_count: opts.totalCount,
+      is_msg_encrypted: false,
+    };
+    if (header.sender_uri === undefined) delete header.sender_uri;
+    return header;
+  }
+
   envelope<M>(header: CallbackHeader, message: M): Envelope<M> {
     return { header, message };
   }
@@ -92,6 +109,21 @@ export function errorBody(code: DciErrorCode, message: string, correlationId = n
     message: { ack_status: 'ERR' as const, timestamp: nowTimestamp(), correlation_id: correlationId, error: { code, message: text } },
     errors: [{ code, message: text }],
   };
+}
+
+/** The ACK body of an accepted async request or a received callback (DIGEST 2.6). */
+export function ackBody(correlationId: string, timestamp: string = nowTimestamp()) {
+  return { message: { ack_status: 'ACK' as const, timestamp, correlation_id: correlationId } };
+}
+
+/**
+ * An async request refused as a whole for a reason the spec gives a header code for (duplicate message_id, counts):
+ * the error body plus a callback header carrying `status: rjct` and the `status_reason_code`, the envelope form of
+ * the ACK that the DR and IBR samples use (DIGEST 2.6, 11.2 #22).
+ */
+export function headerRejectionBody(header: CallbackHeader, correlationId: string) {
+  const reason = `${header.status_reason_code}: ${header.status_reason_message ?? ''}`;
+  return { header, ...errorBody('err.request.bad', reason, correlationId) };
 }
 
 function truncate(s: string): string {

@@ -6,7 +6,7 @@
 
 const OPTIONAL_HEADER_STRINGS = ['version', 'sender_uri', 'receiver_id', 'meta', 'status_reason_code', 'status_reason_message'];
 
-export function normalizeRequestEnvelope(body: unknown, batchMember: string): void {
+export function normalizeRequestEnvelope(body: unknown, batchMember?: string): void {
   if (!isObject(body)) return;
   const header = body.header;
   if (isObject(header)) {
@@ -19,7 +19,7 @@ export function normalizeRequestEnvelope(body: unknown, batchMember: string): vo
   const message = body.message;
   if (isObject(message)) {
     // DR/FR samples send search_request as one object (DIGEST 11.4).
-    if (isObject(message[batchMember])) message[batchMember] = [message[batchMember]];
+    if (batchMember && isObject(message[batchMember])) message[batchMember] = [message[batchMember]];
     if (message.transaction_id === null) message.transaction_id = '';
     if (typeof message.transaction_id === 'number') message.transaction_id = String(message.transaction_id);
   }

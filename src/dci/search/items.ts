@@ -1,5 +1,5 @@
 import type { SQL } from 'drizzle-orm';
-import type { SearchReasonCode } from '../envelope/codes.js';
+import type { RequestStatus, SearchReasonCode } from '../envelope/codes.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
@@ -29,7 +29,8 @@ export interface SearchLimits {
 export interface SearchResponseItem {
   reference_id: string;
   timestamp: string;
-  status: 'succ' | 'rjct';
+  /** succ or rjct in a search answer; txn status also reports rcvd and pdng. */
+  status: RequestStatus;
   status_reason_code?: SearchReasonCode;
   status_reason_message?: string;
   data?: { version: '1.0.0'; reg_type: string; reg_record_type: string; reg_records: object[] };

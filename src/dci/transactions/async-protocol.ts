@@ -1,0 +1,132 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Logger } from 'pino';
+import type { Agent } from 'undici';
+import type { PartnerDirectory } from '../../auth/partners.js';
+import { PeerTokens } from '../../auth/peer-tokens.js';
+import type { AccessTokens } from '../../auth/tokens.js';
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/client.js';
+import type { AppEnv } from '../../http/context.js';
+import type { EnvelopeBuilder } from '../envelope/builder.js';
+import type { SearchDomain } from '../search/items.js';
+import type { EnvelopeSigner } from '../signing/signer.js';
+import { callbackAgent } from './callback-target.js';
+import { DeliveryStore } from './delivery-store.js';
+import { CallbackDispatcher } from './dispatcher.js';
+import { TransactionExecutor } from './executor.js';
+import { registerOperatorRoutes } from './operator-routes.js';
+import { OutboundStore } from './outbound-store.js';
+import { registerCallbackReceivers } from './receiver-routes.js';
+import { registerAsyncRoutes } from './routes.js';
+import { TransactionStore } from './transaction-store.js';
+import { TxnStatusService } from './txn-status.js';
+import { registerWorker, type WorkerIdentity } from './worker-identity.js';
+
+/** The DCI domains this server speaks; each gets the async protocol's endpoints (DIGEST 1.2: all 11 core endpoints). */
+export const DCI_DOMAINS = ['social', 'crvs', 'ibr', 'dr'] as const;
+
+export interface AsyncProtocolDeps {
+  db: Database;
+  config: Config;
+  partners: PartnerDirectory;
+  envelopes: EnvelopeBuilder;
+  signer: EnvelopeSigner;
+  logger: Logger;
+  searchDomains: ReadonlyMap<string, SearchDomain>;
+}
+
+/**
+ * The async protocol for every domain, assembled: durable intake, execution and callback workers, txn status, the
+ * callback receivers of the client side, and the operators' API.
+ */
+export class AsyncProtocol {
+  readonly transactions: TransactionStore;
+  readonly deliveries: DeliveryStore;
+  readonly outbound: OutboundStore;
+  readonly peerTokens: PeerTokens;
+  private readonly txnStatus: TxnStatusService;
+  private readonly executor: TransactionExecutor;
+  private readonly dispatcher: CallbackDispatcher;
+  private readonly agents: { publicOnly: Agent; privateAllowed: Agent };
+  private worker?: WorkerIdentity;
+
+  constructor(private readonly deps: AsyncProtocolDeps) {
+    const { db, config, logger } = deps;
+    this.transactions = new TransactionStore(db);
+    this.deliveries = new DeliveryStore(db);
+    this.outbound = new OutboundStore(db);
+    this.txnStatus = new TxnStatusService(this.transactions);
+    this.peerTokens = new PeerTokens({ timeoutMs: config.CALLBACK_TIMEOUT_MS });
+    const connectTimeoutMs = Math.min(config.CALLBACK_TIMEOUT_MS, 5_000);
+    this.agents = {
+      publicOnly: callbackAgent({ allowPrivateNetwork: false, connectTimeoutMs }),
+      privateAllowed: callbackAgent({ allowPrivateNetwork: true, connectTimeoutMs }),
+    };
+    this.dispatcher = new CallbackDispatcher(
+      this.deliveries,
+      deps.partners,
+      deps.signer,
+      this.peerTokens,
+      this.agents,
+      {
+        timeoutMs: config.CALLBACK_TIMEOUT_MS,
+        retryBaseMs: config.CALLBACK_RETRY_BASE_MS,
+        retryCapMs: config.CALLBACK_RETRY_CAP_SECONDS * 1000,
+        concurrency: config.CALLBACK_CONCURRENCY,
+        perPartner: config.CALLBACK_PARTNER_CONCURRENCY,
+        pollMs: config.WORKER_POLL_MS,
+      },
+      logger.child({ worker: 'callbacks' }),
+    );
+    this.executor = new TransactionExecutor(
+      this.transactions,
+      deps.searchDomains,
+      this.txnStatus,
+      deps.envelopes,
+      {
+        batch: 64,
+        pollMs: config.WORKER_POLL_MS,
+        maxCallbackBytes: config.CALLBACK_MAX_MESSAGE_BYTES,
+        horizonSeconds: config.CALLBACK_HORIZON_SECONDS,
+        limits: { defaultPageSize: config.DEFAULT_PAGE_SIZE, maxPageSize: config.MAX_PAGE_SIZE, maxResultWindow: config.MAX_RESULT_WINDOW },
+      },
+      logger.child({ worker: 'async-requests' }),
+      () => this.dispatcher.wake(),
+    );
+  }
+
+  registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens): void {
+    const { config } = this.deps;
+    for (const domain of DCI_DOMAINS) {
+      registerAsyncRoutes(app, {
+        domain,
+        searchable: this.deps.searchDomains.has(domain),
+        tokens,
+        partners: this.deps.partners,
+        envelopes: this.deps.envelopes,
+        store: this.transactions,
+        txnStatus: this.txnStatus,
+        onAccepted: () => this.executor.wake(),
+        limits: { maxBatchItems: config.MAX_BATCH_ITEMS, maxBodyBytes: config.MAX_BODY_BYTES },
+      });
+      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, maxBodyBytes: config.MAX_BODY_BYTES });
+    }
+    registerOperatorRoutes(app, { tokens, transactions: this.transactions, deliveries: this.deliveries, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
+  }
+
+  /** Starts this process's workers; whatever is due (including work of a process that died) is picked up at once. */
+  async startWorkers(): Promise<void> {
+    this.worker = await registerWorker(this.deps.db);
+    this.executor.start(this.worker);
+    this.dispatcher.start(this.worker);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.worker) {
+      await this.executor.stop();
+      await this.dispatcher.stop(graceMs);
+      await this.worker.release();
+    }
+    await Promise.all([this.agents.publicOnly.close(), this.agents.privateAllowed.close()]);
+  }
+}

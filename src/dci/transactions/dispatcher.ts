@@ -1,0 +1,234 @@
+import type { Logger } from 'pino';
+import { type Agent, request } from 'undici';
+import type { PartnerDirectory } from '../../auth/partners.js';
+import type { PeerTokens } from '../../auth/peer-tokens.js';
+import type { EnvelopeSigner } from '../signing/signer.js';
+import { retryDelayMs } from './backoff.js';
+import { checkCallbackUrl } from './callback-target.js';
+import type { AttemptResult, ClaimedDelivery, DeliveryStore } from './delivery-store.js';
+import { Wakeup } from './wakeup.js';
+import type { WorkerIdentity } from './worker-identity.js';
+
+export interface DispatcherOptions {
+  /** Longest we wait for a receiver's answer; a hanging receiver costs one slot this long. */
+  timeoutMs: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** Callbacks in flight at once in this process. */
+  concurrency: number;
+  /** Default per-partner cap (a partner's `callbacks.maxConcurrent` overrides it). */
+  perPartner: number;
+  pollMs: number;
+}
+
+/** The part of a receiver's answer we keep. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+
+/**
+ * Delivers queued callbacks: at least once, signed afresh at each attempt, retried with backoff until the delivery's
+ * horizon, stopped by 410 Gone. Slots are shared by all partners but capped per partner, so a partner whose
+ * receiver hangs only ties up its own slots.
+ */
+export class CallbackDispatcher {
+  private readonly wakeup = new Wakeup();
+  private running = false;
+  private loop?: Promise<void>;
+  private readonly inFlight = new Map<string, number>();
+  private inFlightTotal = 0;
+  private readonly waiting = new Map<string, ClaimedDelivery[]>();
+  private readonly results: AttemptResult[] = [];
+  private flushing?: Promise<void>;
+  private readonly aborts = new AbortController();
+  private worker!: WorkerIdentity;
+  private drained?: () => void;
+
+  constructor(
+    private readonly store: DeliveryStore,
+    private readonly partners: PartnerDirectory,
+    private readonly signer: EnvelopeSigner,
+    private readonly peerTokens: PeerTokens,
+    private readonly agents: { publicOnly: Agent; privateAllowed: Agent },
+    private readonly opts: DispatcherOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  start(worker: WorkerIdentity): void {
+    this.worker = worker;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** New callbacks are queued: look now instead of at the next poll. */
+  wake(): void {
+    this.wakeup.wake();
+  }
+
+  /** Stops claiming, lets deliveries in flight finish for up to `graceMs`, then aborts them and records what is known. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    this.wakeup.wake();
+    await this.loop;
+    if (this.inFlightTotal > 0) {
+      await Promise.race([new Promise<void>((r) => (this.drained = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      this.aborts.abort();
+      if (this.inFlightTotal > 0) await new Promise<void>((r) => (this.drained = r));
+    }
+    await this.flush();
+  }
+
+  private capOf(partnerId: string): number {
+    return this.partners.get(partnerId)?.callbacks?.maxConcurrent ?? this.opts.perPartner;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const free = this.opts.concurrency - this.inFlightTotal - [...this.waiting.values()].reduce((n, q) => n + q.length, 0);
+      let claimed: ClaimedDelivery[] = [];
+      if (free > 0) {
+        const busyPartners = [...this.inFlight].filter(([id, n]) => n >= this.capOf(id)).map(([id]) => id);
+        try {
+          claimed = await this.store.claimDue(this.worker.id, {
+            limit: free,
+            perPartner: this.opts.perPartner,
+            busyPartners,
+            leaseMs: this.opts.timeoutMs * 3 + 10_000,
+          });
+        } catch (err) {
+          this.logger.error({ err: { message: (err as Error).message } }, 'claiming callbacks failed');
+        }
+        for (const d of claimed) this.enqueue(d);
+      }
+      if (this.running && claimed.length < free) await this.wakeup.wait(this.opts.pollMs);
+      else if (this.running && free <= 0) await this.wakeup.wait(this.opts.pollMs);
+    }
+  }
+
+  private enqueue(d: ClaimedDelivery): void {
+    const n = this.inFlight.get(d.partner_id) ?? 0;
+    if (n >= this.capOf(d.partner_id)) {
+      const queue = this.waiting.get(d.partner_id) ?? [];
+      queue.push(d);
+      this.waiting.set(d.partner_id, queue);
+      return;
+    }
+    this.inFlight.set(d.partner_id, n + 1);
+    this.inFlightTotal++;
+    void this.attempt(d).then((result) => {
+      this.results.push(result);
+      void this.flush();
+      this.inFlightTotal--;
+      const left = (this.inFlight.get(d.partner_id) ?? 1) - 1;
+      if (left === 0) this.inFlight.delete(d.partner_id);
+      else this.inFlight.set(d.partner_id, left);
+      const next = this.waiting.get(d.partner_id)?.shift();
+      if (this.waiting.get(d.partner_id)?.length === 0) this.waiting.delete(d.partner_id);
+      if (next) this.enqueue(next);
+      else this.wakeup.wake();
+      if (this.inFlightTotal === 0) this.drained?.();
+    });
+  }
+
+  /** Records finished attempts in batches: one database transaction however many finished meanwhile. */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      while (this.results.length > 0) {
+        const batch = this.results.splice(0, 500);
+        try {
+          await this.store.record(this.worker.id, batch);
+        } catch (err) {
+          // The leases stay ours until they run out; the next attempt after that repeats the delivery (at least once).
+          this.logger.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'recording callback attempts failed');
+        }
+      }
+      this.flushing = undefined;
+    })();
+    return this.flushing;
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<AttemptResult> {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const done = (httpStatus: number | null, error: string | null, state: AttemptResult['state']): AttemptResult => {
+      let nextAttemptAt: Date | null = null;
+      if (state === 'pending') {
+        nextAttemptAt = new Date(Date.now() + retryDelayMs(d.attempts, { baseMs: this.opts.retryBaseMs, capMs: this.opts.retryCapMs }));
+        if (nextAttemptAt.getTime() > new Date(d.give_up_at).getTime()) {
+          state = 'dead';
+          nextAttemptAt = null;
+          this.logger.warn({ delivery: d.id, partner: d.partner_id, attempts: d.attempts, error }, 'callback dead-lettered after its retry horizon');
+        }
+      }
+      return { id: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - t0), httpStatus, error, state, nextAttemptAt };
+    };
+
+    const callbacks = this.partners.get(d.partner_id)?.callbacks;
+    if (!callbacks) return done(null, `partner ${d.partner_id} has no callback settings`, 'pending');
+    let url: URL;
+    try {
+      // The partner's policy may have changed since the request was accepted.
+      url = checkCallbackUrl(d.target_url, callbacks);
+    } catch (err) {
+      return done(null, `callback target refused: ${(err as Error).message}`, 'pending');
+    }
+    try {
+      const token = await this.peerTokens.bearer(callbacks.auth);
+      const res = await request(url, {
+        method: 'POST',
+        body: this.signer.signedBody(d.body, d.digest),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'user-agent': 'dci-gateway',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        dispatcher: callbacks.allowPrivateNetwork ? this.agents.privateAllowed : this.agents.publicOnly,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+        signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.aborts.signal]),
+      });
+      const answer = await readAnswer(res.body);
+      if (res.statusCode === 401) this.peerTokens.invalidate(callbacks.auth);
+      if (res.statusCode === 410) return done(410, 'receiver answered 410 Gone: no further attempts', 'gone');
+      if (res.statusCode < 200 || res.statusCode >= 300) return done(res.statusCode, `receiver answered HTTP ${res.statusCode}`, 'pending');
+      const refusal = ackRefusal(answer);
+      if (refusal) return done(res.statusCode, refusal, 'pending');
+      return done(res.statusCode, null, 'delivered');
+    } catch (err) {
+      return done(null, describeFailure(err, this.opts.timeoutMs), 'pending');
+    }
+  }
+}
+
+async function readAnswer(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  let text = '';
+  for await (const chunk of body) {
+    text += chunk.toString('utf8');
+    if (text.length > MAX_ANSWER_BYTES) {
+      body.destroy();
+      break;
+    }
+  }
+  return text;
+}
+
+/** A 2xx whose ACK body says ERR is a refusal, not a delivery (DIGEST 2.6). */
+function ackRefusal(answer: string): string | undefined {
+  if (!answer.trim().startsWith('{')) return undefined;
+  try {
+    const body = JSON.parse(answer) as { message?: { ack_status?: unknown; error?: { code?: unknown; message?: unknown } } };
+    if (String(body.message?.ack_status ?? '').toUpperCase() !== 'ERR') return undefined;
+    return `receiver answered ERR ${String(body.message?.error?.code ?? '')} ${String(body.message?.error?.message ?? '')}`.trim().slice(0, 500);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeFailure(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return `no answer within ${timeoutMs} ms`;
+  if (e.name === 'AbortError') return 'aborted: the server shut down during the attempt';
+  const code = e.code ?? e.cause?.code;
+  const message = e.cause?.message ?? e.message ?? String(err);
+  return (code ? `${code}: ${message}` : message).slice(0, 500);
+}

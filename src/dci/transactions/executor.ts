@@ -1,0 +1,181 @@
+import type { Logger } from 'pino';
+import type { EnvelopeBuilder } from '../envelope/builder.js';
+import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
+import { envelopeDigest } from '../signing/canonical.js';
+import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
+import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
+import { Wakeup } from './wakeup.js';
+import type { WorkerIdentity } from './worker-identity.js';
+
+export interface ExecutorOptions {
+  /** Requests claimed per round. */
+  batch: number;
+  pollMs: number;
+  /** A callback message grows to about this size before the next items go into another page. */
+  maxCallbackBytes: number;
+  /** How long callbacks are retried before they are dead-lettered. */
+  horizonSeconds: number;
+  limits: SearchLimits;
+}
+
+interface Executed {
+  id: number;
+  outcome: ItemOutcome[];
+  completedCount: number;
+  deliveries: NewDelivery[];
+}
+
+const EXECUTION_CONCURRENCY = 4;
+
+/**
+ * Runs accepted async requests (search, txn-status) and queues their callbacks. The answer and its callbacks are
+ * committed together, and only by the worker still holding the request: each request is answered once.
+ */
+export class TransactionExecutor {
+  private readonly wakeup = new Wakeup();
+  private running = false;
+  private loop?: Promise<void>;
+  private worker!: WorkerIdentity;
+
+  constructor(
+    private readonly store: TransactionStore,
+    private readonly searchDomains: ReadonlyMap<string, SearchDomain>,
+    private readonly txnStatus: TxnStatusService,
+    private readonly envelopes: EnvelopeBuilder,
+    private readonly opts: ExecutorOptions,
+    private readonly logger: Logger,
+    private readonly onCallbacksQueued: () => void,
+  ) {}
+
+  start(worker: WorkerIdentity): void {
+    this.worker = worker;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.wakeup.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeup.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed: ClaimedTransaction[] = [];
+      try {
+        claimed = await this.store.claimReceived(this.worker.id, this.opts.batch);
+        if (claimed.length > 0) await this.executeAll(claimed);
+      } catch (err) {
+        this.logger.error({ err: { message: (err as Error).message } }, 'executing async requests failed');
+      }
+      if (this.running && claimed.length < this.opts.batch) await this.wakeup.wait(this.opts.pollMs);
+    }
+  }
+
+  private async executeAll(claimed: ClaimedTransaction[]): Promise<void> {
+    const executed: Executed[] = [];
+    for (let i = 0; i < claimed.length; i += EXECUTION_CONCURRENCY) {
+      const chunk = claimed.slice(i, i + EXECUTION_CONCURRENCY);
+      const answers = await Promise.all(
+        chunk.map(async (t) => {
+          try {
+            return await this.execute(t);
+          } catch (err) {
+            // Left claimed: retried once the lease runs out (a database failure here is usually brief).
+            this.logger.error({ err: { message: (err as Error).message }, transaction: t.id }, 'async request failed; will retry');
+            return undefined;
+          }
+        }),
+      );
+      for (const a of answers) if (a) executed.push(a);
+    }
+    await this.store.completeExecution(this.worker.id, executed, this.opts.horizonSeconds);
+    if (executed.length > 0) this.onCallbacksQueued();
+  }
+
+  private async execute(t: ClaimedTransaction): Promise<Executed | undefined> {
+    if (t.action === 'search') {
+      const domain = this.searchDomains.get(t.domain);
+      if (!domain) {
+        await this.store.failExecution(this.worker.id, t.id, `domain ${t.domain} no longer serves search`);
+        return undefined;
+      }
+      const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
+      const results = await answerSearchBatch(domain, items, this.opts.limits);
+      return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: this.searchCallbacks(t, results) };
+    }
+    if (t.action === 'txn-status') {
+      const { found, message } = await this.txnStatus.answer(t.sender_id, t.request.message as unknown as TxnStatusRequestMessage, t.correlation_id);
+      const header = this.envelopes.callbackHeader({
+        action: 'txn-on-status',
+        status: found ? 'succ' : 'rjct',
+        reasonMessage: found ? undefined : 'unknown transaction',
+        receiverId: t.sender_id,
+        totalCount: 1,
+        completedCount: 1,
+      });
+      const outcome: ItemOutcome = { reference_id: (t.request.message as unknown as TxnStatusRequestMessage).txnstatus_request.reference_id, status: found ? 'succ' : 'rjct' };
+      return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [this.delivery(t, header, message, 1)] };
+    }
+    await this.store.failExecution(this.worker.id, t.id, `unknown async action ${t.action}`);
+    return undefined;
+  }
+
+  /**
+   * on-search messages of about maxCallbackBytes each (DIGEST 1.3: "multiple responses for each page can be pushed"):
+   * every page but the last says `pdng`, the last `succ`; completed_count counts the items answered so far.
+   */
+  private searchCallbacks(t: ClaimedTransaction, results: SearchResponseItem[]): NewDelivery[] {
+    const pages: SearchResponseItem[][] = [];
+    let page: SearchResponseItem[] = [];
+    let bytes = 0;
+    for (const item of results) {
+      const size = JSON.stringify(item).length;
+      if (page.length > 0 && bytes + size > this.opts.maxCallbackBytes) {
+        pages.push(page);
+        page = [];
+        bytes = 0;
+      }
+      page.push(item);
+      bytes += size;
+    }
+    pages.push(page);
+    let completed = 0;
+    return pages.map((items, i) => {
+      completed += items.length;
+      const last = i === pages.length - 1;
+      const header = this.envelopes.callbackHeader({
+        action: 'on-search',
+        status: last ? 'succ' : 'pdng',
+        receiverId: t.sender_id,
+        totalCount: t.total_count,
+        completedCount: completed,
+      });
+      const message = { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items };
+      return this.delivery(t, header, message, i + 1);
+    });
+  }
+
+  private delivery(t: ClaimedTransaction, header: { message_id: string; action: string }, message: unknown, page: number): NewDelivery {
+    return {
+      transactionId: t.id,
+      partnerId: t.sender_id,
+      action: header.action,
+      messageId: header.message_id,
+      page,
+      targetUrl: t.callback_url,
+      body: JSON.stringify({ header, message }),
+      digest: envelopeDigest(header, message),
+    };
+  }
+}
+
+function outcomeOf(r: SearchResponseItem): ItemOutcome {
+  return r.status === 'succ'
+    ? { reference_id: r.reference_id, status: 'succ' }
+    : { reference_id: r.reference_id, status: 'rjct', status_reason_code: r.status_reason_code, status_reason_message: r.status_reason_message };
+}

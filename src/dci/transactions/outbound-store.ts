@@ -1,0 +1,101 @@
+import type { Database } from '../../db/client.js';
+
+export type OutboundState = 'sent' | 'acknowledged' | 'answered' | 'refused';
+
+export interface OutboundRequestRow {
+  id: number;
+  domain: string;
+  peer_id: string;
+  action: string;
+  message_id: string;
+  transaction_id: string;
+  correlation_id: string | null;
+  state: OutboundState;
+  ack: unknown;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ReceivedCallbackRow {
+  id: number;
+  sender_id: string;
+  message_id: string;
+  action: string;
+  status: string;
+  envelope: { header: Record<string, unknown>; message: Record<string, unknown> };
+  received_at: string;
+}
+
+const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, created_at, updated_at';
+
+/** Requests we sent to peer registries and the callbacks they sent back (the client side of the async protocol). */
+export class OutboundStore {
+  constructor(private readonly db: Database) {}
+
+  /** Stored before it is sent: a callback may arrive before the peer's ACK does. */
+  async record(r: { domain: string; peerId: string; action: string; messageId: string; transactionId: string; request: unknown }): Promise<number> {
+    const [row] = await this.db.query<{ id: number }>(
+      `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state)
+       values ($1, $2, $3, $4, $5, $6::jsonb, 'sent') returning id`,
+      [r.domain, r.peerId, r.action, r.messageId, r.transactionId, JSON.stringify(r.request)],
+    );
+    return Number(row.id);
+  }
+
+  async acknowledged(id: number, ack: unknown, correlationId: string): Promise<void> {
+    // A fast peer's final callback may already have marked it answered.
+    await this.db.query(
+      `update outbound_requests set correlation_id = $2, ack = $3::jsonb, state = case when state = 'sent' then 'acknowledged' else state end, updated_at = now() where id = $1`,
+      [id, correlationId, JSON.stringify(ack)],
+    );
+  }
+
+  async refused(id: number, answer: unknown): Promise<void> {
+    await this.db.query(`update outbound_requests set ack = $2::jsonb, state = 'refused', updated_at = now() where id = $1`, [id, JSON.stringify(answer)]);
+  }
+
+  /** The request a callback answers: sent by us to this peer, same transaction, and the peer's correlation when known. */
+  async match(peerId: string, action: string, transactionId: string, correlationId: string): Promise<OutboundRequestRow | undefined> {
+    const [row] = await this.db.query<OutboundRequestRow>(
+      `select ${OUTBOUND_COLUMNS} from outbound_requests
+       where peer_id = $1 and action = $2 and transaction_id = $3 and (correlation_id = $4 or correlation_id is null)
+       order by (correlation_id = $4) desc nulls last, id desc limit 1`,
+      [peerId, action, transactionId, correlationId],
+    );
+    return row;
+  }
+
+  /**
+   * Stores a callback once per sender and message id; a redelivery is recognised and not applied again. A final
+   * status (succ, rjct) marks the request answered.
+   */
+  async storeCallback(request: OutboundRequestRow, c: { senderId: string; messageId: string; action: string; status: string; envelope: unknown }): Promise<'new' | 'duplicate'> {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.query(
+        `insert into received_callbacks (outbound_request_id, sender_id, message_id, action, status, envelope)
+         values ($1, $2, $3, $4, $5, $6::jsonb) on conflict (sender_id, message_id) do nothing returning id`,
+        [request.id, c.senderId, c.messageId, c.action, c.status, JSON.stringify(c.envelope)],
+      );
+      if (inserted.length === 0) return 'duplicate';
+      const correlationId = (c.envelope as { message: { correlation_id: string } }).message.correlation_id;
+      await tx.query(
+        `update outbound_requests set correlation_id = coalesce(correlation_id, $2),
+           state = case when $3 in ('succ', 'rjct') then 'answered' else state end, updated_at = now()
+         where id = $1`,
+        [request.id, correlationId, c.status],
+      );
+      return 'new';
+    });
+  }
+
+  async get(id: number): Promise<OutboundRequestRow | undefined> {
+    return (await this.db.query<OutboundRequestRow>(`select ${OUTBOUND_COLUMNS} from outbound_requests where id = $1`, [id]))[0];
+  }
+
+  callbacksOf(outboundRequestId: number): Promise<ReceivedCallbackRow[]> {
+    return this.db.query<ReceivedCallbackRow>(
+      'select id, sender_id, message_id, action, status, envelope, received_at from received_callbacks where outbound_request_id = $1 order by id',
+      [outboundRequestId],
+    );
+  }
+}

@@ -1,0 +1,73 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { requireScope } from '../../auth/bearer.js';
+import type { AccessTokens } from '../../auth/tokens.js';
+import type { AppEnv } from '../../http/context.js';
+import { DciError } from '../../http/errors.js';
+import { readJsonObject } from '../../http/json-body.js';
+import { documentDciEndpoint } from '../../ops/openapi.js';
+import { ackBody } from '../envelope/builder.js';
+import { normalizeRequestEnvelope } from '../envelope/normalize.js';
+import { assertValid, inputValidator } from '../envelope/schemas.js';
+import type { OutboundStore } from './outbound-store.js';
+
+const validateCallbackEnvelope = inputValidator('callback-envelope.schema.json');
+
+/** RequestStatus as samples spell it (DIGEST 2.3): case-insensitive, `success` -> succ, `ack`/`acknowledged` -> rcvd. */
+const STATUS: Record<string, string> = { rcvd: 'rcvd', pdng: 'pdng', succ: 'succ', rjct: 'rjct', success: 'succ', ack: 'rcvd', acknowledged: 'rcvd' };
+
+interface ReceiverSpec {
+  /** The action of the request this callback answers. */
+  requestAction: 'search' | 'txn-status';
+  /** header.action values accepted (DIGEST 11.2 #15: samples echo the request's action). */
+  actions: readonly string[];
+}
+
+async function receive(c: Context<AppEnv>, outbound: OutboundStore, maxBodyBytes: number, spec: ReceiverSpec): Promise<Response> {
+  const body = await readJsonObject(c, maxBodyBytes);
+  normalizeRequestEnvelope(body);
+  assertValid(validateCallbackEnvelope, body);
+  const header = body.header as { message_id: string; action: string; status: string; sender_id?: string };
+  const message = body.message as { transaction_id: string; correlation_id: string };
+  const senderId = c.get('auth').partnerId;
+  if (header.sender_id !== undefined && header.sender_id !== senderId) {
+    throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
+  }
+  if (!spec.actions.includes(header.action.toLowerCase())) {
+    throw new DciError(400, 'err.request.bad', `header.action must be ${spec.actions[0]} on this endpoint`);
+  }
+  const status = STATUS[header.status.toLowerCase()];
+  if (!status) throw new DciError(400, 'err.request.bad', 'header.status must be one of rcvd, pdng, succ, rjct');
+  const request = await outbound.match(senderId, spec.requestAction, message.transaction_id, message.correlation_id);
+  if (!request) {
+    throw new DciError(404, 'err.request.not_found', `no ${spec.requestAction} request sent to ${senderId} matches transaction_id and correlation_id`);
+  }
+  await outbound.storeCallback(request, { senderId, messageId: header.message_id, action: header.action.toLowerCase(), status, envelope: { header, message } });
+  return c.json(ackBody(message.correlation_id), 200);
+}
+
+/** The client side of the async protocol for one domain: where peer registries deliver on-search and txn/on-status. */
+export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; maxBodyBytes: number }): void {
+  const base = `/${deps.domain}/registry`;
+  for (const [path, action, scope] of [
+    ['on-search', 'on-search', 'on-search'],
+    ['txn/on-status', 'txn-on-status', 'txn-on-status'],
+  ] as const) {
+    documentDciEndpoint(app, {
+      path: `${base}/${path}`,
+      tag: 'Client side: callbacks from peer registries',
+      summary: `Receive ${action} for a request this server sent`,
+      description:
+        `Where a peer registry delivers the answer to a request this gateway sent it. Matched by transaction_id and correlation_id; ` +
+        `stored once per sender and message_id (a redelivery is acknowledged again, not applied twice). Scope: ${deps.domain}:registry.${scope}.`,
+      request: 'callback-envelope.schema.json',
+      responses: { 200: { description: 'Received: the ACK', schema: 'ack.schema.json' } },
+    });
+  }
+  app.post(`${base}/on-search`, requireScope(deps.tokens, deps.domain, 'on-search'), (c) =>
+    receive(c, deps.outbound, deps.maxBodyBytes, { requestAction: 'search', actions: ['on-search', 'search'] }),
+  );
+  app.post(`${base}/txn/on-status`, requireScope(deps.tokens, deps.domain, 'txn-on-status'), (c) =>
+    receive(c, deps.outbound, deps.maxBodyBytes, { requestAction: 'txn-status', actions: ['txn-on-status', 'txn-status'] }),
+  );
+}

@@ -1,0 +1,201 @@
+import type { Database } from '../../db/client.js';
+import { STALE_LEASE } from './worker-identity.js';
+
+/** How long an executing worker owns a transaction (a live owner keeps it anyway; see STALE_LEASE). */
+const EXECUTION_LEASE = '5 minutes';
+
+export type TransactionState = 'received' | 'pending' | 'delivered' | 'failed';
+
+export interface ItemOutcome {
+  reference_id: string;
+  status: 'succ' | 'rjct';
+  status_reason_code?: string;
+  status_reason_message?: string;
+}
+
+export interface NewTransaction {
+  domain: string;
+  action: string;
+  senderId: string;
+  messageId: string;
+  bodyHash: string;
+  correlationId: string;
+  transactionId: string;
+  referenceIds: string[];
+  callbackUrl: string;
+  request: { header: unknown; message: unknown };
+  totalCount: number;
+}
+
+export interface ClaimedTransaction {
+  id: number;
+  domain: string;
+  action: string;
+  sender_id: string;
+  correlation_id: string;
+  transaction_id: string;
+  callback_url: string;
+  request: { header: Record<string, unknown>; message: Record<string, unknown> };
+  total_count: number;
+}
+
+export interface TransactionRow {
+  id: number;
+  domain: string;
+  action: string;
+  sender_id: string;
+  message_id: string;
+  correlation_id: string;
+  transaction_id: string;
+  reference_ids: string[];
+  callback_url: string;
+  state: TransactionState;
+  total_count: number;
+  completed_count: number;
+  outcome: ItemOutcome[] | null;
+  acked_at: string;
+  updated_at: string;
+  last_error: string | null;
+}
+
+export interface NewDelivery {
+  transactionId: number | null;
+  partnerId: string;
+  action: string;
+  messageId: string;
+  page: number;
+  targetUrl: string;
+  body: string;
+  digest: string;
+}
+
+/** An accepted request: the stored one when the same message came before (a partner retry). */
+export type AcceptOutcome = { stored: 'new' | 'retry'; correlationId: string; ackedAt: string } | { stored: 'conflict' };
+
+export const isoTimestamp = (v: unknown): string => new Date(v as string).toISOString();
+
+const TRANSACTION_COLUMNS =
+  'id, domain, action, sender_id, message_id, correlation_id, transaction_id, reference_ids, callback_url, state, total_count, ' +
+  'completed_count, outcome, acked_at, updated_at, last_error';
+
+/** The durable side of the async protocol: requests in, their execution claimed by workers, their state for txn status. */
+export class TransactionStore {
+  constructor(private readonly db: Database) {}
+
+  /** Stores a request before its ACK; a retry of the same message (same hash) gets the first ACK again. */
+  async accept(t: NewTransaction): Promise<AcceptOutcome> {
+    const inserted = await this.db.query<{ acked_at: unknown }>(
+      `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id,
+         reference_ids, callback_url, request, total_count, acked_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, now())
+       on conflict (sender_id, message_id) do nothing
+       returning acked_at`,
+      [t.domain, t.action, t.senderId, t.messageId, t.bodyHash, t.correlationId, t.transactionId, t.referenceIds, t.callbackUrl, JSON.stringify(t.request), t.totalCount],
+    );
+    if (inserted.length > 0) return { stored: 'new', correlationId: t.correlationId, ackedAt: isoTimestamp(inserted[0].acked_at) };
+    const [earlier] = await this.db.query<{ body_hash: string; correlation_id: string; acked_at: unknown; domain: string; action: string }>(
+      'select body_hash, correlation_id, acked_at, domain, action from dci_transactions where sender_id = $1 and message_id = $2',
+      [t.senderId, t.messageId],
+    );
+    if (!earlier || earlier.body_hash !== t.bodyHash || earlier.domain !== t.domain || earlier.action !== t.action) return { stored: 'conflict' };
+    return { stored: 'retry', correlationId: earlier.correlation_id, ackedAt: isoTimestamp(earlier.acked_at) };
+  }
+
+  /** Takes up to `limit` received requests for this worker to execute. */
+  claimReceived(owner: number, limit: number): Promise<ClaimedTransaction[]> {
+    return this.db.query<ClaimedTransaction>(
+      `update dci_transactions t set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}'
+       where t.id in (select x.id from dci_transactions x where x.state = 'received' and ${STALE_LEASE('x')}
+                      order by x.id limit $2 for update skip locked)
+       returning t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count`,
+      [owner, limit],
+    );
+  }
+
+  /**
+   * Records executed requests and queues their callbacks, atomically and only for requests this worker still owns:
+   * a request whose lease passed to another worker is not answered twice.
+   */
+  async completeExecution(owner: number, done: { id: number; outcome: ItemOutcome[]; completedCount: number; deliveries: NewDelivery[] }[], horizonSeconds: number): Promise<number[]> {
+    if (done.length === 0) return [];
+    return this.db.transaction(async (tx) => {
+      const owned = await tx.query<{ id: number }>(
+        `update dci_transactions t set state = 'pending', outcome = u.outcome::jsonb, completed_count = u.completed,
+           lease_owner = null, lease_until = null, updated_at = now()
+         from (select * from unnest($2::bigint[], $3::text[], $4::int[]) as u(id, outcome, completed)) u
+         where t.id = u.id and t.lease_owner = $1 and t.state = 'received'
+         returning t.id`,
+        [owner, done.map((d) => d.id), done.map((d) => JSON.stringify(d.outcome)), done.map((d) => d.completedCount)],
+      ).then((rows) => rows.map((r) => Number(r.id)));
+      const ownedSet = new Set(owned);
+      const deliveries = done.filter((d) => ownedSet.has(d.id)).flatMap((d) => d.deliveries);
+      await insertDeliveries(tx, deliveries, horizonSeconds);
+      return owned;
+    });
+  }
+
+  /** A request that cannot be executed at all (e.g. its domain vanished from the configuration). */
+  async failExecution(owner: number, id: number, error: string): Promise<void> {
+    await this.db.query(
+      `update dci_transactions set state = 'failed', last_error = $3, lease_owner = null, lease_until = null, updated_at = now()
+       where id = $1 and lease_owner = $2`,
+      [id, owner, error.slice(0, 2000)],
+    );
+  }
+
+  /** A partner's own transactions, found the ways txn status names them (DIGEST 3.7). */
+  findForStatus(senderId: string, actions: readonly string[], by: { transactionId?: string; correlationId?: string; referenceIds?: string[] }): Promise<TransactionRow[]> {
+    const where = ['sender_id = $1', 'action = any($2::text[])'];
+    const params: unknown[] = [senderId, actions];
+    if (by.transactionId !== undefined) where.push(`transaction_id = $${params.push(by.transactionId)}`);
+    if (by.correlationId !== undefined) where.push(`correlation_id = $${params.push(by.correlationId)}`);
+    if (by.referenceIds !== undefined) where.push(`reference_ids && $${params.push(by.referenceIds)}::text[]`);
+    return this.db.query<TransactionRow>(`select ${TRANSACTION_COLUMNS} from dci_transactions where ${where.join(' and ')} order by id desc limit 100`, params);
+  }
+
+  /** Operators: newest first, filtered. */
+  list(filter: { senderId?: string; state?: string; domain?: string; beforeId?: number; limit: number }): Promise<TransactionRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.senderId) where.push(`sender_id = $${params.push(filter.senderId)}`);
+    if (filter.state) where.push(`state = $${params.push(filter.state)}`);
+    if (filter.domain) where.push(`domain = $${params.push(filter.domain)}`);
+    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
+    return this.db.query<TransactionRow>(
+      `select ${TRANSACTION_COLUMNS} from dci_transactions ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
+      params,
+    );
+  }
+
+  async get(id: number): Promise<TransactionRow | undefined> {
+    return (await this.db.query<TransactionRow>(`select ${TRANSACTION_COLUMNS} from dci_transactions where id = $1`, [id]))[0];
+  }
+
+  /** Requests waiting for a worker: the backlog operators and the benchmark watch. */
+  async countByState(): Promise<Record<string, number>> {
+    const rows = await this.db.query<{ state: string; n: number }>('select state, count(*)::int as n from dci_transactions group by state');
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+}
+
+/** Queues callbacks (one multi-row insert). */
+export async function insertDeliveries(db: Pick<Database, 'query'>, deliveries: NewDelivery[], horizonSeconds: number): Promise<void> {
+  if (deliveries.length === 0) return;
+  await db.query(
+    `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at)
+     select u.transaction_id, u.partner_id, u.action, u.message_id, u.page, u.target_url, u.body, u.digest, now() + $9 * interval '1 second'
+     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[])
+       as u(transaction_id, partner_id, action, message_id, page, target_url, body, digest)`,
+    [
+      deliveries.map((d) => d.transactionId),
+      deliveries.map((d) => d.partnerId),
+      deliveries.map((d) => d.action),
+      deliveries.map((d) => d.messageId),
+      deliveries.map((d) => d.page),
+      deliveries.map((d) => d.targetUrl),
+      deliveries.map((d) => d.body),
+      deliveries.map((d) => d.digest),
+      horizonSeconds,
+    ],
+  );
+}

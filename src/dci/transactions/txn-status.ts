@@ -1,0 +1,97 @@
+import type { SearchResponseItem } from '../search/items.js';
+import type { ItemOutcome, TransactionRow, TransactionStore } from './transaction-store.js';
+
+export interface TxnStatusRequestMessage {
+  transaction_id: string;
+  txnstatus_request: { reference_id: string; txn_type: string; attribute_type: string; attribute_value: string | string[]; locale?: string };
+}
+
+export interface TxnStatusResponseMessage {
+  transaction_id: string;
+  correlation_id: string;
+  txnstatus_response: {
+    txn_type: string;
+    txn_status: { transaction_id: string; correlation_id: string; search_response: Omit<SearchResponseItem, 'data' | 'pagination'>[] };
+  };
+}
+
+/**
+ * `txn_type` as each domain file spells it (DIGEST 3.7, 11.2 #20): core answers with `on-*`, SR/IBR std write
+ * `subscibe`. All name the same stored action.
+ */
+const ACTION_OF_TXN_TYPE: Record<string, string> = {
+  search: 'search',
+  'on-search': 'search',
+  subscribe: 'subscribe',
+  subscibe: 'subscribe',
+  'on-subscribe': 'subscribe',
+  unsubscribe: 'unsubscribe',
+  'on-unsubscribe': 'unsubscribe',
+  receipt: 'receipt',
+};
+
+const asList = (v: string | string[]): string[] => (Array.isArray(v) ? v : [v]);
+const asOne = (v: string | string[]): string | undefined => (Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v);
+
+/** What txn status reports for one request of a stored transaction (DIGEST 3.7): rcvd, pdng, succ or rjct. */
+function itemStatus(row: TransactionRow, referenceId: string): Omit<SearchResponseItem, 'data' | 'pagination'> {
+  const timestamp = new Date(row.updated_at).toISOString();
+  if (row.state === 'received') return { reference_id: referenceId, timestamp, status: 'rcvd', status_reason_message: 'received, not yet processed' };
+  const outcome: ItemOutcome | undefined = row.outcome?.find((o) => o.reference_id === referenceId);
+  if (row.state === 'failed') {
+    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_message: `the result could not be delivered: ${row.last_error ?? 'callback failed'}`.slice(0, 999) };
+  }
+  if (row.state === 'pending') return { reference_id: referenceId, timestamp, status: 'pdng', status_reason_message: 'processed; the callback is being delivered' };
+  if (outcome?.status === 'rjct') {
+    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_code: outcome.status_reason_code as SearchResponseItem['status_reason_code'], status_reason_message: outcome.status_reason_message };
+  }
+  return { reference_id: referenceId, timestamp, status: 'succ', status_reason_message: 'result delivered' };
+}
+
+/** Answers txn status, sync or async: a partner sees only its own transactions (keyed by sender_id). */
+export class TxnStatusService {
+  constructor(private readonly store: TransactionStore) {}
+
+  async answer(senderId: string, message: TxnStatusRequestMessage, correlationId: string): Promise<{ found: boolean; message: TxnStatusResponseMessage }> {
+    const req = message.txnstatus_request;
+    const action = ACTION_OF_TXN_TYPE[req.txn_type.toLowerCase()];
+    const rows = action ? await this.lookup(senderId, [action], req.attribute_type, req.attribute_value) : [];
+    const wantedRefs = req.attribute_type === 'reference_id_list' ? new Set(asList(req.attribute_value)) : undefined;
+    const items = rows.flatMap((row) => row.reference_ids.filter((ref) => !wantedRefs || wantedRefs.has(ref)).map((ref) => itemStatus(row, ref)));
+    const first = rows[0];
+    return {
+      found: rows.length > 0,
+      message: {
+        transaction_id: message.transaction_id,
+        correlation_id: correlationId,
+        txnstatus_response: {
+          txn_type: req.txn_type,
+          txn_status: {
+            transaction_id: first?.transaction_id ?? (req.attribute_type === 'transaction_id' ? String(asOne(req.attribute_value) ?? '') : message.transaction_id),
+            correlation_id: first?.correlation_id ?? correlationId,
+            search_response: items,
+          },
+        },
+      },
+    };
+  }
+
+  private async lookup(senderId: string, actions: string[], attributeType: string, value: string | string[]): Promise<TransactionRow[]> {
+    switch (attributeType) {
+      case 'transaction_id': {
+        const id = asOne(value);
+        // A partner may reuse a transaction id; the latest request under it is the one asked about.
+        return id === undefined ? [] : (await this.store.findForStatus(senderId, actions, { transactionId: id })).slice(0, 1);
+      }
+      case 'correlation_id': {
+        const id = asOne(value);
+        return id === undefined ? [] : this.store.findForStatus(senderId, actions, { correlationId: id });
+      }
+      case 'reference_id_list':
+        return this.store.findForStatus(senderId, actions, { referenceIds: asList(value) });
+      default:
+        // subscription_code_list names subscriptions, which are not transactions of these actions.
+        return [];
+    }
+  }
+}

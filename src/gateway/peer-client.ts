@@ -1,0 +1,87 @@
+import { type Dispatcher, request } from 'undici';
+import type { PeerAuth } from '../auth/partners.js';
+import type { PeerTokens } from '../auth/peer-tokens.js';
+import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
+import { envelopeDigest } from '../dci/signing/canonical.js';
+import type { EnvelopeSigner } from '../dci/signing/signer.js';
+import type { OutboundStore } from '../dci/transactions/outbound-store.js';
+
+/** Another DCI registry this server sends requests to (an upstream CRVS, another IBR, or a partner under test). */
+export interface Peer {
+  /** Its DCI id: `receiver_id` of what we send, `sender_id` of its callbacks. */
+  readonly id: string;
+  /** Base URL of one of its domains, e.g. `https://crvs.example.gov/crvs`: `/registry/search` is appended. */
+  readonly baseUrl: string;
+  readonly auth?: PeerAuth;
+}
+
+export type SendOutcome =
+  | { state: 'acknowledged'; outboundId: number; correlationId: string }
+  | { state: 'refused'; outboundId: number; httpStatus: number | null; error: string };
+
+/**
+ * Sends async requests (search, txn/status) to a peer registry as a DCI client: the request is stored before it
+ * leaves, signed, sent with the peer's bearer token, and the peer's ACK is kept; the peer's callbacks are matched
+ * to it by the callback receivers.
+ */
+export class PeerClient {
+  constructor(
+    private readonly outbound: OutboundStore,
+    private readonly envelopes: EnvelopeBuilder,
+    private readonly signer: EnvelopeSigner,
+    private readonly peerTokens: PeerTokens,
+    /** Where peers call us back: our public URL. */
+    private readonly publicUrl: string,
+    private readonly opts: { timeoutMs: number; dispatcher?: Dispatcher },
+  ) {}
+
+  search(peer: Peer, domain: string, message: { transaction_id: string; search_request: unknown[] }): Promise<SendOutcome> {
+    return this.send(peer, domain, 'search', '/registry/search', '/registry/on-search', message, message.search_request.length);
+  }
+
+  txnStatus(peer: Peer, domain: string, message: { transaction_id: string; txnstatus_request: unknown }): Promise<SendOutcome> {
+    return this.send(peer, domain, 'txn-status', '/registry/txn/status', '/registry/txn/on-status', message, 1);
+  }
+
+  private async send(peer: Peer, domain: string, action: string, path: string, callbackPath: string, message: { transaction_id: string }, totalCount: number): Promise<SendOutcome> {
+    const header = this.envelopes.requestHeader({
+      action,
+      senderUri: `${this.publicUrl.replace(/\/+$/, '')}/${domain}${callbackPath}`,
+      receiverId: peer.id,
+      totalCount,
+    });
+    const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message } });
+    const body = JSON.stringify({ signature: this.signer.signDigest(envelopeDigest(header, message)), header, message });
+    try {
+      const token = await this.peerTokens.bearer(peer.auth);
+      const res = await request(`${peer.baseUrl.replace(/\/+$/, '')}${path}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        dispatcher: this.opts.dispatcher,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      const text = await res.body.text();
+      let answer: { message?: { ack_status?: unknown; correlation_id?: unknown; error?: { code?: unknown; message?: unknown } } } | undefined;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        answer = undefined;
+      }
+      const ack = answer?.message;
+      // ack_status is ACK in the spec; samples also write it in other cases (DIGEST 2.3).
+      if (res.statusCode >= 200 && res.statusCode < 300 && String(ack?.ack_status ?? '').toUpperCase() === 'ACK' && typeof ack?.correlation_id === 'string') {
+        await this.outbound.acknowledged(outboundId, answer, ack.correlation_id);
+        return { state: 'acknowledged', outboundId, correlationId: ack.correlation_id };
+      }
+      await this.outbound.refused(outboundId, answer ?? { text: text.slice(0, 2000) });
+      const error = ack?.error ? `${String(ack.error.code)}: ${String(ack.error.message ?? '')}` : `HTTP ${res.statusCode}`;
+      return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
+    } catch (err) {
+      const error = (err as Error).message;
+      await this.outbound.refused(outboundId, { error });
+      return { state: 'refused', outboundId, httpStatus: null, error };
+    }
+  }
+}

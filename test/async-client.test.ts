@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PeerTokens } from '../src/auth/peer-tokens.js';
+import { EnvelopeBuilder } from '../src/dci/envelope/builder.js';
+import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { EnvelopeSigner } from '../src/dci/signing/signer.js';
+import { OutboundStore } from '../src/dci/transactions/outbound-store.js';
+import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
+import { postJson, searchItem } from './support/dci.js';
+import { waitFor } from './support/receiver.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * The client side of the async protocol: gateway B sends an async search to registry A, A calls B back at
+ * /social/registry/on-search with a token it obtained from B's token endpoint, and B matches, stores and ACKs it.
+ */
+
+let gateway: TestServer;
+let registry: TestServer;
+let client: PeerClient;
+let peer: Peer;
+let outbound: OutboundStore;
+
+beforeAll(async () => {
+  gateway = await startTestServer(
+    { DCI_SENDER_ID: 'gateway-b' },
+    { partners: [{ id: 'registry-a', secret: 'registry-a-secret', scopes: ['social:registry.on-search', 'social:registry.txn-on-status'] }] },
+  );
+  registry = await startTestServer(
+    { DCI_SENDER_ID: 'registry-a', WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50' },
+    {
+      partners: [
+        {
+          id: 'gateway-b',
+          secret: 'gateway-b-secret',
+          scopes: ['social:registry.search', 'social:registry.txn-status'],
+          callbacks: {
+            origins: [gateway.url],
+            allowPrivateNetwork: true,
+            auth: { tokenUrl: `${gateway.url}/oauth2/client/token`, clientId: 'registry-a', clientSecret: 'registry-a-secret' },
+          },
+        },
+      ],
+    },
+  );
+  outbound = new OutboundStore(gateway.db);
+  client = new PeerClient(outbound, new EnvelopeBuilder('gateway-b'), new EnvelopeSigner(await generateSigningKey(), 'gateway-b'), new PeerTokens({ timeoutMs: 5000 }), gateway.url, {
+    timeoutMs: 5000,
+  });
+  peer = { id: 'registry-a', baseUrl: `${registry.url}/social`, auth: { tokenUrl: `${registry.url}/oauth2/client/token`, clientId: 'gateway-b', clientSecret: 'gateway-b-secret' } };
+});
+afterAll(async () => {
+  await registry?.close();
+  await gateway?.close();
+});
+
+async function registryUin(): Promise<string> {
+  const [row] = await registry.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id desc limit 1`);
+  return row.v;
+}
+
+async function answered(outboundId: number) {
+  await waitFor(async () => (await outbound.get(outboundId))?.state === 'answered', 10_000, 'the peer answer');
+  return outbound.callbacksOf(outboundId);
+}
+
+describe('the gateway as a DCI client', () => {
+  it('sends an async search to a peer registry and stores the on-search it gets back', async () => {
+    const uin = await registryUin();
+    const transactionId = `fwd-${randomUUID()}`;
+    const sent = await client.search(peer, 'social', { transaction_id: transactionId, search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'fwd-ref')] });
+    expect(sent.state).toBe('acknowledged');
+    if (sent.state !== 'acknowledged') return;
+
+    const [callback] = await answered(sent.outboundId);
+    expect(callback).toMatchObject({ sender_id: 'registry-a', action: 'on-search', status: 'succ' });
+    expect(callback.envelope.message).toMatchObject({ transaction_id: transactionId, correlation_id: sent.correlationId });
+    const item = (callback.envelope.message as any).search_response[0];
+    expect(item).toMatchObject({ reference_id: 'fwd-ref', status: 'succ' });
+    expect(item.data.reg_records[0].demographic_info.identifier).toContainEqual(expect.objectContaining({ identifier_type: 'UIN', identifier_value: uin }));
+    const request = await outbound.get(sent.outboundId);
+    expect(request).toMatchObject({ peer_id: 'registry-a', action: 'search', transaction_id: transactionId, correlation_id: sent.correlationId });
+  });
+
+  it('asks a peer for a transaction status and stores the txn/on-status answer', async () => {
+    const uin = await registryUin();
+    const search = await client.search(peer, 'social', { transaction_id: `fwd-${randomUUID()}`, search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'asked-ref')] });
+    if (search.state !== 'acknowledged') throw new Error('search refused');
+    await answered(search.outboundId);
+    const status = await client.txnStatus(peer, 'social', {
+      transaction_id: `status-${randomUUID()}`,
+      txnstatus_request: { reference_id: 'q1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: search.correlationId },
+    });
+    expect(status.state).toBe('acknowledged');
+    if (status.state !== 'acknowledged') return;
+    const [callback] = await answered(status.outboundId);
+    expect(callback.action).toBe('txn-on-status');
+    expect((callback.envelope.message as any).txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'asked-ref', status: 'succ' })]);
+  });
+
+  it('records a refusal by the peer instead of waiting for a callback that will not come', async () => {
+    const refused = await client.search({ ...peer, auth: { bearerToken: 'not-a-token' } }, 'social', {
+      transaction_id: 'fwd-refused',
+      search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })],
+    });
+    expect(refused).toMatchObject({ state: 'refused', httpStatus: 401, error: expect.stringContaining('err.request.unauthorized') });
+    expect((await outbound.get(refused.outboundId))?.state).toBe('refused');
+  });
+});
+
+describe('callback receivers', () => {
+  let registryToken: string;
+  let request: { outboundId: number; correlationId: string; transactionId: string };
+
+  beforeAll(async () => {
+    registryToken = await gateway.token({ clientId: 'registry-a', secret: 'registry-a-secret' });
+    const uin = await registryUin();
+    const transactionId = `recv-${randomUUID()}`;
+    const sent = await client.search(peer, 'social', { transaction_id: transactionId, search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })] });
+    if (sent.state !== 'acknowledged') throw new Error('search refused');
+    await answered(sent.outboundId);
+    request = { outboundId: sent.outboundId, correlationId: sent.correlationId, transactionId };
+  });
+
+  const onSearch = (header: Record<string, unknown> = {}, message: Record<string, unknown> = {}) => ({
+    signature: '',
+    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'registry-a', total_count: 1, completed_count: 1, ...header },
+    message: { transaction_id: request.transactionId, correlation_id: request.correlationId, search_response: [], ...message },
+  });
+  const post = (body: unknown, token = registryToken) => postJson(`${gateway.url}/social/registry/on-search`, token, body);
+
+  it('stores a redelivered callback once and ACKs it each time', async () => {
+    const body = onSearch({ status: 'Success' });
+    const first = await post(body);
+    const second = await post(body);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(first.json.message).toMatchObject({ ack_status: 'ACK', correlation_id: request.correlationId });
+    const stored = (await outbound.callbacksOf(request.outboundId)).filter((c) => c.message_id === body.header.message_id);
+    expect(stored).toHaveLength(1);
+    expect(stored[0].status).toBe('succ');
+  });
+
+  it('refuses a callback that answers nothing it sent (404), from a forged sender (403), or malformed (400)', async () => {
+    const unknown = await post(onSearch({}, { transaction_id: 'never-sent' }));
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.message.error.code).toBe('err.request.not_found');
+    const forged = await post(onSearch({ sender_id: 'someone-else' }));
+    expect(forged.status).toBe(403);
+    expect(forged.json.message.error.code).toBe('err.sender_id.invalid');
+    const wrongAction = await post(onSearch({ action: 'notify' }));
+    expect(wrongAction.status).toBe(400);
+    const badStatus = await post(onSearch({ status: 'maybe' }));
+    expect(badStatus.status).toBe(400);
+    const noCorrelation = await post({ header: onSearch().header, message: { transaction_id: request.transactionId } });
+    expect(noCorrelation.status).toBe(400);
+    expect(noCorrelation.json.message.error.code).toBe('err.request.bad');
+  });
+
+  it('needs a token with the on-search scope', async () => {
+    const anonymous = await post(onSearch(), '');
+    expect(anonymous.status).toBe(401);
+    const searchOnly = await gateway.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    const forbidden = await post(onSearch({ sender_id: 'spmis-search-only' }), searchOnly);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.json.message.error.code).toBe('err.request.forbidden');
+  });
+});

@@ -1,0 +1,532 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectSchema, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { verifyDciSignatureWithPython } from './support/signatures.js';
+
+/**
+ * The async protocol over real HTTP: a partner posts /social/registry/search, gets an ACK, and a real local
+ * receiver gets the on-search callbacks. Retry timings are shortened (50 ms first retry, 4 s horizon).
+ */
+
+
+const CALLBACK_TOKEN = 'token-the-partner-gave-us';
+
+let server: TestServer;
+let receiver: CallbackReceiver;
+let tokenReceiver: CallbackReceiver;
+let demoToken: string;
+let adminToken: string;
+
+beforeAll(async () => {
+  receiver = await CallbackReceiver.start();
+  tokenReceiver = await CallbackReceiver.start();
+  server = await startTestServer(
+    {
+      WORKER_POLL_MS: '50',
+      CALLBACK_RETRY_BASE_MS: '50',
+      CALLBACK_RETRY_CAP_SECONDS: '1',
+      CALLBACK_TIMEOUT_MS: '600',
+      CALLBACK_HORIZON_SECONDS: '4',
+      CALLBACK_MAX_MESSAGE_BYTES: '4096',
+    },
+    {
+      partners: [
+        {
+          id: 'spmis-async',
+          secret: 'spmis-async-secret',
+          scopes: ['social:registry.search', 'social:registry.txn-status'],
+          callbacks: { origins: [tokenReceiver.url], baseUrl: `${tokenReceiver.url}/dci/social`, allowPrivateNetwork: true, auth: { bearerToken: CALLBACK_TOKEN } },
+        },
+        { id: 'spmis-public', secret: 'spmis-public-secret', scopes: ['social:registry.search'], callbacks: { origins: ['*'], allowPrivateNetwork: false } },
+        { id: 'spmis-nocallback', secret: 'spmis-nocallback-secret', scopes: ['social:registry.search'] },
+        { id: 'ops', secret: 'ops-secret', scopes: ['admin'] },
+      ],
+    },
+  );
+  demoToken = await server.token();
+  adminToken = await server.token({ clientId: 'ops', secret: 'ops-secret' });
+});
+afterAll(async () => {
+  await server?.close();
+  await receiver?.close();
+  await tokenReceiver?.close();
+});
+
+const sqlOne = async <T = any>(text: string, params: unknown[] = []) => (await server.db.query(text, params))[0] as T;
+
+async function someUins(n: number): Promise<string[]> {
+  const rows = await server.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id limit $1`, [n]);
+  return rows.map((r) => r.v);
+}
+
+function asyncEnvelope(items: Record<string, unknown>[], header: Record<string, unknown> = {}, senderId = 'demo-spmis') {
+  return searchEnvelope(items, { sender_id: senderId, sender_uri: `${receiver.url}/dci/social/registry/on-search`, ...header });
+}
+
+async function postSearch(body: unknown, token = demoToken) {
+  return postJson(`${server.url}/social/registry/search`, token, body);
+}
+
+async function accepted(body: Record<string, unknown>, token = demoToken): Promise<string> {
+  const res = await postSearch(body, token);
+  expect(res.status).toBe(202);
+  expectSchema('ack.schema.json', res.json);
+  expect(res.json.message.ack_status).toBe('ACK');
+  return res.json.message.correlation_id as string;
+}
+
+const admin = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, ...(init.headers ?? {}) } });
+
+/** The operators' view of a transaction's first callback delivery; undefined until the request has been executed. */
+async function deliveryOf(correlationId: string): Promise<any> {
+  const row = await sqlOne<{ id: number } | undefined>(
+    'select d.id from callback_deliveries d join dci_transactions t on t.id = d.transaction_id where t.correlation_id = $1 order by d.page limit 1',
+    [correlationId],
+  );
+  if (!row) return undefined;
+  const res = await admin(`/admin/deliveries/${row.id}`);
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+const transactionState = async (correlationId: string) =>
+  (await sqlOne<{ state: string }>('select state from dci_transactions where correlation_id = $1', [correlationId]))?.state;
+
+describe('async search: happy path', () => {
+  it('ACKs at once and calls back with the signed on-search result', async () => {
+    const [uin] = await someUins(1);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', response_entity: 'Member', query: { type: 'UIN', value: uin } }, 'ref-1')]);
+    const correlationId = await accepted(envelope);
+
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'on-search');
+    expect(callback.path).toBe('/dci/social/registry/on-search');
+    expect(callback.headers['content-type']).toBe('application/json');
+    expect(callback.headers.authorization).toBeUndefined();
+    expectSchema('sync-search-response.schema.json', callback.body);
+    const { header, message } = callback.body;
+    expect(header).toMatchObject({ action: 'on-search', status: 'succ', total_count: 1, completed_count: 1, sender_id: 'dci-gateway', receiver_id: 'demo-spmis' });
+    expect(header.message_id).not.toBe((envelope.header as any).message_id);
+    expect(message.transaction_id).toBe((envelope.message as any).transaction_id);
+    expect(message.correlation_id).toBe(correlationId);
+    const [item] = message.search_response;
+    expect(item).toMatchObject({ reference_id: 'ref-1', status: 'succ', pagination: { total_count: 1 } });
+    const identifiers = item.data.reg_records[0].demographic_info.identifier;
+    expect(identifiers).toContainEqual(expect.objectContaining({ identifier_type: 'UIN', identifier_value: uin }));
+
+    // Signed with the key the server publishes, verifiable by an independent (Python) canonicalisation.
+    const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: any[] };
+    const { valid, params } = verifyDciSignatureWithPython(callback.text, jwks.keys[0]);
+    expect(valid).toBe(true);
+    expect(params.kidId).toBe(`dci-gateway|${jwks.keys[0].kid}|ed25519`);
+    expect(Number(params.expires) - Number(params.created)).toBe(300);
+
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000, 'transaction delivered');
+  });
+
+  it('sends a partner its callback bearer token, to its registered base when sender_uri is absent', async () => {
+    const token = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
+    const [uin] = await someUins(1);
+    const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_id: 'spmis-async' });
+    const correlationId = await accepted(envelope, token);
+    const [callback] = await waitFor(() => tokenReceiver.forCorrelation(correlationId).length > 0 && tokenReceiver.forCorrelation(correlationId));
+    expect(callback.path).toBe('/dci/social/registry/on-search');
+    expect(callback.headers.authorization).toBe(`Bearer ${CALLBACK_TOKEN}`);
+  });
+
+  it('pages a large answer into several on-search messages: pdng until the last, which is succ', async () => {
+    const uins = await someUins(6);
+    const items = uins.map((uin, i) => searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: uin } }, `page-ref-${i}`));
+    const correlationId = await accepted(asyncEnvelope(items));
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 10_000, 'all pages delivered');
+
+    const pages = receiver.forCorrelation(correlationId).map((r) => r.body);
+    expect(pages.length).toBeGreaterThan(1);
+    const byCompleted = [...pages].sort((a, b) => a.header.completed_count - b.header.completed_count);
+    byCompleted.forEach((p, i) => {
+      expect(p.header.total_count).toBe(6);
+      expect(p.header.status).toBe(i === byCompleted.length - 1 ? 'succ' : 'pdng');
+    });
+    expect(byCompleted.at(-1).header.completed_count).toBe(6);
+    const refs = pages.flatMap((p) => p.message.search_response.map((r: any) => r.reference_id)).sort();
+    expect(refs).toEqual(items.map((i) => i.reference_id).sort());
+    expect(new Set(pages.map((p) => p.header.message_id)).size).toBe(pages.length);
+  });
+});
+
+describe('async search: delivery failures', () => {
+  it('retries after the receiver answers 500, with the same message, until it is accepted', async () => {
+    let failures = 0;
+    receiver.respondWith((req) => (req.path.includes('retry-500') && failures++ < 2 ? { status: 500, body: { error: 'boom' } } : CallbackReceiver.ack(req)));
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${receiver.url}/retry-500/on-search` }),
+      );
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 10_000, 'delivered after retries');
+      const received = receiver.forCorrelation(correlationId);
+      expect(received).toHaveLength(3);
+      expect(new Set(received.map((r) => r.body.header.message_id)).size).toBe(1);
+      const delivery = await deliveryOf(correlationId);
+      expect(delivery.state).toBe('delivered');
+      expect(delivery.attempts).toBe(3);
+      expect(delivery.attempt_log.map((a: any) => a.http_status)).toEqual([500, 500, 200]);
+      expect(delivery.attempt_log[0].error).toBe('receiver answered HTTP 500');
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
+
+  it('retries while the receiver is unreachable and delivers once it listens', async () => {
+    const port = await freePort();
+    const [uin] = await someUins(1);
+    const correlationId = await accepted(
+      searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `http://127.0.0.1:${port}/late/on-search` }),
+    );
+    await waitFor(async () => ((await deliveryOf(correlationId))?.attempts >= 2 ? true : undefined), 5000, 'two failed attempts');
+    const failed = await deliveryOf(correlationId);
+    expect(failed.state).toBe('pending');
+    expect(failed.last_error).toMatch(/ECONNREFUSED/);
+    const late = await CallbackReceiver.start(port);
+    try {
+      await waitFor(() => late.forCorrelation(correlationId).length > 0, 5000, 'delivery to the late receiver');
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('gives a hanging receiver up after the timeout without holding up other partners', async () => {
+    const hanging = await CallbackReceiver.start();
+    hanging.respondWith(() => 'hang');
+    try {
+      const [uin, other] = await someUins(2);
+      const stuck = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${hanging.url}/on-search` }),
+      );
+      await waitFor(() => hanging.forCorrelation(stuck).length > 0, 5000, 'the hanging receiver was called');
+      const t0 = Date.now();
+      const token = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
+      const prompt = await accepted(searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: other } })], { sender_id: 'spmis-async' }), token);
+      await waitFor(() => tokenReceiver.forCorrelation(prompt).length > 0, 5000, 'the other partner callback');
+      expect(Date.now() - t0).toBeLessThan(600);
+
+      await waitFor(async () => ((await deliveryOf(stuck))?.attempts >= 2 ? true : undefined), 5000, 'a second attempt after the timeout');
+      const delivery = await deliveryOf(stuck);
+      expect(delivery.attempt_log[0].error).toBe('no answer within 600 ms');
+      expect(delivery.attempt_log[0].duration_ms).toBeGreaterThanOrEqual(550);
+    } finally {
+      await hanging.close();
+    }
+  });
+
+  it('dead-letters a callback after the horizon; an operator lists and replays it', async () => {
+    receiver.respondWith((req) => (req.path.includes('always-503') ? { status: 503 } : CallbackReceiver.ack(req)));
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'dead-ref')], { sender_uri: `${receiver.url}/always-503/on-search` }),
+      );
+      await waitFor(async () => (await transactionState(correlationId)) === 'failed', 10_000, 'dead letter');
+      const dead = await deliveryOf(correlationId);
+      expect(dead.state).toBe('dead');
+      expect(dead.attempts).toBeGreaterThanOrEqual(3);
+      expect(dead.last_status).toBe(503);
+
+      const list = (await (await admin('/admin/deliveries?state=dead')).json()) as { items: any[] };
+      expect(list.items.map((d) => d.id)).toContain(dead.id);
+      expect(list.items.every((d) => d.state === 'dead')).toBe(true);
+
+      const status = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId });
+      expect(status.message.txnstatus_response.txn_status.search_response[0]).toMatchObject({ reference_id: 'dead-ref', status: 'rjct' });
+      expect(status.message.txnstatus_response.txn_status.search_response[0].status_reason_message).toMatch(/could not be delivered: receiver answered HTTP 503/);
+
+      receiver.acknowledgeAll();
+      const replay = await admin(`/admin/deliveries/${dead.id}/replay`, { method: 'POST' });
+      expect(replay.status).toBe(200);
+      expect(((await replay.json()) as any).state).toBe('pending');
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000, 'delivered after replay');
+      expect((await deliveryOf(correlationId)).state).toBe('delivered');
+
+      const again = await admin(`/admin/deliveries/${dead.id}/replay`, { method: 'POST' });
+      expect(again.status).toBe(409);
+      expect(again.headers.get('content-type')).toBe('application/problem+json');
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
+
+  it('stops at once when the receiver answers 410 Gone', async () => {
+    receiver.respondWith((req) => (req.path.includes('gone') ? { status: 410 } : CallbackReceiver.ack(req)));
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${receiver.url}/gone/on-search` }),
+      );
+      await waitFor(async () => (await transactionState(correlationId)) === 'failed', 5000, 'gone');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.forCorrelation(correlationId)).toHaveLength(1);
+      const delivery = await deliveryOf(correlationId);
+      expect(delivery).toMatchObject({ state: 'gone', attempts: 1, last_status: 410 });
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
+
+  it('counts an ACK body saying ERR as a failed attempt', async () => {
+    let answered = 0;
+    receiver.respondWith((req) =>
+      req.path.includes('err-ack') && answered++ === 0
+        ? { status: 200, body: { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'x', error: { code: 'err.request.bad', message: 'nope' } } } }
+        : CallbackReceiver.ack(req),
+    );
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${receiver.url}/err-ack/on-search` }),
+      );
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000);
+      const delivery = await deliveryOf(correlationId);
+      expect(delivery.attempts).toBe(2);
+      expect(delivery.attempt_log[0].error).toBe('receiver answered ERR err.request.bad nope');
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
+});
+
+describe('async search: duplicates and refusals', () => {
+  it('answers a retried message with the first ACK and calls back once', async () => {
+    const [uin] = await someUins(1);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })]);
+    const first = await postSearch(envelope);
+    const second = await postSearch(envelope);
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.json).toEqual(first.json);
+    const correlationId = first.json.message.correlation_id;
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    const third = await postSearch(envelope);
+    expect(third.json).toEqual(first.json);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.forCorrelation(correlationId)).toHaveLength(1);
+    expect((await sqlOne<{ n: number }>('select count(*)::int as n from dci_transactions where message_id = $1', [(envelope.header as any).message_id])).n).toBe(1);
+  });
+
+  it('refuses the same message_id with another body: 409, rjct.message_id.duplicate', async () => {
+    const [uin, other] = await someUins(2);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })]);
+    await accepted(envelope);
+    const altered = structuredClone(envelope) as any;
+    altered.message.search_request[0].search_criteria.query.value = other;
+    const res = await postSearch(altered);
+    expect(res.status).toBe(409);
+    expectSchema('error-body.schema.json', res.json);
+    expect(res.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+    expect(res.json.message.ack_status).toBe('ERR');
+    expect((await sqlOne<{ n: number }>('select count(*)::int as n from dci_transactions where message_id = $1', [altered.header.message_id])).n).toBe(1);
+  });
+
+  it('refuses a header the spec has a reason code for, and stores nothing', async () => {
+    const [uin] = await someUins(1);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { total_count: 3 });
+    const res = await postSearch(envelope);
+    expect(res.status).toBe(400);
+    expect(res.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.total_count.invalid' });
+    expect((await sqlOne<{ n: number }>('select count(*)::int as n from dci_transactions where message_id = $1', [(envelope.header as any).message_id])).n).toBe(0);
+  });
+
+  it('refuses a request without a token (401) or without the search scope (403)', async () => {
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })]);
+    const anonymous = await postJson(`${server.url}/social/registry/search`, undefined, envelope);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(anonymous.json.message.error.code).toBe('err.request.unauthorized');
+    const crvsOnly = await server.token({ clientId: 'crvs-only', secret: 'crvs-only-secret' });
+    const forbidden = await postSearch(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], {}, 'crvs-only'), crvsOnly);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.json.message.error.code).toBe('err.request.forbidden');
+  });
+
+  it('refuses a sender_id that is not the token partner (403) and a malformed envelope (400)', async () => {
+    const forged = await postSearch(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], {}, 'someone-else'));
+    expect(forged.status).toBe(403);
+    expect(forged.json.message.error.code).toBe('err.sender_id.invalid');
+    const malformed = await postSearch({ header: { action: 'search' }, message: {} });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.message.error.code).toBe('err.request.bad');
+    const notJson = await postSearch('{"header":');
+    expect(notJson.status).toBe(400);
+  });
+
+  it('refuses a request it could not call back: no address registered, or an address outside the partner origins', async () => {
+    const token = await server.token({ clientId: 'spmis-nocallback', secret: 'spmis-nocallback-secret' });
+    const none = await postSearch(searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], { sender_id: 'spmis-nocallback', sender_uri: `${receiver.url}/x` }), token);
+    expect(none.status).toBe(400);
+    expect(none.json.message.error.code).toBe('err.sender_uri.invalid');
+
+    const asyncToken = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
+    const foreign = await postSearch(
+      searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], { sender_id: 'spmis-async', sender_uri: 'https://elsewhere.example.org/on-search' }),
+      asyncToken,
+    );
+    expect(foreign.status).toBe(400);
+    expect(foreign.json.message.error.code).toBe('err.sender_uri.invalid');
+  });
+
+  it('answers bad items in the callback with their own reason codes', async () => {
+    const correlationId = await accepted(
+      asyncEnvelope([
+        searchItem({ query_type: 'idtype-value', query: { type: 'NOPE', value: '1' } }, 'bad-type'),
+        searchItem({ query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Group', query: { poverty_score: { $lt: 10 } } } } }, pagination: { page_size: 0 } }, 'bad-page'),
+      ]),
+    );
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId));
+    const byRef = Object.fromEntries(callback.body.message.search_response.map((r: any) => [r.reference_id, r]));
+    expect(byRef['bad-type']).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+    expect(byRef['bad-page']).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.pagination.invalid' });
+    expect(callback.body.header).toMatchObject({ status: 'succ', completed_count: 2, total_count: 2 });
+  });
+});
+
+async function syncTxnStatus(request: { attribute_type: string; attribute_value: unknown; txn_type?: string }, token = demoToken, senderId = 'demo-spmis') {
+  const body = {
+    signature: '',
+    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: senderId, total_count: 1 },
+    message: { transaction_id: `status-${randomUUID()}`, txnstatus_request: { reference_id: 'status-ref', txn_type: 'search', ...request } },
+  };
+  const res = await postJson(`${server.url}/social/registry/sync/txn/status`, token, body);
+  expect(res.status).toBe(200);
+  expectSchema('txn-status-response-envelope.schema.json', res.json);
+  return res.json;
+}
+
+describe('txn status', () => {
+  it('reports a delivered search as succ by transaction id, correlation id and reference ids', async () => {
+    const [uin] = await someUins(1);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-a')]);
+    const correlationId = await accepted(envelope);
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    const transactionId = (envelope.message as any).transaction_id;
+    for (const [attribute_type, attribute_value] of [
+      ['transaction_id', transactionId],
+      ['correlation_id', correlationId],
+      ['reference_id_list', ['status-a']],
+    ] as const) {
+      const res = await syncTxnStatus({ attribute_type, attribute_value });
+      expect(res.header).toMatchObject({ action: 'txn-on-status', status: 'succ' });
+      expect(res.message.txnstatus_response.txn_type).toBe('search');
+      expect(res.message.txnstatus_response.txn_status).toMatchObject({ transaction_id: transactionId, correlation_id: correlationId });
+      expect(res.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'status-a', status: 'succ' })]);
+    }
+  });
+
+  it('reports a search whose callback is still being delivered as pdng', async () => {
+    const hanging = await CallbackReceiver.start();
+    hanging.respondWith(() => 'hang');
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-p')], { sender_uri: `${hanging.url}/on-search` }),
+      );
+      await waitFor(() => hanging.forCorrelation(correlationId).length > 0);
+      const res = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId });
+      expect(res.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'status-p', status: 'pdng' })]);
+    } finally {
+      await hanging.close();
+    }
+  });
+
+  it('answers an unknown transaction, or another partner\'s, with header rjct and no items', async () => {
+    const res = await syncTxnStatus({ attribute_type: 'transaction_id', attribute_value: 'never-sent' });
+    expect(res.header).toMatchObject({ status: 'rjct', status_reason_message: 'unknown transaction' });
+    expect(res.message.txnstatus_response.txn_status.search_response).toEqual([]);
+
+    const [uin] = await someUins(1);
+    const correlationId = await accepted(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })]));
+    const token = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
+    const foreign = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId }, token, 'spmis-async');
+    expect(foreign.header.status).toBe('rjct');
+    expect(foreign.message.txnstatus_response.txn_status.search_response).toEqual([]);
+  });
+
+  it('answers async txn/status with a txn-on-status callback', async () => {
+    const [uin] = await someUins(1);
+    const correlationId = await accepted(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-async')]));
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    const body = {
+      header: { message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'demo-spmis', sender_uri: `${receiver.url}/dci/social/registry/txn/on-status`, total_count: 1 },
+      message: { transaction_id: 'ask-1', txnstatus_request: { reference_id: 'ask-ref', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+    };
+    const res = await postJson(`${server.url}/social/registry/txn/status`, demoToken, body);
+    expect(res.status).toBe(202);
+    const statusCorrelation = res.json.message.correlation_id;
+    const [callback] = await waitFor(() => receiver.forCorrelation(statusCorrelation).length > 0 && receiver.forCorrelation(statusCorrelation));
+    expect(callback.path).toBe('/dci/social/registry/txn/on-status');
+    expectSchema('txn-status-response-envelope.schema.json', callback.body);
+    expect(callback.body.header).toMatchObject({ action: 'txn-on-status', status: 'succ' });
+    expect(callback.body.message.transaction_id).toBe('ask-1');
+    expect(callback.body.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'status-async', status: 'succ' })]);
+  });
+
+  it('needs the txn-status scope', async () => {
+    const token = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    const res = await postJson(`${server.url}/social/registry/sync/txn/status`, token, {
+      header: { message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'spmis-search-only', total_count: 1 },
+      message: { transaction_id: 't', txnstatus_request: { reference_id: 'r', txn_type: 'search', attribute_type: 'transaction_id', attribute_value: 't' } },
+    });
+    expect(res.status).toBe(403);
+    expect(res.json.message.error.code).toBe('err.request.forbidden');
+  });
+});
+
+describe('operator API', () => {
+  it('needs a token with the admin scope', async () => {
+    expect((await fetch(`${server.url}/admin/transactions`)).status).toBe(401);
+    const res = await fetch(`${server.url}/admin/transactions`, { headers: { authorization: `Bearer ${demoToken.slice(0, -4)}abcd` } });
+    expect(res.status).toBe(401);
+    const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    const forbidden = await fetch(`${server.url}/admin/deliveries`, { headers: { authorization: `Bearer ${searchOnly}` } });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await forbidden.json()) as any).code).toBe('err.request.forbidden');
+  });
+
+  it('lists transactions filtered by state and sender, newest first, with their deliveries', async () => {
+    const [uin] = await someUins(1);
+    const correlationId = await accepted(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })]));
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    const list = (await (await admin('/admin/transactions?state=delivered&sender_id=demo-spmis&limit=5')).json()) as { items: any[] };
+    expect(list.items.length).toBeGreaterThan(0);
+    expect(list.items.length).toBeLessThanOrEqual(5);
+    expect(list.items.every((t) => t.state === 'delivered' && t.sender_id === 'demo-spmis')).toBe(true);
+    const ids = list.items.map((t) => t.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    const mine = list.items.find((t) => t.correlation_id === correlationId);
+    expect(mine).toBeDefined();
+    const detail = (await (await admin(`/admin/transactions/${mine.id}`)).json()) as any;
+    expect(detail.deliveries).toEqual([expect.objectContaining({ state: 'delivered', attempts: 1, action: 'on-search' })]);
+
+    const queues = (await (await admin('/admin/queues')).json()) as any;
+    expect(queues.transactions.delivered).toBeGreaterThan(0);
+  });
+
+  it('answers bad operator input with problem documents', async () => {
+    const bad = await admin('/admin/transactions?state=exploded');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect((await admin('/admin/deliveries/999999999')).status).toBe(404);
+    expect((await admin('/admin/transactions/abc')).status).toBe(400);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
