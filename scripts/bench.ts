@@ -3,10 +3,16 @@
  * and a 100-result expression search against the bare-lookup ceiling on the same server; also the seeding rate.
  *
  *   BENCH_DATABASE_URL   admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
- *                        the bench creates and drops its own database `dci_bench`
+ *                        the bench creates and drops its own database `dci_bench` (BENCH_DATABASE_NAME to change)
  *   BENCH_HOUSEHOLDS     households to load (default 100000)
  *   BENCH_DURATION       seconds per scenario (default 15)
  *   BENCH_CONNECTIONS    concurrent connections (default 32)
+ *   BENCH_ASYNC_RATE     async searches per second of the 60 s steady run (default 2000)
+ *   BENCH_STEADY_SECONDS length of the steady run (default 60)
+ *   BENCH_ONLY           `sync` or `async` to run one part
+ *
+ * Then the async protocol: async searches acknowledged per second, callbacks delivered per second to a local
+ * receiver, and the backlog during a steady stream (scripts/bench-async.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,13 +21,15 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { migrateDatabase, openDatabase } from '../src/db/client.js';
 import { seedRegistry } from '../src/registry/seed/load.js';
+import { benchAsync } from './bench-async.js';
 
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const households = Number(process.env.BENCH_HOUSEHOLDS ?? 100_000);
 const duration = Number(process.env.BENCH_DURATION ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const port = Number(process.env.BENCH_PORT ?? 18080);
-const dbName = 'dci_bench';
+const dbName = process.env.BENCH_DATABASE_NAME ?? 'dci_bench';
+const only = process.env.BENCH_ONLY;
 
 const dbUrl = (() => {
   const u = new URL(adminUrl);
@@ -52,7 +60,9 @@ async function prepareDatabase() {
 }
 
 async function startServer(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the server under load.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -139,6 +149,7 @@ async function main() {
     // Warm up connections, JIT and the prepared statements.
     await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
     const figures: Figure[] = [];
+    if (only !== 'async') {
     figures.push(await run('ceiling: bare prepared UIN lookup', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {}, (b) => b.includes('external_id')));
     figures.push(
       await run('SR sync search by UIN (Member)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
@@ -162,13 +173,33 @@ async function main() {
     };
     figures.push(await run('100-result expression search (Group records with members)', groupSearch, auth, hasHundred));
     figures.push(await run('same, 1 connection (single-request latency)', groupSearch, auth, hasHundred, 1));
-    const ceiling = figures[0].rps;
-    process.stdout.write(`\nPostgreSQL, ${seeded.households} households / ${seeded.people} people, ${connections} connections, ${duration} s per scenario\n\n`);
+    const ceiling = figures[0]?.rps ?? 0;
+    if (figures.length > 0) process.stdout.write(`\nPostgreSQL, ${seeded.households} households / ${seeded.people} people, ${connections} connections, ${duration} s per scenario\n\n`);
     process.stdout.write(`| scenario | connections | requests/s | p50 ms | p99 ms | vs ceiling | errors |\n|---|---:|---:|---:|---:|---:|---:|\n`);
     for (const f of figures) {
       process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
     }
     process.stdout.write(`| seeding (COPY) | | ${Math.round(peoplePerSecond)} people/s | | | | |\n`);
+    }
+    if (only !== 'sync') {
+      const a = await benchAsync({
+        serverUrl: `http://127.0.0.1:${port}`,
+        token,
+        uins,
+        connections,
+        duration,
+        steadyRate: Number(process.env.BENCH_ASYNC_RATE ?? 2000),
+        steadySeconds: Number(process.env.BENCH_STEADY_SECONDS ?? 60),
+        receiverPort: port + 10,
+      });
+      process.stdout.write(`\nAsync search by UIN (ACK 202, then an on-search callback to a local receiver)\n\n| scenario | figure |\n|---|---:|\n`);
+      process.stdout.write(`| ACKs per second, ${connections} connections, ${duration} s | ${Math.round(a.ackRps)} (p50 ${a.ackP50} ms, p99 ${a.ackP99} ms, ${a.ackErrors} errors) |\n`);
+      process.stdout.write(`| callbacks delivered per second, from the first ACK to the last callback of that burst (${a.accepted} requests) | ${Math.round(a.burstCallbacksPerSecond)} |\n`);
+      process.stdout.write(`| time to deliver the burst's backlog after the load stopped | ${a.drainSeconds.toFixed(1)} s |\n`);
+      process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} (${a.steadyErrors} errors) |\n`);
+      process.stdout.write(`| backlog (accepted, not yet delivered) every 5 s of the steady run | ${a.backlog.join(', ')} |\n`);
+      if (a.ackErrors > 0 || a.steadyErrors > 0) process.exitCode = 1;
+    }
     if (figures.some((f) => f.errors > 0)) process.exitCode = 1;
   } finally {
     server.kill('SIGTERM');

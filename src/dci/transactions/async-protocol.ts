@@ -84,14 +84,15 @@ export class AsyncProtocol {
       this.txnStatus,
       deps.envelopes,
       {
-        batch: 64,
+        batch: 128,
         pollMs: config.WORKER_POLL_MS,
         maxCallbackBytes: config.CALLBACK_MAX_MESSAGE_BYTES,
         horizonSeconds: config.CALLBACK_HORIZON_SECONDS,
+        leaseMs: this.dispatcher.leaseMs,
         limits: { defaultPageSize: config.DEFAULT_PAGE_SIZE, maxPageSize: config.MAX_PAGE_SIZE, maxResultWindow: config.MAX_RESULT_WINDOW },
       },
       logger.child({ worker: 'async-requests' }),
-      () => this.dispatcher.wake(),
+      this.dispatcher,
     );
   }
 

@@ -21,6 +21,9 @@ export interface DispatcherOptions {
   pollMs: number;
 }
 
+/** How many callbacks per partner a worker may hold (in flight and queued), in multiples of the partner's cap. */
+const QUEUE_FACTOR = 4;
+
 /** The part of a receiver's answer we keep. */
 const MAX_ANSWER_BYTES = 16 * 1024;
 
@@ -63,6 +66,21 @@ export class CallbackDispatcher {
     this.wakeup.wake();
   }
 
+  /** A partner may hold its cap x (2 + QUEUE_FACTOR) callbacks here: each waits at most that many timeouts / cap. */
+  get leaseMs(): number {
+    return this.opts.timeoutMs * (QUEUE_FACTOR + 4) + 10_000;
+  }
+
+  /** How many new callbacks of a partner this worker will take straight from its executor (already leased to it). */
+  room(partnerId: string): number {
+    return this.running ? Math.max(0, this.capOf(partnerId) * QUEUE_FACTOR - this.queuedFor(partnerId)) : 0;
+  }
+
+  /** Callbacks the executor queued and leased to this worker: delivered without another claim. */
+  deliverLeased(deliveries: ClaimedDelivery[]): void {
+    for (const d of deliveries) this.enqueue(d);
+  }
+
   /** Stops claiming, lets deliveries in flight finish for up to `graceMs`, then aborts them and records what is known. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
@@ -80,26 +98,35 @@ export class CallbackDispatcher {
     return this.partners.get(partnerId)?.callbacks?.maxConcurrent ?? this.opts.perPartner;
   }
 
+  private queuedFor(partnerId: string): number {
+    return (this.inFlight.get(partnerId) ?? 0) + (this.waiting.get(partnerId)?.length ?? 0);
+  }
+
+  /**
+   * Claims in batches (one query for up to twice the slots) and keeps a short local queue per partner: a claim per
+   * freed slot would cost a query per callback. A partner gets at most QUEUE_FACTOR times its cap per claim, and its
+   * leases cover that queue even when every attempt runs into the timeout.
+   */
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.opts.concurrency - this.inFlightTotal - [...this.waiting.values()].reduce((n, q) => n + q.length, 0);
+      const held = this.inFlightTotal + [...this.waiting.values()].reduce((n, q) => n + q.length, 0);
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0) {
-        const busyPartners = [...this.inFlight].filter(([id, n]) => n >= this.capOf(id)).map(([id]) => id);
+      if (held < this.opts.concurrency) {
+        const perPartner = this.opts.perPartner * QUEUE_FACTOR;
+        const busyPartners = [...new Set([...this.inFlight.keys(), ...this.waiting.keys()])].filter((id) => this.queuedFor(id) >= this.capOf(id) * QUEUE_FACTOR);
         try {
           claimed = await this.store.claimDue(this.worker.id, {
-            limit: free,
-            perPartner: this.opts.perPartner,
+            limit: 2 * this.opts.concurrency - held,
+            perPartner,
             busyPartners,
-            leaseMs: this.opts.timeoutMs * 3 + 10_000,
+            leaseMs: this.leaseMs,
           });
         } catch (err) {
           this.logger.error({ err: { message: (err as Error).message } }, 'claiming callbacks failed');
         }
         for (const d of claimed) this.enqueue(d);
       }
-      if (this.running && claimed.length < free) await this.wakeup.wait(this.opts.pollMs);
-      else if (this.running && free <= 0) await this.wakeup.wait(this.opts.pollMs);
+      if (this.running && (claimed.length === 0 || held >= this.opts.concurrency)) await this.wakeup.wait(this.opts.pollMs);
     }
   }
 
@@ -123,7 +150,8 @@ export class CallbackDispatcher {
       const next = this.waiting.get(d.partner_id)?.shift();
       if (this.waiting.get(d.partner_id)?.length === 0) this.waiting.delete(d.partner_id);
       if (next) this.enqueue(next);
-      else this.wakeup.wake();
+      // Refill before the partner's queue runs dry, not after every callback.
+      if (this.queuedFor(d.partner_id) <= this.capOf(d.partner_id) * 2) this.wakeup.wake();
       if (this.inFlightTotal === 0) this.drained?.();
     });
   }
@@ -185,7 +213,7 @@ export class CallbackDispatcher {
         dispatcher: callbacks.allowPrivateNetwork ? this.agents.privateAllowed : this.agents.publicOnly,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
-        signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.aborts.signal]),
+        signal: this.aborts.signal,
       });
       const answer = await readAnswer(res.body);
       if (res.statusCode === 401) this.peerTokens.invalidate(callbacks.auth);

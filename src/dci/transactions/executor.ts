@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import { envelopeDigest } from '../signing/canonical.js';
+import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
 import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
 import { Wakeup } from './wakeup.js';
@@ -15,6 +16,8 @@ export interface ExecutorOptions {
   maxCallbackBytes: number;
   /** How long callbacks are retried before they are dead-lettered. */
   horizonSeconds: number;
+  /** Lease of the callbacks handed straight to this process's dispatcher. */
+  leaseMs: number;
   limits: SearchLimits;
 }
 
@@ -25,7 +28,7 @@ interface Executed {
   deliveries: NewDelivery[];
 }
 
-const EXECUTION_CONCURRENCY = 4;
+const EXECUTION_CONCURRENCY = 16;
 
 /**
  * Runs accepted async requests (search, txn-status) and queues their callbacks. The answer and its callbacks are
@@ -44,7 +47,8 @@ export class TransactionExecutor {
     private readonly envelopes: EnvelopeBuilder,
     private readonly opts: ExecutorOptions,
     private readonly logger: Logger,
-    private readonly onCallbacksQueued: () => void,
+    /** This process's callback dispatcher: new callbacks go to it directly, leased, as far as it has room. */
+    private readonly dispatcher: { room(partnerId: string): number; deliverLeased(d: ClaimedDelivery[]): void; wake(): void },
   ) {}
 
   start(worker: WorkerIdentity): void {
@@ -93,8 +97,15 @@ export class TransactionExecutor {
       );
       for (const a of answers) if (a) executed.push(a);
     }
-    await this.store.completeExecution(this.worker.id, executed, this.opts.horizonSeconds);
-    if (executed.length > 0) this.onCallbacksQueued();
+    const room = new Map<string, number>();
+    for (const d of executed.flatMap((e) => e.deliveries)) {
+      const left = room.get(d.partnerId) ?? this.dispatcher.room(d.partnerId);
+      d.leased = left > 0;
+      room.set(d.partnerId, left - 1);
+    }
+    const leased = await this.store.completeExecution(this.worker.id, executed, { horizonSeconds: this.opts.horizonSeconds, leaseMs: this.opts.leaseMs });
+    this.dispatcher.deliverLeased(leased);
+    if (executed.some((e) => e.deliveries.some((d) => !d.leased))) this.dispatcher.wake();
   }
 
   private async execute(t: ClaimedTransaction): Promise<Executed | undefined> {

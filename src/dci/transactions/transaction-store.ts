@@ -1,4 +1,6 @@
 import type { Database } from '../../db/client.js';
+import { Batcher } from './batcher.js';
+import type { ClaimedDelivery } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
 
 /** How long an executing worker owns a transaction (a live owner keeps it anyway; see STALE_LEASE). */
@@ -59,6 +61,8 @@ export interface TransactionRow {
 }
 
 export interface NewDelivery {
+  /** Leased at once to the worker that created it, which delivers it without a claim. */
+  leased?: boolean;
   transactionId: number | null;
   partnerId: string;
   action: string;
@@ -82,23 +86,67 @@ const TRANSACTION_COLUMNS =
 export class TransactionStore {
   constructor(private readonly db: Database) {}
 
-  /** Stores a request before its ACK; a retry of the same message (same hash) gets the first ACK again. */
-  async accept(t: NewTransaction): Promise<AcceptOutcome> {
-    const inserted = await this.db.query<{ acked_at: unknown }>(
+  /**
+   * Stores a request before its ACK; a retry of the same message (same hash) gets the first ACK again. Requests
+   * arriving together are written in one statement and one commit (a 2-core server ACKs several times more this way).
+   */
+  accept(t: NewTransaction): Promise<AcceptOutcome> {
+    return this.acceptBatcher.add(t);
+  }
+
+  private readonly acceptBatcher = new Batcher<NewTransaction, AcceptOutcome>((batch) => this.acceptMany(batch), 200, 4);
+
+  private async acceptMany(batch: NewTransaction[]): Promise<AcceptOutcome[]> {
+    const col = <K extends keyof NewTransaction>(k: K) => batch.map((t) => t[k]);
+    const inserted = await this.db.query<{ sender_id: string; message_id: string; acked_at: unknown }>(
       `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id,
          reference_ids, callback_url, request, total_count, acked_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, now())
+       select u.domain, u.action, u.sender_id, u.message_id, u.body_hash, u.correlation_id, u.transaction_id,
+         array(select jsonb_array_elements_text(u.reference_ids::jsonb)), u.callback_url, u.request::jsonb, u.total_count, now()
+       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[])
+         as u(domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count)
        on conflict (sender_id, message_id) do nothing
-       returning acked_at`,
-      [t.domain, t.action, t.senderId, t.messageId, t.bodyHash, t.correlationId, t.transactionId, t.referenceIds, t.callbackUrl, JSON.stringify(t.request), t.totalCount],
+       returning sender_id, message_id, acked_at`,
+      [
+        col('domain'),
+        col('action'),
+        col('senderId'),
+        col('messageId'),
+        col('bodyHash'),
+        col('correlationId'),
+        col('transactionId'),
+        batch.map((t) => JSON.stringify(t.referenceIds)),
+        col('callbackUrl'),
+        batch.map((t) => JSON.stringify(t.request)),
+        col('totalCount'),
+      ],
     );
-    if (inserted.length > 0) return { stored: 'new', correlationId: t.correlationId, ackedAt: isoTimestamp(inserted[0].acked_at) };
-    const [earlier] = await this.db.query<{ body_hash: string; correlation_id: string; acked_at: unknown; domain: string; action: string }>(
-      'select body_hash, correlation_id, acked_at, domain, action from dci_transactions where sender_id = $1 and message_id = $2',
-      [t.senderId, t.messageId],
-    );
-    if (!earlier || earlier.body_hash !== t.bodyHash || earlier.domain !== t.domain || earlier.action !== t.action) return { stored: 'conflict' };
-    return { stored: 'retry', correlationId: earlier.correlation_id, ackedAt: isoTimestamp(earlier.acked_at) };
+    const key = (senderId: string, messageId: string) => `${senderId}\u0000${messageId}`;
+    const stored = new Map(inserted.map((r) => [key(r.sender_id, r.message_id), isoTimestamp(r.acked_at)]));
+    const earlierOnes = batch.filter((t) => !stored.has(key(t.senderId, t.messageId)));
+    const earlier = new Map<string, { body_hash: string; correlation_id: string; acked_at: unknown; domain: string; action: string }>();
+    if (earlierOnes.length > 0) {
+      const rows = await this.db.query<{ sender_id: string; message_id: string; body_hash: string; correlation_id: string; acked_at: unknown; domain: string; action: string }>(
+        `select t.sender_id, t.message_id, t.body_hash, t.correlation_id, t.acked_at, t.domain, t.action
+         from dci_transactions t join unnest($1::text[], $2::text[]) as k(sender_id, message_id) using (sender_id, message_id)`,
+        [earlierOnes.map((t) => t.senderId), earlierOnes.map((t) => t.messageId)],
+      );
+      for (const r of rows) earlier.set(key(r.sender_id, r.message_id), r);
+    }
+    const claimed = new Set<string>();
+    return batch.map((t): AcceptOutcome => {
+      const k = key(t.senderId, t.messageId);
+      const ackedAt = stored.get(k);
+      // Two copies of one message in the same batch: the first is the new request, the second its retry.
+      if (ackedAt !== undefined && !claimed.has(k)) {
+        claimed.add(k);
+        return { stored: 'new', correlationId: t.correlationId, ackedAt };
+      }
+      const first = ackedAt !== undefined ? batch.find((b) => key(b.senderId, b.messageId) === k)! : undefined;
+      const e = first ? { body_hash: first.bodyHash, correlation_id: first.correlationId, acked_at: ackedAt, domain: first.domain, action: first.action } : earlier.get(k);
+      if (!e || e.body_hash !== t.bodyHash || e.domain !== t.domain || e.action !== t.action) return { stored: 'conflict' };
+      return { stored: 'retry', correlationId: e.correlation_id, ackedAt: isoTimestamp(e.acked_at) };
+    });
   }
 
   /** Takes up to `limit` received requests for this worker to execute. */
@@ -116,7 +164,11 @@ export class TransactionStore {
    * Records executed requests and queues their callbacks, atomically and only for requests this worker still owns:
    * a request whose lease passed to another worker is not answered twice.
    */
-  async completeExecution(owner: number, done: { id: number; outcome: ItemOutcome[]; completedCount: number; deliveries: NewDelivery[] }[], horizonSeconds: number): Promise<number[]> {
+  async completeExecution(
+    owner: number,
+    done: { id: number; outcome: ItemOutcome[]; completedCount: number; deliveries: NewDelivery[] }[],
+    opts: { horizonSeconds: number; leaseMs: number },
+  ): Promise<ClaimedDelivery[]> {
     if (done.length === 0) return [];
     return this.db.transaction(async (tx) => {
       const owned = await tx.query<{ id: number }>(
@@ -129,8 +181,7 @@ export class TransactionStore {
       ).then((rows) => rows.map((r) => Number(r.id)));
       const ownedSet = new Set(owned);
       const deliveries = done.filter((d) => ownedSet.has(d.id)).flatMap((d) => d.deliveries);
-      await insertDeliveries(tx, deliveries, horizonSeconds);
-      return owned;
+      return insertDeliveries(tx, deliveries, { ...opts, owner });
     });
   }
 
@@ -178,14 +229,25 @@ export class TransactionStore {
   }
 }
 
-/** Queues callbacks (one multi-row insert). */
-export async function insertDeliveries(db: Pick<Database, 'query'>, deliveries: NewDelivery[], horizonSeconds: number): Promise<void> {
-  if (deliveries.length === 0) return;
-  await db.query(
-    `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at)
-     select u.transaction_id, u.partner_id, u.action, u.message_id, u.page, u.target_url, u.body, u.digest, now() + $9 * interval '1 second'
-     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[])
-       as u(transaction_id, partner_id, action, message_id, page, target_url, body, digest)`,
+/**
+ * Queues callbacks (one multi-row insert). Those marked `leased` are leased to `owner` as its first attempt and
+ * returned, ready to deliver.
+ */
+export async function insertDeliveries(
+  db: Pick<Database, 'query'>,
+  deliveries: NewDelivery[],
+  opts: { horizonSeconds: number; owner?: number; leaseMs?: number },
+): Promise<ClaimedDelivery[]> {
+  if (deliveries.length === 0) return [];
+  const rows = await db.query<{ id: number; message_id: string; give_up_at: unknown }>(
+    `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at,
+       lease_owner, lease_until, attempts)
+     select u.transaction_id, u.partner_id, u.action, u.message_id, u.page, u.target_url, u.body, u.digest, now() + $9 * interval '1 second',
+       case when u.leased = 't' then $10::bigint end, case when u.leased = 't' then now() + $11 * interval '1 millisecond' end,
+       case when u.leased = 't' then 1 else 0 end
+     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $12::text[])
+       as u(transaction_id, partner_id, action, message_id, page, target_url, body, digest, leased)
+     returning id, message_id, give_up_at, lease_owner is not null as leased`,
     [
       deliveries.map((d) => d.transactionId),
       deliveries.map((d) => d.partnerId),
@@ -195,7 +257,29 @@ export async function insertDeliveries(db: Pick<Database, 'query'>, deliveries: 
       deliveries.map((d) => d.targetUrl),
       deliveries.map((d) => d.body),
       deliveries.map((d) => d.digest),
-      horizonSeconds,
+      opts.horizonSeconds,
+      opts.owner ?? null,
+      opts.leaseMs ?? 0,
+      // as text: postgres.js 3.4.9 cannot serialise a bool[] parameter
+      deliveries.map((d) => (d.leased && opts.owner !== undefined ? 't' : 'f')),
     ],
   );
+  const byMessage = new Map(deliveries.map((d) => [d.messageId, d]));
+  return rows
+    .filter((r) => (r as unknown as { leased: boolean }).leased)
+    .map((r) => {
+      const d = byMessage.get(r.message_id)!;
+      return {
+        id: Number(r.id),
+        transaction_id: d.transactionId,
+        partner_id: d.partnerId,
+        action: d.action,
+        message_id: d.messageId,
+        target_url: d.targetUrl,
+        body: d.body,
+        digest: d.digest,
+        attempts: 1,
+        give_up_at: isoTimestamp(r.give_up_at),
+      };
+    });
 }

@@ -1,0 +1,124 @@
+/**
+ * The async part of `npm run bench`: how many async searches the server acknowledges per second, how many callbacks
+ * it delivers per second end to end to a local receiver, and whether delivery keeps up with a steady stream of
+ * requests for 60 s (the backlog of accepted but undelivered requests must not grow).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+
+export interface AsyncFigures {
+  ackRps: number;
+  ackP50: number;
+  ackP99: number;
+  ackErrors: number;
+  accepted: number;
+  /** Callbacks delivered per second from the first ACK until the last callback of the burst. */
+  burstCallbacksPerSecond: number;
+  drainSeconds: number;
+  steadyRate: number;
+  steadySeconds: number;
+  steadyCallbacksPerSecond: number;
+  /** Accepted-but-undelivered requests sampled during the steady run. */
+  backlog: number[];
+  steadyErrors: number;
+}
+
+interface Options {
+  serverUrl: string;
+  token: string;
+  uins: string[];
+  connections: number;
+  duration: number;
+  steadyRate: number;
+  steadySeconds: number;
+  receiverPort: number;
+}
+
+async function startReceiver(port: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-receiver.ts', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  const stats = async () => (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { callbacks: number; transactions: number };
+  return { child, stats, url: `http://127.0.0.1:${port}/dci/social/registry/on-search` };
+}
+
+export async function benchAsync(o: Options): Promise<AsyncFigures> {
+  const receiver = await startReceiver(o.receiverPort);
+  const pick = () => o.uins[Math.floor(Math.random() * o.uins.length)];
+  const body = () =>
+    JSON.stringify({
+      header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: 'demo-spmis', sender_uri: receiver.url, total_count: 1 },
+      message: { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: { query_type: 'idtype-value', query: { type: 'UIN', value: pick() } } }] },
+    });
+  const headers = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
+  const backlogNow = async () => {
+    const q = (await (await fetch(`${o.serverUrl}/admin/queues`, { headers })).json()) as { transactions: Record<string, number> };
+    return (q.transactions.received ?? 0) + (q.transactions.pending ?? 0);
+  };
+  const load = async (opts: { connections: number; duration: number; overallRate?: number }) => {
+    let accepted = 0;
+    let bad = 0;
+    const result = await autocannon({
+      url: o.serverUrl,
+      connections: opts.connections,
+      duration: opts.duration,
+      overallRate: opts.overallRate,
+      timeout: 60,
+      headers,
+      requests: [
+        {
+          method: 'POST',
+          path: '/social/registry/search',
+          setupRequest: (req: any) => ({ ...req, body: body() }),
+          onResponse: (status: number) => (status === 202 ? accepted++ : bad++),
+        },
+      ],
+    } as any);
+    return { result, accepted, errors: bad + result.errors };
+  };
+
+  try {
+    // Burst: as many async searches as 32 connections can get acknowledged, then the time to deliver them all.
+    const t0 = Date.now();
+    const before = await receiver.stats();
+    const burst = await load({ connections: o.connections, duration: o.duration });
+    const target = before.transactions + burst.accepted;
+    const deadline = Date.now() + 300_000;
+    while ((await receiver.stats()).transactions < target && Date.now() < deadline) await sleep(200);
+    const drainedAt = Date.now();
+    const delivered = (await receiver.stats()).transactions - before.transactions;
+
+    // Steady: a fixed request rate for steadySeconds, sampling the backlog every 5 s.
+    const steadyBefore = await receiver.stats();
+    const backlog: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await sleep(5000);
+        if (sampling) backlog.push(await backlogNow());
+      }
+    })();
+    const steady = await load({ connections: o.connections, duration: o.steadySeconds, overallRate: o.steadyRate });
+    sampling = false;
+    await sampler;
+    const steadyAfter = await receiver.stats();
+
+    return {
+      ackRps: burst.result.requests.average,
+      ackP50: burst.result.latency.p50,
+      ackP99: burst.result.latency.p99,
+      ackErrors: burst.errors,
+      accepted: burst.accepted,
+      burstCallbacksPerSecond: delivered / ((drainedAt - t0) / 1000),
+      drainSeconds: (drainedAt - t0) / 1000 - o.duration,
+      steadyRate: o.steadyRate,
+      steadySeconds: o.steadySeconds,
+      steadyCallbacksPerSecond: (steadyAfter.transactions - steadyBefore.transactions) / o.steadySeconds,
+      backlog,
+      steadyErrors: steady.errors,
+    };
+  } finally {
+    receiver.child.kill('SIGTERM');
+  }
+}
