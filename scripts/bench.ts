@@ -202,8 +202,10 @@ async function main() {
     }
     if (figures.some((f) => f.errors > 0)) process.exitCode = 1;
   } finally {
+    // Let the server finish its shutdown before its database is dropped under it.
+    const exited = new Promise((resolve) => server.once('exit', resolve));
     server.kill('SIGTERM');
-    await sleep(500);
+    await Promise.race([exited, sleep(15_000)]);
     if (process.env.BENCH_KEEP_DATABASE !== '1') {
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
       await admin.unsafe(`drop database if exists ${dbName} with (force)`);

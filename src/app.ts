@@ -6,6 +6,8 @@ import type { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import type { EnvelopeBuilder } from './dci/envelope/builder.js';
+import { DciRequestReader } from './dci/envelope/read-request.js';
+import type { SignatureVerifier } from './dci/signing/verifier.js';
 import type { SearchDomain } from './dci/search/items.js';
 import type { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import type { SigningKey } from './dci/signing/keys.js';
@@ -28,6 +30,7 @@ export interface AppDeps {
   envelopes: EnvelopeBuilder;
   searchDomains: ReadonlyMap<string, SearchDomain>;
   asyncProtocol: AsyncProtocol;
+  verifier: SignatureVerifier;
   isReady: () => boolean;
   version: string;
 }
@@ -50,7 +53,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerDciSchemas(app);
   registerOpsRoutes(app, { db: deps.db, signingKeys: [deps.signingKey], isReady: deps.isReady, version: deps.version });
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
+  const reader = new DciRequestReader(deps.partners, deps.verifier, deps.config.MAX_BODY_BYTES);
   registerSocialRoutes(app, {
+    reader,
     search: deps.searchDomains.get('social')!,
     tokens: deps.tokens,
     envelopes: deps.envelopes,
@@ -62,7 +67,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxBodyBytes: deps.config.MAX_BODY_BYTES,
     },
   });
-  deps.asyncProtocol.registerRoutes(app, deps.tokens);
+  deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db);
   return app;
 }

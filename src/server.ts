@@ -11,6 +11,8 @@ import { type Database, migrateDatabase, openDatabase } from './db/client.js';
 import { EnvelopeBuilder } from './dci/envelope/builder.js';
 import { loadSigningKey, type SigningKey } from './dci/signing/keys.js';
 import { EnvelopeSigner } from './dci/signing/signer.js';
+import { PartnerKeys } from './dci/signing/partner-keys.js';
+import { SignatureVerifier } from './dci/signing/verifier.js';
 import { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import { searchDomains } from './domains/search-domains.js';
 import { createLogger } from './http/logger.js';
@@ -87,6 +89,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     envelopes,
     searchDomains: domains,
     asyncProtocol,
+    verifier: new SignatureVerifier(new PartnerKeys({ timeoutMs: 5_000 })),
     isReady: () => isReady,
     version: VERSION,
   });

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PeerTokens } from '../src/auth/peer-tokens.js';
 import { EnvelopeBuilder } from '../src/dci/envelope/builder.js';
-import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { envelopeDigest } from '../src/dci/signing/canonical.js';
+import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { OutboundStore } from '../src/dci/transactions/outbound-store.js';
 import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
@@ -20,20 +22,37 @@ let registry: TestServer;
 let client: PeerClient;
 let peer: Peer;
 let outbound: OutboundStore;
+let registryKey: SigningKey;
 
 beforeAll(async () => {
+  // Each side verifies the other's signatures: B fetches A's published JWKS, A holds B's key inline.
+  const registryPort = await freePort();
+  const gatewayKey = await generateSigningKey();
+  registryKey = await generateSigningKey();
   gateway = await startTestServer(
     { DCI_SENDER_ID: 'gateway-b' },
-    { partners: [{ id: 'registry-a', secret: 'registry-a-secret', scopes: ['social:registry.on-search', 'social:registry.txn-on-status'] }] },
+    {
+      partners: [
+        {
+          id: 'registry-a',
+          secret: 'registry-a-secret',
+          scopes: ['social:registry.on-search', 'social:registry.txn-on-status'],
+          signature: 'required',
+          jwksUri: `http://127.0.0.1:${registryPort}/.well-known/jwks.json`,
+        },
+      ],
+    },
   );
   registry = await startTestServer(
-    { DCI_SENDER_ID: 'registry-a', WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50' },
+    { DCI_SENDER_ID: 'registry-a', WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50', PORT: String(registryPort) },
     {
       partners: [
         {
           id: 'gateway-b',
           secret: 'gateway-b-secret',
           scopes: ['social:registry.search', 'social:registry.txn-status'],
+          signature: 'required',
+          jwks: { keys: [gatewayKey.publicJwk as never] },
           callbacks: {
             origins: [gateway.url],
             allowPrivateNetwork: true,
@@ -41,10 +60,11 @@ beforeAll(async () => {
           },
         },
       ],
+      signingKey: registryKey,
     },
   );
   outbound = new OutboundStore(gateway.db);
-  client = new PeerClient(outbound, new EnvelopeBuilder('gateway-b'), new EnvelopeSigner(await generateSigningKey(), 'gateway-b'), new PeerTokens({ timeoutMs: 5000 }), gateway.url, {
+  client = new PeerClient(outbound, new EnvelopeBuilder('gateway-b'), new EnvelopeSigner(gatewayKey, 'gateway-b'), new PeerTokens({ timeoutMs: 5000 }), gateway.url, {
     timeoutMs: 5000,
   });
   peer = { id: 'registry-a', baseUrl: `${registry.url}/social`, auth: { tokenUrl: `${registry.url}/oauth2/client/token`, clientId: 'gateway-b', clientSecret: 'gateway-b-secret' } };
@@ -53,6 +73,14 @@ afterAll(async () => {
   await registry?.close();
   await gateway?.close();
 });
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 async function registryUin(): Promise<string> {
   const [row] = await registry.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id desc limit 1`);
@@ -122,11 +150,12 @@ describe('callback receivers', () => {
     request = { outboundId: sent.outboundId, correlationId: sent.correlationId, transactionId };
   });
 
-  const onSearch = (header: Record<string, unknown> = {}, message: Record<string, unknown> = {}) => ({
-    signature: '',
-    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'registry-a', total_count: 1, completed_count: 1, ...header },
-    message: { transaction_id: request.transactionId, correlation_id: request.correlationId, search_response: [], ...message },
-  });
+  /** A callback as registry A would send it, signed with A's key (B requires A's signature). */
+  const onSearch = (header: Record<string, unknown> = {}, message: Record<string, unknown> = {}) => {
+    const h = { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'registry-a', total_count: 1, completed_count: 1, ...header };
+    const m = { transaction_id: request.transactionId, correlation_id: request.correlationId, search_response: [], ...message };
+    return { signature: new EnvelopeSigner(registryKey, 'registry-a').signDigest(envelopeDigest(h, m)), header: h, message: m };
+  };
   const post = (body: unknown, token = registryToken) => postJson(`${gateway.url}/social/registry/on-search`, token, body);
 
   it('stores a redelivered callback once and ACKs it each time', async () => {
@@ -155,6 +184,24 @@ describe('callback receivers', () => {
     const noCorrelation = await post({ header: onSearch().header, message: { transaction_id: request.transactionId } });
     expect(noCorrelation.status).toBe(400);
     expect(noCorrelation.json.message.error.code).toBe('err.request.bad');
+  });
+
+  it('refuses an unsigned, tampered or foreign-signed callback from a partner that must sign', async () => {
+    const unsigned = await post({ ...onSearch(), signature: '' });
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.json.message.error.code).toBe('err.signature.missing');
+    const tampered = onSearch();
+    tampered.message.transaction_id = `${request.transactionId}`;
+    (tampered.header as Record<string, unknown>).status = 'rjct';
+    const res = await post(tampered);
+    expect(res.status).toBe(401);
+    expect(res.json.message.error.code).toBe('err.signature.invalid');
+    const h = onSearch().header;
+    const m = onSearch().message;
+    const foreign = { signature: new EnvelopeSigner(await generateSigningKey(), 'registry-a').signDigest(envelopeDigest(h, m)), header: h, message: m };
+    const wrongKey = await post(foreign);
+    expect(wrongKey.status).toBe(401);
+    expect(wrongKey.json.message.error.code).toBe('err.signature.invalid');
   });
 
   it('needs a token with the on-search scope', async () => {

@@ -1,5 +1,7 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { Jwks } from '../dci/signing/partner-keys.js';
+import type { SignatureFormat, SignaturePolicy } from '../dci/signing/verifier.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
 
@@ -14,6 +16,13 @@ export interface Partner {
   readonly secretHash: string;
   /** Where and how we may call this partner back; a partner without it gets no async service. */
   readonly callbacks?: CallbackSettings;
+  /** Must its messages be signed (required), may they (optional: a signature present must verify), or not checked. */
+  readonly signature: SignaturePolicy;
+  /** The dialect we sign what we send this partner in (both are accepted from it). */
+  readonly signatureFormat: SignatureFormat;
+  /** Its public signing keys: inline, or the URL of its JWKS. */
+  readonly jwks?: Jwks;
+  readonly jwksUri?: string;
 }
 
 export interface CallbackSettings {
@@ -80,5 +89,8 @@ export async function demoPartner(): Promise<Partner> {
     scopes: ['*'],
     secretHash: await hashSecret(DEMO_PARTNER_SECRET),
     callbacks: { origins: ['*'], allowPrivateNetwork: true },
+    // The run contract's curl walk-through sends no signature; one that is sent must verify.
+    signature: 'optional',
+    signatureFormat: 'dci',
   };
 }

@@ -54,6 +54,11 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
 
 /** Reads a JSON object body: 415 for another content type, 400 for broken JSON or a non-object, 413 when too large. */
 export async function readJsonObject(c: Context, maxBytes: number): Promise<Record<string, unknown>> {
+  return (await readJsonObjectWithText(c, maxBytes)).body;
+}
+
+/** readJsonObject, also giving the text as received (signatures are verified over it). */
+export async function readJsonObjectWithText(c: Context, maxBytes: number): Promise<{ body: Record<string, unknown>; text: string }> {
   const type = c.req.header('content-type') ?? '';
   if (!JSON_TYPE.test(type)) {
     throw new DciError(415, 'err.request.bad', `content-type must be application/json, got ${type ? type.slice(0, 100) : 'none'}`);
@@ -69,5 +74,5 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<Reco
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DciError(400, 'err.request.bad', 'body must be a JSON object (the DCI envelope)');
   }
-  return body as Record<string, unknown>;
+  return { body: body as Record<string, unknown>, text };
 }

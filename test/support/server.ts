@@ -5,8 +5,10 @@ import pino from 'pino';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/client.js';
-import { generateSigningKey } from '../../src/dci/signing/keys.js';
+import { generateSigningKey, type SigningKey } from '../../src/dci/signing/keys.js';
 import { type CallbackSettings, hashSecret, type Partner } from '../../src/auth/partners.js';
+import type { Jwks } from '../../src/dci/signing/partner-keys.js';
+import type { SignatureFormat, SignaturePolicy } from '../../src/dci/signing/verifier.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 
 export interface TestServer extends RunningServer {
@@ -47,10 +49,15 @@ export interface TestPartner {
   secret: string;
   scopes: string[];
   callbacks?: CallbackSettings;
+  /** Default `optional`, as the demo partner. */
+  signature?: SignaturePolicy;
+  signatureFormat?: SignatureFormat;
+  jwks?: Jwks;
+  jwksUri?: string;
 }
 
 /** A real server on a random loopback port over this file's copy of the test registry. */
-export async function startTestServer(env: Record<string, string> = {}, opts: { partners?: TestPartner[]; db?: Database } = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { partners?: TestPartner[]; db?: Database; signingKey?: SigningKey } = {}): Promise<TestServer> {
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
   const db = opts.db ?? (await openTestDatabase());
   const partners: Partner[] = await Promise.all(
@@ -59,9 +66,13 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
       scopes: p.scopes,
       secretHash: await hashSecret(p.secret),
       callbacks: p.callbacks,
+      signature: p.signature ?? 'optional',
+      signatureFormat: p.signatureFormat ?? 'dci',
+      jwks: p.jwks,
+      jwksUri: p.jwksUri,
     })),
   );
-  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), partners });
+  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()), partners });
   await server.ready;
   return {
     ...server,

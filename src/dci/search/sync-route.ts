@@ -3,11 +3,10 @@ import { requireScope } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { HeaderRejection } from '../../http/errors.js';
-import { readJsonObject } from '../../http/json-body.js';
 import { type EnvelopeBuilder, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
-import { normalizeRequestEnvelope } from '../envelope/normalize.js';
+import type { DciRequestReader } from '../envelope/read-request.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
-import { assertValid, inputValidator } from '../envelope/schemas.js';
+import { inputValidator } from '../envelope/schemas.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items.js';
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
@@ -20,15 +19,14 @@ export interface SyncSearchDeps {
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
+  reader: DciRequestReader;
 }
 
 /** POST /{domain}/registry/sync/search: the search answered in the HTTP response (DIGEST 1.2, 3.1, 3.2). */
 export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDeps): void {
   const path = `/${deps.domain}/registry/sync/search`;
   app.post(path, requireScope(deps.tokens, deps.domain, 'search'), async (c) => {
-    const body = await readJsonObject(c, deps.limits.maxBodyBytes);
-    normalizeRequestEnvelope(body, 'search_request');
-    assertValid(validateSearchEnvelope, body);
+    const body = await deps.reader.read(c, { validate: validateSearchEnvelope, batchMember: 'search_request' });
     const header = body.header as RequestHeader;
     const message = body.message as { transaction_id: string; search_request: Record<string, unknown>[] };
     const correlationId = newCorrelationId();

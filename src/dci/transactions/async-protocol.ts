@@ -8,6 +8,7 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../db/client.js';
 import type { AppEnv } from '../../http/context.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
+import type { DciRequestReader } from '../envelope/read-request.js';
 import type { SearchDomain } from '../search/items.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
 import { callbackAgent } from './callback-target.js';
@@ -96,7 +97,7 @@ export class AsyncProtocol {
     );
   }
 
-  registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens): void {
+  registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens, reader: DciRequestReader): void {
     const { config } = this.deps;
     for (const domain of DCI_DOMAINS) {
       registerAsyncRoutes(app, {
@@ -108,9 +109,10 @@ export class AsyncProtocol {
         store: this.transactions,
         txnStatus: this.txnStatus,
         onAccepted: () => this.executor.wake(),
-        limits: { maxBatchItems: config.MAX_BATCH_ITEMS, maxBodyBytes: config.MAX_BODY_BYTES },
+        limits: { maxBatchItems: config.MAX_BATCH_ITEMS },
+        reader,
       });
-      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, maxBodyBytes: config.MAX_BODY_BYTES });
+      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader });
     }
     registerOperatorRoutes(app, { tokens, transactions: this.transactions, deliveries: this.deliveries, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
   }

@@ -4,11 +4,10 @@ import { requireScope } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
-import { readJsonObject } from '../../http/json-body.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { ackBody } from '../envelope/builder.js';
-import { normalizeRequestEnvelope } from '../envelope/normalize.js';
-import { assertValid, inputValidator } from '../envelope/schemas.js';
+import type { DciRequestReader } from '../envelope/read-request.js';
+import { inputValidator } from '../envelope/schemas.js';
 import type { OutboundStore } from './outbound-store.js';
 
 const validateCallbackEnvelope = inputValidator('callback-envelope.schema.json');
@@ -23,16 +22,11 @@ interface ReceiverSpec {
   actions: readonly string[];
 }
 
-async function receive(c: Context<AppEnv>, outbound: OutboundStore, maxBodyBytes: number, spec: ReceiverSpec): Promise<Response> {
-  const body = await readJsonObject(c, maxBodyBytes);
-  normalizeRequestEnvelope(body);
-  assertValid(validateCallbackEnvelope, body);
+async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciRequestReader, spec: ReceiverSpec): Promise<Response> {
+  const body = await reader.read(c, { validate: validateCallbackEnvelope });
   const header = body.header as { message_id: string; action: string; status: string; sender_id?: string };
   const message = body.message as { transaction_id: string; correlation_id: string };
   const senderId = c.get('auth').partnerId;
-  if (header.sender_id !== undefined && header.sender_id !== senderId) {
-    throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
-  }
   if (!spec.actions.includes(header.action.toLowerCase())) {
     throw new DciError(400, 'err.request.bad', `header.action must be ${spec.actions[0]} on this endpoint`);
   }
@@ -47,7 +41,7 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, maxBodyBytes
 }
 
 /** The client side of the async protocol for one domain: where peer registries deliver on-search and txn/on-status. */
-export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; maxBodyBytes: number }): void {
+export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; reader: DciRequestReader }): void {
   const base = `/${deps.domain}/registry`;
   for (const [path, action, scope] of [
     ['on-search', 'on-search', 'on-search'],
@@ -65,9 +59,9 @@ export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { doma
     });
   }
   app.post(`${base}/on-search`, requireScope(deps.tokens, deps.domain, 'on-search'), (c) =>
-    receive(c, deps.outbound, deps.maxBodyBytes, { requestAction: 'search', actions: ['on-search', 'search'] }),
+    receive(c, deps.outbound, deps.reader, { requestAction: 'search', actions: ['on-search', 'search'] }),
   );
   app.post(`${base}/txn/on-status`, requireScope(deps.tokens, deps.domain, 'txn-on-status'), (c) =>
-    receive(c, deps.outbound, deps.maxBodyBytes, { requestAction: 'txn-status', actions: ['txn-on-status', 'txn-status'] }),
+    receive(c, deps.outbound, deps.reader, { requestAction: 'txn-status', actions: ['txn-on-status', 'txn-status'] }),
   );
 }

@@ -7,11 +7,10 @@ import type { PartnerDirectory } from '../../auth/partners.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
-import { readJsonObject } from '../../http/json-body.js';
 import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
-import { normalizeRequestEnvelope } from '../envelope/normalize.js';
+import type { DciRequestReader } from '../envelope/read-request.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
-import { assertValid, inputValidator } from '../envelope/schemas.js';
+import { inputValidator } from '../envelope/schemas.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { canonicalJson } from '../signing/canonical.js';
 import { CallbackTargetRejection, checkCallbackUrl } from './callback-target.js';
@@ -32,7 +31,8 @@ export interface AsyncRouteDeps {
   txnStatus: TxnStatusService;
   /** Tells the local workers there is work (other processes find it at their next poll). */
   onAccepted: () => void;
-  limits: { maxBatchItems: number; maxBodyBytes: number };
+  limits: { maxBatchItems: number };
+  reader: DciRequestReader;
 }
 
 interface IntakeSpec {
@@ -63,9 +63,7 @@ function callbackUrlOf(deps: AsyncRouteDeps, partnerId: string, header: RequestH
  * A retry of a stored message gets the first ACK again; the same message_id with another body is refused.
  */
 async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec): Promise<Response> {
-  const body = await readJsonObject(c, deps.limits.maxBodyBytes);
-  normalizeRequestEnvelope(body, spec.batchMember);
-  assertValid(spec.validate, body);
+  const body = await deps.reader.read(c, { validate: spec.validate, batchMember: spec.batchMember });
   const header = body.header as RequestHeader;
   const message = body.message as Record<string, unknown>;
   const partnerId = c.get('auth').partnerId;
@@ -181,9 +179,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
   }
   app.post(`${base}/txn/status`, requireScope(deps.tokens, deps.domain, 'txn-status'), (c) => intake(c, deps, txnStatusIntake));
   app.post(`${base}/sync/txn/status`, requireScope(deps.tokens, deps.domain, 'txn-status'), async (c) => {
-    const body = await readJsonObject(c, deps.limits.maxBodyBytes);
-    normalizeRequestEnvelope(body);
-    assertValid(validateTxnStatusEnvelope, body);
+    const body = await deps.reader.read(c, { validate: validateTxnStatusEnvelope });
     const header = body.header as RequestHeader;
     const message = body.message as unknown as TxnStatusRequestMessage;
     const correlationId = newCorrelationId();

@@ -5,16 +5,18 @@ import { registerSyncSearch, type SyncSearchLimits } from '../../dci/search/sync
 import type { AppEnv } from '../../http/context.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { SearchDomain } from '../../dci/search/items.js';
+import type { DciRequestReader } from '../../dci/envelope/read-request.js';
 
 export interface SocialRouteDeps {
   search: SearchDomain;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
+  reader: DciRequestReader;
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {
-  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits });
+  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader });
 
   documentDciEndpoint(app, {
     path: '/social/registry/sync/search',

@@ -1,0 +1,38 @@
+import type { Context } from 'hono';
+import type { ValidateFunction } from 'ajv';
+import type { PartnerDirectory } from '../../auth/partners.js';
+import type { AppEnv } from '../../http/context.js';
+import { DciError } from '../../http/errors.js';
+import { readJsonObjectWithText } from '../../http/json-body.js';
+import type { SignatureVerifier } from '../signing/verifier.js';
+import { isObject, normalizeRequestEnvelope } from './normalize.js';
+import { assertValid } from './schemas.js';
+
+/**
+ * Reads an incoming DCI envelope the one way every DCI route does: JSON body, liberal rewrites, schema, sender, then
+ * the signature per the sender's policy (DIGEST 7.2, 7.6). The signature travels in the body's `signature`, or in an
+ * HTTP `Signature` header when the body carries none (DIGEST 7.1).
+ */
+export class DciRequestReader {
+  constructor(
+    private readonly partners: PartnerDirectory,
+    private readonly verifier: SignatureVerifier,
+    private readonly maxBodyBytes: number,
+  ) {}
+
+  async read(c: Context<AppEnv>, opts: { validate: ValidateFunction; batchMember?: string }): Promise<Record<string, unknown>> {
+    const { body, text } = await readJsonObjectWithText(c, this.maxBodyBytes);
+    normalizeRequestEnvelope(body, opts.batchMember);
+    assertValid(opts.validate, body);
+    const partnerId = c.get('auth').partnerId;
+    const header = isObject(body.header) ? body.header : {};
+    if (header.sender_id !== undefined && header.sender_id !== partnerId) {
+      throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
+    }
+    const partner = this.partners.get(partnerId);
+    if (!partner) throw new DciError(403, 'err.request.forbidden', 'the partner of this token is no longer registered');
+    const signature = typeof body.signature === 'string' && body.signature.trim() !== '' ? body.signature : c.req.header('signature');
+    await this.verifier.verify(partner, signature, text, partnerId);
+    return body;
+  }
+}
