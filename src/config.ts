@@ -35,6 +35,8 @@ const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Mounts GET /bench/ceiling/uin/:uin, the bare-lookup baseline `npm run bench` compares against (never in production). */
   BENCH_ROUTES: bool.optional(),
+  /** Sign the envelopes we answer with (on; `false` only to measure what signing costs, never in production). */
+  DCI_SIGNING: bool.optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** Run the background workers (async execution, callback delivery) in this process. */
   WORKERS: bool.optional(),
@@ -70,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demoData: production ? false : (c.DEMO_DATA ?? true),
     BENCH_ROUTES: production ? false : (c.BENCH_ROUTES ?? false),
     WORKERS: c.WORKERS ?? true,
+    DCI_SIGNING: production ? true : (c.DCI_SIGNING ?? true),
     publicUrl: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
   };
 }

@@ -74,8 +74,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
   const identifierTypes = await loadIdentifierTypes(db);
   const domains = searchDomains(db, identifierTypes);
-  const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID);
   const signer = new EnvelopeSigner(signingKey, config.DCI_SENDER_ID);
+  const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID, config.DCI_SIGNING ? signer : undefined);
   const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains });
 
   let isReady = false;

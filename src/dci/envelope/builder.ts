@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DciErrorCode, HeaderReasonCode, RequestStatus } from './codes.js';
 import { PROTOCOL_VERSION } from './codes.js';
+import type { EnvelopeSigner } from '../signing/signer.js';
+import type { SignatureFormat } from '../signing/verifier.js';
 
 /** The request header as validated by msg-header.schema.json. */
 export interface RequestHeader {
@@ -47,7 +49,11 @@ export const nowTimestamp = (): string => new Date().toISOString();
  * `envelope()` (the trust issue adds the signer).
  */
 export class EnvelopeBuilder {
-  constructor(private readonly senderId: string) {}
+  constructor(
+    private readonly senderId: string,
+    /** Signs what we answer; absent only where signing is switched off (DCI_SIGNING=off, benchmarks). */
+    private readonly signer?: EnvelopeSigner,
+  ) {}
 
   callbackHeader(opts: {
     action: string;
@@ -94,8 +100,10 @@ export class EnvelopeBuilder {
     return header;
   }
 
-  envelope<M>(header: CallbackHeader, message: M): Envelope<M> {
-    return { header, message };
+  /** The envelope, signed in the dialect of the partner it is for. */
+  envelope<M>(header: CallbackHeader, message: M, format: SignatureFormat = 'dci'): Envelope<M> {
+    if (!this.signer) return { header, message };
+    return { signature: this.signer.signatureFor(format, header, message), header, message };
   }
 }
 

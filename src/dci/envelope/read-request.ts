@@ -31,6 +31,7 @@ export class DciRequestReader {
     }
     const partner = this.partners.get(partnerId);
     if (!partner) throw new DciError(403, 'err.request.forbidden', 'the partner of this token is no longer registered');
+    c.set('partner', partner);
     const signature = typeof body.signature === 'string' && body.signature.trim() !== '' ? body.signature : c.req.header('signature');
     await this.verifier.verify(partner, signature, text, partnerId);
     return body;

@@ -45,7 +45,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
         totalCount: items.length,
         completedCount: 0,
       });
-      return c.json(deps.envelopes.envelope(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
+      return c.json(deps.envelopes.envelope(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
     }
     const results = await answerSearchBatch(deps.search, items, deps.limits);
     const responseHeader = deps.envelopes.callbackHeader({
@@ -55,6 +55,6 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       totalCount: items.length,
       completedCount: results.length,
     });
-    return c.json(deps.envelopes.envelope(responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }));
+    return c.json(deps.envelopes.envelope(responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }, c.get('partner').signatureFormat));
   });
 }

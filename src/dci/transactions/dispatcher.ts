@@ -190,7 +190,8 @@ export class CallbackDispatcher {
       return { id: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - t0), httpStatus, error, state, nextAttemptAt };
     };
 
-    const callbacks = this.partners.get(d.partner_id)?.callbacks;
+    const partner = this.partners.get(d.partner_id);
+    const callbacks = partner?.callbacks;
     if (!callbacks) return done(null, `partner ${d.partner_id} has no callback settings`, 'pending');
     let url: URL;
     try {
@@ -203,7 +204,7 @@ export class CallbackDispatcher {
       const token = await this.peerTokens.bearer(callbacks.auth);
       const res = await request(url, {
         method: 'POST',
-        body: this.signer.signedBody(d.body, d.digest),
+        body: this.signer.signedBody(d.body, d.digest, partner!.signatureFormat),
         headers: {
           'content-type': 'application/json',
           accept: 'application/json',
