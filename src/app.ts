@@ -56,6 +56,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const reader = new DciRequestReader(deps.partners, deps.verifier, deps.config.MAX_BODY_BYTES);
   registerSocialRoutes(app, {
     reader,
+    replay: deps.asyncProtocol.replay,
     search: deps.searchDomains.get('social')!,
     tokens: deps.tokens,
     envelopes: deps.envelopes,

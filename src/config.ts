@@ -35,6 +35,8 @@ const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Mounts GET /bench/ceiling/uin/:uin, the bare-lookup baseline `npm run bench` compares against (never in production). */
   BENCH_ROUTES: bool.optional(),
+  /** How far a request's header.message_ts may be from the server's clock (replay window, DIGEST 7.6). */
+  MESSAGE_TS_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   /** Sign the envelopes we answer with (on; `false` only to measure what signing costs, never in production). */
   DCI_SIGNING: bool.optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),

@@ -211,4 +211,23 @@ describe('header-level rejections (200, header status rjct)', () => {
     rejected({ total_count: 6 }, Array.from({ length: 6 }, item), 'rjct.total_count.limit_exceeded'));
   it('wrong action -> rjct.action.invalid', () => rejected({ action: 'subscribe' }, [item()], 'rjct.action.invalid'));
   it('unparseable message_ts -> rjct.message_ts.invalid', () => rejected({ message_ts: 'last tuesday' }, [item()], 'rjct.message_ts.invalid'));
+  it('message_ts outside the replay window -> rjct.message_ts.invalid', async () => {
+    await rejected({ message_ts: new Date(Date.now() - 3600_000).toISOString() }, [item()], 'rjct.message_ts.invalid');
+    await rejected({ message_ts: new Date(Date.now() + 3600_000).toISOString() }, [item()], 'rjct.message_ts.invalid');
+  });
+
+  it('a replayed message_id -> rjct.message_id.duplicate, and the records are not sent again', async () => {
+    const envelope = searchEnvelope([item()]);
+    const first = await postJson(url, token, envelope);
+    expect(first.status).toBe(200);
+    expect(first.json.header.status).toBe('succ');
+    expect(first.json.message.search_response[0].status).toBe('succ');
+    for (const replay of [envelope, { ...envelope, message: { ...(envelope.message as object), transaction_id: 'another' } }]) {
+      const res = await postJson(url, token, replay);
+      expect(res.status).toBe(200);
+      expectValidSearchResponse(res.json);
+      expect(res.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+      expect(res.json.message.search_response).toEqual([]);
+    }
+  });
 });

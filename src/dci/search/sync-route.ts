@@ -5,6 +5,7 @@ import type { AppEnv } from '../../http/context.js';
 import { HeaderRejection } from '../../http/errors.js';
 import { type EnvelopeBuilder, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
+import type { ReplayGuard } from '../transactions/replay-guard.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import { inputValidator } from '../envelope/schemas.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items.js';
@@ -20,6 +21,7 @@ export interface SyncSearchDeps {
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
   reader: DciRequestReader;
+  replay: ReplayGuard;
 }
 
 /** POST /{domain}/registry/sync/search: the search answered in the HTTP response (DIGEST 1.2, 3.1, 3.2). */
@@ -34,6 +36,8 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
     c.header('cache-control', 'no-store');
     try {
       checkRequestHeader(header, { partnerId: c.get('auth').partnerId, action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems });
+      deps.replay.checkTimestamp(header.message_ts);
+      await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
       const rejected = deps.envelopes.callbackHeader({

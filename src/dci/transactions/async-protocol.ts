@@ -18,6 +18,7 @@ import { TransactionExecutor } from './executor.js';
 import { registerOperatorRoutes } from './operator-routes.js';
 import { OutboundStore } from './outbound-store.js';
 import { registerCallbackReceivers } from './receiver-routes.js';
+import { ReplayGuard } from './replay-guard.js';
 import { registerAsyncRoutes } from './routes.js';
 import { TransactionStore } from './transaction-store.js';
 import { TxnStatusService } from './txn-status.js';
@@ -50,6 +51,8 @@ export class AsyncProtocol {
   private readonly dispatcher: CallbackDispatcher;
   private readonly agents: { publicOnly: Agent; privateAllowed: Agent };
   private worker?: WorkerIdentity;
+  private pruning?: NodeJS.Timeout;
+  readonly replay: ReplayGuard;
 
   constructor(private readonly deps: AsyncProtocolDeps) {
     const { db, config, logger } = deps;
@@ -57,6 +60,7 @@ export class AsyncProtocol {
     this.deliveries = new DeliveryStore(db);
     this.outbound = new OutboundStore(db);
     this.txnStatus = new TxnStatusService(this.transactions);
+    this.replay = new ReplayGuard(db, config.MESSAGE_TS_WINDOW_SECONDS);
     this.peerTokens = new PeerTokens({ timeoutMs: config.CALLBACK_TIMEOUT_MS });
     const connectTimeoutMs = Math.min(config.CALLBACK_TIMEOUT_MS, 5_000);
     this.agents = {
@@ -98,6 +102,7 @@ export class AsyncProtocol {
   }
 
   registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens, reader: DciRequestReader): void {
+    const replay = this.replay;
     const { config } = this.deps;
     for (const domain of DCI_DOMAINS) {
       registerAsyncRoutes(app, {
@@ -111,6 +116,7 @@ export class AsyncProtocol {
         onAccepted: () => this.executor.wake(),
         limits: { maxBatchItems: config.MAX_BATCH_ITEMS },
         reader,
+        replay,
       });
       registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader });
     }
@@ -122,9 +128,14 @@ export class AsyncProtocol {
     this.worker = await registerWorker(this.deps.db);
     this.executor.start(this.worker);
     this.dispatcher.start(this.worker);
+    this.pruning = setInterval(() => {
+      this.replay.prune().catch((err: Error) => this.deps.logger.warn({ err: { message: err.message } }, 'pruning seen message ids failed'));
+    }, 60_000);
+    this.pruning.unref();
   }
 
   async stop(graceMs: number): Promise<void> {
+    if (this.pruning) clearInterval(this.pruning);
     if (this.worker) {
       await this.executor.stop();
       await this.dispatcher.stop(graceMs);

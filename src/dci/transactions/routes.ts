@@ -14,6 +14,7 @@ import { inputValidator } from '../envelope/schemas.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { canonicalJson } from '../signing/canonical.js';
 import { CallbackTargetRejection, checkCallbackUrl } from './callback-target.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { TransactionStore } from './transaction-store.js';
 import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
 
@@ -33,6 +34,7 @@ export interface AsyncRouteDeps {
   onAccepted: () => void;
   limits: { maxBatchItems: number };
   reader: DciRequestReader;
+  replay: ReplayGuard;
 }
 
 interface IntakeSpec {
@@ -82,6 +84,7 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
   };
   try {
     checkRequestHeader(header, { partnerId, action: spec.action, itemCount, maxBatchItems: deps.limits.maxBatchItems });
+    deps.replay.checkTimestamp(header.message_ts);
   } catch (e) {
     if (e instanceof HeaderRejection) return refuse(e, 400);
     throw e;
@@ -186,6 +189,8 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
     c.header('cache-control', 'no-store');
     try {
       checkRequestHeader(header, { partnerId: c.get('auth').partnerId, action: 'txn-status', itemCount: txnStatusIntake.requests(body.message as Record<string, unknown>).itemCount, maxBatchItems: 1 });
+      deps.replay.checkTimestamp(header.message_ts);
+      await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
       const rejected = deps.envelopes.callbackHeader({ action: 'txn-on-status', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: 1, completedCount: 0 });

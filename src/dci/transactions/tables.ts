@@ -147,3 +147,17 @@ export const receivedCallbacks = pgTable(
     index('received_callbacks_request_idx').on(t.outboundRequestId),
   ],
 );
+
+/**
+ * Message ids of sync requests seen within the replay window (DIGEST 7.6): a replayed sync request is refused
+ * instead of answered again. Rows older than the window are pruned; older messages fail the message_ts check.
+ */
+export const seenSyncMessages = pgTable(
+  'seen_sync_messages',
+  {
+    senderId: text('sender_id').notNull(),
+    messageId: text('message_id').notNull(),
+    seenAt: timestamp('seen_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('seen_sync_messages_uq').on(t.senderId, t.messageId), index('seen_sync_messages_seen_idx').on(t.seenAt)],
+);

@@ -6,6 +6,7 @@ import type { AppEnv } from '../../http/context.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { SearchDomain } from '../../dci/search/items.js';
 import type { DciRequestReader } from '../../dci/envelope/read-request.js';
+import type { ReplayGuard } from '../../dci/transactions/replay-guard.js';
 
 export interface SocialRouteDeps {
   search: SearchDomain;
@@ -13,10 +14,11 @@ export interface SocialRouteDeps {
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
   reader: DciRequestReader;
+  replay: ReplayGuard;
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {
-  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader });
+  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader, replay: deps.replay });
 
   documentDciEndpoint(app, {
     path: '/social/registry/sync/search',

@@ -1,0 +1,47 @@
+import type { Database } from '../../db/client.js';
+import { HeaderRejection } from '../../http/errors.js';
+import { Batcher } from './batcher.js';
+
+/**
+ * Replay protection of sync requests (DIGEST 7.6, issue 4): `message_ts` must lie within the window, and a
+ * `message_id` is answered once per sender. Async requests get the same guarantee from their transaction rows.
+ */
+export class ReplayGuard {
+  private readonly batcher = new Batcher<{ senderId: string; messageId: string }, boolean>((batch) => this.recordMany(batch), 200, 4);
+
+  constructor(
+    private readonly db: Database,
+    private readonly windowSeconds: number,
+  ) {}
+
+  /** Refuses a message_ts outside the window either side of now (store-and-forward hops delay messages). */
+  checkTimestamp(messageTs: string): void {
+    const skew = Math.abs(Date.now() - Date.parse(messageTs)) / 1000;
+    if (skew > this.windowSeconds) {
+      throw new HeaderRejection('rjct.message_ts.invalid', `header.message_ts is more than ${this.windowSeconds} s away from the server's clock`);
+    }
+  }
+
+  /** Records the message; refuses one seen before. */
+  async checkFirstSeen(senderId: string, messageId: string): Promise<void> {
+    if (!(await this.batcher.add({ senderId, messageId }))) {
+      throw new HeaderRejection('rjct.message_id.duplicate', `message_id ${messageId.slice(0, 100)} was already received`);
+    }
+  }
+
+  private async recordMany(batch: { senderId: string; messageId: string }[]): Promise<boolean[]> {
+    const inserted = await this.db.query<{ sender_id: string; message_id: string }>(
+      `insert into seen_sync_messages (sender_id, message_id)
+       select * from unnest($1::text[], $2::text[]) on conflict do nothing returning sender_id, message_id`,
+      [batch.map((m) => m.senderId), batch.map((m) => m.messageId)],
+    );
+    const fresh = new Set(inserted.map((r) => `${r.sender_id}\u0000${r.message_id}`));
+    // The same message twice in one batch: only the first is fresh.
+    return batch.map((m) => fresh.delete(`${m.senderId}\u0000${m.messageId}`));
+  }
+
+  /** Forgets ids older than twice the window: their messages now fail the timestamp check anyway. */
+  async prune(): Promise<void> {
+    await this.db.query(`delete from seen_sync_messages where seen_at < now() - $1 * interval '1 second'`, [this.windowSeconds * 2]);
+  }
+}
