@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
+import { loadPartnersFile } from './auth/partners-file.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, migrateDatabase, openDatabase } from './db/client.js';
@@ -69,6 +70,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (opts.db) await migrateDatabase(db);
   const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
   const partnerList = [...(opts.partners ?? [])];
+  if (config.PARTNERS_FILE) partnerList.push(...(await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' })));
   if (config.NODE_ENV !== 'production') partnerList.push(await demoPartner());
   const partners = new PartnerDirectory(partnerList);
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);

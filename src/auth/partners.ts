@@ -23,6 +23,10 @@ export interface Partner {
   /** Its public signing keys: inline, or the URL of its JWKS. */
   readonly jwks?: Jwks;
   readonly jwksUri?: string;
+  /** The record fields it may receive (dotted paths); everything else is projected away. Absent: all fields. */
+  readonly fields?: readonly string[];
+  /** Purposes (consent/authorize `purpose.code`) it may ask under. Absent: any. */
+  readonly purposes?: readonly string[];
 }
 
 export interface CallbackSettings {

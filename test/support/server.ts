@@ -54,6 +54,8 @@ export interface TestPartner {
   signatureFormat?: SignatureFormat;
   jwks?: Jwks;
   jwksUri?: string;
+  fields?: string[];
+  purposes?: string[];
 }
 
 /** A real server on a random loopback port over this file's copy of the test registry. */
@@ -70,6 +72,8 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
       signatureFormat: p.signatureFormat ?? 'dci',
       jwks: p.jwks,
       jwksUri: p.jwksUri,
+      fields: p.fields,
+      purposes: p.purposes,
     })),
   );
   const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()), partners });

@@ -79,7 +79,7 @@ function pageOf(pagination: unknown, limits: SearchLimits): { size: number; numb
 }
 
 /** Answers one item of a search batch; every problem with the item becomes its own rjct status. */
-async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits): Promise<SearchResponseItem> {
+async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits, project?: (record: object) => object): Promise<SearchResponseItem> {
   const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
   const locale = normalizeLocale(item.locale);
   try {
@@ -95,9 +95,10 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     const { where } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
     const orderBy = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
-    const records = await plan.fetch({ where, orderBy, limit: page.size, offset });
+    const fetched = await plan.fetch({ where, orderBy, limit: page.size, offset });
+    const records = project ? fetched.map(project) : fetched;
     // A short page tells the total without counting (the common case of an identifier lookup).
-    const total = records.length < page.size && (records.length > 0 || offset === 0) ? offset + records.length : await plan.count(where);
+    const total = fetched.length < page.size && (fetched.length > 0 || offset === 0) ? offset + fetched.length : await plan.count(where);
     return {
       reference_id,
       timestamp: nowTimestamp(),
@@ -120,7 +121,13 @@ const ITEM_CONCURRENCY = 8;
  * Answers a search batch, each item on its own (DIGEST 3.1): a duplicate reference_id is refused for the later
  * items, and a bad item never fails the others.
  */
-export async function answerSearchBatch(domain: SearchDomain, items: Record<string, unknown>[], limits: SearchLimits): Promise<SearchResponseItem[]> {
+export async function answerSearchBatch(
+  domain: SearchDomain,
+  items: Record<string, unknown>[],
+  limits: SearchLimits,
+  /** The requesting partner's field projection (recordProjection), applied to every record it receives. */
+  project?: (record: object) => object,
+): Promise<SearchResponseItem[]> {
   const seen = new Set<string>();
   const results: SearchResponseItem[] = new Array(items.length);
   const pending: number[] = [];
@@ -136,7 +143,7 @@ export async function answerSearchBatch(domain: SearchDomain, items: Record<stri
   });
   for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
     const chunk = pending.slice(start, start + ITEM_CONCURRENCY);
-    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits)));
+    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits, project)));
     chunk.forEach((i, k) => (results[i] = answers[k]));
   }
   return results;

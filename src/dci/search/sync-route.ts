@@ -8,6 +8,7 @@ import type { DciRequestReader } from '../envelope/read-request.js';
 import type { ReplayGuard } from '../transactions/replay-guard.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import { inputValidator } from '../envelope/schemas.js';
+import { projectionOf } from './projection.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items.js';
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
@@ -51,7 +52,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       });
       return c.json(deps.envelopes.envelope(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
     }
-    const results = await answerSearchBatch(deps.search, items, deps.limits);
+    const results = await answerSearchBatch(deps.search, items, deps.limits, projectionOf(c.get('partner')));
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',
       status: 'succ',

@@ -86,6 +86,7 @@ export class AsyncProtocol {
     this.executor = new TransactionExecutor(
       this.transactions,
       deps.searchDomains,
+      deps.partners,
       this.txnStatus,
       deps.envelopes,
       {

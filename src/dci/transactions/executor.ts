@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { PartnerDirectory } from '../../auth/partners.js';
+import { projectionOf } from '../search/projection.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import { envelopeDigest } from '../signing/canonical.js';
@@ -43,6 +45,7 @@ export class TransactionExecutor {
   constructor(
     private readonly store: TransactionStore,
     private readonly searchDomains: ReadonlyMap<string, SearchDomain>,
+    private readonly partners: PartnerDirectory,
     private readonly txnStatus: TxnStatusService,
     private readonly envelopes: EnvelopeBuilder,
     private readonly opts: ExecutorOptions,
@@ -116,7 +119,8 @@ export class TransactionExecutor {
         return undefined;
       }
       const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
-      const results = await answerSearchBatch(domain, items, this.opts.limits);
+      const partner = this.partners.get(t.sender_id);
+      const results = await answerSearchBatch(domain, items, this.opts.limits, partner ? projectionOf(partner) : undefined);
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: this.searchCallbacks(t, results) };
     }
     if (t.action === 'txn-status') {

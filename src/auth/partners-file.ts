@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { hashSecret, type Partner } from './partners.js';
+
+const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+
+const CallbackAuth = z.union([
+  z.object({ bearer_token: z.string().min(1) }).strict(),
+  z.object({ token_url: z.string().url(), client_id: z.string().min(1), client_secret: z.string().min(1), scope: z.string().optional() }).strict(),
+]);
+
+/** One partner in PARTNERS_FILE (snake_case, as the README documents it). */
+const PartnerEntry = z
+  .object({
+    id: z.string().min(1).max(256),
+    secret: z.string().min(12).optional(),
+    secret_hash: z.string().regex(/^scrypt\$[^$]+\$[^$]+$/, 'secret_hash must be scrypt$<salt>$<hash> (npm run partner:hash-secret)').optional(),
+    scopes: z.array(z.string().min(1)).min(1),
+    signature: z.enum(['required', 'optional', 'off']).default('required'),
+    signature_format: z.enum(['dci', 'jws-detached']).default('dci'),
+    jwks: Jwks.optional(),
+    jwks_uri: z.string().url().optional(),
+    callback_origins: z.array(z.string().min(1)).optional(),
+    callback_base_url: z.string().url().optional(),
+    callback_private_network: z.boolean().default(false),
+    callback_auth: CallbackAuth.optional(),
+    callback_max_concurrent: z.number().int().min(1).max(1000).optional(),
+    fields: z.array(z.string().min(1)).optional(),
+    purposes: z.array(z.string().min(1)).optional(),
+  })
+  .strict()
+  .refine((p) => (p.secret === undefined) !== (p.secret_hash === undefined), { message: 'give exactly one of secret and secret_hash' })
+  .refine((p) => !(p.jwks && p.jwks_uri), { message: 'give jwks or jwks_uri, not both' })
+  .refine((p) => p.signature === 'off' || p.jwks || p.jwks_uri, { message: 'a partner whose signatures are checked needs jwks or jwks_uri' });
+
+const PartnersFile = z.array(PartnerEntry);
+
+/**
+ * Reads PARTNERS_FILE: a JSON array of partners. In production a partner's secret must be given hashed
+ * (`secret_hash`), never in clear.
+ */
+export async function loadPartnersFile(path: string, opts: { production: boolean }): Promise<Partner[]> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`PARTNERS_FILE ${path}: ${(e as Error).message}`);
+  }
+  const parsed = PartnersFile.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`PARTNERS_FILE ${path}: partner ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const seen = new Set<string>();
+  const partners: Partner[] = [];
+  for (const p of parsed.data) {
+    if (seen.has(p.id)) throw new Error(`PARTNERS_FILE ${path}: partner id ${p.id} appears twice`);
+    seen.add(p.id);
+    if (opts.production && p.secret !== undefined) throw new Error(`PARTNERS_FILE ${path}: partner ${p.id}: use secret_hash in production, not secret`);
+    const auth = p.callback_auth
+      ? 'bearer_token' in p.callback_auth
+        ? { bearerToken: p.callback_auth.bearer_token }
+        : { tokenUrl: p.callback_auth.token_url, clientId: p.callback_auth.client_id, clientSecret: p.callback_auth.client_secret, scope: p.callback_auth.scope }
+      : undefined;
+    partners.push({
+      id: p.id,
+      scopes: p.scopes,
+      secretHash: p.secret_hash ?? (await hashSecret(p.secret!)),
+      signature: p.signature,
+      signatureFormat: p.signature_format,
+      jwks: p.jwks as Partner['jwks'],
+      jwksUri: p.jwks_uri,
+      callbacks: p.callback_origins
+        ? {
+            origins: p.callback_origins,
+            baseUrl: p.callback_base_url,
+            allowPrivateNetwork: p.callback_private_network,
+            auth,
+            maxConcurrent: p.callback_max_concurrent,
+          }
+        : undefined,
+      fields: p.fields,
+      purposes: p.purposes,
+    });
+  }
+  return partners;
+}

@@ -1,0 +1,63 @@
+import type { Partner } from '../../auth/partners.js';
+import { isObject } from '../envelope/normalize.js';
+
+type Tree = Map<string, Tree | true>;
+
+function compile(fields: readonly string[]): Tree {
+  const root: Tree = new Map();
+  for (const field of fields) {
+    const parts = field.split('.');
+    let node = root;
+    parts.forEach((part, i) => {
+      const existing = node.get(part);
+      if (existing === true) return;
+      if (i === parts.length - 1) {
+        node.set(part, true);
+        return;
+      }
+      const next: Tree = existing ?? new Map();
+      node.set(part, next);
+      node = next;
+    });
+  }
+  return root;
+}
+
+function apply(value: unknown, tree: Tree): unknown {
+  if (Array.isArray(value)) return value.map((v) => apply(v, tree));
+  if (!isObject(value)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    // JSON-LD markers say what a record is, not who it is about.
+    if (key.startsWith('@')) {
+      out[key] = v;
+      continue;
+    }
+    const rule = tree.get(key);
+    if (rule === true) out[key] = v;
+    else if (rule) {
+      const inner = apply(v, rule);
+      if (inner !== undefined) out[key] = inner;
+    }
+  }
+  return out;
+}
+
+/**
+ * A partner's field allow-list (issue 4: `fields`) as a projection of records: dotted paths name what it may receive
+ * (`group_identifier`, `demographic_info.sex`, `member_list.demographic_info.birth_date`; a path into a list applies to
+ * each element); everything else is left out. Undefined: the partner sees whole records.
+ */
+export function recordProjection(fields: readonly string[] | undefined): ((record: object) => object) | undefined {
+  if (!fields) return undefined;
+  const tree = compile(fields);
+  return (record) => (apply(record, tree) as object | undefined) ?? {};
+}
+
+const projections = new WeakMap<Partner, ((record: object) => object) | undefined>();
+
+/** A partner's projection, compiled once. */
+export function projectionOf(partner: Partner): ((record: object) => object) | undefined {
+  if (!projections.has(partner)) projections.set(partner, recordProjection(partner.fields));
+  return projections.get(partner);
+}

@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadPartnersFile } from '../src/auth/partners-file.js';
+import { hashSecret } from '../src/auth/partners.js';
+import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { startTestServer } from './support/server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dci-partners-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function file(content: unknown): string {
+  const path = join(dir, `partners-${n++}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+const base = { id: 'spmis-1', secret: 'a-long-enough-secret', scopes: ['social:registry.search'], signature: 'off' };
+
+describe('PARTNERS_FILE', () => {
+  it('reads partners with their policy, keys, callbacks, fields and purposes', async () => {
+    const key = await generateSigningKey();
+    const [p] = await loadPartnersFile(
+      file([
+        {
+          ...base,
+          signature: 'required',
+          signature_format: 'jws-detached',
+          jwks: { keys: [key.publicJwk] },
+          callback_origins: ['https://spmis.example.org'],
+          callback_base_url: 'https://spmis.example.org/dci/social',
+          callback_auth: { token_url: 'https://spmis.example.org/oauth2/token', client_id: 'gw', client_secret: 'x' },
+          fields: ['group_identifier', 'poverty_score'],
+          purposes: ['eligibility'],
+        },
+      ]),
+      { production: false },
+    );
+    expect(p).toMatchObject({
+      id: 'spmis-1',
+      scopes: ['social:registry.search'],
+      signature: 'required',
+      signatureFormat: 'jws-detached',
+      callbacks: {
+        origins: ['https://spmis.example.org'],
+        baseUrl: 'https://spmis.example.org/dci/social',
+        allowPrivateNetwork: false,
+        auth: { tokenUrl: 'https://spmis.example.org/oauth2/token', clientId: 'gw', clientSecret: 'x' },
+      },
+      fields: ['group_identifier', 'poverty_score'],
+      purposes: ['eligibility'],
+    });
+    expect(p.secretHash).toMatch(/^scrypt\$/);
+    expect(p.secretHash).not.toContain('a-long-enough-secret');
+  });
+
+  it.each([
+    ['not JSON', '{nope', /PARTNERS_FILE/],
+    ['a duplicate id', [base, base], /appears twice/],
+    ['both secret and secret_hash', [{ ...base, secret_hash: 'scrypt$a$b' }], /exactly one of secret and secret_hash/],
+    ['neither secret nor hash', [{ id: 'x', scopes: ['*'], signature: 'off' }], /exactly one/],
+    ['checked signatures without keys', [{ ...base, signature: 'required' }], /needs jwks or jwks_uri/],
+    ['an unknown member', [{ ...base, scope: 'typo' }], /scope/],
+    ['a bad signature policy', [{ ...base, signature: 'sometimes' }], /signature/],
+    ['no scopes', [{ ...base, scopes: [] }], /scopes/],
+  ])('refuses a file with %s', async (_name, content, message) => {
+    await expect(loadPartnersFile(file(content), { production: false })).rejects.toThrow(message);
+  });
+
+  it('refuses a secret in clear in production', async () => {
+    await expect(loadPartnersFile(file([base]), { production: true })).rejects.toThrow(/secret_hash in production/);
+    const hashed = { ...base, secret: undefined, secret_hash: await hashSecret('a-long-enough-secret') };
+    await expect(loadPartnersFile(file([hashed]), { production: true })).resolves.toHaveLength(1);
+  });
+
+  it('serves the file partners over HTTP: token with their secret and scopes only', async () => {
+    const server = await startTestServer({ PARTNERS_FILE: file([{ ...base, secret: undefined, secret_hash: await hashSecret('a-long-enough-secret') }]) });
+    try {
+      const token = await server.token({ clientId: 'spmis-1', secret: 'a-long-enough-secret' });
+      const res = await postJson(`${server.url}/social/registry/sync/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], { sender_id: 'spmis-1' }));
+      expect(res.status).toBe(200);
+      const wrong = await fetch(`${server.url}/oauth2/client/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'spmis-1', client_secret: 'wrong-secret-value' }),
+      });
+      expect(wrong.status).toBe(401);
+      const escalate = await fetch(`${server.url}/oauth2/client/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'spmis-1', client_secret: 'a-long-enough-secret', scope: 'crvs:registry.search' }),
+      });
+      expect(escalate.status).toBe(400);
+      expect(((await escalate.json()) as { error: string }).error).toBe('invalid_scope');
+    } finally {
+      await server.close();
+    }
+  });
+});
