@@ -1,6 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import type { PartnerDirectory } from './auth/partners.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { registerAuditRoutes } from './audit/routes.js';
 import { registerTokenRoute } from './auth/token-route.js';
 import type { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -31,6 +33,7 @@ export interface AppDeps {
   searchDomains: ReadonlyMap<string, SearchDomain>;
   asyncProtocol: AsyncProtocol;
   verifier: SignatureVerifier;
+  audit: AuditLog;
   isReady: () => boolean;
   version: string;
 }
@@ -57,6 +60,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerSocialRoutes(app, {
     reader,
     replay: deps.asyncProtocol.replay,
+    audit: deps.audit,
     search: deps.searchDomains.get('social')!,
     tokens: deps.tokens,
     envelopes: deps.envelopes,
@@ -69,6 +73,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   });
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
+  registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db);
   return app;
 }

@@ -9,7 +9,7 @@ const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   /** PostgreSQL URL; when unset the embedded PGlite database under DATA_DIR is used. */
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   /** PostgreSQL connections per process. Small pools serve best: on 2 cores, 8 gave 40% more searches/s than 32. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   /** PostgreSQL cancels a statement running longer than this; the caller gets 504 err.request.timeout, not a hang. */

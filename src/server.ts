@@ -15,6 +15,7 @@ import { EnvelopeSigner } from './dci/signing/signer.js';
 import { PartnerKeys } from './dci/signing/partner-keys.js';
 import { SignatureVerifier } from './dci/signing/verifier.js';
 import { AsyncProtocol } from './dci/transactions/async-protocol.js';
+import { AuditLog } from './audit/audit-log.js';
 import { searchDomains } from './domains/search-domains.js';
 import { createLogger } from './http/logger.js';
 import { loadIdentifierTypes } from './registry/identifiers.js';
@@ -78,7 +79,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const domains = searchDomains(db, identifierTypes);
   const signer = new EnvelopeSigner(signingKey, config.DCI_SENDER_ID);
   const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID, config.DCI_SIGNING ? signer : undefined);
-  const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains });
+  const audit = new AuditLog(db);
+  const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains, audit });
 
   let isReady = false;
   const app = buildApp({
@@ -92,6 +94,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     searchDomains: domains,
     asyncProtocol,
     verifier: new SignatureVerifier(new PartnerKeys({ timeoutMs: 5_000 })),
+    audit,
     isReady: () => isReady,
     version: VERSION,
   });

@@ -79,7 +79,14 @@ function pageOf(pagination: unknown, limits: SearchLimits): { size: number; numb
 }
 
 /** Answers one item of a search batch; every problem with the item becomes its own rjct status. */
-async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits, project?: (record: object) => object): Promise<SearchResponseItem> {
+/** What the caller does with each item's records: project them to the partner's fields, and see them first (audit). */
+export interface RecordHandling {
+  project?: (record: object) => object;
+  /** Called with the records of each answered item before projection. */
+  observe?: (referenceId: string, records: object[]) => void;
+}
+
+async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits, handling: RecordHandling): Promise<SearchResponseItem> {
   const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
   const locale = normalizeLocale(item.locale);
   try {
@@ -96,7 +103,8 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     const orderBy = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
     const fetched = await plan.fetch({ where, orderBy, limit: page.size, offset });
-    const records = project ? fetched.map(project) : fetched;
+    handling.observe?.(reference_id, fetched);
+    const records = handling.project ? fetched.map(handling.project) : fetched;
     // A short page tells the total without counting (the common case of an identifier lookup).
     const total = fetched.length < page.size && (fetched.length > 0 || offset === 0) ? offset + fetched.length : await plan.count(where);
     return {
@@ -125,8 +133,7 @@ export async function answerSearchBatch(
   domain: SearchDomain,
   items: Record<string, unknown>[],
   limits: SearchLimits,
-  /** The requesting partner's field projection (recordProjection), applied to every record it receives. */
-  project?: (record: object) => object,
+  handling: RecordHandling = {},
 ): Promise<SearchResponseItem[]> {
   const seen = new Set<string>();
   const results: SearchResponseItem[] = new Array(items.length);
@@ -143,7 +150,7 @@ export async function answerSearchBatch(
   });
   for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
     const chunk = pending.slice(start, start + ITEM_CONCURRENCY);
-    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits, project)));
+    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits, handling)));
     chunk.forEach((i, k) => (results[i] = answers[k]));
   }
   return results;

@@ -9,6 +9,8 @@ import type { ReplayGuard } from '../transactions/replay-guard.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import { inputValidator } from '../envelope/schemas.js';
 import { projectionOf } from './projection.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items.js';
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
@@ -23,6 +25,7 @@ export interface SyncSearchDeps {
   limits: SyncSearchLimits;
   reader: DciRequestReader;
   replay: ReplayGuard;
+  audit: AuditLog;
 }
 
 /** POST /{domain}/registry/sync/search: the search answered in the HTTP response (DIGEST 1.2, 3.1, 3.2). */
@@ -52,7 +55,17 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       });
       return c.json(deps.envelopes.envelope(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
     }
-    const results = await answerSearchBatch(deps.search, items, deps.limits, projectionOf(c.get('partner')));
+    const partner = c.get('partner');
+    const disclosures = new DisclosureRecorder(deps.audit, {
+      partnerId: partner.id,
+      domain: deps.domain,
+      action: 'sync/search',
+      transactionId: message.transaction_id,
+      messageId: header.message_id,
+      fields: partner.fields,
+    });
+    const results = await answerSearchBatch(deps.search, items, deps.limits, disclosures.handling(projectionOf(partner)));
+    await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',
       status: 'succ',

@@ -2,6 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
 import type { PartnerDirectory } from '../../auth/partners.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 import { PeerTokens } from '../../auth/peer-tokens.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { Config } from '../../config.js';
@@ -35,6 +36,7 @@ export interface AsyncProtocolDeps {
   signer: EnvelopeSigner;
   logger: Logger;
   searchDomains: ReadonlyMap<string, SearchDomain>;
+  audit: AuditLog;
 }
 
 /**
@@ -87,6 +89,7 @@ export class AsyncProtocol {
       this.transactions,
       deps.searchDomains,
       deps.partners,
+      deps.audit,
       this.txnStatus,
       deps.envelopes,
       {

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { PartnerDirectory } from '../../auth/partners.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { projectionOf } from '../search/projection.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
@@ -46,6 +48,7 @@ export class TransactionExecutor {
     private readonly store: TransactionStore,
     private readonly searchDomains: ReadonlyMap<string, SearchDomain>,
     private readonly partners: PartnerDirectory,
+    private readonly audit: AuditLog,
     private readonly txnStatus: TxnStatusService,
     private readonly envelopes: EnvelopeBuilder,
     private readonly opts: ExecutorOptions,
@@ -120,7 +123,17 @@ export class TransactionExecutor {
       }
       const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
       const partner = this.partners.get(t.sender_id);
-      const results = await answerSearchBatch(domain, items, this.opts.limits, partner ? projectionOf(partner) : undefined);
+      const header = t.request.header as { message_id?: string };
+      const disclosures = new DisclosureRecorder(this.audit, {
+        partnerId: t.sender_id,
+        domain: t.domain,
+        action: 'search',
+        transactionId: t.transaction_id,
+        messageId: header.message_id,
+        fields: partner?.fields,
+      });
+      const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner ? projectionOf(partner) : undefined));
+      await disclosures.commit(items);
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: this.searchCallbacks(t, results) };
     }
     if (t.action === 'txn-status') {

@@ -7,6 +7,7 @@ import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { SearchDomain } from '../../dci/search/items.js';
 import type { DciRequestReader } from '../../dci/envelope/read-request.js';
 import type { ReplayGuard } from '../../dci/transactions/replay-guard.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 
 export interface SocialRouteDeps {
   search: SearchDomain;
@@ -15,10 +16,11 @@ export interface SocialRouteDeps {
   limits: SyncSearchLimits;
   reader: DciRequestReader;
   replay: ReplayGuard;
+  audit: AuditLog;
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {
-  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader, replay: deps.replay });
+  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader, replay: deps.replay, audit: deps.audit });
 
   documentDciEndpoint(app, {
     path: '/social/registry/sync/search',

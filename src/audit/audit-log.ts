@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import type { Database } from '../db/client.js';
+import { Batcher } from '../dci/transactions/batcher.js';
+import { canonicalJson } from '../dci/signing/canonical.js';
+
+/** One disclosure of personal data to a partner. */
+export interface Disclosure {
+  partnerId: string;
+  domain: string;
+  action: string;
+  purpose?: string;
+  transactionId?: string;
+  messageId?: string;
+  referenceId?: string;
+  recordIds: string[];
+  recordCount: number;
+  fields?: readonly string[];
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  partner_id: string;
+  event: string;
+  domain: string;
+  action: string;
+  purpose: string | null;
+  transaction_id: string | null;
+  message_id: string | null;
+  reference_id: string | null;
+  record_count: number;
+  record_ids: string[];
+  fields: string[] | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+/** Appends are serialised across processes by this transaction-scoped advisory lock: the chain has one order. */
+const AUDIT_LOCK = 727_280;
+
+/** The hash of an entry: SHA-256 over the previous hash and the canonical JSON of the entry's content. */
+export function entryHash(prevHash: string, row: Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>): string {
+  const content = canonicalJson({
+    at: new Date(row.at).toISOString(),
+    partner_id: row.partner_id,
+    event: row.event,
+    domain: row.domain,
+    action: row.action,
+    purpose: row.purpose,
+    transaction_id: row.transaction_id,
+    message_id: row.message_id,
+    reference_id: row.reference_id,
+    record_count: row.record_count,
+    record_ids: row.record_ids,
+    fields: row.fields,
+  });
+  return createHash('sha256').update(prevHash).update(content).digest('hex');
+}
+
+/** The append-only, hash-chained audit log. Disclosures arriving together are chained and written in one commit. */
+export class AuditLog {
+  private readonly batcher = new Batcher<{ event: string; d: Disclosure }, void>((batch) => this.appendMany(batch), 500, 1);
+
+  constructor(private readonly db: Database) {}
+
+  /** Records a disclosure; resolves once it is committed (callers answer only after that). */
+  disclosed(d: Disclosure): Promise<void> {
+    return this.batcher.add({ event: 'disclose', d });
+  }
+
+  private async appendMany(batch: { event: string; d: Disclosure }[]): Promise<void[]> {
+    await this.db.transaction(async (tx) => {
+      if (this.db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+      const [last] = await tx.query<{ hash: string }>('select hash from audit_log order by id desc limit 1');
+      let prev = last?.hash ?? GENESIS_HASH;
+      const at = new Date().toISOString();
+      const rows = batch.map(({ event, d }) => {
+        const row = {
+          at,
+          partner_id: d.partnerId,
+          event,
+          domain: d.domain,
+          action: d.action,
+          purpose: d.purpose ?? null,
+          transaction_id: d.transactionId ?? null,
+          message_id: d.messageId ?? null,
+          reference_id: d.referenceId ?? null,
+          record_count: d.recordCount,
+          record_ids: d.recordIds,
+          fields: d.fields ? [...d.fields] : null,
+        };
+        const hash = entryHash(prev, row);
+        const full = { ...row, prev_hash: prev, hash };
+        prev = hash;
+        return full;
+      });
+      await tx.query(
+        `insert into audit_log (at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count,
+           record_ids, fields, prev_hash, hash)
+         select u.at::timestamptz, u.partner_id, u.event, u.domain, u.action, u.purpose, u.transaction_id, u.message_id, u.reference_id,
+           u.record_count, array(select jsonb_array_elements_text(u.record_ids::jsonb)),
+           case when u.fields is null then null else array(select jsonb_array_elements_text(u.fields::jsonb)) end, u.prev_hash, u.hash
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],
+           $11::text[], $12::text[], $13::text[], $14::text[]) with ordinality
+           as u(at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count, record_ids, fields, prev_hash, hash, ord)
+         order by u.ord`,
+        [
+          rows.map((r) => r.at),
+          rows.map((r) => r.partner_id),
+          rows.map((r) => r.event),
+          rows.map((r) => r.domain),
+          rows.map((r) => r.action),
+          rows.map((r) => r.purpose),
+          rows.map((r) => r.transaction_id),
+          rows.map((r) => r.message_id),
+          rows.map((r) => r.reference_id),
+          rows.map((r) => r.record_count),
+          rows.map((r) => JSON.stringify(r.record_ids)),
+          rows.map((r) => (r.fields ? JSON.stringify(r.fields) : null)),
+          rows.map((r) => r.prev_hash),
+          rows.map((r) => r.hash),
+        ],
+      );
+    });
+    return batch.map(() => undefined);
+  }
+
+  list(filter: { partnerId?: string; beforeId?: number; limit: number }): Promise<AuditRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.partnerId) where.push(`partner_id = $${params.push(filter.partnerId)}`);
+    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
+    return this.db.query<AuditRow>(
+      `select * from audit_log ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
+      params,
+    );
+  }
+}
+
+/**
+ * Walks the whole chain in order and returns the first entry whose hash or link does not hold (a changed, deleted or
+ * inserted row), or undefined when the chain is intact.
+ */
+export async function verifyAuditChain(db: Database): Promise<{ checked: number; broken?: { id: number; reason: string } }> {
+  let prev = GENESIS_HASH;
+  let lastId = 0;
+  let checked = 0;
+  for (;;) {
+    const rows = await db.query<AuditRow>('select * from audit_log where id > $1 order by id limit 5000', [lastId]);
+    if (rows.length === 0) return { checked };
+    for (const row of rows) {
+      if (row.prev_hash !== prev) return { checked, broken: { id: Number(row.id), reason: 'prev_hash does not match the previous entry (a row was removed, added or changed before it)' } };
+      if (entryHash(prev, row) !== row.hash) return { checked, broken: { id: Number(row.id), reason: 'its content does not match its hash (the row was changed)' } };
+      prev = row.hash;
+      lastId = Number(row.id);
+      checked++;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import { isObject } from '../dci/envelope/normalize.js';
+import type { RecordHandling } from '../dci/search/items.js';
+import type { AuditLog } from './audit-log.js';
+
+const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
+
+/** The REGISTRY_IDs of records as the registry built them (before any projection). */
+function registryIdsOf(records: object[]): string[] {
+  const ids: string[] = [];
+  for (const record of records as Record<string, unknown>[]) {
+    for (const list of ID_LISTS) {
+      const entries = record[list];
+      if (!Array.isArray(entries)) continue;
+      for (const e of entries) if (isObject(e) && e.identifier_type === 'REGISTRY_ID' && typeof e.identifier_value === 'string') ids.push(e.identifier_value);
+    }
+  }
+  return ids;
+}
+
+/** The purpose a search item states (DIGEST 3.3: consent or authorize, `purpose.code`). */
+export function purposeOf(item: Record<string, unknown>): string | undefined {
+  const criteria = isObject(item.search_criteria) ? item.search_criteria : {};
+  for (const carrier of [criteria.consent, criteria.authorize, item.consent]) {
+    if (isObject(carrier) && isObject(carrier.purpose) && typeof carrier.purpose.code === 'string') return carrier.purpose.code;
+  }
+  return undefined;
+}
+
+/**
+ * Collects what a search answer discloses, item by item, and writes it to the audit log before the answer leaves:
+ * the partner, its purpose, the transaction, which records (REGISTRY_IDs) and which fields.
+ */
+export class DisclosureRecorder {
+  private readonly seen: { referenceId: string; recordIds: string[]; recordCount: number }[] = [];
+
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly context: { partnerId: string; domain: string; action: string; transactionId?: string; messageId?: string; fields?: readonly string[] },
+  ) {}
+
+  /** Record handling for answerSearchBatch: projection plus this recorder's observation. */
+  handling(project: RecordHandling['project']): RecordHandling {
+    return {
+      project,
+      observe: (referenceId, records) => {
+        if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });
+      },
+    };
+  }
+
+  async commit(items: Record<string, unknown>[]): Promise<void> {
+    const purposes = new Map(items.map((i) => [String(i.reference_id ?? ''), purposeOf(i)]));
+    await Promise.all(this.seen.map((s) => this.audit.disclosed({ ...this.context, referenceId: s.referenceId, recordIds: s.recordIds, recordCount: s.recordCount, purpose: purposes.get(s.referenceId) })));
+  }
+}

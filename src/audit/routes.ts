@@ -1,0 +1,52 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { requireAdmin } from '../auth/bearer.js';
+import type { AccessTokens } from '../auth/tokens.js';
+import type { AppEnv } from '../http/context.js';
+import type { AuditLog } from './audit-log.js';
+
+const Entry = z
+  .object({
+    id: z.number().int(),
+    at: z.string(),
+    partner_id: z.string(),
+    event: z.string(),
+    domain: z.string(),
+    action: z.string(),
+    purpose: z.string().nullable(),
+    transaction_id: z.string().nullable(),
+    message_id: z.string().nullable(),
+    reference_id: z.string().nullable(),
+    record_count: z.number().int(),
+    record_ids: z.array(z.string()),
+    fields: z.array(z.string()).nullable(),
+    prev_hash: z.string(),
+    hash: z.string(),
+  })
+  .openapi('AuditEntry');
+
+/** GET /admin/audit: the audit log, newest first (admin scope; the /admin/* bearer check is registered once). */
+export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: AccessTokens; audit: AuditLog }): void {
+  app.use('/admin/audit', requireAdmin(deps.tokens));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/admin/audit',
+      tags: ['Operations: audit'],
+      security: [{ bearerAuth: [] }],
+      summary: 'Disclosures of personal data, newest first: who received which records (REGISTRY_IDs), which fields, why',
+      request: {
+        query: z.object({
+          partner_id: z.string().optional(),
+          before: z.coerce.number().int().min(1).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+      },
+      responses: { 200: { description: 'A page of entries; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Entry) }) } } } },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const rows = await deps.audit.list({ partnerId: q.partner_id, beforeId: q.before, limit: q.limit });
+      return c.json({ items: rows.map((r) => ({ ...r, id: Number(r.id), at: new Date(r.at).toISOString() })) }, 200);
+    },
+  );
+}
