@@ -36,12 +36,10 @@ export interface AuditRow {
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
-/** Appends are serialised across processes by this transaction-scoped advisory lock: the chain has one order. */
-const AUDIT_LOCK = 727_280;
 
-/** The hash of an entry: SHA-256 over the previous hash and the canonical JSON of the entry's content. */
-export function entryHash(prevHash: string, row: Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>): string {
-  const content = canonicalJson({
+/** The hashed content of an entry: the canonical JSON of its fields. */
+function entryContent(row: Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>): string {
+  return canonicalJson({
     at: new Date(row.at).toISOString(),
     partner_id: row.partner_id,
     event: row.event,
@@ -55,7 +53,11 @@ export function entryHash(prevHash: string, row: Omit<AuditRow, 'id' | 'prev_has
     record_ids: row.record_ids,
     fields: row.fields,
   });
-  return createHash('sha256').update(prevHash).update(content).digest('hex');
+}
+
+/** The hash of an entry: SHA-256 over the previous hash and the entry's content. */
+export function entryHash(prevHash: string, row: Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>): string {
+  return createHash('sha256').update(prevHash).update(entryContent(row)).digest('hex');
 }
 
 /** The append-only, hash-chained audit log. Disclosures arriving together are chained and written in one commit. */
@@ -69,60 +71,66 @@ export class AuditLog {
     return this.batcher.add({ event: 'disclose', d });
   }
 
+  /**
+   * Appends a batch in one statement (one round trip, one commit): the entries' contents are canonicalised here, and
+   * PostgreSQL chains them (hash = SHA-256 of the previous hash and the content) from the head row it locks.
+   */
   private async appendMany(batch: { event: string; d: Disclosure }[]): Promise<void[]> {
-    await this.db.transaction(async (tx) => {
-      if (this.db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const [last] = await tx.query<{ hash: string }>('select hash from audit_log order by id desc limit 1');
-      let prev = last?.hash ?? GENESIS_HASH;
-      const at = new Date().toISOString();
-      const rows = batch.map(({ event, d }) => {
-        const row = {
-          at,
-          partner_id: d.partnerId,
-          event,
-          domain: d.domain,
-          action: d.action,
-          purpose: d.purpose ?? null,
-          transaction_id: d.transactionId ?? null,
-          message_id: d.messageId ?? null,
-          reference_id: d.referenceId ?? null,
-          record_count: d.recordCount,
-          record_ids: d.recordIds,
-          fields: d.fields ? [...d.fields] : null,
-        };
-        const hash = entryHash(prev, row);
-        const full = { ...row, prev_hash: prev, hash };
-        prev = hash;
-        return full;
-      });
-      await tx.query(
-        `insert into audit_log (at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count,
-           record_ids, fields, prev_hash, hash)
-         select u.at::timestamptz, u.partner_id, u.event, u.domain, u.action, u.purpose, u.transaction_id, u.message_id, u.reference_id,
-           u.record_count, array(select jsonb_array_elements_text(u.record_ids::jsonb)),
-           case when u.fields is null then null else array(select jsonb_array_elements_text(u.fields::jsonb)) end, u.prev_hash, u.hash
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],
-           $11::text[], $12::text[], $13::text[], $14::text[]) with ordinality
-           as u(at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count, record_ids, fields, prev_hash, hash, ord)
-         order by u.ord`,
-        [
-          rows.map((r) => r.at),
-          rows.map((r) => r.partner_id),
-          rows.map((r) => r.event),
-          rows.map((r) => r.domain),
-          rows.map((r) => r.action),
-          rows.map((r) => r.purpose),
-          rows.map((r) => r.transaction_id),
-          rows.map((r) => r.message_id),
-          rows.map((r) => r.reference_id),
-          rows.map((r) => r.record_count),
-          rows.map((r) => JSON.stringify(r.record_ids)),
-          rows.map((r) => (r.fields ? JSON.stringify(r.fields) : null)),
-          rows.map((r) => r.prev_hash),
-          rows.map((r) => r.hash),
-        ],
-      );
-    });
+    const at = new Date().toISOString();
+    const rows = batch.map(({ event, d }) => ({
+      at,
+      partner_id: d.partnerId,
+      event,
+      domain: d.domain,
+      action: d.action,
+      purpose: d.purpose ?? null,
+      transaction_id: d.transactionId ?? null,
+      message_id: d.messageId ?? null,
+      reference_id: d.referenceId ?? null,
+      record_count: d.recordCount,
+      record_ids: d.recordIds,
+      fields: d.fields ? [...d.fields] : null,
+    }));
+    const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
+    await this.db.query(
+      `with recursive
+         head as (select hash from audit_head where id = 1 for update),
+         items as (
+           select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+             $10::int[], $11::text[], $12::text[], $13::text[]) with ordinality
+             as u(at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count, record_ids, fields, content, ord)
+         ),
+         chain(ord, prev_hash, hash) as (
+           select 0::bigint, null::text, (select hash from head)
+           union all
+           select i.ord, c.hash, encode(sha256(convert_to(c.hash || i.content, 'UTF8')), 'hex') from chain c join items i on i.ord = c.ord + 1
+         ),
+         appended as (
+           insert into audit_log (at, partner_id, event, domain, action, purpose, transaction_id, message_id, reference_id, record_count,
+             record_ids, fields, prev_hash, hash)
+           select i.at::timestamptz, i.partner_id, i.event, i.domain, i.action, i.purpose, i.transaction_id, i.message_id, i.reference_id,
+             i.record_count, array(select jsonb_array_elements_text(i.record_ids::jsonb)),
+             case when i.fields is null then null else array(select jsonb_array_elements_text(i.fields::jsonb)) end, c.prev_hash, c.hash
+           from items i join chain c on c.ord = i.ord order by i.ord
+           returning id
+         )
+       update audit_head set hash = (select hash from chain order by ord desc limit 1) where id = 1 and (select count(*) from appended) >= 0`,
+      [
+        col('at'),
+        col('partner_id'),
+        col('event'),
+        col('domain'),
+        col('action'),
+        col('purpose'),
+        col('transaction_id'),
+        col('message_id'),
+        col('reference_id'),
+        col('record_count'),
+        rows.map((r) => JSON.stringify(r.record_ids)),
+        rows.map((r) => (r.fields ? JSON.stringify(r.fields) : null)),
+        rows.map((r) => entryContent(r)),
+      ],
+    );
     return batch.map(() => undefined);
   }
 

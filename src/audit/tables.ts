@@ -27,3 +27,9 @@ export const auditLog = pgTable(
   },
   (t) => [index('audit_log_partner_idx').on(t.partnerId, t.id), index('audit_log_at_idx').on(t.at)],
 );
+
+/** The chain's head: the hash of the last entry. Appends lock this one row, so the chain has one order. */
+export const auditHead = pgTable('audit_head', {
+  id: integer('id').primaryKey(),
+  hash: text('hash').notNull(),
+});
