@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, getDefaultAutoSelectFamily, setDefaultAutoSelectFamily } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackAgent, CallbackTargetRejection, checkCallbackUrl, FORBIDDEN_TARGET, isPublicAddress } from './callback-target.js';
@@ -8,6 +9,8 @@ describe('isPublicAddress', () => {
   it.each([
     '8.8.8.8', '1.1.1.1', '93.184.216.34', '100.63.255.255', '100.128.0.1', '172.15.255.255', '172.32.0.1', '192.167.255.255', '198.20.0.1',
     '223.255.255.255', '2606:4700:4700::1111', '2001:4860:4860::8888', '[2a00:1450:4001::200e]', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1',
+    '9.9.9.9', '11.0.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '192.0.1.1', '192.88.98.1', '198.17.255.255',
+    '198.51.99.1', '203.0.112.1', '2620:fe::fe', '2001:200::1', '3fff:1000::1', '2a03:2880:f10f:83:face:b00c:0:25de', '::FFFF:1.1.1.1',
   ])('%s is public', (ip) => expect(isPublicAddress(ip)).toBe(true));
 
   it.each([
@@ -16,6 +19,8 @@ describe('isPublicAddress', () => {
     '239.255.255.250', '240.0.0.1', '255.255.255.255', '::', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1',
     '::ffff:a9fe:a9fe', '::127.0.0.1', '64:ff9b::7f00:1', '64:ff9b::a00:1', '2002:7f00:1::', '2002:c0a8:101::1', 'fc00::1', 'fd12:3456::1', 'fe80::1',
     'fe80::1%eth0', 'fec0::1', 'ff02::1', '2001:db8::1', '100::1', 'not-an-ip', '', '1.2.3', '::ffff:999.1.1.1',
+    '::8.8.8.8', '::ffff:0:7f00:1', '64:ff9b:1::a00:1', '2001::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:2::1', '3fff::1', 'FE80::1',
+    '::ffff:192.168.1.1', '::ffff:100.64.0.1', '64:ff9b::169.254.169.254', '2002:a9fe:a9fe::', '0177.0.0.1', '2130706433', '127.1', 'localhost',
   ])('%s is not public', (ip) => expect(isPublicAddress(ip)).toBe(false));
 });
 
@@ -104,23 +109,32 @@ describe('callbackAgent', () => {
         ? [{ address: '93.184.216.34', family: 4 as const }, { address: '::1', family: 6 as const }]
         : [{ address: '93.184.216.34', family: 4 as const }];
 
+  const failure = (url: string, agent: ReturnType<typeof callbackAgent>) =>
+    request(url, { method: 'POST', body: '{}', dispatcher: agent }).then(
+      () => undefined,
+      (e: { code?: string; cause?: { code?: string } }) => e.code ?? e.cause?.code,
+    );
+
   it('refuses to connect to a private address, however it is named, and never reaches the canary', async () => {
-    const agent = callbackAgent({ allowPrivateNetwork: false, connectTimeoutMs: 1000, lookup: rebinding });
+    const injected = callbackAgent({ allowPrivateNetwork: false, connectTimeoutMs: 1000, lookup: rebinding });
+    const system = callbackAgent({ allowPrivateNetwork: false, connectTimeoutMs: 1000 });
     try {
-      for (const host of ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]', '2130706433', 'rebind.example.org', 'mixed.example.org']) {
-        const err = await request(`http://${host}:${canaryPort}/`, { method: 'POST', body: '{}', dispatcher: agent }).then(
-          () => undefined,
-          (e: { code?: string; cause?: { code?: string } }) => e,
-        );
-        expect(err?.code ?? err?.cause?.code, host).toBe(FORBIDDEN_TARGET);
+      for (const host of ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]', '[::1]', '2130706433', '0x7f.1', 'rebind.example.org', 'mixed.example.org']) {
+        expect(await failure(`http://${host}:${canaryPort}/`, injected), host).toBe(FORBIDDEN_TARGET);
       }
+      for (const host of ['127.0.0.1', 'localhost', '[::ffff:7f00:1]', '2130706433']) {
+        expect(await failure(`http://${host}:${canaryPort}/`, system), `${host} (system resolver)`).toBe(FORBIDDEN_TARGET);
+      }
+      expect(await failure(`https://rebind.example.org:${canaryPort}/`, injected)).toBe(FORBIDDEN_TARGET);
       expect(hits).toBe(0);
     } finally {
-      await agent.close();
+      await injected.close();
+      await system.close();
     }
   });
 
   it('connects when private networks are allowed, and does not follow redirects', async () => {
+    hits = 0;
     const agent = callbackAgent({ allowPrivateNetwork: true, connectTimeoutMs: 1000, lookup: rebinding });
     try {
       const ok = await request(`http://rebind.example.org:${canaryPort}/`, { method: 'POST', body: '{}', dispatcher: agent });
@@ -130,7 +144,69 @@ describe('callbackAgent', () => {
       const redirected = await request(`http://127.0.0.1:${redirectorPort}/`, { method: 'POST', body: '{}', dispatcher: agent });
       await redirected.body.text();
       expect(redirected.statusCode).toBe(302);
+      expect(redirected.headers.location).toBe(`http://127.0.0.1:${canaryPort}/stolen`);
       expect(hits).toBe(1);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('dials the checked addresses, trying the next when one fails, with or without family auto-selection', async () => {
+    hits = 0;
+    const calls: string[] = [];
+    const twoAddresses = async (hostname: string) => {
+      calls.push(hostname);
+      return [{ address: '::1', family: 6 as const }, { address: '127.0.0.1', family: 4 as const }];
+    };
+    const agent = callbackAgent({ allowPrivateNetwork: true, connectTimeoutMs: 1000, lookup: twoAddresses });
+    try {
+      const res = await request(`http://two.example.org:${canaryPort}/`, { method: 'POST', body: '{}', dispatcher: agent });
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      expect(hits).toBe(1);
+      expect(calls).toEqual(['two.example.org']);
+    } finally {
+      await agent.close();
+    }
+    const autoSelect = getDefaultAutoSelectFamily();
+    setDefaultAutoSelectFamily(false); // net then asks the lookup for one address
+    const single = callbackAgent({ allowPrivateNetwork: true, connectTimeoutMs: 1000, lookup: rebinding });
+    try {
+      const res = await request(`http://rebind.example.org:${canaryPort}/`, { method: 'POST', body: '{}', dispatcher: single });
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      expect(hits).toBe(2);
+    } finally {
+      setDefaultAutoSelectFamily(autoSelect);
+      await single.close();
+    }
+  });
+
+  it('keeps the host name for TLS while dialling the resolved address', async () => {
+    let sni: string | undefined;
+    const tlsServer = createTlsServer({
+      SNICallback: (name, cb) => {
+        sni = name;
+        cb(new Error('no certificate in this test'));
+      },
+    });
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    const agent = callbackAgent({ allowPrivateNetwork: true, connectTimeoutMs: 1000, lookup: rebinding });
+    try {
+      await failure(`https://rebind.example.org:${(tlsServer.address() as AddressInfo).port}/`, agent);
+      expect(sni).toBe('rebind.example.org');
+    } finally {
+      await agent.close();
+      await new Promise((r) => tlsServer.close(r));
+    }
+  });
+
+  it('counts a resolver that never answers against the connect timeout', async () => {
+    const agent = callbackAgent({ allowPrivateNetwork: false, connectTimeoutMs: 200, lookup: () => new Promise(() => {}) });
+    try {
+      const started = Date.now();
+      expect(await failure('http://slow.example.org/', agent)).toBe('UND_ERR_CONNECT_TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(2000);
     } finally {
       await agent.close();
     }

@@ -1,13 +1,13 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';
 
 /**
  * The SSRF guard of callbacks (DIGEST 1.3): a partner names where we POST its results, so a hostile partner could
  * aim us at our own network. A target must be http(s), carry no credentials, sit on one of the partner's registered
  * origins, and (unless the partner is allowed private networks) name and resolve to public addresses only. The
- * address is checked again when connecting, on the address actually dialled, so a DNS answer that changes between
- * the check and the connection (rebinding) gains nothing.
+ * addresses are checked again when connecting, on the addresses actually dialled, so a DNS answer that changes
+ * between the check and the connection (rebinding) gains nothing.
  */
 
 export interface CallbackPolicy {
@@ -78,18 +78,15 @@ function isPublicV6(ip: string): boolean {
   const g = v6Groups(ip);
   if (!g) return false;
   const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
-  if (zeros(0, 8)) return false; // ::
-  if (zeros(0, 7) && g[7] === 1) return false; // ::1
-  if (zeros(0, 5) && g[5] === 0xffff) return isPublicV4(embeddedV4(g[6], g[7])); // ::ffff:a.b.c.d (mapped)
-  if (zeros(0, 6)) return isPublicV4(embeddedV4(g[6], g[7])); // ::a.b.c.d (compatible, deprecated)
-  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return isPublicV4(embeddedV4(g[6], g[7])); // NAT64
+  if (zeros(0, 5) && g[5] === 0xffff) return isPublicV4(embeddedV4(g[6], g[7])); // ::ffff:0:0/96 v4-mapped
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return isPublicV4(embeddedV4(g[6], g[7])); // 64:ff9b::/96 NAT64
+  // Only 2000::/3 is global unicast. Outside it: ::, ::1, v4-compatible ::/96, 100::/64 discard, fc00::/7, fe80::/10,
+  // fec0::/10, ff00::/8 and the rest of the reserved space.
+  if ((g[0] & 0xe000) !== 0x2000) return false;
   if (g[0] === 0x2002) return isPublicV4(embeddedV4(g[1], g[2])); // 6to4
-  if ((g[0] & 0xfe00) === 0xfc00) return false; // fc00::/7 unique local
-  if ((g[0] & 0xffc0) === 0xfe80) return false; // fe80::/10 link-local
-  if ((g[0] & 0xffc0) === 0xfec0) return false; // fec0::/10 site-local (deprecated)
-  if ((g[0] & 0xff00) === 0xff00) return false; // multicast
+  if (g[0] === 0x2001 && g[1] < 0x0200) return false; // 2001::/23 protocol assignments: Teredo, benchmarking, ORCHID
   if (g[0] === 0x2001 && g[1] === 0x0db8) return false; // documentation
-  if (g[0] === 0x0100 && zeros(1, 4)) return false; // discard-only
+  if (g[0] === 0x3fff && g[1] < 0x1000) return false; // 3fff::/20 documentation
   return true;
 }
 
@@ -148,35 +145,45 @@ export function checkCallbackUrl(raw: string, policy: CallbackPolicy): URL {
 
 export type Lookup = (hostname: string) => Promise<{ address: string; family: 4 | 6 }[]>;
 
-const systemLookup: Lookup = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })) as { address: string; family: 4 | 6 }[];
+const systemLookup: Lookup = async (hostname) => (await dnsLookup(hostname, { all: true })) as { address: string; family: 4 | 6 }[];
 
 /** Error code of a connection the guard refused. */
 export const FORBIDDEN_TARGET = 'ERR_CALLBACK_TARGET_FORBIDDEN';
 
+const forbidden = (host: string, address: string) =>
+  Object.assign(new Error(host === address ? `${host} is not a public address` : `${host} resolves to ${address}, which is not a public address`), {
+    code: FORBIDDEN_TARGET,
+  });
+
 /**
- * An undici Agent for callbacks: it resolves the host itself, refuses unless every address is public (or private
- * networks are allowed), and dials the checked address, keeping the name for TLS (SNI and certificate check).
+ * An undici Agent for callbacks. Host names are resolved by our own `lookup`, handed to net/tls.connect: it refuses
+ * unless every address is public (or private networks are allowed), and net dials exactly the addresses it returns,
+ * so there is no second resolution to rebind. The name stays the TLS name (SNI, certificate check), and the connect
+ * timeout covers the resolution. IP literals never reach a lookup, so the connector checks them itself.
  */
 export function callbackAgent(opts: { allowPrivateNetwork: boolean; connectTimeoutMs: number; connections?: number; lookup?: Lookup }): Agent {
-  const connect = buildConnector({ timeout: opts.connectTimeoutMs });
-  const lookup = opts.lookup ?? systemLookup;
-  const refuse = (message: string) => Object.assign(new Error(message), { code: FORBIDDEN_TARGET });
+  const resolve = opts.lookup ?? systemLookup;
+  const allowed = (address: string) => opts.allowPrivateNetwork || isPublicAddress(address);
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    resolve(hostname).then(
+      (addresses) => {
+        const bad = addresses.find((a) => !allowed(a.address));
+        if (bad) return callback(forbidden(hostname, bad.address), '');
+        if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }), '');
+        if (options.all) return callback(null, addresses);
+        callback(null, addresses[0].address, addresses[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, ''),
+    );
+  };
+  const dial = buildConnector({ timeout: opts.connectTimeoutMs, lookup });
   return new Agent({
     connections: opts.connections ?? 16,
     keepAliveTimeout: 4_000,
     connect: (options, callback) => {
       const host = options.hostname.replace(/^\[|\]$/g, '');
-      const resolve = isIP(host) ? Promise.resolve([{ address: host, family: isIP(host) as 4 | 6 }]) : lookup(host);
-      resolve.then(
-        (addresses) => {
-          if (addresses.length === 0) return callback(new Error(`${host} did not resolve`), null);
-          const forbidden = opts.allowPrivateNetwork ? undefined : addresses.find((a) => !isPublicAddress(a.address));
-          if (forbidden) return callback(refuse(`${host} resolves to ${forbidden.address}, which is not a public address`), null);
-          const servername = options.servername || (isIP(host) ? undefined : host);
-          connect({ ...options, hostname: addresses[0].address, servername }, callback);
-        },
-        (err: Error) => callback(err, null),
-      );
+      if (isIP(host) && !allowed(host)) return callback(forbidden(host, host), null);
+      dial(options, callback);
     },
   });
 }
