@@ -21,6 +21,11 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { migrateDatabase, openDatabase } from '../src/db/client.js';
 import { seedRegistry } from '../src/registry/seed/load.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { benchAsync } from './bench-async.js';
 
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -59,11 +64,23 @@ async function prepareDatabase() {
   return { seeded, uins, regions };
 }
 
-async function startServer(): Promise<ChildProcess> {
+/** A partner that signs every request (signature required) and one that does not sign (signature off). */
+const benchKey = await generateSigningKey();
+const partnersFile = join(mkdtempSync(join(tmpdir(), 'dci-bench-')), 'partners.json');
+writeFileSync(
+  partnersFile,
+  JSON.stringify([
+    { id: 'bench-signed', secret: 'bench-signed-secret', scopes: ['social:registry.search'], signature: 'required', jwks: { keys: [benchKey.publicJwk] } },
+    { id: 'bench-plain', secret: 'bench-plain-secret', scopes: ['social:registry.search'], signature: 'off' },
+  ]),
+);
+const benchSigner = new EnvelopeSigner(benchKey, 'bench-signed');
+
+async function startServer(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the server under load.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', },
+    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', PARTNERS_FILE: partnersFile, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let k = 0; k < 200; k++) {
@@ -78,19 +95,18 @@ async function startServer(): Promise<ChildProcess> {
   throw new Error('server did not become ready');
 }
 
-async function getToken(): Promise<string> {
+async function getToken(clientId = 'demo-spmis', secret = 'demo-spmis-secret'): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/oauth2/client/token`, {
     method: 'POST',
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' }),
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }),
   });
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
-function envelope(criteria: Record<string, unknown>): string {
-  return JSON.stringify({
-    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: 'demo-spmis', total_count: 1 },
-    message: { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: criteria }] },
-  });
+function envelope(criteria: Record<string, unknown>, senderId = 'demo-spmis', sign = false): string {
+  const header = { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: senderId, total_count: 1 };
+  const message = { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: criteria }] };
+  return JSON.stringify(sign ? { signature: benchSigner.signatureFor('dci', header, message), header, message } : { header, message });
 }
 
 interface Figure {
@@ -137,7 +153,8 @@ async function main() {
   const peoplePerSecond = seeded.people / (seeded.ms / 1000);
   process.stdout.write(`Seeded ${seeded.households} households, ${seeded.people} people, ${seeded.rows} rows in ${(seeded.ms / 1000).toFixed(1)} s: ${Math.round(peoplePerSecond)} people/s\n`);
 
-  const server = await startServer();
+  let server = await startServer();
+  let signedFigure: Figure | undefined;
   try {
     const token = await getToken();
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -173,6 +190,9 @@ async function main() {
     };
     figures.push(await run('100-result expression search (Group records with members)', groupSearch, auth, hasHundred));
     figures.push(await run('same, 1 connection (single-request latency)', groupSearch, auth, hasHundred, 1));
+    const signedAuth = { authorization: `Bearer ${await getToken('bench-signed', 'bench-signed-secret')}`, 'content-type': 'application/json' };
+    signedFigure = await run('SR sync search by UIN, request signature verified, answer signed', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }, 'bench-signed', true) }), signedAuth, hasOneRecord);
+    figures.push(signedFigure);
     const ceiling = figures[0]?.rps ?? 0;
     if (figures.length > 0) process.stdout.write(`\nPostgreSQL, ${seeded.households} households / ${seeded.people} people, ${connections} connections, ${duration} s per scenario\n\n`);
     process.stdout.write(`| scenario | connections | requests/s | p50 ms | p99 ms | vs ceiling | errors |\n|---|---:|---:|---:|---:|---:|---:|\n`);
@@ -199,6 +219,18 @@ async function main() {
       process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} (${a.steadyErrors} errors) |\n`);
       process.stdout.write(`| backlog (accepted, not yet delivered) every 5 s of the steady run | ${a.backlog.join(', ')} |\n`);
       if (a.ackErrors > 0 || a.steadyErrors > 0) process.exitCode = 1;
+    }
+    if (signedFigure) {
+      // The same search with signing off on both sides, on a server started without signing, for the ratio.
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+      server = await startServer({ DCI_SIGNING: 'false', WORKERS: 'false' });
+      const plainAuth = { authorization: `Bearer ${await getToken('bench-plain', 'bench-plain-secret')}`, 'content-type': 'application/json' };
+      await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
+      const plain = await run('same, no signatures', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }, 'bench-plain') }), plainAuth, hasOneRecord);
+      process.stdout.write(`\nSigning: ${Math.round(signedFigure.rps)} requests/s with request signatures verified and answers signed, ${Math.round(plain.rps)} with neither (p99 ${signedFigure.p99} vs ${plain.p99} ms): ${((signedFigure.rps / plain.rps) * 100).toFixed(0)}%\n`);
+      if (plain.errors > 0) process.exitCode = 1;
     }
     if (figures.some((f) => f.errors > 0)) process.exitCode = 1;
   } finally {
