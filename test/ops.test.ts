@@ -41,5 +41,21 @@ describe('operations endpoints', () => {
     const html = await res.text();
     expect(html).toContain('/social/registry/sync/search');
     expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+  });
+
+  it('sends the secure headers with every response, refusals included', async () => {
+    for (const res of [
+      await fetch(`${server.url}/healthz`),
+      await fetch(`${server.url}/social/registry/sync/search`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }),
+      await fetch(`${server.url}/no/such/path`),
+    ]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('strict-transport-security')).toBe('max-age=31536000');
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
   });
 });

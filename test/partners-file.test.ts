@@ -97,4 +97,24 @@ describe('PARTNERS_FILE', () => {
       await server.close();
     }
   });
+
+  it('holds a partner to its rate limit: 429, Retry-After and err.request.too_many_requests beyond the burst', async () => {
+    const server = await startTestServer({ PARTNERS_FILE: file([{ ...base, rate_limit: { per_second: 0.5, burst: 2 } }]) });
+    try {
+      const token = await server.token({ clientId: 'spmis-1', secret: 'a-long-enough-secret' });
+      const search = () =>
+        postJson(`${server.url}/social/registry/sync/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], { sender_id: 'spmis-1' }));
+      expect((await search()).status).toBe(200);
+      expect((await search()).status).toBe(200);
+      const limited = await search();
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get('retry-after')).toBe('2');
+      expect(limited.json.message.error.code).toBe('err.request.too_many_requests');
+      // Other partners are not held back by this one's budget.
+      const demo = await server.token();
+      expect((await postJson(`${server.url}/social/registry/sync/search`, demo, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })]))).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
 });

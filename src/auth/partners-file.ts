@@ -27,6 +27,7 @@ const PartnerEntry = z
     callback_max_concurrent: z.number().int().min(1).max(1000).optional(),
     fields: z.array(z.string().min(1)).optional(),
     purposes: z.array(z.string().min(1)).optional(),
+    rate_limit: z.object({ per_second: z.number().positive(), burst: z.number().int().min(1) }).strict().optional(),
   })
   .strict()
   .refine((p) => (p.secret === undefined) !== (p.secret_hash === undefined), { message: 'give exactly one of secret and secret_hash' })
@@ -81,6 +82,7 @@ export async function loadPartnersFile(path: string, opts: { production: boolean
         : undefined,
       fields: p.fields,
       purposes: p.purposes,
+      rateLimit: p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : undefined,
     });
   }
   return partners;

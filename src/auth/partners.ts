@@ -1,6 +1,7 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Jwks } from '../dci/signing/partner-keys.js';
+import type { RateLimit } from './rate-limit.js';
 import type { SignatureFormat, SignaturePolicy } from '../dci/signing/verifier.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
@@ -27,6 +28,8 @@ export interface Partner {
   readonly fields?: readonly string[];
   /** Purposes (consent/authorize `purpose.code`) it may ask under. Absent: any. */
   readonly purposes?: readonly string[];
+  /** Its request budget on the DCI endpoints (429 beyond). Absent: unlimited. */
+  readonly rateLimit?: RateLimit;
 }
 
 export interface CallbackSettings {

@@ -5,6 +5,16 @@ import type { AppEnv } from './context.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Sent with every response (OWASP secure headers); HSTS matters once a TLS terminator serves us over HTTPS. */
+const SECURITY_HEADERS: [string, string][] = [
+  ['x-content-type-options', 'nosniff'],
+  ['x-frame-options', 'DENY'],
+  ['referrer-policy', 'no-referrer'],
+  ['strict-transport-security', 'max-age=31536000'],
+  ['cross-origin-resource-policy', 'same-origin'],
+];
+const DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
 /** Request id (the caller's `x-request-id` when sane, else ours), a child logger, and one access-log line. */
 export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -16,6 +26,9 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     const started = performance.now();
     await next();
     c.header('x-request-id', requestId);
+    for (const [name, value] of SECURITY_HEADERS) c.header(name, value);
+    // Only the API reference page is HTML; nothing else may load anything.
+    c.header('content-security-policy', c.req.path === '/docs' ? DOCS_CSP : "default-src 'none'; frame-ancestors 'none'");
     const auth = c.get('auth');
     log.info(
       {

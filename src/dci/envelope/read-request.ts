@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
 import type { PartnerDirectory } from '../../auth/partners.js';
+import { RateLimiter } from '../../auth/rate-limit.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
 import { readJsonObjectWithText } from '../../http/json-body.js';
@@ -14,6 +15,8 @@ import { assertValid } from './schemas.js';
  * HTTP `Signature` header when the body carries none (DIGEST 7.1).
  */
 export class DciRequestReader {
+  private readonly limiter = new RateLimiter();
+
   constructor(
     private readonly partners: PartnerDirectory,
     private readonly verifier: SignatureVerifier,
@@ -21,6 +24,15 @@ export class DciRequestReader {
   ) {}
 
   async read(c: Context<AppEnv>, opts: { validate: ValidateFunction; batchMember?: string }): Promise<Record<string, unknown>> {
+    const tokenPartner = this.partners.get(c.get('auth').partnerId);
+    if (tokenPartner?.rateLimit) {
+      const taken = this.limiter.take(tokenPartner.id, tokenPartner.rateLimit);
+      if (!taken.ok) {
+        throw new DciError(429, 'err.request.too_many_requests', `rate limit of ${tokenPartner.rateLimit.perSecond} requests/s exceeded`, {
+          'retry-after': String(taken.retryAfterSeconds),
+        });
+      }
+    }
     const { body, text } = await readJsonObjectWithText(c, this.maxBodyBytes);
     normalizeRequestEnvelope(body, opts.batchMember);
     assertValid(opts.validate, body);
