@@ -9,6 +9,7 @@ import { startTestServer, type TestServer } from './support/server.js';
  */
 
 const FIELDS = ['group_identifier', 'poverty_score', 'member_list.demographic_info.sex'];
+const PURPOSE = { '@type': 'Consent', ts: new Date().toISOString(), purpose: { text: 'eligibility', code: 'eligibility-check' } };
 
 let server: TestServer;
 let receiver: CallbackReceiver;
@@ -26,6 +27,7 @@ beforeAll(async () => {
           secret: 'narrow-secret-1',
           scopes: ['social:registry.search'],
           fields: FIELDS,
+          purposes: ['eligibility-check', 'targeting'],
           callbacks: { origins: [receiver.url], allowPrivateNetwork: true },
         },
       ],
@@ -61,7 +63,7 @@ describe('field projection', () => {
     const res = await postJson(
       `${server.url}/social/registry/sync/search`,
       token,
-      searchEnvelope([searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: household.uin } })], { sender_id: 'narrow' }),
+      searchEnvelope([searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: household.uin }, consent: PURPOSE })], { sender_id: 'narrow' }),
     );
     expect(res.status).toBe(200);
     expectProjected(res.json.message.search_response[0].data.reg_records[0], res.text);
@@ -71,7 +73,7 @@ describe('field projection', () => {
     const res = await postJson(
       `${server.url}/social/registry/search`,
       token,
-      searchEnvelope([searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: household.uin } })], {
+      searchEnvelope([searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: household.uin }, consent: PURPOSE })], {
         sender_id: 'narrow',
         sender_uri: `${receiver.url}/on-search`,
       }),
@@ -80,6 +82,30 @@ describe('field projection', () => {
     const correlationId = res.json.message.correlation_id;
     const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId));
     expectProjected(callback.body.message.search_response[0].data.reg_records[0], callback.text);
+  });
+
+  it('refuses, item by item, a search under no purpose or a purpose the partner may not use', async () => {
+    const query = { query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: household.uin } };
+    const res = await postJson(
+      `${server.url}/social/registry/sync/search`,
+      token,
+      searchEnvelope(
+        [
+          searchItem(query, 'no-purpose'),
+          searchItem({ ...query, consent: { purpose: { code: 'marketing' } } }, 'wrong-purpose'),
+          searchItem({ ...query, authorize: { purpose: { code: 'targeting' } } }, 'allowed'),
+        ],
+        { sender_id: 'narrow' },
+      ),
+    );
+    expect(res.status).toBe(200);
+    const [none, wrong, allowed] = res.json.message.search_response;
+    expect(none).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+    expect(none.status_reason_message).toMatch(/must state its purpose/);
+    expect(wrong).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+    expect(wrong.status_reason_message).toMatch(/purpose marketing is not one/);
+    expect(allowed).toMatchObject({ status: 'succ' });
+    expect(none.data).toBeUndefined();
   });
 
   it('gives partners without a list whole records', async () => {

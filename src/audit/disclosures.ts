@@ -38,10 +38,20 @@ export class DisclosureRecorder {
     private readonly context: { partnerId: string; domain: string; action: string; transactionId?: string; messageId?: string; fields?: readonly string[] },
   ) {}
 
-  /** Record handling for answerSearchBatch: projection plus this recorder's observation. */
-  handling(project: RecordHandling['project']): RecordHandling {
+  /**
+   * Record handling for answerSearchBatch: the partner's projection, its allowed purposes (an item stating no
+   * purpose, or another one, is refused when the partner has a list: DIGEST 3.3), and this recorder's observation.
+   */
+  handling(project: RecordHandling['project'], purposes?: readonly string[]): RecordHandling {
     return {
       project,
+      refuse: purposes
+        ? (item) => {
+            const purpose = purposeOf(item);
+            if (purpose === undefined) return `this partner must state its purpose (consent or authorize purpose.code: ${purposes.join(', ')})`;
+            return purposes.includes(purpose) ? undefined : `purpose ${purpose.slice(0, 100)} is not one this partner may ask under`;
+          }
+        : undefined,
       observe: (referenceId, records) => {
         if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });
       },

@@ -84,6 +84,8 @@ export interface RecordHandling {
   project?: (record: object) => object;
   /** Called with the records of each answered item before projection. */
   observe?: (referenceId: string, records: object[]) => void;
+  /** Refuses an item before it runs (e.g. a purpose the partner may not ask under): the reason, or undefined. */
+  refuse?: (item: Record<string, unknown>) => string | undefined;
 }
 
 async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits, handling: RecordHandling): Promise<SearchResponseItem> {
@@ -95,6 +97,8 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     }
     const criteria = item.search_criteria;
     if (!isObject(criteria)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria must be an object');
+    const refusal = handling.refuse?.(item);
+    if (refusal) throw new ItemRejection('rjct.search_criteria.invalid', refusal);
     if (!present(criteria.query_type)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query_type is required');
     if (!present(criteria.query)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query is required');
     const page = pageOf(criteria.pagination, limits);

@@ -64,7 +64,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       messageId: header.message_id,
       fields: partner.fields,
     });
-    const results = await answerSearchBatch(deps.search, items, deps.limits, disclosures.handling(projectionOf(partner)));
+    const results = await answerSearchBatch(deps.search, items, deps.limits, disclosures.handling(projectionOf(partner), partner.purposes));
     await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',

@@ -132,7 +132,7 @@ export class TransactionExecutor {
         messageId: header.message_id,
         fields: partner?.fields,
       });
-      const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner ? projectionOf(partner) : undefined));
+      const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner ? projectionOf(partner) : undefined, partner?.purposes));
       await disclosures.commit(items);
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: this.searchCallbacks(t, results) };
     }
