@@ -1,0 +1,58 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { type RunningServer, startServer } from '../src/server.js';
+import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { openTestDatabase } from './support/server.js';
+
+/** The logs of a busy server, refusals and failures included, hold no name, identifier or birth date of anyone. */
+
+let server: RunningServer;
+let lines = '';
+const db = await openTestDatabase();
+
+beforeAll(async () => {
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines += chunk.toString();
+      done();
+    },
+  });
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'trace', WORKER_POLL_MS: '50' });
+  server = await startServer(config, { db, logger: pino({ level: 'trace' }, sink), signingKey: await generateSigningKey() });
+  await server.ready;
+});
+afterAll(async () => {
+  await server?.close();
+  await db.close();
+});
+
+describe('log hygiene', () => {
+  it('logs requests without the personal data they carry', async () => {
+    const people = await db.query<{ uin: string; given_name: string; surname: string; birth_date: string }>(`
+      select x.id_value as uin, i.given_name, i.surname, i.birth_date from individuals i
+      join identifiers x on x.individual_id = i.id and x.id_type = 'UIN' order by i.id limit 5`);
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' });
+    const token = ((await (await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form })).json()) as { access_token: string }).access_token;
+    for (const p of people) {
+      const ok = await postJson(`${server.url}/social/registry/sync/search`, token, searchEnvelope([
+        searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: p.uin } }),
+        searchItem({ query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'given_name', operator: 'eq', attribute_value: p.given_name } }] }),
+      ]));
+      expect(ok.status).toBe(200);
+      expect(ok.text).toContain(p.given_name);
+      // Refusals that echo nothing of the person either.
+      const bad = await postJson(`${server.url}/social/registry/sync/search`, token, `{"header": {"sender_id": "demo-spmis", "x": "${p.surname}"`);
+      expect(bad.status).toBe(400);
+      const async = await postJson(`${server.url}/social/registry/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: p.uin } })], { sender_uri: 'http://127.0.0.1:1/on-search' }));
+      expect(async.status).toBe(202);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(lines).toContain('"msg":"request"');
+    for (const p of people) {
+      for (const secret of [p.uin, p.given_name, p.surname, p.birth_date]) expect(lines, secret).not.toContain(secret);
+    }
+  });
+});
