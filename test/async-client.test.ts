@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PeerTokens } from '../src/auth/peer-tokens.js';
 import { EnvelopeBuilder } from '../src/dci/envelope/builder.js';
@@ -9,7 +8,7 @@ import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { OutboundStore } from '../src/dci/transactions/outbound-store.js';
 import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
 import { postJson, searchItem } from './support/dci.js';
-import { waitFor } from './support/receiver.js';
+import { freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -74,13 +73,6 @@ afterAll(async () => {
   await gateway?.close();
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function registryUin(): Promise<string> {
   const [row] = await registry.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id desc limit 1`);

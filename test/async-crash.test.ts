@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { copyTestDatabase } from './support/server.js';
 
 /**
@@ -24,13 +23,6 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();

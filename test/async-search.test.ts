@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSchema, postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { verifyDciSignatureWithPython } from './support/signatures.js';
 
@@ -525,10 +524,3 @@ describe('operator API', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
