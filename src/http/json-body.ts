@@ -52,13 +52,11 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
   });
 }
 
-/** Reads a JSON object body: 415 for another content type, 400 for broken JSON or a non-object, 413 when too large. */
-export async function readJsonObject(c: Context, maxBytes: number): Promise<Record<string, unknown>> {
-  return (await readJsonObjectWithText(c, maxBytes)).body;
-}
-
-/** readJsonObject, also giving the text as received (signatures are verified over it). */
-export async function readJsonObjectWithText(c: Context, maxBytes: number): Promise<{ body: Record<string, unknown>; text: string }> {
+/**
+ * Reads a JSON object body, and the text as received (signatures are verified over it): 415 for another content
+ * type, 400 for broken JSON or a non-object, 413 when too large.
+ */
+export async function readJsonObject(c: Context, maxBytes: number): Promise<{ body: Record<string, unknown>; text: string }> {
   const type = c.req.header('content-type') ?? '';
   if (!JSON_TYPE.test(type)) {
     throw new DciError(415, 'err.request.bad', `content-type must be application/json, got ${type ? type.slice(0, 100) : 'none'}`);

@@ -4,7 +4,7 @@ import type { PartnerDirectory } from '../../auth/partners.js';
 import { RateLimiter } from '../../auth/rate-limit.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
-import { readJsonObjectWithText } from '../../http/json-body.js';
+import { readJsonObject } from '../../http/json-body.js';
 import type { SignatureVerifier } from '../signing/verifier.js';
 import { isObject, normalizeRequestEnvelope } from './normalize.js';
 import { assertValid } from './schemas.js';
@@ -24,25 +24,24 @@ export class DciRequestReader {
   ) {}
 
   async read(c: Context<AppEnv>, opts: { validate: ValidateFunction; batchMember?: string }): Promise<Record<string, unknown>> {
-    const tokenPartner = this.partners.get(c.get('auth').partnerId);
-    if (tokenPartner?.rateLimit) {
-      const taken = this.limiter.take(tokenPartner.id, tokenPartner.rateLimit);
+    const partnerId = c.get('auth').partnerId;
+    const partner = this.partners.get(partnerId);
+    if (!partner) throw new DciError(403, 'err.request.forbidden', 'the partner of this token is no longer registered');
+    if (partner.rateLimit) {
+      const taken = this.limiter.take(partner.id, partner.rateLimit);
       if (!taken.ok) {
-        throw new DciError(429, 'err.request.too_many_requests', `rate limit of ${tokenPartner.rateLimit.perSecond} requests/s exceeded`, {
+        throw new DciError(429, 'err.request.too_many_requests', `rate limit of ${partner.rateLimit.perSecond} requests/s exceeded`, {
           'retry-after': String(taken.retryAfterSeconds),
         });
       }
     }
-    const { body, text } = await readJsonObjectWithText(c, this.maxBodyBytes);
+    const { body, text } = await readJsonObject(c, this.maxBodyBytes);
     normalizeRequestEnvelope(body, opts.batchMember);
     assertValid(opts.validate, body);
-    const partnerId = c.get('auth').partnerId;
     const header = isObject(body.header) ? body.header : {};
     if (header.sender_id !== undefined && header.sender_id !== partnerId) {
       throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
     }
-    const partner = this.partners.get(partnerId);
-    if (!partner) throw new DciError(403, 'err.request.forbidden', 'the partner of this token is no longer registered');
     c.set('partner', partner);
     const signature = typeof body.signature === 'string' && body.signature.trim() !== '' ? body.signature : c.req.header('signature');
     await this.verifier.verify(partner, signature, text, partnerId);

@@ -4,19 +4,25 @@ import type { RequestHeader } from './builder.js';
 /**
  * Checks the request header (DIGEST 2.2, 7.6, 8). Refusals of the message as a whole that the spec gives a header
  * reason code for are answered in the envelope (HeaderRejection); malformed messages are HTTP errors (DciError).
+ * The sender is checked earlier, by the request reader, before its signature is.
  */
-export function checkRequestHeader(header: RequestHeader, opts: { partnerId: string; action: string; itemCount: number; maxBatchItems: number }): void {
+export function checkRequestHeader(
+  header: RequestHeader,
+  opts: { action: string; itemCount: number; maxBatchItems: number; messageTsWindowSeconds: number },
+): void {
   if (header.version !== undefined && !/^1(\.\d+){0,2}$/.test(header.version)) {
     throw new DciError(400, 'err.version.not_supported', `header.version ${header.version.slice(0, 20)} is not supported; use 1.0.0`);
-  }
-  if (header.sender_id !== opts.partnerId) {
-    throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
   }
   if (header.action.toLowerCase() !== opts.action) {
     throw new HeaderRejection('rjct.action.invalid', `header.action must be ${opts.action} on this endpoint`);
   }
-  if (Number.isNaN(Date.parse(header.message_ts)) || !/^\d{4}-\d{2}-\d{2}T/.test(header.message_ts)) {
+  const sentAt = Date.parse(header.message_ts);
+  if (Number.isNaN(sentAt) || !/^\d{4}-\d{2}-\d{2}T/.test(header.message_ts)) {
     throw new HeaderRejection('rjct.message_ts.invalid', 'header.message_ts must be an RFC 3339 date-time');
+  }
+  // The replay window (DIGEST 7.6): store-and-forward hops delay messages, so it is configurable.
+  if (Math.abs(Date.now() - sentAt) / 1000 > opts.messageTsWindowSeconds) {
+    throw new HeaderRejection('rjct.message_ts.invalid', `header.message_ts is more than ${opts.messageTsWindowSeconds} s away from the server's clock`);
   }
   if (opts.itemCount > opts.maxBatchItems) {
     throw new HeaderRejection('rjct.total_count.limit_exceeded', `a message may carry at most ${opts.maxBatchItems} requests`);

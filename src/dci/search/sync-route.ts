@@ -39,8 +39,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
     const items = message.search_request;
     c.header('cache-control', 'no-store');
     try {
-      checkRequestHeader(header, { partnerId: c.get('auth').partnerId, action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems });
-      deps.replay.checkTimestamp(header.message_ts);
+      checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
       await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;

@@ -113,7 +113,6 @@ export class AsyncProtocol {
         domain,
         searchable: this.deps.searchDomains.has(domain),
         tokens,
-        partners: this.deps.partners,
         envelopes: this.deps.envelopes,
         store: this.transactions,
         txnStatus: this.txnStatus,

@@ -3,7 +3,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
 import { requireScope } from '../../auth/bearer.js';
-import type { PartnerDirectory } from '../../auth/partners.js';
+import type { Partner } from '../../auth/partners.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
@@ -26,7 +26,6 @@ export interface AsyncRouteDeps {
   /** Does this domain answer searches (async search is registered only then). */
   searchable: boolean;
   tokens: AccessTokens;
-  partners: PartnerDirectory;
   envelopes: EnvelopeBuilder;
   store: TransactionStore;
   txnStatus: TxnStatusService;
@@ -47,8 +46,8 @@ interface IntakeSpec {
 }
 
 /** The callback URL of a request (DIGEST 1.3): sender_uri when given, else the partner's base + the standard path. */
-function callbackUrlOf(deps: AsyncRouteDeps, partnerId: string, header: RequestHeader, callbackPath: string): string {
-  const settings = deps.partners.get(partnerId)?.callbacks;
+function callbackUrlOf(partner: Partner, header: RequestHeader, callbackPath: string): string {
+  const settings = partner.callbacks;
   if (!settings) throw new DciError(400, 'err.sender_uri.invalid', 'no callback address is registered for this partner: use sync/search');
   const raw = header.sender_uri ?? (settings.baseUrl ? settings.baseUrl.replace(/\/+$/, '') + callbackPath : undefined);
   if (!raw) throw new DciError(400, 'err.sender_uri.invalid', 'header.sender_uri is required: no callback base is registered for this partner');
@@ -83,13 +82,12 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
     return c.json(headerRejectionBody(rejection, newCorrelationId()), httpStatus);
   };
   try {
-    checkRequestHeader(header, { partnerId, action: spec.action, itemCount, maxBatchItems: deps.limits.maxBatchItems });
-    deps.replay.checkTimestamp(header.message_ts);
+    checkRequestHeader(header, { action: spec.action, itemCount, maxBatchItems: deps.limits.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
   } catch (e) {
     if (e instanceof HeaderRejection) return refuse(e, 400);
     throw e;
   }
-  const callbackUrl = callbackUrlOf(deps, partnerId, header, `/registry/${spec.action === 'search' ? 'on-search' : 'txn/on-status'}`);
+  const callbackUrl = callbackUrlOf(c.get('partner'), header, `/registry/${spec.action === 'search' ? 'on-search' : 'txn/on-status'}`);
   const accepted = await deps.store.accept({
     domain: deps.domain,
     action: spec.action,
@@ -188,8 +186,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
     const correlationId = newCorrelationId();
     c.header('cache-control', 'no-store');
     try {
-      checkRequestHeader(header, { partnerId: c.get('auth').partnerId, action: 'txn-status', itemCount: txnStatusIntake.requests(body.message as Record<string, unknown>).itemCount, maxBatchItems: 1 });
-      deps.replay.checkTimestamp(header.message_ts);
+      checkRequestHeader(header, { action: 'txn-status', itemCount: 1, maxBatchItems: 1, messageTsWindowSeconds: deps.replay.windowSeconds });
       await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
