@@ -24,11 +24,13 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     const log = logger.child({ request_id: requestId });
     c.set('log', log);
     const started = performance.now();
-    await next();
+    // Set before the handler runs, so that its response is built with them: a header set on a finished response
+    // makes Hono copy the response, body included, once more on every request.
     c.header('x-request-id', requestId);
     for (const [name, value] of SECURITY_HEADERS) c.header(name, value);
     // Only the API reference page is HTML; nothing else may load anything.
     c.header('content-security-policy', c.req.path === '/docs' ? DOCS_CSP : "default-src 'none'; frame-ancestors 'none'");
+    await next();
     const auth = c.get('auth');
     log.info(
       {
