@@ -106,7 +106,7 @@ async function getToken(clientId = 'demo-spmis', secret = 'demo-spmis-secret'): 
 function envelope(criteria: Record<string, unknown>, senderId = 'demo-spmis', sign = false): string {
   const header = { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: senderId, total_count: 1 };
   const message = { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: criteria }] };
-  return JSON.stringify(sign ? { signature: benchSigner.signatureFor('dci', header, message), header, message } : { header, message });
+  return sign ? benchSigner.signedEnvelopeText('dci', header, message) : JSON.stringify({ header, message });
 }
 
 interface Figure {

@@ -2,7 +2,6 @@ import { type Dispatcher, request } from 'undici';
 import type { PeerAuth } from '../auth/partners.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
-import { envelopeDigest } from '../dci/signing/canonical.js';
 import type { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
 
@@ -51,7 +50,7 @@ export class PeerClient {
       totalCount,
     });
     const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message } });
-    const body = JSON.stringify({ signature: this.signer.signDigest(envelopeDigest(header, message)), header, message });
+    const body = this.signer.signedEnvelopeText('dci', header, message);
     try {
       const token = await this.peerTokens.bearer(peer.auth);
       const res = await request(`${peer.baseUrl.replace(/\/+$/, '')}${path}`, {

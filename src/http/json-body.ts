@@ -74,3 +74,8 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   }
   return { body: body as Record<string, unknown>, text };
 }
+
+/** A 200 answer whose JSON text is already made (signed envelopes are serialised once, for the signature and the wire). */
+export function jsonText(c: Context, text: string): Response {
+  return c.body(text, 200, { 'content-type': 'application/json' });
+}

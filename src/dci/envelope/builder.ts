@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DciErrorCode, HeaderReasonCode, RequestStatus } from './codes.js';
 import { PROTOCOL_VERSION } from './codes.js';
+import { sortedJson } from '../signing/canonical.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
 import type { SignatureFormat } from '../signing/verifier.js';
 
@@ -33,12 +34,6 @@ export interface CallbackHeader {
   is_msg_encrypted: boolean;
 }
 
-export interface Envelope<M> {
-  signature?: string;
-  header: CallbackHeader;
-  message: M;
-}
-
 export const newMessageId = (): string => randomUUID();
 export const newCorrelationId = (): string => randomUUID();
 /** RFC 3339 with offset (Z), as every DCI date-time. */
@@ -64,7 +59,7 @@ export class EnvelopeBuilder {
     reasonCode?: HeaderReasonCode;
     reasonMessage?: string;
   }): CallbackHeader {
-    // Members in the order of MsgCallbackHeader_V1.0.0; absent optional ones are left out, not null.
+    // Absent optional members are left out, not null (the envelope text sorts the keys).
     const header = {
       version: PROTOCOL_VERSION,
       message_id: newMessageId(),
@@ -100,10 +95,9 @@ export class EnvelopeBuilder {
     return header;
   }
 
-  /** The envelope, signed in the dialect of the partner it is for. */
-  envelope<M>(header: CallbackHeader, message: M, format: SignatureFormat = 'dci'): Envelope<M> {
-    if (!this.signer) return { header, message };
-    return { signature: this.signer.signatureFor(format, header, message), header, message };
+  /** The envelope as the JSON text to send, signed in the dialect of the partner it is for. */
+  envelopeText(header: CallbackHeader, message: unknown, format: SignatureFormat): string {
+    return this.signer ? this.signer.signedEnvelopeText(format, header, message) : sortedJson({ header, message });
   }
 }
 

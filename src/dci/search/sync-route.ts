@@ -3,6 +3,7 @@ import { requireScope } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { HeaderRejection } from '../../http/errors.js';
+import { jsonText } from '../../http/json-body.js';
 import { type EnvelopeBuilder, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import type { ReplayGuard } from '../transactions/replay-guard.js';
@@ -52,7 +53,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
         totalCount: items.length,
         completedCount: 0,
       });
-      return c.json(deps.envelopes.envelope(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
+      return jsonText(c, deps.envelopes.envelopeText(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
     }
     const partner = c.get('partner');
     const disclosures = new DisclosureRecorder(deps.audit, {
@@ -72,6 +73,6 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       totalCount: items.length,
       completedCount: results.length,
     });
-    return c.json(deps.envelopes.envelope(responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }, c.get('partner').signatureFormat));
+    return jsonText(c, deps.envelopes.envelopeText(responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }, partner.signatureFormat));
   });
 }

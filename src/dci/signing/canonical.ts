@@ -6,7 +6,15 @@ import { createHash } from 'node:crypto';
  * (`json.dumps(sort_keys=True, separators=(",", ":"))`, ensure_ascii) and equals RFC 8785 for ASCII text and integers.
  */
 export function canonicalJson(value: unknown): string {
-  return escapeNonAscii(JSON.stringify(value, sortKeys) ?? 'null');
+  return escapeNonAscii(sortedJson(value));
+}
+
+/**
+ * Compact JSON with sorted keys but non-ASCII left as it is: valid JSON to send, whose canonical form is
+ * `escapeNonAscii` of it. Building what we emit this way serialises it once for both the wire and the signature.
+ */
+export function sortedJson(value: unknown): string {
+  return JSON.stringify(value, sortKeys) ?? 'null';
 }
 
 /**
@@ -27,11 +35,16 @@ function sortKeys(_key: string, value: unknown): unknown {
 }
 
 const NON_ASCII = /[\u0080-\uffff]/g;
-function escapeNonAscii(text: string): string {
+export function escapeNonAscii(text: string): string {
   return text.replace(NON_ASCII, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Base64 SHA-256 of the canonical `{header, message}`: the `digest` a DCI signature signs. */
 export function envelopeDigest(header: unknown, message: unknown): string {
-  return createHash('sha256').update(canonicalJson({ header, message })).digest('base64');
+  return canonicalDigest(canonicalJson({ header, message }));
+}
+
+/** Base64 SHA-256 of a canonical text. */
+export function canonicalDigest(canonical: string): string {
+  return createHash('sha256').update(canonical).digest('base64');
 }

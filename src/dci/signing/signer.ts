@@ -1,6 +1,6 @@
 import { sign } from 'node:crypto';
 import { DciError } from '../../http/errors.js';
-import { canonicalJson, envelopeDigest } from './canonical.js';
+import { canonicalDigest, escapeNonAscii, sortedJson } from './canonical.js';
 import type { SigningKey } from './keys.js';
 import type { SignatureFormat } from './verifier.js';
 
@@ -10,9 +10,8 @@ export const SIGNATURE_VALIDITY_SECONDS = 300;
 /**
  * The one signer of what this server emits, in the dialect each partner reads: `dci`, the profile of DIGEST 7.2
  * (cavage-style parameters in the body, as OpenSPP 2 emits them), or `jws-detached` (a detached compact JWS over the
- * sorted-key compact JSON of {header, message}, as OpenG2P emits it). For `dci`, `digest` is
- * `envelopeDigest(header, message)`; callers that resend a message keep its digest and sign again at each attempt,
- * since a signature expires long before delivery retries end. A JWS carries no expiry.
+ * sorted-key compact JSON of {header, message}, as OpenG2P emits it). A message that is resent keeps its digest and
+ * is signed again at each attempt (`resign`), since a signature expires long before delivery retries end.
  */
 export class EnvelopeSigner {
   constructor(
@@ -42,21 +41,36 @@ export class EnvelopeSigner {
     return `${protectedB64}..${signature}`;
   }
 
-  /** The signature of an envelope in a partner's dialect; a failure to sign is 503, never an unsigned answer. */
-  signatureFor(format: SignatureFormat, header: unknown, message: unknown): string {
-    try {
-      return format === 'jws-detached' ? this.signJws(canonicalJson({ header, message })) : this.signDigest(envelopeDigest(header, message));
-    } catch (err) {
-      throw new DciError(503, 'err.service.unavailable', `the server could not sign its answer: ${(err as Error).message.slice(0, 200)}`);
-    }
+  /** The signature in a partner's dialect over the canonical text of `{header, message}`. */
+  private signCanonical(format: SignatureFormat, canonical: string): string {
+    return format === 'jws-detached' ? this.signJws(canonical) : this.signDigest(canonicalDigest(canonical));
   }
 
   /**
-   * The envelope text with a fresh signature in front of `unsignedBody` (the JSON text of `{header, message}`);
-   * `digest` saves the dci dialect the canonicalisation of a body that is resent.
+   * The envelope as the JSON text we send: `{"signature": ..., "header": ..., "message": ...}`, keys sorted, serialised
+   * once for the wire and the signature. A failure to sign is 503, never an unsigned answer.
    */
-  signedBody(unsignedBody: string, digest: string, format: SignatureFormat = 'dci'): string {
-    const signature = format === 'jws-detached' ? this.signJws(canonicalJson(JSON.parse(unsignedBody))) : this.signDigest(digest);
-    return `{"signature":${JSON.stringify(signature)},${unsignedBody.slice(1)}`;
+  signedEnvelopeText(format: SignatureFormat, header: unknown, message: unknown): string {
+    const body = sortedJson({ header, message });
+    let signature: string;
+    try {
+      signature = this.signCanonical(format, escapeNonAscii(body));
+    } catch (err) {
+      throw new DciError(503, 'err.service.unavailable', `the server could not sign its answer: ${(err as Error).message.slice(0, 200)}`);
+    }
+    return withSignature(body, signature);
   }
+
+  /**
+   * A stored envelope signed again for another attempt: `sortedBody` is the sortedJson text of `{header, message}`,
+   * `digest` its dci digest, computed once when the message was made.
+   */
+  resign(sortedBody: string, digest: string, format: SignatureFormat): string {
+    return withSignature(sortedBody, format === 'jws-detached' ? this.signJws(escapeNonAscii(sortedBody)) : this.signDigest(digest));
+  }
+}
+
+/** `{"signature": ...,` in front of the members of the JSON object text `body`. */
+export function withSignature(body: string, signature: string): string {
+  return `{"signature":${JSON.stringify(signature)},${body.slice(1)}`;
 }

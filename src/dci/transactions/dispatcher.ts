@@ -204,7 +204,7 @@ export class CallbackDispatcher {
       const token = await this.peerTokens.bearer(callbacks.auth);
       const res = await request(url, {
         method: 'POST',
-        body: this.signer.signedBody(d.body, d.digest, partner!.signatureFormat),
+        body: this.signer.resign(d.body, d.digest, partner!.signatureFormat),
         headers: {
           'content-type': 'application/json',
           accept: 'application/json',

@@ -5,7 +5,7 @@ import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { projectionOf } from '../search/projection.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
-import { envelopeDigest } from '../signing/canonical.js';
+import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
 import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
@@ -189,6 +189,8 @@ export class TransactionExecutor {
   }
 
   private delivery(t: ClaimedTransaction, header: { message_id: string; action: string }, message: unknown, page: number): NewDelivery {
+    // Sorted keys: the stored text is its own canonical form (up to non-ASCII escaping), so resigning never reparses it.
+    const body = sortedJson({ header, message });
     return {
       transactionId: t.id,
       partnerId: t.sender_id,
@@ -196,8 +198,8 @@ export class TransactionExecutor {
       messageId: header.message_id,
       page,
       targetUrl: t.callback_url,
-      body: JSON.stringify({ header, message }),
-      digest: envelopeDigest(header, message),
+      body,
+      digest: canonicalDigest(escapeNonAscii(body)),
     };
   }
 }

@@ -7,6 +7,7 @@ import type { Partner } from '../../auth/partners.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
+import { jsonText } from '../../http/json-body.js';
 import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
@@ -192,7 +193,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       if (!(e instanceof HeaderRejection)) throw e;
       const rejected = deps.envelopes.callbackHeader({ action: 'txn-on-status', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: 1, completedCount: 0 });
       const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: message.txnstatus_request.txn_type, txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
-      return c.json(deps.envelopes.envelope(rejected, empty, c.get('partner').signatureFormat));
+      return jsonText(c, deps.envelopes.envelopeText(rejected, empty, c.get('partner').signatureFormat));
     }
     const { found, message: answer } = await deps.txnStatus.answer(c.get('auth').partnerId, message, correlationId);
     const responseHeader = deps.envelopes.callbackHeader({
@@ -203,6 +204,6 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       totalCount: 1,
       completedCount: 1,
     });
-    return c.json(deps.envelopes.envelope(responseHeader, answer, c.get('partner').signatureFormat));
+    return jsonText(c, deps.envelopes.envelopeText(responseHeader, answer, c.get('partner').signatureFormat));
   });
 }

@@ -60,7 +60,7 @@ export const callbackDeliveries = pgTable(
     messageId: text('message_id').notNull(),
     page: integer('page').notNull().default(1),
     targetUrl: text('target_url').notNull(),
-    /** The envelope without its signature; each attempt signs it afresh (a signature is valid minutes, retries run days). */
+    /** The envelope without its signature, as sortedJson text; each attempt signs it afresh (a signature is valid minutes, retries run days). */
     body: text('body').notNull(),
     /** The DCI signature digest of the body's {header, message}, computed once. */
     digest: text('digest').notNull(),
