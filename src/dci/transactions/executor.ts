@@ -8,7 +8,7 @@ import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchRes
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
-import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
+import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 import { Wakeup } from './wakeup.js';
 import type { WorkerIdentity } from './worker-identity.js';
 
@@ -138,14 +138,7 @@ export class TransactionExecutor {
     }
     if (t.action === 'txn-status') {
       const { found, message } = await this.txnStatus.answer(t.sender_id, t.request.message as unknown as TxnStatusRequestMessage, t.correlation_id);
-      const header = this.envelopes.callbackHeader({
-        action: 'txn-on-status',
-        status: found ? 'succ' : 'rjct',
-        reasonMessage: found ? undefined : 'unknown transaction',
-        receiverId: t.sender_id,
-        totalCount: 1,
-        completedCount: 1,
-      });
+      const header = this.envelopes.callbackHeader(txnOnStatusHeader(found, t.sender_id));
       const outcome: ItemOutcome = { reference_id: (t.request.message as unknown as TxnStatusRequestMessage).txnstatus_request.reference_id, status: found ? 'succ' : 'rjct' };
       return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [this.delivery(t, header, message, 1)] };
     }

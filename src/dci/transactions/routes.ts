@@ -17,7 +17,7 @@ import { canonicalJson } from '../signing/canonical.js';
 import { CallbackTargetRejection, checkCallbackUrl } from './callback-target.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { TransactionStore } from './transaction-store.js';
-import type { TxnStatusRequestMessage, TxnStatusService } from './txn-status.js';
+import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
 const validateTxnStatusEnvelope = inputValidator('txn-status-request-envelope.schema.json');
@@ -196,14 +196,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       return jsonText(c, deps.envelopes.envelopeText(rejected, empty, c.get('partner').signatureFormat));
     }
     const { found, message: answer } = await deps.txnStatus.answer(c.get('auth').partnerId, message, correlationId);
-    const responseHeader = deps.envelopes.callbackHeader({
-      action: 'txn-on-status',
-      status: found ? 'succ' : 'rjct',
-      reasonMessage: found ? undefined : 'unknown transaction',
-      receiverId: header.sender_id,
-      totalCount: 1,
-      completedCount: 1,
-    });
+    const responseHeader = deps.envelopes.callbackHeader(txnOnStatusHeader(found, header.sender_id));
     return jsonText(c, deps.envelopes.envelopeText(responseHeader, answer, c.get('partner').signatureFormat));
   });
 }

@@ -48,6 +48,18 @@ function itemStatus(row: TransactionRow, referenceId: string): Omit<SearchRespon
   return { reference_id: referenceId, timestamp, status: 'succ', status_reason_message: 'result delivered' };
 }
 
+/** The header options of a txn-on-status answer, sync or async: `rjct` when no transaction matched. */
+export function txnOnStatusHeader(found: boolean, receiverId: string) {
+  return {
+    action: 'txn-on-status',
+    status: found ? 'succ' : 'rjct',
+    reasonMessage: found ? undefined : 'unknown transaction',
+    receiverId,
+    totalCount: 1,
+    completedCount: 1,
+  } as const;
+}
+
 /** Answers txn status, sync or async: a partner sees only its own transactions (keyed by sender_id). */
 export class TxnStatusService {
   constructor(private readonly store: TransactionStore) {}
