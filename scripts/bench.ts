@@ -15,7 +15,7 @@
  * receiver, and the backlog during a steady stream (scripts/bench-async.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
@@ -25,6 +25,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey } from '../src/dci/signing/keys.js';
+import { FileDataKeySource } from '../src/registry/data-keys.js';
+import { IdentifierVault } from '../src/registry/identifiers.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { benchAsync } from './bench-async.js';
 
@@ -49,16 +51,18 @@ async function prepareDatabase() {
   await admin.end();
   const db = await openDatabase({ databaseUrl: dbUrl, poolSize: 4 });
   await migrateDatabase(db);
-  const seeded = await seedRegistry(db, { households, seed: 2026 });
+  const seeded = await seedRegistry(db, { households, seed: 2026, dataKeys });
   // Settle the freshly loaded tables before measuring: otherwise autovacuum and the checkpoint after 1.5 million
   // inserted rows run during the first scenarios and skew them.
   await db.query('vacuum (analyze)');
   await db.query('checkpoint');
   // Living people in a household, so that every lookup has exactly one Member and one Group to return.
-  const uins = (
-    await db.query<{ v: string }>(`select x.id_value as v from identifiers x join memberships m on m.individual_id = x.individual_id and m.end_date is null
-      where x.id_type = 'UIN' order by random() limit 20000`)
-  ).map((r) => r.v);
+  const vault = await IdentifierVault.load(db, dataKeys);
+  const uins = vault.openAll(
+    await db.query<{ type: string; value: null; sealed: string }>(`select x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed
+      from identifiers x join memberships m on m.individual_id = x.individual_id and m.end_date is null
+      where x.id_type = 'UIN' order by random() limit 20000`),
+  ).map((x) => x.value);
   const regions = (await db.query<{ name: string }>(`select name from areas where level = 'region'`)).map((r) => r.name);
   await db.close();
   return { seeded, uins, regions };
@@ -66,7 +70,12 @@ async function prepareDatabase() {
 
 /** A partner that signs every request (signature required) and one that does not sign (signature off). */
 const benchKey = await generateSigningKey();
-const partnersFile = join(mkdtempSync(join(tmpdir(), 'dci-bench-')), 'partners.json');
+const benchDir = mkdtempSync(join(tmpdir(), 'dci-bench-'));
+const partnersFile = join(benchDir, 'partners.json');
+// The servers open the identifiers this run seals with the same key.
+const dataKeyFile = join(benchDir, 'data-key');
+writeFileSync(dataKeyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+const dataKeys = await new FileDataKeySource({ path: dataKeyFile, dataDir: benchDir }).load();
 writeFileSync(
   partnersFile,
   JSON.stringify([
@@ -80,7 +89,7 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Child
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the server under load.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', PARTNERS_FILE: partnersFile, ...extraEnv },
+    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', PARTNERS_FILE: partnersFile, DATA_KEY: dataKeyFile, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let k = 0; k < 200; k++) {

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../src/db/client.js';
+import { FileDataKeySource } from '../src/registry/data-keys.js';
 import { seedRegistry } from '../src/registry/seed/load.js';
 
 const USAGE = 'usage: npm run seed -- [--households N] [--seed S] [--batch HOUSEHOLDS] [--parallel ROUNDS] [--reference-date YYYY-MM-DD]\n';
@@ -54,7 +55,9 @@ try {
   await migrateDatabase(db);
   const target = databaseUrl ? `PostgreSQL ${new URL(databaseUrl).host}${new URL(databaseUrl).pathname}` : `PGlite under ${process.env.DATA_DIR || './data'}`;
   process.stdout.write(`Seeding ${households} households (seed ${seed}) into ${target}\n`);
-  const r = await seedRegistry(db, { households, seed, batchHouseholds, parallel, referenceDate: values['reference-date'] });
+  // The key the server will open these identifiers with: DATA_KEY, or the development key under DATA_DIR.
+  const dataKeys = await new FileDataKeySource({ path: process.env.DATA_KEY || undefined, dataDir: process.env.DATA_DIR || './data' }).load();
+  const r = await seedRegistry(db, { households, seed, batchHouseholds, parallel, dataKeys, referenceDate: values['reference-date'] });
   const seconds = r.ms / 1000;
   process.stdout.write(
     `Seeded ${r.households} households, ${r.people} people, ${r.rows} rows in ${seconds.toFixed(2)} s: ${Math.round(r.people / Math.max(seconds, 1e-9))} people/s\n`,

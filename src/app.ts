@@ -19,6 +19,7 @@ import { DciError } from './http/errors.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
 import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
+import type { IdentifierVault } from './registry/identifiers.js';
 import { registerDciSchemas } from './ops/openapi.js';
 import { registerOpsRoutes } from './ops/routes.js';
 
@@ -34,6 +35,7 @@ export interface AppDeps {
   asyncProtocol: AsyncProtocol;
   verifier: SignatureVerifier;
   audit: AuditLog;
+  identifiers: IdentifierVault;
   isReady: () => boolean;
   version: string;
 }
@@ -74,6 +76,6 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
-  if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db);
+  if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db, deps.identifiers);
   return app;
 }

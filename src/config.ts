@@ -26,6 +26,11 @@ const ConfigSchema = z.object({
   PARTNERS_FILE: z.string().optional(),
   /** This server's private signing key (PKCS#8 PEM or JWK file). Generated under DATA_DIR outside production. */
   SIGNING_KEY: z.string().optional(),
+  /**
+   * File holding the 32-byte key that seals restricted fields and keys their blind index (64 hex digits or base64).
+   * Generated under DATA_DIR outside production. Losing it loses those fields; changing it needs a re-seal.
+   */
+  DATA_KEY: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86400).default(3600),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Largest batch (`search_request` items) one message may carry. */
@@ -71,6 +76,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const c = parsed.data;
   const production = c.NODE_ENV === 'production';
   if (production && !c.SIGNING_KEY) throw new Error('invalid configuration: SIGNING_KEY is required in production');
+  if (production && !c.DATA_KEY) throw new Error('invalid configuration: DATA_KEY is required in production');
   return {
     ...c,
     demoData: production ? false : (c.DEMO_DATA ?? true),

@@ -18,7 +18,8 @@ import { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import { AuditLog } from './audit/audit-log.js';
 import { searchDomains } from './domains/search-domains.js';
 import { createLogger } from './http/logger.js';
-import { loadIdentifierTypes } from './registry/identifiers.js';
+import { type DataKeys, FileDataKeySource } from './registry/data-keys.js';
+import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -37,6 +38,8 @@ export interface StartOptions {
   db?: Database;
   logger?: Logger;
   signingKey?: SigningKey;
+  /** The restricted-field keys (tests share one with their seeded template); otherwise from DATA_KEY. */
+  dataKeys?: DataKeys;
   /** Extra partners (tests); the demo partner is added outside production. */
   partners?: Partner[];
 }
@@ -75,8 +78,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (config.NODE_ENV !== 'production') partnerList.push(await demoPartner());
   const partners = new PartnerDirectory(partnerList);
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
-  const identifierTypes = await loadIdentifierTypes(db);
-  const domains = searchDomains(db, identifierTypes);
+  const dataKeys = opts.dataKeys ?? (await new FileDataKeySource({ path: config.DATA_KEY, dataDir: config.DATA_DIR }).load());
+  const vault = await IdentifierVault.load(db, dataKeys);
+  const resealed = await reconcileSealedIdentifiers(db, vault);
+  if (resealed > 0) logger.info({ identifiers: resealed }, 'identifiers brought in line with their classification');
+  const domains = searchDomains(db, vault);
   const signer = new EnvelopeSigner(signingKey, config.DCI_SENDER_ID);
   const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID, config.DCI_SIGNING ? signer : undefined);
   const audit = new AuditLog(db);
@@ -95,6 +101,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     asyncProtocol,
     verifier: new SignatureVerifier(new PartnerKeys({ timeoutMs: 5_000 })),
     audit,
+    identifiers: vault,
     isReady: () => isReady,
     version: VERSION,
   });
@@ -112,7 +119,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const ready = (async () => {
     if (config.WORKERS) await asyncProtocol.startWorkers();
     if (config.demoData) {
-      const loaded = await loadDemoDataIfEmpty(db, { households: config.DEMO_HOUSEHOLDS, seed: config.DEMO_SEED, log: logger });
+      const loaded = await loadDemoDataIfEmpty(db, { households: config.DEMO_HOUSEHOLDS, seed: config.DEMO_SEED, dataKeys, log: logger });
       if (loaded) logger.info({ households: config.DEMO_HOUSEHOLDS }, 'demo data loaded');
     }
     isReady = true;

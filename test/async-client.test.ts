@@ -10,6 +10,7 @@ import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
 import { postJson, searchItem } from './support/dci.js';
 import { freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
  * The client side of the async protocol: gateway B sends an async search to registry A, A calls B back at
@@ -75,8 +76,8 @@ afterAll(async () => {
 
 
 async function registryUin(): Promise<string> {
-  const [row] = await registry.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id desc limit 1`);
-  return row.v;
+  const [row] = await registry.db.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id desc limit 1`);
+  return clearValue(row);
 }
 
 async function answered(outboundId: number) {

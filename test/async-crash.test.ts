@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { copyTestDatabase } from './support/server.js';
+import { testDataKeyFile } from './support/data-keys.js';
 
 /**
  * Crash safety (issue: nothing an ACK was given for is lost): a server process is SIGKILLed while callbacks are in
@@ -55,6 +56,7 @@ describe('crash safety', () => {
     const postgresUrl = inject('postgresUrl');
     const env: Record<string, string> = {
       DATA_DIR: dataDir,
+      DATA_KEY: testDataKeyFile(dataDir),
       DEMO_DATA: 'true',
       DEMO_HOUSEHOLDS: '20',
       WORKER_POLL_MS: '50',

@@ -4,6 +4,7 @@ import { expectSchema, postJson, searchEnvelope, searchItem } from './support/dc
 import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { verifyDciSignatureWithPython } from './support/signatures.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
  * The async protocol over real HTTP: a partner posts /social/registry/search, gets an ACK, and a real local
@@ -57,8 +58,8 @@ afterAll(async () => {
 const sqlOne = async <T = any>(text: string, params: unknown[] = []) => (await server.db.query(text, params))[0] as T;
 
 async function someUins(n: number): Promise<string[]> {
-  const rows = await server.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id limit $1`, [n]);
-  return rows.map((r) => r.v);
+  const rows = await server.db.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id limit $1`, [n]);
+  return rows.map((r) => clearValue(r));
 }
 
 function asyncEnvelope(items: Record<string, unknown>[], header: Record<string, unknown> = {}, senderId = 'demo-spmis') {

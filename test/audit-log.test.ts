@@ -8,6 +8,7 @@ import { migrateDatabase, openDatabase } from '../src/db/client.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /** Every disclosure of personal data is in the hash-chained audit log, and tampering with it is detected. */
 
@@ -33,8 +34,8 @@ const auditPage = async (query = '') => {
 };
 
 async function aUin(offset = 0): Promise<string> {
-  const [row] = await server.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id offset $1 limit 1`, [offset]);
-  return row.v;
+  const [row] = await server.db.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id offset $1 limit 1`, [offset]);
+  return clearValue(row);
 }
 
 describe('audit of disclosures', () => {

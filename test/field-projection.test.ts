@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
  * A partner with a field allow-list receives only those fields, sync and async: a programme that may know a
@@ -34,14 +35,14 @@ beforeAll(async () => {
     },
   );
   token = await server.token({ clientId: 'narrow', secret: 'narrow-secret-1' });
-  const [row] = await server.db.query<{ uin: string; group_id: number }>(`
-    select x.id_value as uin, m.group_id from memberships m join identifiers x on x.individual_id = m.individual_id and x.id_type = 'UIN'
+  const [found] = await server.db.query<{ group_id: number }>(`
+    select ${idColumns()}, m.group_id from memberships m join identifiers x on x.individual_id = m.individual_id and x.id_type = 'UIN'
     join groups g on g.id = m.group_id where m.end_date is null and g.group_size >= 3 order by m.id limit 1`);
   const people = await server.db.query<{ given_name: string; surname: string; birth_date: string }>(
     `select i.given_name, i.surname, i.birth_date from memberships m join individuals i on i.id = m.individual_id where m.group_id = $1 and m.end_date is null`,
-    [row.group_id],
+    [found.group_id],
   );
-  household = { uin: row.uin, names: people.flatMap((p) => [p.given_name, p.surname]), birthDates: people.map((p) => p.birth_date) };
+  household = { uin: clearValue(found), names: people.flatMap((p) => [p.given_name, p.surname]), birthDates: people.map((p) => p.birth_date) };
 });
 afterAll(async () => {
   await server?.close();

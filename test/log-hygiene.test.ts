@@ -6,6 +6,7 @@ import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { openTestDatabase } from './support/server.js';
+import { clearValue, idColumns, TEST_DATA_KEYS } from './support/data-keys.js';
 
 /** The logs of a busy server, refusals and failures included, hold no name, identifier or birth date of anyone. */
 
@@ -21,7 +22,7 @@ beforeAll(async () => {
     },
   });
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'trace', WORKER_POLL_MS: '50' });
-  server = await startServer(config, { db, logger: pino({ level: 'trace' }, sink), signingKey: await generateSigningKey() });
+  server = await startServer(config, { db, logger: pino({ level: 'trace' }, sink), signingKey: await generateSigningKey(), dataKeys: TEST_DATA_KEYS });
   await server.ready;
 });
 afterAll(async () => {
@@ -31,9 +32,11 @@ afterAll(async () => {
 
 describe('log hygiene', () => {
   it('logs requests without the personal data they carry', async () => {
-    const people = await db.query<{ uin: string; given_name: string; surname: string; birth_date: string }>(`
-      select x.id_value as uin, i.given_name, i.surname, i.birth_date from individuals i
-      join identifiers x on x.individual_id = i.id and x.id_type = 'UIN' order by i.id limit 5`);
+    const people = (
+      await db.query<{ given_name: string; surname: string; birth_date: string }>(`
+        select ${idColumns()}, i.given_name, i.surname, i.birth_date from individuals i
+        join identifiers x on x.individual_id = i.id and x.id_type = 'UIN' order by i.id limit 5`)
+    ).map((p) => ({ ...p, uin: clearValue(p) }));
     const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' });
     const token = ((await (await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form })).json()) as { access_token: string }).access_token;
     for (const p of people) {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, searchItem } from './support/dci.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
  * Both DCI signature dialects against one server, with the partner side written independently in Python
@@ -34,8 +35,8 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 async function aUin(): Promise<string> {
-  const [row] = await server.db.query<{ v: string }>(`select id_value as v from identifiers where id_type = 'UIN' order by id limit 1`);
-  return row.v;
+  const [row] = await server.db.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
+  return clearValue(row);
 }
 
 /** A search whose message holds non-ASCII text and a float written as 7.0: the two traps of DIGEST 7.2. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectValidSearchResponse, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
  * SR sync search over real HTTP against the seeded test registry. Expected results are computed from the database
@@ -41,17 +42,19 @@ const householdIdOf = (group: any) => group.group_identifier.find((x: any) => x.
 describe('use case: an SP-MIS gets a household by a member UIN', () => {
   it('returns the household with head info and every active member', async () => {
     // A non-head adult member, so the household is found through someone other than the head.
-    const member = await sqlOne<{ uin: string; hh: string; size: number }>(`
-      select x.id_value as uin, hx.id_value as hh, g.group_size as size
+    const memberRow = await sqlOne<{ hh: string; size: number }>(`
+      select ${idColumns('x', 'uin')}, hx.id_value as hh, g.group_size as size
       from memberships m join identifiers x on x.individual_id = m.individual_id and x.id_type = 'UIN'
       join groups g on g.id = m.group_id join identifiers hx on hx.group_id = g.id and hx.id_type = 'HOUSEHOLD_ID'
       where m.end_date is null and not m.is_head and g.group_size >= 3 order by m.id limit 1`);
-    const head = await sqlOne<{ uin: string; given_name: string; surname: string }>(`
-      select x.id_value as uin, i.given_name, i.surname from identifiers hx
+    const member = { ...memberRow, uin: clearValue(memberRow, 'uin') };
+    const headRow = await sqlOne<{ given_name: string; surname: string }>(`
+      select ${idColumns('x', 'uin')}, i.given_name, i.surname from identifiers hx
       join memberships m on m.group_id = hx.group_id and m.is_head and m.end_date is null
       join individuals i on i.id = m.individual_id
       join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
       where hx.id_type = 'HOUSEHOLD_ID' and hx.id_value = $1`, [member.hh]);
+    const head = { ...headRow, uin: clearValue(headRow, 'uin') };
 
     const item = await one({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: member.uin } });
     expect(item.status).toBe('succ');
@@ -78,8 +81,9 @@ describe('use case: an SP-MIS gets a household by a member UIN', () => {
   });
 
   it('finds the person by UIN as a Member record with demographic info', async () => {
-    const p = await sqlOne(`select x.id_value as uin, i.given_name, i.sex, i.birth_date, i.marital_status from identifiers x
-      join individuals i on i.id = x.individual_id where x.id_type = 'UIN' order by x.id_value limit 1`);
+    const row = await sqlOne(`select ${idColumns('x', 'uin')}, i.given_name, i.sex, i.birth_date, i.marital_status from identifiers x
+      join individuals i on i.id = x.individual_id where x.id_type = 'UIN' order by x.id limit 1`);
+    const p = { ...row, uin: clearValue(row, 'uin') };
     const item = await one({ query_type: 'idtype-value', query: { type: 'uin', value: p.uin } });
     expect(item.status).toBe('succ');
     expect(item.data.reg_record_type).toBe('spdci-extensions-dci:Member');
@@ -90,7 +94,7 @@ describe('use case: an SP-MIS gets a household by a member UIN', () => {
   });
 
   it('returns a Person record when response_entity is Person', async () => {
-    const p = await sqlOne(`select x.id_value as brn from identifiers x where x.id_type = 'BRN' order by x.id_value limit 1`);
+    const p = { brn: clearValue(await sqlOne(`select ${idColumns()} from identifiers x where x.id_type = 'BRN' order by x.id limit 1`)) };
     const item = await one({ query_type: 'idtype-value', response_entity: 'Person', query: { type: 'BRN', value: p.brn } });
     expect(item.data.reg_record_type).toBe('spdci-extensions-dci:Person');
     expect(item.data.reg_records).toHaveLength(1);
@@ -146,10 +150,11 @@ describe('use case: households by poverty score, size and region, paginated', ()
 
 describe('use case: poverty scores for a list of UINs in one batch', () => {
   it('answers each UIN in its own item, in order, with its household poverty score', async () => {
-    const rows = await sqlAll<{ uin: string; score: string }>(`
-      select x.id_value as uin, g.poverty_score::text as score from identifiers x
+    const found = await sqlAll<{ score: string }>(`
+      select ${idColumns()}, g.poverty_score::text as score from identifiers x
       join memberships m on m.individual_id = x.individual_id and m.end_date is null join groups g on g.id = m.group_id
       where x.id_type = 'UIN' order by x.id desc limit 25`);
+    const rows = found.map((r) => ({ ...r, uin: clearValue(r) }));
     const items = rows.map((r, k) => searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: r.uin } }, `ref-${k}`));
     items.push(searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: '9999999999' } }, 'ref-unknown'));
     const body = await search(items);
@@ -271,7 +276,7 @@ describe('query types', () => {
   });
 
   it('treats a predicate list sent as query_type expression as a predicate list (SR sample processflow2)', async () => {
-    const p = await sqlOne(`select id_value as uin from identifiers where id_type = 'UIN' order by id_value desc limit 1`);
+    const p = { uin: clearValue(await sqlOne(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id desc limit 1`)) };
     const item = await one({
       reg_event_type: 'REGISTER',
       query_type: 'expression',
@@ -341,7 +346,7 @@ describe('per-item reason codes', () => {
   }
 
   it('a bad item does not fail the rest of the batch; a bad timestamp and duplicate reference ids are per item', async () => {
-    const p = await sqlOne(`select id_value as uin from identifiers where id_type = 'UIN' limit 1`);
+    const p = { uin: clearValue(await sqlOne(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' limit 1`)) };
     const good = searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: p.uin } }, 'a');
     const bad = searchItem({ query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { nope: 1 } } } } }, 'b');
     const badTime = { ...searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: p.uin } }, 'c'), timestamp: 'yesterday' };

@@ -1,10 +1,10 @@
 import type { Database } from '../db/client.js';
 import type { SearchDomain } from '../dci/search/items.js';
-import type { IdentifierOwner } from '../registry/identifiers.js';
+import type { IdentifierVault } from '../registry/identifiers.js';
 import { socialCatalogs } from './social/attributes.js';
 import { SocialSearch } from './social/search.js';
 
 /** The domains this registry answers searches for from its own data, by DCI domain name. */
-export function searchDomains(db: Database, identifierTypes: ReadonlyMap<string, IdentifierOwner>): Map<string, SearchDomain> {
-  return new Map<string, SearchDomain>([['social', new SocialSearch(db, socialCatalogs(identifierTypes))]]);
+export function searchDomains(db: Database, vault: IdentifierVault): Map<string, SearchDomain> {
+  return new Map<string, SearchDomain>([['social', new SocialSearch(db, vault, socialCatalogs(vault))]]);
 }

@@ -4,6 +4,7 @@ import {
   bigserial,
   boolean,
   check,
+  customType,
   date,
   index,
   integer,
@@ -136,24 +137,34 @@ export const memberships = pgTable(
   ],
 );
 
+/** bytea (drizzle 0.45 has no built-in bytea column). */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
 /**
- * Identifiers of people and groups: (type, value) is unique. Every lookup by identifier goes through
- * `registry/identifiers.ts` so that restricted types can later be stored encrypted and found by a keyed blind index.
+ * Identifiers of people and groups: (type, value) is unique, enforced on `id_lookup`. Values of restricted types are
+ * held only sealed (`id_sealed`) and found by their blind index; every read and lookup goes through
+ * `registry/identifiers.ts`.
  */
 export const identifiers = pgTable(
   'identifiers',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     idType: text('id_type').notNull(),
-    idValue: text('id_value').notNull(),
+    /** The value in clear, for types that are not restricted. */
+    idValue: text('id_value'),
+    /** AES-256-GCM sealed value, for restricted types. */
+    idSealed: bytea('id_sealed'),
+    /** What lookups match: the keyed blind index of a restricted value, the value itself otherwise. */
+    idLookup: text('id_lookup').notNull(),
     individualId: bigint('individual_id', { mode: 'number' }).references(() => individuals.id),
     groupId: bigint('group_id', { mode: 'number' }).references(() => groups.id),
   },
   (t) => [
-    uniqueIndex('identifiers_type_value_uq').on(t.idType, t.idValue),
+    uniqueIndex('identifiers_type_lookup_uq').on(t.idType, t.idLookup),
     index('identifiers_individual_idx').on(t.individualId).where(sql`${t.individualId} is not null`),
     index('identifiers_group_idx').on(t.groupId).where(sql`${t.groupId} is not null`),
     check('identifiers_one_owner', sql`(${t.individualId} is null) <> (${t.groupId} is null)`),
+    check('identifiers_clear_or_sealed', sql`(${t.idValue} is null) <> (${t.idSealed} is null)`),
   ],
 );
 
@@ -163,4 +174,15 @@ export const identifierTypes = pgTable('identifier_types', {
   description: text('description').notNull(),
   /** person | group */
   appliesTo: text('applies_to').notNull(),
+  /** public | internal | confidential | restricted: restricted values are stored sealed. */
+  classification: text('classification').notNull().default('internal'),
+}, (t) => [check('identifier_types_classification', sql`${t.classification} in ('public', 'internal', 'confidential', 'restricted')`)]);
+
+/**
+ * A fingerprint of the data key (an HMAC of a constant under the blind-index key, which reveals nothing of the key)
+ * recorded by the first start: a server given another key refuses to start instead of failing every read.
+ */
+export const dataKeyCheck = pgTable('data_key_check', {
+  id: integer('id').primaryKey(),
+  fingerprint: text('fingerprint').notNull(),
 });

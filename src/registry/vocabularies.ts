@@ -215,13 +215,15 @@ export interface IdentifierTypeDef {
   description: string;
   /** Owner kind: `person` (individuals) or `group`. */
   appliesTo: 'person' | 'group';
+  /** `restricted` values are stored sealed (national identifiers). */
+  classification: 'public' | 'internal' | 'confidential' | 'restricted';
 }
 
-/** The identifier types every deployment starts with (migration 0001 inserts the same rows). */
+/** The identifier types every deployment starts with (migrations 0001 and 0006 make the same rows). */
 export const IDENTIFIER_TYPES: readonly IdentifierTypeDef[] = [
-  { code: 'UIN', description: 'Unique identification number', appliesTo: 'person' },
-  { code: 'BRN', description: 'Birth registration number', appliesTo: 'person' },
-  { code: 'DRN', description: 'Death registration number', appliesTo: 'person' },
-  { code: 'MRN', description: 'Marriage registration number', appliesTo: 'person' },
-  { code: 'HOUSEHOLD_ID', description: 'Household identifier', appliesTo: 'group' },
+  { code: 'UIN', classification: 'restricted', description: 'Unique identification number', appliesTo: 'person' },
+  { code: 'BRN', classification: 'restricted', description: 'Birth registration number', appliesTo: 'person' },
+  { code: 'DRN', classification: 'restricted', description: 'Death registration number', appliesTo: 'person' },
+  { code: 'MRN', classification: 'restricted', description: 'Marriage registration number', appliesTo: 'person' },
+  { code: 'HOUSEHOLD_ID', classification: 'internal', description: 'Household identifier', appliesTo: 'group' },
 ];

@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase, openDatabase } from '../../src/db/client.js';
 import { seedRegistry } from '../../src/registry/seed/load.js';
+import { TEST_DATA_KEYS } from './data-keys.js';
 
 /** Households in the shared test registry: enough for paging, sorting and every kind of household. */
 export const TEST_HOUSEHOLDS = 400;
@@ -35,7 +36,7 @@ export default async function setup(project: TestProject) {
     url.pathname = `/${name}`;
     const db = await openDatabase({ databaseUrl: url.toString(), poolSize: 4 });
     await migrateDatabase(db);
-    await seedRegistry(db, { households: TEST_HOUSEHOLDS, seed: TEST_SEED });
+    await seedRegistry(db, { households: TEST_HOUSEHOLDS, seed: TEST_SEED, dataKeys: TEST_DATA_KEYS });
     await db.close();
     project.provide('postgresUrl', url.toString());
     project.provide('pgliteTemplate', '');
@@ -48,7 +49,7 @@ export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'dci-test-'));
   const db = await openDatabase({ memory: true });
   await migrateDatabase(db);
-  await seedRegistry(db, { households: TEST_HOUSEHOLDS, seed: TEST_SEED });
+  await seedRegistry(db, { households: TEST_HOUSEHOLDS, seed: TEST_SEED, dataKeys: TEST_DATA_KEYS });
   const file = join(dir, 'template.tar');
   writeFileSync(file, Buffer.from(await (await db.dumpDataDir!()).arrayBuffer()));
   await db.close();

@@ -10,6 +10,7 @@ import { type CallbackSettings, hashSecret, type Partner } from '../../src/auth/
 import type { Jwks } from '../../src/dci/signing/partner-keys.js';
 import type { SignatureFormat, SignaturePolicy } from '../../src/dci/signing/verifier.js';
 import { type RunningServer, startServer } from '../../src/server.js';
+import { TEST_DATA_KEYS } from './data-keys.js';
 
 export interface TestServer extends RunningServer {
   /** A bearer token for the demo partner (all scopes) or for `partner` with `scope`. */
@@ -76,7 +77,7 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
       purposes: p.purposes,
     })),
   );
-  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()), partners });
+  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()), dataKeys: TEST_DATA_KEYS, partners });
   await server.ready;
   return {
     ...server,

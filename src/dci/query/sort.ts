@@ -8,27 +8,38 @@ function rejectSort(message: string): never {
   throw new QueryRejection('rjct.sort.invalid', message);
 }
 
+/** An ORDER BY list without the keyword; `onSealed` when a key was a sealed attribute (see AttributeDef.sealed). */
+export interface CompiledSort {
+  orderBy: SQL;
+  onSealed: boolean;
+}
+
 /**
- * Compiles `search_criteria.sort` (`[{attribute_name, sort_order}]`, a lone object = one key) into an ORDER BY list
- * without the keyword. NULLs sort last either way, and `tieBreak` (ascending) always ends the list so pages are
- * deterministic (DIGEST 3.3).
+ * Compiles `search_criteria.sort` (`[{attribute_name, sort_order}]`, a lone object = one key) into an ORDER BY list.
+ * NULLs sort last either way, and `tieBreak` (ascending) always ends the list so pages are deterministic (DIGEST 3.3).
  */
-export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: SQL): SQL {
+export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: SQL): CompiledSort {
   if (present(sort) && !Array.isArray(sort) && !isObject(sort)) {
     rejectSort(`sort must be an array of {attribute_name, sort_order}, got ${show(sort)}`);
   }
   const items: unknown[] = !present(sort) ? [] : Array.isArray(sort) ? sort : [sort];
   if (items.length > MAX_SORT_KEYS) rejectSort(`sort takes at most ${MAX_SORT_KEYS} keys`);
-  const keys = items.map((item, index) => {
+  let onSealed = false;
+  const keys = items.flatMap((item, index) => {
     if (!isObject(item)) return rejectSort(`sort item ${index + 1} must be an object, got ${show(item)}`);
     const name = own(item, 'attribute_name');
     if (typeof name !== 'string' || name.trim() === '') return rejectSort(`sort item ${index + 1}: attribute_name is required`);
     const def = catalog.resolve(name);
     if (!isAttributeDef(def)) return rejectSort(`cannot sort by unknown attribute ${show(name)}`);
+    const order = direction(own(item, 'sort_order'), name);
+    if (def.sealed) {
+      onSealed = true;
+      return [];
+    }
     if (!def.sortKey) return rejectSort(`cannot sort by attribute ${show(name)}`);
-    return sql`${def.sortKey} ${sql.raw(direction(own(item, 'sort_order'), name))} nulls last`;
+    return [sql`${def.sortKey} ${sql.raw(order)} nulls last`];
   });
-  return sql.join([...keys, sql`${tieBreak} asc`], sql`, `);
+  return { orderBy: sql.join([...keys, sql`${tieBreak} asc`], sql`, `), onSealed };
 }
 
 function direction(raw: unknown, name: string): 'asc' | 'desc' {

@@ -42,6 +42,11 @@ export interface AttributeDef {
   readonly predicate: (op: Operator, value: unknown) => SQL;
   /** The SQL expression to sort by; absent = not sortable. */
   readonly sortKey?: SQL;
+  /**
+   * Stored sealed (a restricted identifier), so without an order: a sort on it is accepted only when the answer has
+   * at most one record, where every order is the same (DCI samples sort an identifier lookup by UIN).
+   */
+  readonly sealed?: boolean;
 }
 
 export interface AttributeCatalog {

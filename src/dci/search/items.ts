@@ -104,13 +104,16 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
     const { where } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
-    const orderBy = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
+    const { orderBy, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
     const fetched = await plan.fetch({ where, orderBy, limit: page.size, offset });
-    handling.observe?.(reference_id, fetched);
-    const records = handling.project ? fetched.map(handling.project) : fetched;
     // A short page tells the total without counting (the common case of an identifier lookup).
     const total = fetched.length < page.size && (fetched.length > 0 || offset === 0) ? offset + fetched.length : await plan.count(where);
+    if (onSealed && total > 1) {
+      throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
+    }
+    handling.observe?.(reference_id, fetched);
+    const records = handling.project ? fetched.map(handling.project) : fetched;
     return {
       reference_id,
       timestamp: nowTimestamp(),

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
-import { canonicalIdType, hasIdentifier, hasMemberWithIdentifier, type IdentifierOwner } from '../../registry/identifiers.js';
+import { canonicalIdType, type IdentifierOwner, type IdentifierVault } from '../../registry/identifiers.js';
 import { normalizeEmploymentStatus, normalizeGroupType, normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularies.js';
 
 /**
@@ -55,7 +55,7 @@ function areaPredicate(level: string | null) {
 
 const textOps: Operator[] = ['eq', 'ne', 'in', 'nin'];
 
-function identifierDef(owner: IdentifierOwner, idType: string, scope: 'person' | 'group-by-member'): AttributeDef {
+function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: string, scope: 'person' | 'group-by-member'): AttributeDef {
   return {
     name: canonicalIdType(idType),
     type: 'string',
@@ -63,16 +63,17 @@ function identifierDef(owner: IdentifierOwner, idType: string, scope: 'person' |
     predicate: (op, value) => {
       const values = (Array.isArray(value) ? value : [value]).map(String);
       const negate = op === 'ne' || op === 'nin';
-      if (owner === 'group') return hasIdentifier('group', sql`g.id`, idType, values, negate);
+      if (owner === 'group') return vault.hasIdentifier('group', sql`g.id`, idType, values, negate);
       return scope === 'person'
-        ? hasIdentifier('individual', sql`i.id`, idType, values, negate)
-        : hasMemberWithIdentifier(sql`g.id`, idType, values, negate);
+        ? vault.hasIdentifier('individual', sql`i.id`, idType, values, negate)
+        : vault.hasMemberWithIdentifier(sql`g.id`, idType, values, negate);
     },
+    sealed: vault.isRestricted(idType),
     sortKey:
       owner === 'individual' && scope === 'person'
-        ? sql`(select x.id_value from identifiers x where x.individual_id = i.id and x.id_type = ${canonicalIdType(idType)} limit 1)`
+        ? vault.sortKey('individual', sql`i.id`, idType)
         : owner === 'group'
-          ? sql`(select x.id_value from identifiers x where x.group_id = g.id and x.id_type = ${canonicalIdType(idType)} limit 1)`
+          ? vault.sortKey('group', sql`g.id`, idType)
           : undefined,
   };
 }
@@ -156,7 +157,7 @@ class Catalog implements AttributeCatalog {
 
   constructor(
     defs: AttributeDef[],
-    private readonly idTypes: ReadonlyMap<string, IdentifierOwner>,
+    private readonly vault: IdentifierVault,
     private readonly idScope: 'person' | 'group-by-member',
     private readonly nested?: (path: string) => AttributeDef | undefined,
   ) {
@@ -175,8 +176,8 @@ class Catalog implements AttributeCatalog {
 
   resolveIdentifierType(idType: string): AttributeDef | undefined {
     if (typeof idType !== 'string') return undefined;
-    const owner = this.idTypes.get(canonicalIdType(idType));
-    return owner ? identifierDef(owner, idType, this.idScope) : undefined;
+    const type = this.vault.types.get(canonicalIdType(idType));
+    return type ? identifierDef(this.vault, type.owner, idType, this.idScope) : undefined;
   }
 }
 
@@ -197,10 +198,10 @@ export interface SocialCatalogs {
   readonly groups: AttributeCatalog;
 }
 
-export function socialCatalogs(idTypes: ReadonlyMap<string, IdentifierOwner>): SocialCatalogs {
-  const personOnly = new Catalog(personAttributes, idTypes, 'person');
-  const members = new Catalog([...personAttributes, ...householdAttributes], idTypes, 'person');
-  const groups = new Catalog(householdAttributes, idTypes, 'group-by-member', (path) => {
+export function socialCatalogs(vault: IdentifierVault): SocialCatalogs {
+  const personOnly = new Catalog(personAttributes, vault, 'person');
+  const members = new Catalog([...personAttributes, ...householdAttributes], vault, 'person');
+  const groups = new Catalog(householdAttributes, vault, 'group-by-member', (path) => {
     const dot = path.indexOf('.');
     if (dot < 0) return undefined;
     const scope = path.slice(0, dot).toLowerCase();

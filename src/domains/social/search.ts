@@ -3,6 +3,7 @@ import type { Database } from '../../db/client.js';
 import { present } from '../../dci/envelope/normalize.js';
 import { expressionCollection, QueryRejection } from '../../dci/query/index.js';
 import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
+import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { SocialCatalogs } from './attributes.js';
 import { type RecordType, recordTypeName, REG_TYPE, toGroup, toMember, toPerson } from './records.js';
 import { countGroups, countMembers, findGroupsPage, findMembersPage } from './store.js';
@@ -33,6 +34,7 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
 export class SocialSearch implements SearchDomain {
   constructor(
     private readonly db: Database,
+    private readonly vault: IdentifierVault,
     private readonly catalogs: SocialCatalogs,
   ) {}
 
@@ -44,14 +46,14 @@ export class SocialSearch implements SearchDomain {
       entityOf(criteria.reg_record_type, 'reg_record_type') ??
       entityOf(expressionCollection(criteria.query), 'collection') ??
       'Member';
-    const db = this.db;
+    const { db, vault } = this;
     if (type === 'Group') {
       return {
         regType: REG_TYPE,
         recordType: recordTypeName('Group'),
         catalog: this.catalogs.groups,
         tieBreak: sql`g.id`,
-        fetch: async (page) => (await findGroupsPage(db, page)).map(toGroup),
+        fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
         count: (where) => countGroups(db, where),
       };
     }
@@ -61,7 +63,7 @@ export class SocialSearch implements SearchDomain {
       catalog: this.catalogs.members,
       tieBreak: sql`i.id`,
       fetch: async (page) =>
-        (await findMembersPage(db, page)).map((r) =>
+        (await findMembersPage(db, vault, page)).map((r) =>
           type === 'Person' ? toPerson(r.person) : toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
         ),
       count: (where) => countMembers(db, where),

@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Database, renderSql } from '../../db/client.js';
+import { IDENTIFIER_JSON, type IdentifierVault, type StoredIdentifier } from '../../registry/identifiers.js';
 
 /** A person as the record queries return it: one JSON object per person, built in SQL (see PERSON_JSON). */
 export interface PersonRow {
@@ -57,7 +58,12 @@ export interface GroupRow {
 }
 
 const IDENTIFIERS_OF = (owner: 'individual_id' | 'group_id', id: string) =>
-  `coalesce((select json_agg(json_build_object('type', x.id_type, 'value', x.id_value) order by x.id_type, x.id_value) from identifiers x where x.${owner} = ${id}), '[]'::json)`;
+  `coalesce((select json_agg(${IDENTIFIER_JSON} order by x.id_type, x.id_lookup) from identifiers x where x.${owner} = ${id}), '[]'::json)`;
+
+/** The rows' identifier lists (as IDENTIFIER_JSON returns them) with sealed values opened, in place. */
+function openIdentifiers(vault: IdentifierVault, people: PersonRow[]): void {
+  for (const p of people) p.identifiers = vault.openAll(p.identifiers as StoredIdentifier[]);
+}
 
 /** One person (alias `i`) with their active membership (alias `m`) as JSON: the single source of person fields. */
 const PERSON_JSON = (i: string, m: string) => `json_build_object(
@@ -100,12 +106,12 @@ function limitClause(page: PageRequest): SQL {
   return sql.raw(`limit ${page.limit} offset ${page.offset}`);
 }
 
-export async function findMembersPage(db: Database, page: PageRequest): Promise<MemberRow[]> {
+export async function findMembersPage(db: Database, vault: IdentifierVault, page: PageRequest): Promise<MemberRow[]> {
   const rows = await db.run<{ row: MemberRow }>(sql`
     select json_build_object(
       'person', ${sql.raw(PERSON_JSON('i', 'm'))},
       'household_identifiers', case when m.group_id is null then null else ${sql.raw(IDENTIFIERS_OF('group_id', 'm.group_id'))} end,
-      'head_identifiers', (select json_agg(json_build_object('type', x.id_type, 'value', x.id_value) order by x.id_type)
+      'head_identifiers', (select json_agg(${sql.raw(IDENTIFIER_JSON)} order by x.id_type)
                            from memberships h join identifiers x on x.individual_id = h.individual_id
                            where h.group_id = m.group_id and h.is_head and h.end_date is null)
     ) as row
@@ -113,7 +119,13 @@ export async function findMembersPage(db: Database, page: PageRequest): Promise<
     where ${page.where}
     order by ${page.orderBy}
     ${limitClause(page)}`);
-  return rows.map((r) => r.row);
+  const members = rows.map((r) => r.row);
+  openIdentifiers(vault, members.map((r) => r.person));
+  for (const r of members) {
+    r.household_identifiers = r.household_identifiers && vault.openAll(r.household_identifiers as StoredIdentifier[]);
+    r.head_identifiers = r.head_identifiers && vault.openAll(r.head_identifiers as StoredIdentifier[]);
+  }
+  return members;
 }
 
 /** Does a condition use the membership (`m`) or household (`g`) aliases? Values are bound, so the text is all ours. */
@@ -129,7 +141,7 @@ export async function countMembers(db: Database, where: SQL): Promise<number> {
   return row.n;
 }
 
-export async function findGroupsPage(db: Database, page: PageRequest): Promise<GroupRow[]> {
+export async function findGroupsPage(db: Database, vault: IdentifierVault, page: PageRequest): Promise<GroupRow[]> {
   const rows = await db.run<{ row: GroupRow }>(sql`
     select json_build_object(
       'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
@@ -147,7 +159,12 @@ export async function findGroupsPage(db: Database, page: PageRequest): Promise<G
     where ${page.where}
     order by ${page.orderBy}
     ${limitClause(page)}`);
-  return rows.map((r) => r.row);
+  const groups = rows.map((r) => r.row);
+  for (const g of groups) {
+    g.identifiers = vault.openAll(g.identifiers as StoredIdentifier[]);
+    openIdentifiers(vault, g.members);
+  }
+  return groups;
 }
 
 export async function countGroups(db: Database, where: SQL): Promise<number> {

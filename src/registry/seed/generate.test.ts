@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { testVault } from '../../../test/support/data-keys.js';
 import { DISABILITY_DOMAINS, DISABILITY_SEVERITIES, EMPLOYMENT_STATUS, MARITAL_STATUS, RELATIONSHIP, SEX } from '../vocabularies.js';
 import { AREA_ROWS, DISTRICTS, REGIONS } from './areas.js';
 import {
@@ -22,6 +23,10 @@ import {
 } from './generate.js';
 
 type Row = Record<string, string | null>;
+
+const vault = testVault();
+/** An identifier row's value: in clear, or opened from its sealed bytes (`\\x<hex>` in COPY text). */
+const valueOf = (x: Row) => x.id_value ?? vault.open(x.id_type!, Buffer.from(x.id_sealed!.slice(2), 'hex'));
 
 function rows(lines: string[], columns: readonly string[]): Row[] {
   return lines.map((line) => {
@@ -54,7 +59,7 @@ function allText(batch: GeneratedBatch, firstIdentifier: number) {
     groups: batch.groups.lines(),
     individuals: batch.individuals.lines(),
     memberships: batch.memberships.lines(),
-    identifiers: batch.identifiers.copyChunks(idRange(firstIdentifier, batch.identifiers.count)).lines(),
+    identifiers: batch.identifiers.copyChunks(idRange(firstIdentifier, batch.identifiers.count), vault).lines(),
   };
 }
 
@@ -142,9 +147,14 @@ describe('areas', () => {
 
 describe('generateBatch', () => {
   it('is deterministic: same seed, same output; another seed, other output', () => {
-    const a = generate(7, 300).text;
-    const b = generate(7, 300).text;
-    const c = generate(8, 300).text;
+    // Sealing takes a random IV: identifiers compare by what they hold, not by their sealed bytes.
+    const stable = (text: ReturnType<typeof generate>['text']) => ({
+      ...text,
+      identifiers: rows(text.identifiers, IDENTIFIER_COLUMNS).map((x) => ({ ...x, id_sealed: undefined, value: valueOf(x) })),
+    });
+    const a = stable(generate(7, 300).text);
+    const b = stable(generate(7, 300).text);
+    const c = stable(generate(8, 300).text);
     expect(b).toEqual(a);
     expect(c.individuals).not.toEqual(a.individuals);
     expect(c.groups).not.toEqual(a.groups);
@@ -238,13 +248,30 @@ describe('generateBatch', () => {
       expect(adultsWithBrn).toBeGreaterThan(0);
       const household = identifiers.filter((x) => x.id_type === 'HOUSEHOLD_ID');
       expect(new Set(household.map((x) => x.group_id))).toEqual(new Set(groups.map((g) => g.id)));
-      const values = identifiers.map((x) => `${x.id_type}:${x.id_value}`);
+      const values = identifiers.map((x) => `${x.id_type}:${valueOf(x)}`);
       expect(new Set(values).size).toBe(values.length);
       expect(new Set(identifiers.map((x) => x.id)).size).toBe(identifiers.length);
       for (const x of identifiers) expect((x.individual_id === null) !== (x.group_id === null)).toBe(true);
-      expect(identifiers.find((x) => x.id_type === 'UIN')!.id_value).toMatch(/^\d{10}$/);
-      expect(identifiers.find((x) => x.id_type === 'BRN')!.id_value).toMatch(/^B\d{10}$/);
-      expect(identifiers.find((x) => x.id_type === 'HOUSEHOLD_ID')!.id_value).toMatch(/^HH-\d{10}$/);
+      expect(valueOf(identifiers.find((x) => x.id_type === 'UIN')!)).toMatch(/^\d{10}$/);
+      expect(valueOf(identifiers.find((x) => x.id_type === 'BRN')!)).toMatch(/^B\d{10}$/);
+      expect(valueOf(identifiers.find((x) => x.id_type === 'HOUSEHOLD_ID')!)).toMatch(/^HH-\d{10}$/);
+    });
+
+    it('writes national identifiers only sealed, found by their blind index; household ids in clear', () => {
+      for (const x of identifiers) {
+        const value = valueOf(x);
+        expect(x.id_lookup).toBe(vault.lookupKey(x.id_type!, value));
+        if (x.id_type === 'HOUSEHOLD_ID') {
+          expect([x.id_value, x.id_sealed, x.id_lookup]).toEqual([value, null, value]);
+        } else {
+          expect(x.id_value).toBeNull();
+          expect(x.id_sealed).toMatch(/^\\x01[0-9a-f]+$/);
+          expect(x.id_lookup).not.toContain(value);
+        }
+      }
+      const copied = text.identifiers.join('');
+      const someUins = identifiers.filter((x) => x.id_type === 'UIN').slice(0, 200).map(valueOf);
+      for (const uin of someUins) expect(copied).not.toContain(uin);
     });
 
     it('uses the vocabularies', () => {

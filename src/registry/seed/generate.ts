@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { AREA_ROWS, DISTRICTS, REGIONS, type DistrictDef, type RegionDef } from './areas.js';
 import { DISABILITY_DOMAINS, DISABILITY_SEVERITIES } from '../vocabularies.js';
+import type { IdentifierVault } from '../identifiers.js';
 import * as pool from './names.js';
 
 /** Ages, registration and death dates are relative to this day unless a run says otherwise, so runs are reproducible. */
@@ -23,7 +24,7 @@ export const INDIVIDUAL_COLUMNS = [
   'income_level', 'language_code', 'phone_number', 'email', 'registration_date', 'last_updated',
 ] as const;
 export const MEMBERSHIP_COLUMNS = ['id', 'group_id', 'individual_id', 'is_head', 'relationship_to_head', 'start_date', 'end_date'] as const;
-export const IDENTIFIER_COLUMNS = ['id', 'id_type', 'id_value', 'individual_id', 'group_id'] as const;
+export const IDENTIFIER_COLUMNS = ['id', 'id_type', 'id_value', 'id_sealed', 'id_lookup', 'individual_id', 'group_id'] as const;
 
 /** Education levels of the demo population (ISCED-like; `education_level` is free text in DCI). */
 export const EDUCATION_LEVELS = ['none', 'primary', 'lower_secondary', 'upper_secondary', 'post_secondary', 'tertiary'] as const;
@@ -650,10 +651,11 @@ export class IdentifierRows {
   }
 
   /**
-   * COPY lines (columns `IDENTIFIER_COLUMNS`), taking row ids from `ids` in order. Rows go out grouped by type in the
-   * order of the (id_type, id_value) index, values ascending within a type: the index then takes them as appends.
+   * COPY lines (columns `IDENTIFIER_COLUMNS`), taking row ids from `ids` in order, restricted values sealed by `vault`.
+   * Rows go out grouped by type, values ascending within a type: for types stored in clear the (id_type, id_lookup)
+   * index then takes them as appends (blind-indexed ones land at random places whatever the order).
    */
-  copyChunks(ids: ArrayLike<number>): CopyChunks {
+  copyChunks(ids: ArrayLike<number>, vault: IdentifierVault): CopyChunks {
     if (ids.length !== this.count) throw new Error(`${this.count} identifiers need as many ids, got ${ids.length}`);
     const out = new CopyChunks();
     let next = 0;
@@ -663,7 +665,11 @@ export class IdentifierRows {
       for (let k = 0; k < this.count; k++) {
         if (this.types[k] !== type) continue;
         const owner = this.owners[k];
-        out.push(type === HOUSEHOLD_ID ? `${ids[next++]}\t${code}\t${value(owner)}\t\\N\t${owner}\n` : `${ids[next++]}\t${code}\t${value(owner)}\t${owner}\t\\N\n`);
+        const stored = vault.stored(code, value(owner));
+        // bytea in COPY text: \\x<hex>, its backslash escaped.
+        const clearAndSealed = stored.sealed ? `\\N\t\\\\x${stored.sealed.toString('hex')}` : `${stored.value}\t\\N`;
+        const owners = type === HOUSEHOLD_ID ? `\\N\t${owner}` : `${owner}\t\\N`;
+        out.push(`${ids[next++]}\t${code}\t${clearAndSealed}\t${stored.lookup}\t${owners}\n`);
       }
     }
     out.flush();

@@ -5,6 +5,7 @@ import { migrateDatabase, openDatabase, type Database } from '../../db/client.js
 import { AREA_ROWS, DISTRICTS, REGIONS } from './areas.js';
 import { brnFor, countPeople, DEFAULT_REFERENCE_DATE, householdIdFor, uinFor } from './generate.js';
 import { loadDemoDataIfEmpty, seedRegistry } from './load.js';
+import { TEST_DATA_KEYS, testVault } from '../../../test/support/data-keys.js';
 
 /**
  * Loads into a fresh in-memory PGlite database, or, when TEST_DATABASE_URL is set, into a new PostgreSQL database
@@ -70,7 +71,7 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
   it('loads demo data into an empty registry, with the areas and identifier types', async () => {
     const messages: string[] = [];
     const log = { info: (_: object, msg?: string) => void messages.push(msg ?? '') };
-    expect(await loadDemoDataIfEmpty(db, { ...first, log })).toBe(true);
+    expect(await loadDemoDataIfEmpty(db, { ...first, dataKeys: TEST_DATA_KEYS, log })).toBe(true);
     expect(messages).toEqual(['loading demo data', 'demo data seeded']);
     firstPeople = countPeople(first.seed, 0, first.households);
     expect(await count('select count(*) as n from groups')).toBe(300);
@@ -88,14 +89,17 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
     expect(areas.map((a) => a.path)).toEqual(AREA_ROWS.map((a) => a.path));
     const range = await one<{ lo: number; hi: number }>('select min(id) as lo, max(id) as hi from individuals');
     expect([Number(range.lo), Number(range.hi)]).toEqual([1, firstPeople]);
-    const sample = await db.query<{ id: number; id_type: string; id_value: string }>(
-      `select coalesce(individual_id, group_id) as id, id_type, id_value from identifiers where coalesce(individual_id, group_id) <= 20 order by 1, 2`,
+    const sample = await db.query<{ id: number; id_type: string; id_value: string | null; sealed: string | null }>(
+      `select coalesce(individual_id, group_id) as id, id_type, id_value, encode(id_sealed, 'base64') as sealed
+       from identifiers where coalesce(individual_id, group_id) <= 20 order by 1, 2`,
     );
+    const vault = testVault();
     for (const x of sample) {
       const id = Number(x.id);
-      if (x.id_type === 'UIN') expect(x.id_value).toBe(uinFor(id));
-      if (x.id_type === 'BRN') expect(x.id_value).toBe(brnFor(id));
-      if (x.id_type === 'HOUSEHOLD_ID') expect(x.id_value).toBe(householdIdFor(id));
+      const [{ value }] = vault.openAll([{ type: x.id_type, value: x.id_value, sealed: x.sealed }]);
+      if (x.id_type === 'UIN') expect(value).toBe(uinFor(id));
+      if (x.id_type === 'BRN') expect(value).toBe(brnFor(id));
+      if (x.id_type === 'HOUSEHOLD_ID') expect(value).toBe(householdIdFor(id));
     }
   });
 
@@ -118,12 +122,12 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
   });
 
   it('does nothing when the registry is not empty', async () => {
-    expect(await loadDemoDataIfEmpty(db, { households: 50, seed: 99 })).toBe(false);
+    expect(await loadDemoDataIfEmpty(db, { households: 50, seed: 99, dataKeys: TEST_DATA_KEYS })).toBe(false);
     expect(await count('select count(*) as n from groups')).toBe(300);
   });
 
   it('adds another run with another seed without identifier collisions', async () => {
-    const result = await seedRegistry(db, { households: 300, seed: 12 });
+    const result = await seedRegistry(db, { households: 300, seed: 12, dataKeys: TEST_DATA_KEYS });
     expect(result.households).toBe(300);
     expect(result.people).toBe(countPeople(12, 0, 300));
     expect(result.rows).toBeGreaterThan(300 + 2 * result.people);
@@ -144,7 +148,7 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
         inserted++;
       }
     })();
-    const result = await seedRegistry(db, { households: 300, seed: 11, batchHouseholds: 40, parallel: 3 });
+    const result = await seedRegistry(db, { households: 300, seed: 11, batchHouseholds: 40, parallel: 3, dataKeys: TEST_DATA_KEYS });
     seeding = false;
     await writer;
     expect(result.people).toBe(firstPeople);
@@ -167,17 +171,17 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
     // Someone already holds the HOUSEHOLD_ID the next seeded group will get: that round's identifiers COPY fails.
     const { last } = await one<{ last: number }>(`select last_value as last from groups_id_seq`);
     const holder = await one<{ id: number }>('select min(id) as id from groups');
-    await db.query(`insert into identifiers (id_type, id_value, group_id) values ('HOUSEHOLD_ID', $1, $2)`, [householdIdFor(Number(last) + 1), holder.id]);
+    await db.query(`insert into identifiers (id_type, id_value, id_lookup, group_id) values ('HOUSEHOLD_ID', $1, $1, $2)`, [householdIdFor(Number(last) + 1), holder.id]);
     const before = await counts();
-    await expect(seedRegistry(db, { households: 50, seed: 5 })).rejects.toThrow(/duplicate key|unique/i);
+    await expect(seedRegistry(db, { households: 50, seed: 5, dataKeys: TEST_DATA_KEYS })).rejects.toThrow(/duplicate key|unique/i);
     expect(await counts()).toEqual(before);
     await db.query(`delete from identifiers where id_type = 'HOUSEHOLD_ID' and id_value = $1`, [householdIdFor(Number(last) + 1)]);
     await expectInvariants();
   });
 
   it('rejects bad options', async () => {
-    await expect(seedRegistry(db, { households: -1, seed: 1 })).rejects.toThrow(/households/);
-    await expect(seedRegistry(db, { households: 1.5, seed: 1 })).rejects.toThrow(/households/);
-    await expect(seedRegistry(db, { households: 1, seed: 1, batchHouseholds: 0 })).rejects.toThrow(/batchHouseholds/);
+    await expect(seedRegistry(db, { households: -1, seed: 1, dataKeys: TEST_DATA_KEYS })).rejects.toThrow(/households/);
+    await expect(seedRegistry(db, { households: 1.5, seed: 1, dataKeys: TEST_DATA_KEYS })).rejects.toThrow(/households/);
+    await expect(seedRegistry(db, { households: 1, seed: 1, batchHouseholds: 0, dataKeys: TEST_DATA_KEYS })).rejects.toThrow(/batchHouseholds/);
   });
 });

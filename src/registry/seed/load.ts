@@ -1,4 +1,6 @@
 import type { Database } from '../../db/client.js';
+import type { DataKeys } from '../data-keys.js';
+import { IdentifierVault } from '../identifiers.js';
 import { IDENTIFIER_TYPES } from '../vocabularies.js';
 import { AREA_ROWS } from './areas.js';
 import {
@@ -15,6 +17,8 @@ import {
 export interface SeedOptions {
   households: number;
   seed: number;
+  /** The keys restricted identifiers are sealed and indexed with: the serving instance's DATA_KEY. */
+  dataKeys: DataKeys;
   /** Households generated and copied per round (default 5,000). */
   batchHouseholds?: number;
   /** Rounds loading at once, each on its own connection (default 2 on PostgreSQL, 1 on PGlite). */
@@ -61,6 +65,7 @@ export async function seedRegistry(db: Database, opts: SeedOptions): Promise<See
 
   const { areaIds, inserted: areaRows } = await ensureAreas(db);
   let rows = areaRows + (await ensureIdentifierTypes(db));
+  const vault = await IdentifierVault.load(db, opts.dataKeys);
   let people = 0;
   const sequences = {
     groups: await serialSequence(db, 'groups'),
@@ -86,7 +91,7 @@ export async function seedRegistry(db: Database, opts: SeedOptions): Promise<See
       while (generator.step(200)) await new Promise((resolve) => setImmediate(resolve));
       const batch = generator.finish();
       const [identifierIds] = await reserver.take([[sequences.identifiers, batch.identifiers.count]]);
-      const identifiers = batch.identifiers.copyChunks(identifierIds);
+      const identifiers = batch.identifiers.copyChunks(identifierIds, vault);
       people += batch.people;
       rows += batch.groups.rows + batch.individuals.rows + batch.memberships.rows + identifiers.rows;
 
@@ -110,6 +115,7 @@ export async function seedRegistry(db: Database, opts: SeedOptions): Promise<See
 export interface DemoDataOptions {
   households: number;
   seed: number;
+  dataKeys: DataKeys;
   log?: SeedLogger;
   referenceDate?: string;
 }
@@ -123,7 +129,7 @@ export async function loadDemoDataIfEmpty(db: Database, opts: DemoDataOptions): 
   const run = async (isEmpty: () => Promise<boolean>) => {
     if (!(await isEmpty())) return false;
     opts.log?.info({ households: opts.households, seed: opts.seed }, 'loading demo data');
-    const result = await seedRegistry(db, { households: opts.households, seed: opts.seed, referenceDate: opts.referenceDate });
+    const result = await seedRegistry(db, { households: opts.households, seed: opts.seed, dataKeys: opts.dataKeys, referenceDate: opts.referenceDate });
     opts.log?.info({ ...result, ms: Math.round(result.ms) }, 'demo data seeded');
     return true;
   };
@@ -253,11 +259,12 @@ async function ensureAreas(db: Database): Promise<{ areaIds: Map<string, number>
 
 async function ensureIdentifierTypes(db: Database): Promise<number> {
   const added = await db.query(
-    `insert into identifier_types (code, description, applies_to)
-     select v.code, v.description, v.applies_to from json_to_recordset($1::json) as v(code text, description text, applies_to text)
+    `insert into identifier_types (code, description, applies_to, classification)
+     select v.code, v.description, v.applies_to, v.classification
+     from json_to_recordset($1::json) as v(code text, description text, applies_to text, classification text)
      on conflict (code) do nothing
      returning code`,
-    [JSON.stringify(IDENTIFIER_TYPES.map((t) => ({ code: t.code, description: t.description, applies_to: t.appliesTo })))],
+    [JSON.stringify(IDENTIFIER_TYPES.map((t) => ({ code: t.code, description: t.description, applies_to: t.appliesTo, classification: t.classification })))],
   );
   return added.length;
 }

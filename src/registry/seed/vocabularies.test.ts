@@ -67,12 +67,12 @@ describe('vocabularies', () => {
   });
 
   it('lists the default identifier types', () => {
-    expect(IDENTIFIER_TYPES.map((t) => [t.code, t.appliesTo])).toEqual([
-      ['UIN', 'person'],
-      ['BRN', 'person'],
-      ['DRN', 'person'],
-      ['MRN', 'person'],
-      ['HOUSEHOLD_ID', 'group'],
+    expect(IDENTIFIER_TYPES.map((t) => [t.code, t.appliesTo, t.classification])).toEqual([
+      ['UIN', 'person', 'restricted'],
+      ['BRN', 'person', 'restricted'],
+      ['DRN', 'person', 'restricted'],
+      ['MRN', 'person', 'restricted'],
+      ['HOUSEHOLD_ID', 'group', 'internal'],
     ]);
   });
 });
