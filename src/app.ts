@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
+import { registerPartnerRoutes } from './auth/partner-routes.js';
 import type { PartnerDirectory } from './auth/partners.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { registerAuditRoutes } from './audit/routes.js';
@@ -76,6 +77,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
+  registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db, deps.identifiers);
   return app;
 }

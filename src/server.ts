@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
-import { demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
+import { type ConfiguredPartner, demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
 import { loadPartnersFile } from './auth/partners-file.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -73,10 +73,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const db = opts.db ?? (await openServingDatabase(config));
   if (opts.db) await migrateDatabase(db);
   const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
-  const partnerList = [...(opts.partners ?? [])];
-  if (config.PARTNERS_FILE) partnerList.push(...(await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' })));
-  if (config.NODE_ENV !== 'production') partnerList.push(await demoPartner());
-  const partners = new PartnerDirectory(partnerList);
+  const configured: ConfiguredPartner[] = (opts.partners ?? []).map((partner) => ({ partner, source: 'config' }));
+  if (config.PARTNERS_FILE) {
+    const fromFile = await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' });
+    configured.push(...fromFile.map((partner) => ({ partner, source: 'file' as const })));
+  }
+  if (config.NODE_ENV !== 'production') configured.push({ partner: await demoPartner(), source: 'development' });
+  const partners = await PartnerDirectory.open(db, configured);
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
   const dataKeys = opts.dataKeys ?? (await new FileDataKeySource({ path: config.DATA_KEY, dataDir: config.DATA_DIR }).load());
   const vault = await IdentifierVault.load(db, dataKeys);
@@ -139,6 +142,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       });
       await ready.catch(() => {});
       await asyncProtocol.stop(config.SHUTDOWN_GRACE_MS);
+      partners.close();
       if (!opts.db) await db.close();
     },
   };

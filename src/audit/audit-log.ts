@@ -71,6 +71,11 @@ export class AuditLog {
     return this.batcher.add({ event: 'disclose', d });
   }
 
+  /** Records a change an operator or partner made (`partner_id` is who made it; `record_ids` what it changed). */
+  changed(c: { actorId: string; domain: string; action: string; recordIds: string[] }): Promise<void> {
+    return this.batcher.add({ event: 'change', d: { partnerId: c.actorId, domain: c.domain, action: c.action, recordIds: c.recordIds, recordCount: c.recordIds.length } });
+  }
+
   /**
    * Appends a batch in one statement (one round trip, one commit): the entries' contents are canonicalised here, and
    * PostgreSQL chains them (hash = SHA-256 of the previous hash and the content) from the head row it locks.

@@ -9,8 +9,8 @@ const CallbackAuth = z.union([
   z.object({ token_url: z.string().url(), client_id: z.string().min(1), client_secret: z.string().min(1), scope: z.string().optional() }).strict(),
 ]);
 
-/** One partner in PARTNERS_FILE (snake_case, as the README documents it). */
-const PartnerEntry = z
+/** One partner in PARTNERS_FILE and in the admin API (snake_case, as the README documents it). */
+export const PartnerEntry = z
   .object({
     id: z.string().min(1).max(256),
     secret: z.string().min(12).optional(),
@@ -58,32 +58,61 @@ export async function loadPartnersFile(path: string, opts: { production: boolean
     if (seen.has(p.id)) throw new Error(`PARTNERS_FILE ${path}: partner id ${p.id} appears twice`);
     seen.add(p.id);
     if (opts.production && p.secret !== undefined) throw new Error(`PARTNERS_FILE ${path}: partner ${p.id}: use secret_hash in production, not secret`);
-    const auth = p.callback_auth
-      ? 'bearer_token' in p.callback_auth
-        ? { bearerToken: p.callback_auth.bearer_token }
-        : { tokenUrl: p.callback_auth.token_url, clientId: p.callback_auth.client_id, clientSecret: p.callback_auth.client_secret, scope: p.callback_auth.scope }
-      : undefined;
-    partners.push({
-      id: p.id,
-      scopes: p.scopes,
-      secretHash: p.secret_hash ?? (await hashSecret(p.secret!)),
-      signature: p.signature,
-      signatureFormat: p.signature_format,
-      jwks: p.jwks as Partner['jwks'],
-      jwksUri: p.jwks_uri,
-      callbacks: p.callback_origins
-        ? {
-            origins: p.callback_origins,
-            baseUrl: p.callback_base_url,
-            allowPrivateNetwork: p.callback_private_network,
-            auth,
-            maxConcurrent: p.callback_max_concurrent,
-          }
-        : undefined,
-      fields: p.fields,
-      purposes: p.purposes,
-      rateLimit: p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : undefined,
-    });
+    partners.push(await partnerFromEntry(p));
   }
   return partners;
+}
+
+/** The partner a PartnerEntry describes; a clear `secret` is hashed here and kept nowhere. */
+export async function partnerFromEntry(p: z.infer<typeof PartnerEntry>): Promise<Partner> {
+  const auth = p.callback_auth
+    ? 'bearer_token' in p.callback_auth
+      ? { bearerToken: p.callback_auth.bearer_token }
+      : { tokenUrl: p.callback_auth.token_url, clientId: p.callback_auth.client_id, clientSecret: p.callback_auth.client_secret, scope: p.callback_auth.scope }
+    : undefined;
+  return {
+    id: p.id,
+    scopes: p.scopes,
+    secretHash: p.secret_hash ?? (await hashSecret(p.secret!)),
+    signature: p.signature,
+    signatureFormat: p.signature_format,
+    jwks: p.jwks as Partner['jwks'],
+    jwksUri: p.jwks_uri,
+    callbacks: p.callback_origins
+      ? {
+          origins: p.callback_origins,
+          baseUrl: p.callback_base_url,
+          allowPrivateNetwork: p.callback_private_network,
+          auth,
+          maxConcurrent: p.callback_max_concurrent,
+        }
+      : undefined,
+    fields: p.fields,
+    purposes: p.purposes,
+    rateLimit: p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : undefined,
+  };
+}
+
+/**
+ * A partner as the admin API shows it: the PartnerEntry fields without any secret (neither its own secret's hash nor
+ * the credentials we call it back with).
+ */
+export function partnerEntryView(p: Partner) {
+  const auth = p.callbacks?.auth;
+  return {
+    id: p.id,
+    scopes: [...p.scopes],
+    signature: p.signature,
+    signature_format: p.signatureFormat,
+    jwks: p.jwks,
+    jwks_uri: p.jwksUri,
+    callback_origins: p.callbacks ? [...p.callbacks.origins] : undefined,
+    callback_base_url: p.callbacks?.baseUrl,
+    callback_private_network: p.callbacks?.allowPrivateNetwork ?? false,
+    callback_auth: auth ? ('bearerToken' in auth ? { kind: 'bearer_token' as const } : { kind: 'client_credentials' as const, token_url: auth.tokenUrl, client_id: auth.clientId, scope: auth.scope }) : undefined,
+    callback_max_concurrent: p.callbacks?.maxConcurrent,
+    fields: p.fields ? [...p.fields] : undefined,
+    purposes: p.purposes ? [...p.purposes] : undefined,
+    rate_limit: p.rateLimit ? { per_second: p.rateLimit.perSecond, burst: p.rateLimit.burst } : undefined,
+  };
 }

@@ -1,5 +1,6 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { Database } from '../db/client.js';
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { RateLimit } from './rate-limit.js';
 import type { SignatureFormat, SignaturePolicy } from '../dci/signing/verifier.js';
@@ -67,11 +68,61 @@ async function secretMatches(secret: string, stored: string): Promise<boolean> {
   return timingSafeEqual(actual, expected);
 }
 
-export class PartnerDirectory {
-  private readonly byId = new Map<string, Partner>();
+/** Who manages a partner: PARTNERS_FILE, the development default, the embedding code (tests), or the admin API. */
+export type PartnerSource = 'file' | 'development' | 'config' | 'api';
 
-  constructor(partners: readonly Partner[]) {
-    for (const p of partners) this.byId.set(p.id, p);
+/** A partner this start was configured with, and by what. */
+export interface ConfiguredPartner {
+  partner: Partner;
+  source: Exclude<PartnerSource, 'api'>;
+}
+
+export interface StoredPartner {
+  partner: Partner;
+  source: PartnerSource;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** How often a process picks up partner changes other processes made through the admin API. */
+const REFRESH_MS = 5_000;
+
+/**
+ * The registered partners, held in the `partners` table and served from memory. Changes made through this process
+ * apply at once; those of other processes within REFRESH_MS.
+ */
+export class PartnerDirectory {
+  private byId = new Map<string, Partner>();
+  private version = '';
+  private timer?: NodeJS.Timeout;
+
+  private constructor(private readonly db: Database) {}
+
+  /**
+   * The directory over the database. The partners this start was configured with replace their stored versions, and
+   * configured partners no longer configured are removed (a demo partner never outlives development; a partner taken
+   * out of PARTNERS_FILE is gone); partners added through the API stay.
+   */
+  static async open(db: Database, configured: readonly ConfiguredPartner[]): Promise<PartnerDirectory> {
+    await db.transaction(async (tx) => {
+      await tx.query(`delete from partners where source <> 'api' and not (id = any($1::text[]))`, [configured.map((c) => c.partner.id)]);
+      for (const { partner, source } of configured) {
+        await tx.query(
+          `insert into partners (id, source, settings) values ($1, $2, $3::jsonb)
+           on conflict (id) do update set source = excluded.source, settings = excluded.settings, updated_at = now()`,
+          [partner.id, source, JSON.stringify(settingsOf(partner))],
+        );
+      }
+    });
+    const directory = new PartnerDirectory(db);
+    await directory.refresh();
+    directory.timer = setInterval(() => directory.refresh().catch(() => {}), REFRESH_MS);
+    directory.timer.unref();
+    return directory;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 
   get(id: string): Partner | undefined {
@@ -87,6 +138,64 @@ export class PartnerDirectory {
     }
     return (await secretMatches(secret, partner.secretHash)) ? partner : undefined;
   }
+
+  /** Reloads the partners when the table changed since the last load. */
+  async refresh(): Promise<void> {
+    const [v] = await this.db.query<{ n: number; at: string | null }>('select count(*)::int as n, max(updated_at)::text as at from partners');
+    const version = `${v.n}:${v.at}`;
+    if (version === this.version) return;
+    const next = new Map<string, Partner>();
+    for (const row of await this.list()) next.set(row.partner.id, row.partner);
+    this.byId = next;
+    this.version = version;
+  }
+
+  async list(id?: string): Promise<StoredPartner[]> {
+    const rows = await this.db.query<{ id: string; source: PartnerSource; settings: Omit<Partner, 'id'>; created_at: string; updated_at: string }>(
+      `select id, source, settings, created_at, updated_at from partners ${id === undefined ? '' : 'where id = $1'} order by id`,
+      id === undefined ? [] : [id],
+    );
+    return rows.map((r) => ({ partner: { ...r.settings, id: r.id }, source: r.source, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) }));
+  }
+
+  /**
+   * Adds or replaces an API-managed partner; `conflict` when the id belongs to a partner managed elsewhere (its file
+   * or configuration would overwrite any change at the next start).
+   */
+  async put(partner: Partner): Promise<'created' | 'replaced' | 'conflict'> {
+    const outcome = await this.db.transaction(async (tx) => {
+      const [existing] = await tx.query<{ source: PartnerSource }>('select source from partners where id = $1 for update', [partner.id]);
+      if (existing && existing.source !== 'api') return 'conflict' as const;
+      await tx.query(
+        `insert into partners (id, source, settings) values ($1, 'api', $2::jsonb)
+         on conflict (id) do update set settings = excluded.settings, updated_at = now()`,
+        [partner.id, JSON.stringify(settingsOf(partner))],
+      );
+      return existing ? ('replaced' as const) : ('created' as const);
+    });
+    if (outcome !== 'conflict') this.byId.set(partner.id, partner);
+    return outcome;
+  }
+
+  /** Removes an API-managed partner: its tokens stop working at once here, within REFRESH_MS elsewhere. */
+  async remove(id: string): Promise<'removed' | 'missing' | 'conflict'> {
+    const outcome = await this.db.transaction(async (tx) => {
+      const [existing] = await tx.query<{ source: PartnerSource }>('select source from partners where id = $1 for update', [id]);
+      if (!existing) return 'missing' as const;
+      if (existing.source !== 'api') return 'conflict' as const;
+      await tx.query('delete from partners where id = $1', [id]);
+      return 'removed' as const;
+    });
+    if (outcome === 'removed') this.byId.delete(id);
+    return outcome;
+  }
+}
+
+const iso = (v: string) => new Date(v).toISOString();
+
+function settingsOf(partner: Partner): Omit<Partner, 'id'> {
+  const { id: _id, ...settings } = partner;
+  return settings;
 }
 
 /** The development partner of the run contract (design.md section 4); never present in production. */

@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
+import { adminProblems, problem } from '../../http/admin-api.js';
 import { DciError } from '../../http/errors.js';
 import type { DeliveryRow, DeliveryStore } from './delivery-store.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
@@ -52,11 +53,6 @@ const Attempt = z
   .object({ attempt: z.number().int(), started_at: z.string(), duration_ms: z.number().int(), http_status: z.number().int().nullable(), error: z.string().nullable() })
   .openapi('OperatorDeliveryAttempt');
 
-const Problem = z.object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string(), code: z.string() }).openapi('Problem');
-const problems = {
-  401: { description: 'No or invalid bearer token', content: { 'application/problem+json': { schema: Problem } } },
-  403: { description: 'The token lacks the admin scope', content: { 'application/problem+json': { schema: Problem } } },
-};
 
 const Page = { limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().min(1).optional() };
 const IdParam = z.object({ id: z.coerce.number().int().min(1) });
@@ -125,7 +121,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
           ...Page,
         }),
       },
-      responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...problems },
+      responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -144,8 +140,8 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The transaction', content: { 'application/json': { schema: Transaction.extend({ deliveries: z.array(Delivery) }) } } },
-        404: { description: 'No such transaction', content: { 'application/problem+json': { schema: Problem } } },
-        ...problems,
+        404: problem('No such transaction'),
+        ...adminProblems,
       },
     }),
     async (c) => {
@@ -165,7 +161,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       security,
       summary: 'List callback deliveries, newest first (state=dead lists the dead letters)',
       request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...Page }) },
-      responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...problems },
+      responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -184,8 +180,8 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The delivery', content: { 'application/json': { schema: Delivery.extend({ attempt_log: z.array(Attempt) }) } } },
-        404: { description: 'No such delivery', content: { 'application/problem+json': { schema: Problem } } },
-        ...problems,
+        404: problem('No such delivery'),
+        ...adminProblems,
       },
     }),
     async (c) => {
@@ -207,9 +203,9 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The delivery, pending again', content: { 'application/json': { schema: Delivery } } },
-        404: { description: 'No such delivery', content: { 'application/problem+json': { schema: Problem } } },
-        409: { description: 'The delivery is not dead or gone', content: { 'application/problem+json': { schema: Problem } } },
-        ...problems,
+        404: problem('No such delivery'),
+        409: problem('The delivery is not dead or gone'),
+        ...adminProblems,
       },
     }),
     async (c) => {
@@ -237,7 +233,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
           description: 'Counts by state',
           content: { 'application/json': { schema: z.object({ transactions: z.record(z.string(), z.number()), deliveries: z.record(z.string(), z.number()) }) } },
         },
-        ...problems,
+        ...adminProblems,
       },
     }),
     async (c) => c.json({ transactions: await deps.transactions.countByState(), deliveries: await deps.deliveries.countByState() }, 200),

@@ -1,0 +1,13 @@
+import { z } from '@hono/zod-openapi';
+
+/** The operators' REST API answers RFC 9457 problem documents (see error-handler). */
+export const Problem = z.object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string(), code: z.string() }).openapi('Problem');
+
+/** An OpenAPI response of a problem document. */
+export const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
+
+/** The refusals every admin route shares. */
+export const adminProblems = {
+  401: problem('No or invalid bearer token'),
+  403: problem('The token lacks the admin scope'),
+};

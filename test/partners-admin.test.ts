@@ -1,0 +1,170 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/** Partners live in the database and are managed through the admin API; every change is audited. */
+
+let db: Database;
+let server: TestServer;
+let admin: string;
+const dir = mkdtempSync(join(tmpdir(), 'dci-partners-'));
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  server = await startTestServer({}, { db, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+  admin = await server.token({ clientId: 'ops', secret: 'ops-secret-123' });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function call(method: string, path: string, body?: unknown, token = admin) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type'), text, json: text ? JSON.parse(text) : undefined };
+}
+
+async function tokenFor(clientId: string, secret: string, scope?: string) {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret, ...(scope ? { scope } : {}) });
+  const res = await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form });
+  return { status: res.status, json: (await res.json()) as any };
+}
+
+const searchByHousehold = (token: string, senderId: string) =>
+  postJson(
+    `${server.url}/social/registry/sync/search`,
+    token,
+    searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gte: 1 } } } } } })], { sender_id: senderId }),
+  );
+
+const NEW_PARTNER = {
+  secret: 'programme-secret-1',
+  scopes: ['social:registry.search'],
+  signature: 'off',
+  callback_origins: ['https://programme.example.org'],
+  callback_auth: { token_url: 'https://programme.example.org/oauth2/token', client_id: 'gateway', client_secret: 'do-not-show-me' },
+  fields: ['group_identifier', 'poverty_score'],
+};
+
+describe('partners admin API', () => {
+  it('lists the configured partners with their source and never a secret', async () => {
+    const res = await call('GET', '/admin/partners');
+    expect(res.status).toBe(200);
+    const byId = Object.fromEntries(res.json.items.map((p: any) => [p.id, p]));
+    expect(byId['demo-spmis']).toMatchObject({ source: 'development', scopes: ['*'], signature: 'optional', signature_format: 'dci' });
+    expect(byId.ops).toMatchObject({ source: 'config', scopes: ['admin'] });
+    expect(res.text).not.toMatch(/scrypt\$|secret_hash|secretHash/);
+  });
+
+  it('adds a partner that can then get a token and search, seeing only its fields; the change is audited', async () => {
+    const put = await call('PUT', '/admin/partners/programme-x', NEW_PARTNER);
+    expect(put.status).toBe(201);
+    expect(put.json).toMatchObject({ id: 'programme-x', source: 'api', scopes: ['social:registry.search'], signature: 'off', fields: NEW_PARTNER.fields });
+    expect(put.json.callback_auth).toEqual({ kind: 'client_credentials', token_url: 'https://programme.example.org/oauth2/token', client_id: 'gateway' });
+    expect(put.text).not.toContain('programme-secret-1');
+    expect(put.text).not.toContain('do-not-show-me');
+
+    const token = await tokenFor('programme-x', 'programme-secret-1');
+    expect(token.status).toBe(200);
+    expect(token.json.scope).toBe('social:registry.search');
+    const res = await searchByHousehold(token.json.access_token, 'programme-x');
+    expect(res.status).toBe(200);
+    const [group] = res.json.message.search_response[0].data.reg_records;
+    expect(Object.keys(group).filter((k) => !k.startsWith('@')).sort()).toEqual(['group_identifier', 'poverty_score']);
+
+    const audit = await call('GET', '/admin/audit?partner_id=ops');
+    expect(audit.json.items[0]).toMatchObject({ event: 'change', domain: 'admin', action: 'partner.create', record_ids: ['programme-x'], partner_id: 'ops' });
+  });
+
+  it('replaces a partner: the new secret and scopes apply to new tokens at once', async () => {
+    const put = await call('PUT', '/admin/partners/programme-x', { ...NEW_PARTNER, secret: 'programme-secret-2', scopes: ['crvs:registry.search'] });
+    expect(put.status).toBe(200);
+    expect(put.json.scopes).toEqual(['crvs:registry.search']);
+    expect((await tokenFor('programme-x', 'programme-secret-1')).status).toBe(401);
+    const narrowed = await tokenFor('programme-x', 'programme-secret-2', 'social:registry.search');
+    expect([narrowed.status, narrowed.json.error]).toEqual([400, 'invalid_scope']);
+    expect((await tokenFor('programme-x', 'programme-secret-2', 'crvs:registry.search')).status).toBe(200);
+    const audit = await call('GET', '/admin/audit?partner_id=ops');
+    expect(audit.json.items[0]).toMatchObject({ event: 'change', action: 'partner.replace', record_ids: ['programme-x'] });
+  });
+
+  it('removes a partner: its live token is refused at once and it gets no new one', async () => {
+    await call('PUT', '/admin/partners/short-lived', { ...NEW_PARTNER, secret: 'short-lived-secret' });
+    const { json } = await tokenFor('short-lived', 'short-lived-secret');
+    expect((await searchByHousehold(json.access_token, 'short-lived')).status).toBe(200);
+
+    const del = await call('DELETE', '/admin/partners/short-lived');
+    expect(del.status).toBe(204);
+    const refused = await searchByHousehold(json.access_token, 'short-lived');
+    expect(refused.status).toBe(403);
+    expectErrorBody(refused.json, 'err.request.forbidden');
+    expect((await tokenFor('short-lived', 'short-lived-secret')).status).toBe(401);
+    expect((await call('GET', '/admin/partners/short-lived')).status).toBe(404);
+    expect((await call('GET', '/admin/audit?partner_id=ops')).json.items[0]).toMatchObject({ action: 'partner.remove', record_ids: ['short-lived'] });
+  });
+
+  it('refuses bad partners with a problem document and stores nothing', async () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['unknown field', { ...NEW_PARTNER, admin: true }, /unrecognized|admin/i],
+      ['no secret', { ...NEW_PARTNER, secret: undefined }, /exactly one of secret and secret_hash/],
+      ['short secret', { ...NEW_PARTNER, secret: 'short' }, /secret/],
+      ['no scopes', { ...NEW_PARTNER, scopes: [] }, /scopes/],
+      ['checked signatures without keys', { ...NEW_PARTNER, signature: 'required' }, /jwks/],
+      ['bad signature format', { ...NEW_PARTNER, signature_format: 'xml-dsig' }, /signature_format/],
+      ['another id in the body', { ...NEW_PARTNER, id: 'someone-else' }, /path id/],
+      ['not an object', ['a'], /.+/],
+    ];
+    for (const [name, body, detail] of cases) {
+      const res = await call('PUT', '/admin/partners/bad-one', body);
+      expect(res.status, name).toBe(400);
+      expect(res.type, name).toContain('application/problem+json');
+      expect(res.json.detail, name).toMatch(detail);
+    }
+    const broken = await call('PUT', '/admin/partners/bad-one', '{"scopes": [');
+    expect(broken.status).toBe(400);
+    expect((await call('GET', '/admin/partners/bad-one')).status).toBe(404);
+  });
+
+  it('leaves partners managed elsewhere alone (409), and answers 404, 401 and 403 as it should', async () => {
+    const demo = await call('PUT', '/admin/partners/demo-spmis', NEW_PARTNER);
+    expect([demo.status, demo.json.detail]).toEqual([409, expect.stringMatching(/managed by PARTNERS_FILE or the configuration/)]);
+    expect((await call('DELETE', '/admin/partners/ops')).status).toBe(409);
+    expect((await call('DELETE', '/admin/partners/nobody')).status).toBe(404);
+    expect((await call('GET', '/admin/partners', undefined, '')).status).toBe(401);
+    const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    expect((await call('GET', '/admin/partners', undefined, searchOnly)).status).toBe(403);
+    expect((await call('PUT', '/admin/partners/x', NEW_PARTNER, searchOnly)).status).toBe(403);
+  });
+
+  it('keeps API partners across restarts, and drops file partners taken out of the file', async () => {
+    const file = join(dir, 'partners.json');
+    writeFileSync(file, JSON.stringify([{ id: 'from-file', secret: 'from-file-secret', scopes: ['social:registry.search'], signature: 'off' }]));
+    const withFile = await startTestServer({ PARTNERS_FILE: file }, { db, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+    try {
+      expect((await call('GET', '/admin/partners/from-file')).json).toMatchObject({ source: 'file' });
+    } finally {
+      await withFile.close();
+    }
+    writeFileSync(file, '[]');
+    const restarted = await startTestServer({ PARTNERS_FILE: file }, { db, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+    try {
+      const ids = (await call('GET', '/admin/partners')).json.items.map((p: any) => p.id);
+      expect(ids).toContain('programme-x');
+      expect(ids).not.toContain('from-file');
+      const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'programme-x', client_secret: 'programme-secret-2' });
+      expect((await fetch(`${restarted.url}/oauth2/client/token`, { method: 'POST', body: form })).status).toBe(200);
+    } finally {
+      await restarted.close();
+    }
+  });
+});
