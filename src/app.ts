@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { registerPartnerRoutes } from './auth/partner-routes.js';
 import type { PartnerDirectory } from './auth/partners.js';
@@ -13,7 +14,7 @@ import { DciRequestReader } from './dci/envelope/read-request.js';
 import type { SignatureVerifier } from './dci/signing/verifier.js';
 import type { SearchDomain } from './dci/search/items.js';
 import type { AsyncProtocol } from './dci/transactions/async-protocol.js';
-import type { SigningKey } from './dci/signing/keys.js';
+import type { MessageCrypto } from './dci/signing/encryption.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
 import type { AppEnv } from './http/context.js';
 import { DciError } from './http/errors.js';
@@ -28,7 +29,9 @@ export interface AppDeps {
   config: Config;
   db: Database;
   logger: Logger;
-  signingKey: SigningKey;
+  /** Published at /.well-known/jwks.json. */
+  publishedKeys: readonly { publicJwk: JWK }[];
+  crypto: MessageCrypto;
   partners: PartnerDirectory;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
@@ -57,9 +60,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.notFound(handleNotFound);
 
   registerDciSchemas(app);
-  registerOpsRoutes(app, { db: deps.db, signingKeys: [deps.signingKey], isReady: deps.isReady, version: deps.version });
+  registerOpsRoutes(app, { db: deps.db, publishedKeys: deps.publishedKeys, isReady: deps.isReady, version: deps.version });
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
-  const reader = new DciRequestReader(deps.partners, deps.verifier, deps.config.MAX_BODY_BYTES);
+  const reader = new DciRequestReader(deps.partners, deps.verifier, deps.crypto, deps.config.MAX_BODY_BYTES);
   registerSocialRoutes(app, {
     reader,
     replay: deps.asyncProtocol.replay,

@@ -27,6 +27,18 @@ const ConfigSchema = z.object({
   /** This server's private signing key (PKCS#8 PEM or JWK file). Generated under DATA_DIR outside production. */
   SIGNING_KEY: z.string().optional(),
   /**
+   * Retired signing keys (comma-separated PEM or JWK files): still published in the JWKS and still accepted on our
+   * tokens until those expire, so a key is rotated without downtime.
+   */
+  SIGNING_KEY_PREVIOUS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((p) => p.trim()).filter(Boolean)),
+  /** This server's private encryption key (RSA, EC P-256 or X25519; PEM or JWK file). Generated under DATA_DIR outside production. */
+  ENCRYPTION_KEY: z.string().optional(),
+  /** An unknown kid makes us fetch a partner's JWKS again (key rotation), at most this often. */
+  PARTNER_JWKS_REFETCH_MIN_SECONDS: z.coerce.number().min(0).default(30),
+  /**
    * File holding the 32-byte key that seals restricted fields and keys their blind index (64 hex digits or base64).
    * Generated under DATA_DIR outside production. Losing it loses those fields; changing it needs a re-seal.
    */

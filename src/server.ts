@@ -10,6 +10,7 @@ import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, migrateDatabase, openDatabase } from './db/client.js';
 import { EnvelopeBuilder } from './dci/envelope/builder.js';
+import { type EncryptionKey, loadEncryptionKey, MessageCrypto } from './dci/signing/encryption.js';
 import { loadSigningKey, type SigningKey } from './dci/signing/keys.js';
 import { EnvelopeSigner } from './dci/signing/signer.js';
 import { PartnerKeys } from './dci/signing/partner-keys.js';
@@ -38,6 +39,10 @@ export interface StartOptions {
   db?: Database;
   logger?: Logger;
   signingKey?: SigningKey;
+  /** Retired signing keys, still published and accepted on our tokens (besides SIGNING_KEY_PREVIOUS). */
+  previousSigningKeys?: SigningKey[];
+  /** The encryption key (tests pass one); otherwise ENCRYPTION_KEY, or one generated under DATA_DIR outside production. */
+  encryptionKey?: EncryptionKey;
   /** The restricted-field keys (tests share one with their seeded template); otherwise from DATA_KEY. */
   dataKeys?: DataKeys;
   /** Extra partners (tests); the demo partner is added outside production. */
@@ -73,6 +78,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const db = opts.db ?? (await openServingDatabase(config));
   if (opts.db) await migrateDatabase(db);
   const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
+  const previousSigningKeys = [
+    ...(opts.previousSigningKeys ?? []),
+    ...(await Promise.all(config.SIGNING_KEY_PREVIOUS.map((path) => loadSigningKey({ path, dataDir: config.DATA_DIR })))),
+  ];
+  // In production only a configured key: one generated inside a container would change at every deployment.
+  const encryptionKey =
+    opts.encryptionKey ??
+    (config.ENCRYPTION_KEY || config.NODE_ENV !== 'production' ? await loadEncryptionKey({ path: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR }) : undefined);
+  const messageCrypto = new MessageCrypto(encryptionKey);
+  const partnerKeys = new PartnerKeys({ timeoutMs: 5_000, refetchMinMs: config.PARTNER_JWKS_REFETCH_MIN_SECONDS * 1000 });
   const configured: ConfiguredPartner[] = (opts.partners ?? []).map((partner) => ({ partner, source: 'config' }));
   if (config.PARTNERS_FILE) {
     const fromFile = await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' });
@@ -80,14 +95,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   if (config.NODE_ENV !== 'production') configured.push({ partner: await demoPartner(), source: 'development' });
   const partners = await PartnerDirectory.open(db, configured);
-  const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS);
+  const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS, previousSigningKeys);
   const dataKeys = opts.dataKeys ?? (await new FileDataKeySource({ path: config.DATA_KEY, dataDir: config.DATA_DIR }).load());
   const vault = await IdentifierVault.load(db, dataKeys);
   const resealed = await reconcileSealedIdentifiers(db, vault);
   if (resealed > 0) logger.info({ identifiers: resealed }, 'identifiers brought in line with their classification');
   const domains = searchDomains(db, vault);
   const signer = new EnvelopeSigner(signingKey, config.DCI_SENDER_ID);
-  const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID, config.DCI_SIGNING ? signer : undefined);
+  const envelopes = new EnvelopeBuilder(config.DCI_SENDER_ID, config.DCI_SIGNING ? signer : undefined, { crypto: messageCrypto, partnerKeys });
   const audit = new AuditLog(db);
   const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains, audit });
 
@@ -96,13 +111,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     config,
     db,
     logger,
-    signingKey,
+    publishedKeys: [signingKey, ...previousSigningKeys, ...(encryptionKey ? [encryptionKey] : [])],
+    crypto: messageCrypto,
     partners,
     tokens,
     envelopes,
     searchDomains: domains,
     asyncProtocol,
-    verifier: new SignatureVerifier(new PartnerKeys({ timeoutMs: 5_000 })),
+    verifier: new SignatureVerifier(partnerKeys),
     audit,
     identifiers: vault,
     isReady: () => isReady,
@@ -115,7 +131,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // A client that stalls mid-request is cut off instead of holding a socket forever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // Longer than any client keeps an idle connection (undici 4 s, browsers and load balancers up to 60 s): a server that
+  // closes first races the client's next request on that socket, which then fails with ECONNRESET.
+  server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
 

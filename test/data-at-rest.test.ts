@@ -10,7 +10,7 @@ import { dataKeysFrom } from '../src/registry/data-keys.js';
 import { brnFor, drnFor, householdIdFor, uinFor } from '../src/registry/seed/generate.js';
 import { clearValue, idColumns, testVault } from './support/data-keys.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { copyTestDatabase, startTestServer, type TestServer } from './support/server.js';
+import { copyTestDatabase, startTestServer, testEncryptionKey, type TestServer } from './support/server.js';
 
 /**
  * Restricted fields (national identifiers) are stored sealed and found through a keyed blind index: a dump of the
@@ -110,7 +110,7 @@ describe('restricted identifiers at rest', () => {
   it('refuses to start with another data key than the one the registry was sealed with', async () => {
     const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent' });
     const other = dataKeysFrom(Buffer.alloc(32, 9));
-    await expect(startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), dataKeys: other })).rejects.toThrow(
+    await expect(startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: other })).rejects.toThrow(
       /DATA_KEY is not the key this registry was sealed with/,
     );
   });

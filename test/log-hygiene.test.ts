@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.js';
 import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { openTestDatabase } from './support/server.js';
+import { openTestDatabase, testEncryptionKey } from './support/server.js';
 import { clearValue, idColumns, TEST_DATA_KEYS } from './support/data-keys.js';
 
 /** The logs of a busy server, refusals and failures included, hold no name, identifier or birth date of anyone. */
@@ -22,7 +22,7 @@ beforeAll(async () => {
     },
   });
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'trace', WORKER_POLL_MS: '50' });
-  server = await startServer(config, { db, logger: pino({ level: 'trace' }, sink), signingKey: await generateSigningKey(), dataKeys: TEST_DATA_KEYS });
+  server = await startServer(config, { db, logger: pino({ level: 'trace' }, sink), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
   await server.ready;
 });
 afterAll(async () => {

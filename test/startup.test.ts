@@ -6,13 +6,14 @@ import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { TEST_DATA_KEYS } from './support/data-keys.js';
+import { testEncryptionKey } from './support/server.js';
 
 /** First start on an empty database: migrate, listen, load the demo registry, and only then report ready. */
 describe('first start', () => {
   it('loads the demo registry into an empty database and is ready only afterwards', async () => {
     const db = await openDatabase({ memory: true });
     const config = loadConfig({ NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEMO_HOUSEHOLDS: '60', DEMO_SEED: '3', LOG_LEVEL: 'silent' });
-    const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), dataKeys: TEST_DATA_KEYS });
+    const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
     try {
       const early = await fetch(`${server.url}/readyz`);
       expect([200, 503]).toContain(early.status);
@@ -34,7 +35,7 @@ describe('first start', () => {
     }
 
     // A second start on the same database does not load the demo data again.
-    const restarted = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), dataKeys: TEST_DATA_KEYS });
+    const restarted = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
     try {
       await restarted.ready;
       const [{ n }] = await db.query<{ n: number }>('select count(*)::int as n from groups');

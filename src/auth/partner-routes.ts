@@ -28,6 +28,7 @@ const PartnerView = z
     fields: z.array(z.string()).optional(),
     purposes: z.array(z.string()).optional(),
     rate_limit: z.object({ per_second: z.number(), burst: z.number().int() }).optional(),
+    encrypt_responses: z.boolean(),
   })
   .openapi('Partner');
 

@@ -28,11 +28,13 @@ export const PartnerEntry = z
     fields: z.array(z.string().min(1)).optional(),
     purposes: z.array(z.string().min(1)).optional(),
     rate_limit: z.object({ per_second: z.number().positive(), burst: z.number().int().min(1) }).strict().optional(),
+    encrypt_responses: z.boolean().default(false),
   })
   .strict()
   .refine((p) => (p.secret === undefined) !== (p.secret_hash === undefined), { message: 'give exactly one of secret and secret_hash' })
   .refine((p) => !(p.jwks && p.jwks_uri), { message: 'give jwks or jwks_uri, not both' })
-  .refine((p) => p.signature === 'off' || p.jwks || p.jwks_uri, { message: 'a partner whose signatures are checked needs jwks or jwks_uri' });
+  .refine((p) => p.signature === 'off' || p.jwks || p.jwks_uri, { message: 'a partner whose signatures are checked needs jwks or jwks_uri' })
+  .refine((p) => !p.encrypt_responses || p.jwks || p.jwks_uri, { message: 'a partner with encrypt_responses needs jwks or jwks_uri holding a use "enc" key' });
 
 const PartnersFile = z.array(PartnerEntry);
 
@@ -90,6 +92,7 @@ export async function partnerFromEntry(p: z.infer<typeof PartnerEntry>): Promise
     fields: p.fields,
     purposes: p.purposes,
     rateLimit: p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : undefined,
+    encryptResponses: p.encrypt_responses,
   };
 }
 
@@ -114,5 +117,6 @@ export function partnerEntryView(p: Partner) {
     fields: p.fields ? [...p.fields] : undefined,
     purposes: p.purposes ? [...p.purposes] : undefined,
     rate_limit: p.rateLimit ? { per_second: p.rateLimit.perSecond, burst: p.rateLimit.burst } : undefined,
+    encrypt_responses: p.encryptResponses ?? false,
   };
 }

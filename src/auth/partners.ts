@@ -29,6 +29,8 @@ export interface Partner {
   readonly fields?: readonly string[];
   /** Purposes (consent/authorize `purpose.code`) it may ask under. Absent: any. */
   readonly purposes?: readonly string[];
+  /** Encrypt what we send it (answers, callbacks) to the `use: "enc"` key in its JWKS (DIGEST 7.5). */
+  readonly encryptResponses?: boolean;
   /** Its request budget on the DCI endpoints (429 beyond). Absent: unlimited. */
   readonly rateLimit?: RateLimit;
 }

@@ -22,6 +22,8 @@ export class AccessTokens {
     private readonly key: SigningKey,
     private readonly issuer: string,
     private readonly ttlSeconds: number,
+    /** Retired keys: tokens they signed stay valid until they expire (rotation without downtime). */
+    private readonly previousKeys: readonly SigningKey[] = [],
   ) {}
 
   async issue(partnerId: string, scopes: readonly string[]): Promise<{ token: string; expiresIn: number }> {
@@ -46,10 +48,11 @@ export class AccessTokens {
       this.cache.delete(token);
     }
     try {
-      const { payload } = await jwtVerify(token, this.key.publicKey, {
+      const keys = [this.key, ...this.previousKeys];
+      const { payload } = await jwtVerify(token, (header) => keys.find((k) => k.kid === header.kid)?.publicKey ?? this.key.publicKey, {
         issuer: this.issuer,
         audience: this.issuer,
-        algorithms: [this.key.alg],
+        algorithms: [...new Set(keys.map((k) => k.alg))],
         typ: 'at+jwt',
       });
       if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') return undefined;

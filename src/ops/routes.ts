@@ -1,12 +1,14 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Database } from '../db/client.js';
-import { jwksDocument, type SigningKey } from '../dci/signing/keys.js';
+import type { JWK } from 'jose';
+import { jwksDocument } from '../dci/signing/keys.js';
 import type { AppEnv } from '../http/context.js';
 import { renderDocsPage } from './docs-page.js';
 
 export interface OpsDeps {
   db: Database;
-  signingKeys: readonly SigningKey[];
+  /** The keys /.well-known/jwks.json publishes. */
+  publishedKeys: readonly { publicJwk: JWK }[];
   isReady: () => boolean;
   version: string;
 }
@@ -26,7 +28,7 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: OpsDeps): void
 
   app.get('/.well-known/jwks.json', (c) => {
     c.header('cache-control', 'public, max-age=300');
-    return c.json(jwksDocument(deps.signingKeys));
+    return c.json(jwksDocument(deps.publishedKeys));
   });
 
   const documentConfig = {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import pino from 'pino';
@@ -11,6 +11,7 @@ import type { Jwks } from '../../src/dci/signing/partner-keys.js';
 import type { SignatureFormat, SignaturePolicy } from '../../src/dci/signing/verifier.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { TEST_DATA_KEYS } from './data-keys.js';
+import { type EncryptionKey, encryptionKeyFrom } from '../../src/dci/signing/encryption.js';
 
 export interface TestServer extends RunningServer {
   /** A bearer token for the demo partner (all scopes) or for `partner` with `scope`. */
@@ -57,10 +58,19 @@ export interface TestPartner {
   jwksUri?: string;
   fields?: string[];
   purposes?: string[];
+  encryptResponses?: boolean;
 }
 
 /** A real server on a random loopback port over this file's copy of the test registry. */
-export async function startTestServer(env: Record<string, string> = {}, opts: { partners?: TestPartner[]; db?: Database; signingKey?: SigningKey } = {}): Promise<TestServer> {
+let encryptionKey: Promise<EncryptionKey> | undefined;
+/** One RSA encryption key per test file (generating one takes a while). */
+export const testEncryptionKey = (): Promise<EncryptionKey> =>
+  (encryptionKey ??= encryptionKeyFrom(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
+
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: { partners?: TestPartner[]; db?: Database; signingKey?: SigningKey; previousSigningKeys?: SigningKey[]; encryptionKey?: EncryptionKey } = {},
+): Promise<TestServer> {
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
   const db = opts.db ?? (await openTestDatabase());
   const partners: Partner[] = await Promise.all(
@@ -75,9 +85,15 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
       jwksUri: p.jwksUri,
       fields: p.fields,
       purposes: p.purposes,
+      encryptResponses: p.encryptResponses,
     })),
   );
-  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()), dataKeys: TEST_DATA_KEYS, partners });
+  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()),
+    previousSigningKeys: opts.previousSigningKeys,
+    encryptionKey: opts.encryptionKey ?? (await testEncryptionKey()),
+    dataKeys: TEST_DATA_KEYS,
+    partners,
+  });
   await server.ready;
   return {
     ...server,

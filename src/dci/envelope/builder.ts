@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { DciErrorCode, HeaderReasonCode, RequestStatus } from './codes.js';
 import { PROTOCOL_VERSION } from './codes.js';
 import { sortedJson } from '../signing/canonical.js';
+import type { Partner } from '../../auth/partners.js';
+import { DciError } from '../../http/errors.js';
+import type { MessageCrypto } from '../signing/encryption.js';
+import type { PartnerKeys } from '../signing/partner-keys.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
 import type { SignatureFormat } from '../signing/verifier.js';
 
@@ -39,15 +43,22 @@ export const newCorrelationId = (): string => randomUUID();
 /** RFC 3339 with offset (Z), as every DCI date-time. */
 export const nowTimestamp = (): string => new Date().toISOString();
 
+/** What the builder needs to encrypt messages for partners that ask for it (DIGEST 7.5). */
+export interface MessageSealing {
+  crypto: MessageCrypto;
+  partnerKeys: PartnerKeys;
+}
+
 /**
- * The one envelope builder: every DCI message this server emits gets its header here. Signing plugs in at
- * `envelope()` (the trust issue adds the signer).
+ * The one envelope builder: every DCI message this server emits gets its header here, its encryption for partners
+ * that ask for it (`forPartner`), and its signature (`envelopeText`).
  */
 export class EnvelopeBuilder {
   constructor(
     private readonly senderId: string,
     /** Signs what we answer; absent only where signing is switched off (DCI_SIGNING=off, benchmarks). */
     private readonly signer?: EnvelopeSigner,
+    private readonly sealing?: MessageSealing,
   ) {}
 
   callbackHeader(opts: {
@@ -98,6 +109,24 @@ export class EnvelopeBuilder {
   /** The envelope as the JSON text to send, signed in the dialect of the partner it is for. */
   envelopeText(header: CallbackHeader, message: unknown, format: SignatureFormat): string {
     return this.signer ? this.signer.signedEnvelopeText(format, header, message) : sortedJson({ header, message });
+  }
+
+  /**
+   * The header and message as this partner receives them: with `encrypt_responses`, the message encrypted to the
+   * partner's `use: "enc"` key and `is_msg_encrypted` set. A partner that asks for encryption but publishes no key gets
+   * nothing in clear: 503.
+   */
+  async forPartner<H extends { is_msg_encrypted?: boolean }>(partner: Partner, header: H, message: unknown): Promise<{ header: H; message: unknown }> {
+    if (!partner.encryptResponses) return { header, message };
+    const target = this.sealing && (await this.sealing.partnerKeys.encryptionTarget(partner));
+    if (!this.sealing || !target) throw new DciError(503, 'err.service.unavailable', `partner ${partner.id} asks for encrypted messages but publishes no encryption key we can use`);
+    return { header: { ...header, is_msg_encrypted: true }, message: await this.sealing.crypto.encrypt(message, target) };
+  }
+
+  /** `envelopeText` of what `forPartner` gives: the answer to a partner's request, encrypted if it asks for it. */
+  async envelopeTextFor(partner: Partner, header: CallbackHeader, message: unknown): Promise<string> {
+    const sealed = await this.forPartner(partner, header, message);
+    return this.envelopeText(sealed.header, sealed.message, partner.signatureFormat);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
 import type { PartnerDirectory } from '../../auth/partners.js';
+import type { MessageCrypto } from '../signing/encryption.js';
 import { RateLimiter } from '../../auth/rate-limit.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
@@ -20,6 +21,7 @@ export class DciRequestReader {
   constructor(
     private readonly partners: PartnerDirectory,
     private readonly verifier: SignatureVerifier,
+    private readonly crypto: MessageCrypto,
     private readonly maxBodyBytes: number,
   ) {}
 
@@ -37,6 +39,11 @@ export class DciRequestReader {
     }
     const { body, text } = await readJsonObject(c, this.maxBodyBytes);
     normalizeRequestEnvelope(body, opts.batchMember);
+    // The signature covers what was sent (the encrypted message, DIGEST 7.5) and is checked below over the raw text.
+    if (isObject(body.header) && body.header.is_msg_encrypted === true) {
+      body.message = await this.crypto.decrypt(body.message);
+      normalizeRequestEnvelope(body, opts.batchMember);
+    }
     assertValid(opts.validate, body);
     const header = isObject(body.header) ? body.header : {};
     if (header.sender_id !== undefined && header.sender_id !== partnerId) {

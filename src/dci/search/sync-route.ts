@@ -53,7 +53,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
         totalCount: items.length,
         completedCount: 0,
       });
-      return jsonText(c, deps.envelopes.envelopeText(rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }, c.get('partner').signatureFormat));
+      return jsonText(c, await deps.envelopes.envelopeTextFor(c.get('partner'), rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
     }
     const partner = c.get('partner');
     const disclosures = new DisclosureRecorder(deps.audit, {
@@ -73,6 +73,6 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       totalCount: items.length,
       completedCount: results.length,
     });
-    return jsonText(c, deps.envelopes.envelopeText(responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }, partner.signatureFormat));
+    return jsonText(c, await deps.envelopes.envelopeTextFor(partner, responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: results }));
   });
 }

@@ -46,7 +46,7 @@ function parsePrivateKey(text: string): KeyObject {
   return createPrivateKey(trimmed);
 }
 
-/** GET /.well-known/jwks.json body (RFC 7517). */
-export function jwksDocument(keys: readonly SigningKey[]): { keys: JWK[] } {
+/** GET /.well-known/jwks.json body (RFC 7517): signing keys (current first, then retired ones) and the encryption key. */
+export function jwksDocument(keys: readonly { publicJwk: JWK }[]): { keys: JWK[] } {
   return { keys: keys.map((k) => k.publicJwk) };
 }

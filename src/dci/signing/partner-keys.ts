@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { request } from 'undici';
+import { type EncryptionTarget, keyAlgOf } from './encryption.js';
 
 export interface Jwks {
   keys: (Record<string, unknown> & { kid?: string; use?: string })[];
@@ -13,58 +14,77 @@ export interface PartnerKeySource {
 }
 
 interface Cached {
+  /** Signing keys by kid. */
   keys: Map<string, KeyObject>;
+  /** The key messages to the partner are encrypted to: its first `use: "enc"` key we can use. */
+  encryption?: EncryptionTarget;
   fetchedAt: number;
 }
 
 const FRESH_MS = 10 * 60_000;
-/** An unknown kid refetches the JWKS (key rotation), but not more often than this. */
-const REFETCH_MIN_MS = 30_000;
 
-function importKeys(jwks: Jwks): Map<string, KeyObject> {
+function importKeys(jwks: Jwks): Cached {
   const keys = new Map<string, KeyObject>();
+  let encryption: EncryptionTarget | undefined;
   for (const jwk of jwks.keys ?? []) {
-    if (typeof jwk.kid !== 'string' || (jwk.use !== undefined && jwk.use !== 'sig')) continue;
+    if (typeof jwk.kid !== 'string') continue;
     try {
-      keys.set(jwk.kid, createPublicKey({ key: jwk as never, format: 'jwk' }));
+      const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+      if (jwk.use === 'enc') {
+        const alg = keyAlgOf(key);
+        if (alg && !encryption) encryption = { key, kid: jwk.kid, alg };
+      } else {
+        keys.set(jwk.kid, key);
+      }
     } catch {
       // A key we cannot read is one the partner cannot sign with for us.
     }
   }
-  return keys;
+  return { keys, encryption, fetchedAt: Date.now() };
 }
 
 /**
- * Partners' public signing keys by `kid`: inline JWKS imported once; a `jwks_uri` fetched with undici, cached, and
- * fetched again when a signature names a kid we do not have (the partner rotated its key).
+ * Partners' public keys: signing keys by `kid`, and the key to encrypt messages to. Inline JWKS are imported once per
+ * JWKS (a partner replaced through the admin API brings a new one); a `jwks_uri` is fetched with undici, cached, and
+ * fetched again when a signature names a kid we do not have (the partner rotated its key), at most once per
+ * `refetchMinMs`.
  */
 export class PartnerKeys {
+  private readonly inline = new WeakMap<Jwks, Cached>();
   private readonly cache = new Map<string, Cached>();
   private readonly fetching = new Map<string, Promise<Cached>>();
 
-  constructor(private readonly opts: { timeoutMs: number }) {}
+  constructor(private readonly opts: { timeoutMs: number; refetchMinMs: number }) {}
 
   async get(partner: PartnerKeySource, kid: string): Promise<KeyObject | undefined> {
+    return (await this.keysOf(partner, kid))?.keys.get(kid);
+  }
+
+  async encryptionTarget(partner: PartnerKeySource): Promise<EncryptionTarget | undefined> {
+    return (await this.keysOf(partner))?.encryption;
+  }
+
+  private async keysOf(partner: PartnerKeySource, kid?: string): Promise<Cached | undefined> {
     if (partner.jwks) {
-      let cached = this.cache.get(partner.id);
+      let cached = this.inline.get(partner.jwks);
       if (!cached) {
-        cached = { keys: importKeys(partner.jwks), fetchedAt: Date.now() };
-        this.cache.set(partner.id, cached);
+        cached = importKeys(partner.jwks);
+        this.inline.set(partner.jwks, cached);
       }
-      return cached.keys.get(kid);
+      return cached;
     }
     if (!partner.jwksUri) return undefined;
     let cached = this.cache.get(partner.id);
     const stale = !cached || Date.now() - cached.fetchedAt > FRESH_MS;
-    const unknownKid = cached && !cached.keys.has(kid) && Date.now() - cached.fetchedAt > REFETCH_MIN_MS;
+    const unknownKid = cached && kid !== undefined && !cached.keys.has(kid) && Date.now() - cached.fetchedAt >= this.opts.refetchMinMs;
     if (stale || unknownKid) {
       try {
         cached = await this.fetch(partner.id, partner.jwksUri);
       } catch {
-        // Keep verifying with the keys we have while the partner's JWKS endpoint is down.
+        // Keep using the keys we have while the partner's JWKS endpoint is down.
       }
     }
-    return cached?.keys.get(kid);
+    return cached;
   }
 
   private fetch(partnerId: string, uri: string): Promise<Cached> {
@@ -74,7 +94,7 @@ export class PartnerKeys {
         const res = await request(uri, { method: 'GET', headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs, headers: { accept: 'application/json' } });
         const text = await res.body.text();
         if (res.statusCode !== 200) throw new Error(`JWKS ${uri} answered HTTP ${res.statusCode}`);
-        const cached = { keys: importKeys(JSON.parse(text) as Jwks), fetchedAt: Date.now() };
+        const cached = importKeys(JSON.parse(text) as Jwks);
         this.cache.set(partnerId, cached);
         return cached;
       })().finally(() => this.fetching.delete(partnerId));

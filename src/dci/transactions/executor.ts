@@ -3,7 +3,7 @@ import type { PartnerDirectory } from '../../auth/partners.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { projectionOf } from '../search/projection.js';
-import type { EnvelopeBuilder } from '../envelope/builder.js';
+import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { ClaimedDelivery } from './delivery-store.js';
@@ -134,13 +134,13 @@ export class TransactionExecutor {
       });
       const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner ? projectionOf(partner) : undefined, partner?.purposes));
       await disclosures.commit(items);
-      return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: this.searchCallbacks(t, results) };
+      return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: await this.searchCallbacks(t, results) };
     }
     if (t.action === 'txn-status') {
       const { found, message } = await this.txnStatus.answer(t.sender_id, t.request.message as unknown as TxnStatusRequestMessage, t.correlation_id);
       const header = this.envelopes.callbackHeader(txnOnStatusHeader(found, t.sender_id));
       const outcome: ItemOutcome = { reference_id: (t.request.message as unknown as TxnStatusRequestMessage).txnstatus_request.reference_id, status: found ? 'succ' : 'rjct' };
-      return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [this.delivery(t, header, message, 1)] };
+      return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, message, 1)] };
     }
     await this.store.failExecution(this.worker.id, t.id, `unknown async action ${t.action}`);
     return undefined;
@@ -150,7 +150,7 @@ export class TransactionExecutor {
    * on-search messages of about maxCallbackBytes each (DIGEST 1.3: "multiple responses for each page can be pushed"):
    * every page but the last says `pdng`, the last `succ`; completed_count counts the items answered so far.
    */
-  private searchCallbacks(t: ClaimedTransaction, results: SearchResponseItem[]): NewDelivery[] {
+  private searchCallbacks(t: ClaimedTransaction, results: SearchResponseItem[]): Promise<NewDelivery[]> {
     const pages: SearchResponseItem[][] = [];
     let page: SearchResponseItem[] = [];
     let bytes = 0;
@@ -166,7 +166,7 @@ export class TransactionExecutor {
     }
     pages.push(page);
     let completed = 0;
-    return pages.map((items, i) => {
+    const deliveries = pages.map((items, i) => {
       completed += items.length;
       const last = i === pages.length - 1;
       const header = this.envelopes.callbackHeader({
@@ -179,11 +179,14 @@ export class TransactionExecutor {
       const message = { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items };
       return this.delivery(t, header, message, i + 1);
     });
+    return Promise.all(deliveries);
   }
 
-  private delivery(t: ClaimedTransaction, header: { message_id: string; action: string }, message: unknown, page: number): NewDelivery {
+  private async delivery(t: ClaimedTransaction, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
+    const partner = this.partners.get(t.sender_id);
+    const sealed = partner ? await this.envelopes.forPartner(partner, header, message) : { header, message };
     // Sorted keys: the stored text is its own canonical form (up to non-ASCII escaping), so resigning never reparses it.
-    const body = sortedJson({ header, message });
+    const body = sortedJson(sealed);
     return {
       transactionId: t.id,
       partnerId: t.sender_id,

@@ -193,10 +193,10 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       if (!(e instanceof HeaderRejection)) throw e;
       const rejected = deps.envelopes.callbackHeader({ action: 'txn-on-status', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: 1, completedCount: 0 });
       const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: message.txnstatus_request.txn_type, txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
-      return jsonText(c, deps.envelopes.envelopeText(rejected, empty, c.get('partner').signatureFormat));
+      return jsonText(c, await deps.envelopes.envelopeTextFor(c.get('partner'), rejected, empty));
     }
     const { found, message: answer } = await deps.txnStatus.answer(c.get('auth').partnerId, message, correlationId);
     const responseHeader = deps.envelopes.callbackHeader(txnOnStatusHeader(found, header.sender_id));
-    return jsonText(c, deps.envelopes.envelopeText(responseHeader, answer, c.get('partner').signatureFormat));
+    return jsonText(c, await deps.envelopes.envelopeTextFor(c.get('partner'), responseHeader, answer));
   });
 }
