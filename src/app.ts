@@ -15,6 +15,8 @@ import type { SignatureVerifier } from './dci/signing/verifier.js';
 import type { SearchDomain } from './dci/search/items.js';
 import type { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import type { MessageCrypto } from './dci/signing/encryption.js';
+import { registerCrvsNotify, registerVitalEventReview } from './domains/crvs/routes.js';
+import type { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
 import type { AppEnv } from './http/context.js';
 import { DciError } from './http/errors.js';
@@ -40,6 +42,7 @@ export interface AppDeps {
   verifier: SignatureVerifier;
   audit: AuditLog;
   identifiers: IdentifierVault;
+  vitalEvents: VitalEventInbox;
   isReady: () => boolean;
   version: string;
 }
@@ -81,6 +84,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });
+  registerCrvsNotify(app, {
+    tokens: deps.tokens,
+    reader,
+    envelopes: deps.envelopes,
+    inbox: deps.vitalEvents,
+    maxBatchItems: deps.config.MAX_BATCH_ITEMS,
+    messageTsWindowSeconds: deps.config.MESSAGE_TS_WINDOW_SECONDS,
+  });
+  registerVitalEventReview(app, { inbox: deps.vitalEvents, audit: deps.audit });
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db, deps.identifiers);
   return app;
 }

@@ -20,6 +20,8 @@ import { AuditLog } from './audit/audit-log.js';
 import { searchDomains } from './domains/search-domains.js';
 import { createLogger } from './http/logger.js';
 import { type DataKeys, FileDataKeySource } from './registry/data-keys.js';
+import { VitalEventApplier } from './domains/crvs/apply.js';
+import { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
 
@@ -121,6 +123,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     verifier: new SignatureVerifier(partnerKeys),
     audit,
     identifiers: vault,
+    vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault)),
     isReady: () => isReady,
     version: VERSION,
   });

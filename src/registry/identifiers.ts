@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import type { DataKeys } from './data-keys.js';
+import { Sealer } from './sealer.js';
 
 /**
  * Every read and lookup of an identifier value goes through this module. Values of restricted types (national
@@ -35,21 +36,21 @@ export function canonicalIdType(idType: string): string {
   return idType.trim().toUpperCase();
 }
 
-const SEAL_VERSION = 1;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-
 /** SQL of one identifier as JSON for the record queries (`x` is the identifiers row). */
 export const IDENTIFIER_JSON = `json_build_object('type', x.id_type, 'value', x.id_value, 'sealed', encode(x.id_sealed, 'base64'))`;
 
 export class IdentifierVault {
+  /** Seals restricted values, and other restricted data (CRVS event records) under the same key. */
+  readonly sealer: Sealer;
+
   constructor(
     /** The identifier types this registry knows, keyed by canonical code. */
     readonly types: ReadonlyMap<string, IdentifierType>,
     private readonly keys: DataKeys,
-  ) {}
+  ) {
+    this.sealer = new Sealer(keys.sealKey);
+  }
 
-  /** The vault over the registry's identifier types; refuses a data key other than the one the registry was sealed with. */
   static async load(db: Database, keys: DataKeys): Promise<IdentifierVault> {
     const fingerprint = createHmac('sha256', keys.indexKey).update('dci-gateway data key check').digest('base64url');
     await db.query('insert into data_key_check (id, fingerprint) values (1, $1) on conflict (id) do nothing', [fingerprint]);
@@ -75,21 +76,13 @@ export class IdentifierVault {
     return createHmac('sha256', this.keys.indexKey).update(type).update('\0').update(value).digest('base64url');
   }
 
-  /** version || iv || ciphertext || tag; the type is authenticated data, so a value cannot be moved to another type. */
+  /** The type is authenticated data: a sealed value cannot be moved to another type. */
   seal(idType: string, value: string): Buffer {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.sealKey, iv);
-    cipher.setAAD(Buffer.from(canonicalIdType(idType)));
-    const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
-    return Buffer.concat([Buffer.of(SEAL_VERSION), iv, body, cipher.getAuthTag()]);
+    return this.sealer.seal(canonicalIdType(idType), value);
   }
 
   open(idType: string, sealed: Buffer): string {
-    if (sealed[0] !== SEAL_VERSION || sealed.length < 1 + IV_BYTES + TAG_BYTES) throw new Error('unknown sealed identifier format');
-    const decipher = createDecipheriv('aes-256-gcm', this.keys.sealKey, sealed.subarray(1, 1 + IV_BYTES));
-    decipher.setAAD(Buffer.from(canonicalIdType(idType)));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    return decipher.update(sealed.subarray(1 + IV_BYTES, sealed.length - TAG_BYTES), undefined, 'utf8') + decipher.final('utf8');
+    return this.sealer.open(canonicalIdType(idType), sealed);
   }
 
   /** The stored form of a value: (id_value, id_sealed, id_lookup). */

@@ -186,3 +186,31 @@ export const dataKeyCheck = pgTable('data_key_check', {
   id: integer('id').primaryKey(),
   fingerprint: text('fingerprint').notNull(),
 });
+
+/**
+ * The registry's outbox of changes: every change writes its events in the same transaction, so no change goes
+ * unannounced and no event announces a change that did not commit. Subscriptions read it in id order. Events name
+ * records by their ids and say what happened, never the personal data itself.
+ */
+export const registryEvents = pgTable(
+  'registry_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: uuid('event_id').notNull().default(sql`gen_random_uuid()`),
+    /** death, live_birth, marriage, divorce, member_added, member_removed, head_changed, marital_status_changed, ... */
+    eventType: text('event_type').notNull(),
+    individualId: bigint('individual_id', { mode: 'number' }).references(() => individuals.id),
+    groupId: bigint('group_id', { mode: 'number' }).references(() => groups.id),
+    /** When it happened (the vital event's date), as opposed to when it was recorded. */
+    occurredOn: date('occurred_on'),
+    recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Who caused it: `crvs:<partner id>`, `admin:<operator>`, ... */
+    source: text('source').notNull(),
+    details: jsonb('details').notNull().default(sql`'{}'::jsonb`),
+  },
+  (t) => [
+    uniqueIndex('registry_events_event_id_uq').on(t.eventId),
+    index('registry_events_individual_idx').on(t.individualId).where(sql`${t.individualId} is not null`),
+    index('registry_events_group_idx').on(t.groupId).where(sql`${t.groupId} is not null`),
+  ],
+);

@@ -88,7 +88,8 @@ export async function startTestServer(
       encryptResponses: p.encryptResponses,
     })),
   );
-  const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()),
+  // TEST_LOG_LEVEL=error (or debug) shows the test servers' logs.
+  const server = await startServer(config, { db, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), signingKey: opts.signingKey ?? (await generateSigningKey()),
     previousSigningKeys: opts.previousSigningKeys,
     encryptionKey: opts.encryptionKey ?? (await testEncryptionKey()),
     dataKeys: TEST_DATA_KEYS,

@@ -1,0 +1,216 @@
+import type { Database } from '../../db/client.js';
+import type { IdentifierVault } from '../../registry/identifiers.js';
+import { REGISTRATION_NUMBER, type Identifier, type VitalEvent } from './vital-events.js';
+
+type Tx = Pick<Database, 'query'>;
+
+/** What applying an event did: `applied` (or found already applied), or `pending` with the reason and what it waits for. */
+export interface ApplyResult {
+  state: 'applied' | 'pending';
+  outcome: string;
+  /** `TYPE:lookup` of identifiers whose arrival may let a pending event apply. */
+  waitingFor: string[];
+  /** `TYPE:lookup` of identifiers this event created (pending events waiting for them are tried again). */
+  created: string[];
+}
+
+const applied = (outcome: string, created: string[] = []): ApplyResult => ({ state: 'applied', outcome, waitingFor: [], created });
+const pending = (outcome: string, waitingFor: string[]): ApplyResult => ({ state: 'pending', outcome, waitingFor, created: [] });
+
+const SPOUSE = ['SPS', 'HUSB', 'WIFE'];
+
+interface Membership {
+  id: number;
+  group_id: number;
+  is_head: boolean;
+  relationship_to_head: string;
+}
+
+/**
+ * Applies vital events to the registry inside the caller's transaction, writing the registry events of every change
+ * (the outbox subscriptions read). Each method is idempotent: a person already deceased, a child already registered
+ * under its BRN, a marital status already set change nothing again.
+ */
+export class VitalEventApplier {
+  constructor(private readonly vault: IdentifierVault) {}
+
+  /** The `TYPE:lookup` keys of identifiers of types this registry knows (others cannot match anyone here). */
+  keysOf(ids: Identifier[]): string[] {
+    return ids.filter((x) => this.vault.types.has(x.type)).map((x) => `${x.type}:${this.vault.lookupKey(x.type, x.value)}`);
+  }
+
+  /** The event's identity at its sender: its registration number's blind index, else the sender's reference. */
+  eventKey(e: VitalEvent, referenceId: string): string {
+    const numberType = e.type && REGISTRATION_NUMBER[e.type];
+    const number = numberType && e.subject.find((x) => x.type === numberType);
+    return number ? `${e.type}:${numberType}:${this.vault.lookupKey(numberType, number.value)}` : `ref:${e.sentType}:${referenceId}`;
+  }
+
+  async apply(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    switch (e.type) {
+      case 'death':
+        return this.death(tx, e, source);
+      case 'live_birth':
+        return this.birth(tx, e, source);
+      case 'marriage':
+      case 'divorce':
+        return this.maritalChange(tx, e, source);
+      default:
+        return pending(`event type ${e.sentType} is not applied automatically`, []);
+    }
+  }
+
+  private async people(tx: Tx, ids: Identifier[]): Promise<number[]> {
+    const known = ids.filter((x) => this.vault.types.has(x.type));
+    if (known.length === 0) return [];
+    const rows = await tx.query<{ id: number }>(
+      `select distinct x.individual_id as id from unnest($1::text[], $2::text[]) as k(t, l)
+       join identifiers x on x.id_type = k.t and x.id_lookup = k.l where x.individual_id is not null`,
+      [known.map((x) => x.type), known.map((x) => this.vault.lookupKey(x.type, x.value))],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  /** The one person the identifiers name, or why not (none, several). */
+  private async onePerson(tx: Tx, ids: Identifier[], who: string): Promise<{ id: number } | { why: string }> {
+    if (ids.length === 0) return { why: `the ${who} has no identifier` };
+    const found = await this.people(tx, ids);
+    if (found.length === 0) return { why: `no person in the registry has the ${who}'s identifiers` };
+    if (found.length > 1) return { why: `the ${who}'s identifiers name ${found.length} different people` };
+    return { id: found[0] };
+  }
+
+  private async addIdentifiers(tx: Tx, individualId: number, ids: Identifier[]): Promise<string[]> {
+    const known = ids.filter((x) => this.vault.types.get(x.type)?.owner === 'individual');
+    const created: string[] = [];
+    for (const x of known) {
+      const s = this.vault.stored(x.type, x.value);
+      const rows = await tx.query(
+        `insert into identifiers (id_type, id_value, id_sealed, id_lookup, individual_id) values ($1, $2, decode($3, 'hex'), $4, $5)
+         on conflict (id_type, id_lookup) do nothing returning id`,
+        [x.type, s.value, s.sealed ? s.sealed.toString('hex') : null, s.lookup, individualId],
+      );
+      if (rows.length > 0) created.push(`${x.type}:${s.lookup}`);
+    }
+    return created;
+  }
+
+  private async event(tx: Tx, type: string, source: string, at: { individualId?: number; groupId?: number; on?: string; details?: object }): Promise<void> {
+    await tx.query(
+      `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details) values ($1, $2, $3, $4::date, $5, $6::jsonb)`,
+      [type, at.individualId ?? null, at.groupId ?? null, at.on ?? null, source, JSON.stringify(at.details ?? {})],
+    );
+  }
+
+  private async activeMembership(tx: Tx, individualId: number): Promise<Membership | undefined> {
+    const [m] = await tx.query<Membership>(
+      'select id, group_id, is_head, relationship_to_head from memberships where individual_id = $1 and end_date is null',
+      [individualId],
+    );
+    return m && { ...m, id: Number(m.id), group_id: Number(m.group_id) };
+  }
+
+  /**
+   * Death: the person is marked deceased (date, place, DRN); their membership ends; if they headed the household a
+   * new head is chosen by rule (spouse, then the oldest adult, then the oldest member); a surviving spouse becomes
+   * widowed.
+   */
+  private async death(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    const person = await this.onePerson(tx, e.subject, 'deceased');
+    if ('why' in person) return pending(person.why, this.keysOf(e.subject));
+    const [row] = await tx.query<{ death_date: string | null; marital_status: string | null }>(
+      'select death_date::text as death_date, marital_status from individuals where id = $1 for update',
+      [person.id],
+    );
+    const created = await this.addIdentifiers(tx, person.id, e.subject);
+    if (row.death_date !== null) return applied(`already recorded as deceased on ${row.death_date}`, created);
+    const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
+    await tx.query('update individuals set death_date = $2::date, death_place = $3, last_updated = now() where id = $1', [person.id, on, e.deathPlace ?? null]);
+    await this.event(tx, 'death', source, { individualId: person.id, on });
+
+    const m = await this.activeMembership(tx, person.id);
+    if (!m) return applied('marked deceased (no active household)', created);
+    await tx.query('update memberships set end_date = greatest(start_date, $2::date) where id = $1', [m.id, on]);
+    await tx.query('update groups set group_size = greatest(group_size - 1, 0), last_updated = now() where id = $1', [m.group_id]);
+    await this.event(tx, 'member_removed', source, { individualId: person.id, groupId: m.group_id, on, details: { reason: 'death' } });
+
+    const members = await tx.query<{ membership_id: number; individual_id: number; relationship_to_head: string; adult: boolean; marital_status: string | null }>(
+      `select m.id as membership_id, i.id as individual_id, m.relationship_to_head, coalesce(i.birth_date <= current_date - interval '18 years', false) as adult, i.marital_status
+       from memberships m join individuals i on i.id = m.individual_id
+       where m.group_id = $1 and m.end_date is null and i.death_date is null
+       order by i.birth_date nulls last, i.id`,
+      [m.group_id],
+    );
+    // The surviving spouse: the head's spouse when the head died, the head when a spouse died.
+    const spouse = m.is_head ? members.find((x) => SPOUSE.includes(x.relationship_to_head)) : SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
+    if (spouse && row.marital_status === 'M' && spouse.marital_status !== 'W') {
+      await tx.query(`update individuals set marital_status = 'W', last_updated = now() where id = $1`, [spouse.individual_id]);
+      await this.event(tx, 'marital_status_changed', source, { individualId: Number(spouse.individual_id), groupId: m.group_id, on, details: { marital_status: 'W', reason: 'spouse died' } });
+    }
+    if (!m.is_head) return applied('marked deceased; household membership ended', created);
+    const [rule, next] = spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
+    if (!next) return applied('marked deceased; the household has no living member left', created);
+    await tx.query(`update memberships set is_head = true, relationship_to_head = 'SELF' where id = $1`, [next.membership_id]);
+    await this.event(tx, 'head_changed', source, { individualId: Number(next.individual_id), groupId: m.group_id, on, details: { rule, previous_head_died: true } });
+    return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);
+  }
+
+  /** Live birth: a new person with the BRN, added as a child to the household of a parent we know. */
+  private async birth(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    if (e.subject.length > 0) {
+      const existing = await this.people(tx, e.subject);
+      if (existing.length > 0) return applied('already registered');
+    }
+    let household: Membership | undefined;
+    let parentId: number | undefined;
+    for (const parent of e.parents) {
+      const found = await this.onePerson(tx, parent, 'parent');
+      if ('why' in found) continue;
+      const m = await this.activeMembership(tx, found.id);
+      if (m) {
+        household = m;
+        parentId = found.id;
+        break;
+      }
+    }
+    if (!household || parentId === undefined) {
+      return pending(e.parents.length === 0 ? 'the birth names no parent' : 'no parent of the child is a member of a household in the registry', e.parents.flatMap((p) => this.keysOf(p)));
+    }
+    const [child] = await tx.query<{ id: number }>(
+      `insert into individuals (given_name, surname, sex, birth_date, marital_status, attributes) values ($1, $2, $3, $4::date, 'S', $5::jsonb) returning id`,
+      [e.givenName ?? null, e.surname ?? null, e.sex, e.birthDate ?? null, JSON.stringify(e.birthPlace ? { birth_place: e.birthPlace } : {})],
+    );
+    const childId = Number(child.id);
+    const created = await this.addIdentifiers(tx, childId, e.subject);
+    // A child of the head or the head's spouse is the head's child; a child of anyone else in the household a grandchild
+    // when the parent is the head's child, otherwise another relative.
+    const relationship = household.is_head || SPOUSE.includes(household.relationship_to_head) ? 'CHILD' : ['CHILD', 'SON', 'DAU'].includes(household.relationship_to_head) ? 'GRNDCHILD' : 'EXT';
+    await tx.query(`insert into memberships (group_id, individual_id, relationship_to_head, start_date) values ($1, $2, $3, coalesce($4::date, current_date))`, [
+      household.group_id,
+      childId,
+      relationship,
+      e.birthDate ?? null,
+    ]);
+    await tx.query('update groups set group_size = group_size + 1, last_updated = now() where id = $1', [household.group_id]);
+    await this.event(tx, 'live_birth', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { parent_individual_id: parentId } });
+    await this.event(tx, 'member_added', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { relationship_to_head: relationship, reason: 'birth' } });
+    return applied(`registered as ${relationship} in the household of a parent`, created);
+  }
+
+  /** Marriage (M) or divorce (D) of the subject, and of the spouse when the event names one we know. */
+  private async maritalChange(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    const status = e.type === 'marriage' ? 'M' : 'D';
+    const person = await this.onePerson(tx, e.subject, 'person');
+    if ('why' in person) return pending(person.why, this.keysOf(e.subject));
+    const ids = [person.id];
+    const spouse = e.spouse.length > 0 ? await this.onePerson(tx, e.spouse, 'spouse') : undefined;
+    if (spouse && 'id' in spouse && spouse.id !== person.id) ids.push(spouse.id);
+    const changed = await tx.query<{ id: number }>(
+      `update individuals set marital_status = $2, last_updated = now() where id = any($1::bigint[]) and marital_status is distinct from $2 and death_date is null returning id`,
+      [ids, status],
+    );
+    for (const c of changed) await this.event(tx, e.type!, source, { individualId: Number(c.id), on: e.eventDate, details: { marital_status: status } });
+    const spouseNote = spouse && 'why' in spouse ? `; spouse not updated: ${spouse.why}` : '';
+    return applied(changed.length === 0 ? `marital status already ${status}` : `marital status set to ${status} for ${changed.length} ${changed.length === 1 ? 'person' : 'people'}${spouseNote}`);
+  }
+}

@@ -1,0 +1,154 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { requireScope } from '../../auth/bearer.js';
+import type { AccessTokens } from '../../auth/tokens.js';
+import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, type RequestHeader } from '../../dci/envelope/builder.js';
+import type { DciRequestReader } from '../../dci/envelope/read-request.js';
+import { checkRequestHeader } from '../../dci/envelope/request-header.js';
+import { inputValidator } from '../../dci/envelope/schemas.js';
+import { adminProblems, problem } from '../../http/admin-api.js';
+import type { AppEnv } from '../../http/context.js';
+import { DciError, HeaderRejection } from '../../http/errors.js';
+import { documentDciEndpoint } from '../../ops/openapi.js';
+import type { NotifiedEvent, VitalEventInbox, VitalEventRow } from './vital-event-inbox.js';
+
+const validateNotify = inputValidator('notify-envelope.schema.json');
+
+export interface CrvsRouteDeps {
+  tokens: AccessTokens;
+  reader: DciRequestReader;
+  envelopes: EnvelopeBuilder;
+  inbox: VitalEventInbox;
+  maxBatchItems: number;
+  messageTsWindowSeconds: number;
+}
+
+/**
+ * POST /crvs/registry/notify: a CRVS partner (scope crvs:registry.notify) pushes births, deaths, marriages and
+ * divorces. Every event is stored and applied (or set aside for review) before the ACK, so an acknowledged event is
+ * never lost; a resent event is recognised by its identity and not applied twice.
+ */
+export function registerCrvsNotify(app: OpenAPIHono<AppEnv>, deps: CrvsRouteDeps): void {
+  documentDciEndpoint(app, {
+    path: '/crvs/registry/notify',
+    tag: 'CRVS: vital events in',
+    summary: 'Receive vital events (notify) from a CRVS',
+    description:
+      'A NotifyEventRequest of CRVS_Person records: LiveBirth adds the child to a parent\'s household, Death marks the person deceased, ' +
+      'ends their membership and chooses a new head if needed, Marriage and Divorce set marital status. Applied before the ACK; ' +
+      'events that cannot be applied wait in the review queue (GET /admin/crvs/events). Scope: crvs:registry.notify.',
+    request: 'notify-envelope.schema.json',
+    responses: { 200: { description: 'Stored and applied (or queued for review): the ACK', schema: 'ack.schema.json' } },
+  });
+  app.post('/crvs/registry/notify', requireScope(deps.tokens, 'crvs', 'notify'), async (c) => {
+    const body = await deps.reader.read(c, { validate: validateNotify, batchMember: 'notify_event' });
+    const header = body.header as RequestHeader;
+    const events = (body.message as { notify_event: NotifiedEvent[] }).notify_event;
+    try {
+      // A notify is a callback-style message: total_count may be left out (DIGEST 2.3); when given it must be right.
+      checkRequestHeader({ ...header, total_count: header.total_count ?? events.length }, {
+        action: 'notify',
+        itemCount: events.length,
+        maxBatchItems: deps.maxBatchItems,
+        messageTsWindowSeconds: deps.messageTsWindowSeconds,
+      });
+    } catch (e) {
+      if (!(e instanceof HeaderRejection)) throw e;
+      const rejection = deps.envelopes.callbackHeader({ action: 'notify', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: events.length, completedCount: 0 });
+      return c.json(headerRejectionBody(rejection, newCorrelationId()), 400);
+    }
+    const references = new Set<string>();
+    for (const event of events) {
+      if (references.has(event.reference_id)) throw new DciError(400, 'err.request.bad', `reference_id ${event.reference_id.slice(0, 99)} appears twice in the message`);
+      references.add(event.reference_id);
+    }
+    await deps.inbox.receive(c.get('auth').partnerId, header.message_id, events);
+    return c.json(ackBody(newCorrelationId()), 200);
+  });
+}
+
+const VitalEvent = z
+  .object({
+    id: z.number().int(),
+    sender_id: z.string(),
+    event_type: z.string(),
+    reference_id: z.string(),
+    message_id: z.string(),
+    state: z.enum(['applied', 'pending', 'dismissed']),
+    outcome: z.string(),
+    attempts: z.number().int(),
+    received_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi('VitalEvent');
+
+const view = (r: VitalEventRow) => ({ ...r, id: Number(r.id), received_at: new Date(r.received_at).toISOString(), updated_at: new Date(r.updated_at).toISOString() });
+const IdParam = z.object({ id: z.coerce.number().int().min(1) });
+
+/** The review queue of vital events (admin scope): list, re-apply after a correction, or dismiss. No record contents. */
+export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox: VitalEventInbox; audit: AuditLog }): void {
+  const tags = ['Operations: CRVS events'];
+  const security = [{ bearerAuth: [] }];
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/admin/crvs/events',
+      tags,
+      security,
+      summary: 'Vital events received, newest first (state=pending lists the review queue)',
+      request: {
+        query: z.object({
+          state: z.enum(['applied', 'pending', 'dismissed']).optional(),
+          sender_id: z.string().optional(),
+          before: z.coerce.number().int().min(1).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+      },
+      responses: { 200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ items: z.array(VitalEvent) }) } } }, ...adminProblems },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json({ items: (await deps.inbox.list({ state: q.state, senderId: q.sender_id, beforeId: q.before, limit: q.limit })).map(view) }, 200);
+    },
+  );
+
+  const action = (path: 'reapply' | 'dismiss', summary: string) =>
+    createRoute({
+      method: 'post',
+      path: `/admin/crvs/events/{id}/${path}`,
+      tags,
+      security,
+      summary,
+      request: {
+        params: IdParam,
+        ...(path === 'dismiss' ? { body: { required: true, content: { 'application/json': { schema: z.object({ reason: z.string().min(1).max(400) }) } } } } : {}),
+      },
+      responses: {
+        200: { description: 'The event afterwards', content: { 'application/json': { schema: VitalEvent } } },
+        404: problem('No such event'),
+        409: problem('The event is not pending'),
+        ...adminProblems,
+      },
+    });
+  const notPending = async (id: number): Promise<never> => {
+    const row = await deps.inbox.get(id);
+    if (!row) throw new DciError(404, 'err.request.not_found', `no vital event ${id}`);
+    throw new DciError(409, 'err.request.bad', `vital event ${id} is ${row.state}; only pending events are re-applied or dismissed`);
+  };
+
+  app.openapi(action('reapply', 'Apply a pending event again (after the registry was corrected)'), async (c) => {
+    const { id } = c.req.valid('param');
+    const row = (await deps.inbox.reapply(id)) ?? (await notPending(id));
+    await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'crvs', action: 'vital-event.reapply', recordIds: [String(id)] });
+    c.get('log').info({ vitalEvent: id, operator: c.get('auth').partnerId, state: row.state }, 'vital event re-applied');
+    return c.json(view(row), 200);
+  });
+  app.openapi(action('dismiss', 'Dismiss a pending event: it will not be applied'), async (c) => {
+    const { id } = c.req.valid('param');
+    const { reason } = (await c.req.json()) as { reason: string };
+    const row = (await deps.inbox.dismiss(id, reason)) ?? (await notPending(id));
+    await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'crvs', action: 'vital-event.dismiss', recordIds: [String(id)] });
+    c.get('log').info({ vitalEvent: id, operator: c.get('auth').partnerId }, 'vital event dismissed');
+    return c.json(view(row), 200);
+  });
+}

@@ -1,0 +1,159 @@
+import type { Database } from '../../db/client.js';
+import type { IdentifierVault } from '../../registry/identifiers.js';
+import type { ApplyResult, VitalEventApplier } from './apply.js';
+import { readVitalEvent, type VitalEvent } from './vital-events.js';
+
+type Tx = Pick<Database, 'query'>;
+
+export interface NotifiedEvent {
+  reference_id: string;
+  data: Record<string, unknown>;
+}
+
+export interface VitalEventRow {
+  id: number;
+  sender_id: string;
+  event_type: string;
+  reference_id: string;
+  message_id: string;
+  state: 'applied' | 'pending' | 'dismissed';
+  outcome: string;
+  attempts: number;
+  received_at: string;
+  updated_at: string;
+}
+
+const COLUMNS = 'id, sender_id, event_type, reference_id, message_id, state, outcome, attempts, received_at, updated_at';
+const SEAL_CONTEXT = 'crvs_events.record';
+/** How many pending events one change may wake up again (a birth that lets its death apply, and so on). */
+const MAX_RETRIES_PER_CHANGE = 100;
+
+/**
+ * Vital events notified by CRVS partners: each is stored (sealed) and applied in one transaction, before the notify
+ * is acknowledged. Identity is the event's, not the message's: a resent event is found and not applied twice. What
+ * cannot be applied yet waits as `pending`, is tried again when the identifiers it waits for arrive (a birth after
+ * its death), and can be re-applied or dismissed by an operator.
+ */
+export class VitalEventInbox {
+  constructor(
+    private readonly db: Database,
+    private readonly vault: IdentifierVault,
+    private readonly applier: VitalEventApplier,
+  ) {}
+
+  /** Receives one notify message's events, each in its own transaction; resolves once all are durable. */
+  async receive(senderId: string, messageId: string, events: NotifiedEvent[]): Promise<void> {
+    for (const item of events) await this.db.transaction((tx) => this.receiveOne(tx, senderId, messageId, item));
+  }
+
+  private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent): Promise<void> {
+    let event: VitalEvent | undefined;
+    let unreadable: string | undefined;
+    try {
+      event = readVitalEvent(item.data);
+    } catch (e) {
+      unreadable = `the record cannot be read: ${(e as Error).message}`;
+    }
+    const key = event ? this.applier.eventKey(event, item.reference_id) : `ref:unreadable:${item.reference_id}`;
+    const sealed = this.seal(item.data);
+    const inserted = await tx.query<{ id: number }>(
+      `insert into crvs_events (sender_id, event_key, event_type, reference_id, message_id, state, outcome, record_sealed)
+       values ($1, $2, $3, $4, $5, 'pending', 'received', decode($6, 'hex'))
+       on conflict (sender_id, event_key) do nothing returning id`,
+      [senderId, key, event?.type ?? event?.sentType ?? 'unreadable', item.reference_id, messageId, sealed],
+    );
+    if (inserted.length === 0) {
+      // Seen before: count the resend; a pending one gets another try (the registry may have changed since).
+      const [row] = await tx.query<{ id: number; state: string }>('select id, state from crvs_events where sender_id = $1 and event_key = $2 for update', [senderId, key]);
+      await tx.query('update crvs_events set attempts = attempts + 1, updated_at = now() where id = $1', [row.id]);
+      if (row.state === 'pending' && event) await this.settle(tx, Number(row.id), await this.applier.apply(tx, event, `crvs:${senderId}`));
+      return;
+    }
+    const id = Number(inserted[0].id);
+    const result: ApplyResult = event ? await this.applier.apply(tx, event, `crvs:${senderId}`) : { state: 'pending', outcome: unreadable!, waitingFor: [], created: [] };
+    await this.settle(tx, id, result);
+  }
+
+  /** Records an outcome, then tries again the pending events the identifiers it created were waiting for. */
+  private async settle(tx: Tx, id: number, result: ApplyResult): Promise<void> {
+    await tx.query('update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1', [
+      id,
+      result.state,
+      result.outcome.slice(0, 500),
+      result.waitingFor,
+    ]);
+    let created = result.created;
+    for (let tries = 0; created.length > 0 && tries < MAX_RETRIES_PER_CHANGE; tries++) {
+      const [waiting] = await tx.query<{ id: number; sender_id: string; record: string }>(
+        `select id, sender_id, encode(record_sealed, 'base64') as record from crvs_events
+         where state = 'pending' and waiting_for && $1::text[] and id <> $2 order by id limit 1 for update skip locked`,
+        [created, id],
+      );
+      if (!waiting) return;
+      const retried = await this.applier.apply(tx, readVitalEvent(this.open(waiting.record)), `crvs:${waiting.sender_id}`);
+      await tx.query('update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1', [
+        waiting.id,
+        retried.state,
+        retried.outcome.slice(0, 500),
+        retried.waitingFor,
+      ]);
+      created = retried.state === 'applied' ? [...created, ...retried.created] : created;
+      if (retried.state === 'pending') created = created.filter((k) => !retried.waitingFor.includes(k));
+    }
+  }
+
+  async list(filter: { state?: string; senderId?: string; beforeId?: number; limit: number }): Promise<VitalEventRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.state) where.push(`state = $${params.push(filter.state)}`);
+    if (filter.senderId) where.push(`sender_id = $${params.push(filter.senderId)}`);
+    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
+    return this.db.query<VitalEventRow>(
+      `select ${COLUMNS} from crvs_events ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
+      params,
+    );
+  }
+
+  async get(id: number): Promise<VitalEventRow | undefined> {
+    return (await this.db.query<VitalEventRow>(`select ${COLUMNS} from crvs_events where id = $1`, [id]))[0];
+  }
+
+  /** An operator's retry of a pending event (after correcting the registry); undefined when it is not pending. */
+  async reapply(id: number): Promise<VitalEventRow | undefined> {
+    const done = await this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ sender_id: string; record: string }>(
+        `select sender_id, encode(record_sealed, 'base64') as record from crvs_events where id = $1 and state = 'pending' for update`,
+        [id],
+      );
+      if (!row) return false;
+      let result: ApplyResult;
+      try {
+        result = await this.applier.apply(tx, readVitalEvent(this.open(row.record)), `crvs:${row.sender_id}`);
+      } catch (e) {
+        result = { state: 'pending', outcome: `the record cannot be read: ${(e as Error).message}`, waitingFor: [], created: [] };
+      }
+      await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
+      await this.settle(tx, id, result);
+      return true;
+    });
+    return done ? this.get(id) : undefined;
+  }
+
+  /** An operator's decision that a pending event is not to be applied (a duplicate of another, a CRVS error). */
+  async dismiss(id: number, reason: string): Promise<VitalEventRow | undefined> {
+    const rows = await this.db.query<{ id: number }>(
+      `update crvs_events set state = 'dismissed', outcome = $2, waiting_for = '{}', updated_at = now() where id = $1 and state = 'pending' returning id`,
+      [id, `dismissed: ${reason}`.slice(0, 500)],
+    );
+    return rows.length ? this.get(id) : undefined;
+  }
+
+  /** Hex of the sealed record (bound as text: the drivers disagree on bytea parameters). */
+  private seal(data: Record<string, unknown>): string {
+    return this.vault.sealer.seal(SEAL_CONTEXT, JSON.stringify(data)).toString('hex');
+  }
+
+  private open(base64: string): Record<string, unknown> {
+    return JSON.parse(this.vault.sealer.open(SEAL_CONTEXT, Buffer.from(base64, 'base64'))) as Record<string, unknown>;
+  }
+}

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * A CRVS pushes vital events (POST /crvs/registry/notify): each is applied to the registry before the ACK, exactly
+ * once whatever the resends, in whatever order they arrive; what cannot be applied waits for review.
+ */
+
+let db: Database;
+let server: TestServer;
+let crvs: string;
+let admin: string;
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  server = await startTestServer({}, {
+    db,
+    partners: [
+      { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+      { id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] },
+    ],
+  });
+  crvs = await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
+  admin = await server.token({ clientId: 'ops', secret: 'ops-secret-123' });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.close();
+});
+
+type Record_ = Record<string, unknown>;
+const uinOf = (v: string) => ({ identifier_type: 'UIN', identifier_value: v });
+
+function notify(events: { type: string; record: Record_; ref?: string }[], header: Record_ = {}) {
+  return {
+    header: {
+      version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'notify', status: 'succ',
+      sender_id: 'national-crvs', total_count: events.length, completed_count: events.length, is_msg_encrypted: false, ...header,
+    },
+    message: {
+      transaction_id: `n-${randomUUID().slice(0, 8)}`,
+      notify_event: events.map((e) => ({
+        reference_id: e.ref ?? `evt-${randomUUID().slice(0, 8)}`,
+        timestamp: new Date().toISOString(),
+        data: { version: '1.0.0', reg_type: 'ns:org:RegistryType:Civil', reg_event_type: e.type, reg_record_type: 'spdci-extensions-dci:Person', reg_records: { '@type': 'CRVS_Person', ...e.record } },
+      })),
+    },
+  };
+}
+
+const send = (body: unknown, token = crvs) => postJson(`${server.url}/crvs/registry/notify`, token, body);
+
+async function sendOk(events: Parameters<typeof notify>[0]) {
+  const res = await send(notify(events));
+  expect(res.status, res.text).toBe(200);
+  expect(res.json.message.ack_status).toBe('ACK');
+  return res;
+}
+
+const one = async <T = any>(text: string, params: unknown[] = []) => (await db.query(text, params))[0] as T;
+const eventsOf = (column: 'individual_id' | 'group_id', id: number) =>
+  db.query<{ event_type: string; source: string }>(`select event_type, source from registry_events where ${column} = $1 order by id`, [id]);
+
+/** A household whose married head has a married spouse (SPS) and children; UINs in clear. */
+async function marriedHousehold(offset: number) {
+  const h = await one(`
+    select g.id as group_id, g.group_size, hm.individual_id as head_id, sm.individual_id as spouse_id, ${idColumns('hx', 'head')}, ${idColumns('sx', 'spouse')}
+    from groups g
+    join memberships hm on hm.group_id = g.id and hm.is_head and hm.end_date is null join individuals hi on hi.id = hm.individual_id and hi.marital_status = 'M'
+    join memberships sm on sm.group_id = g.id and sm.relationship_to_head = 'SPS' and sm.end_date is null join individuals si on si.id = sm.individual_id and si.marital_status = 'M'
+    join identifiers hx on hx.individual_id = hi.id and hx.id_type = 'UIN' join identifiers sx on sx.individual_id = si.id and sx.id_type = 'UIN'
+    where g.group_size >= 3 and hi.death_date is null and si.death_date is null order by g.id offset $1 limit 1`, [offset]);
+  return { groupId: Number(h.group_id), size: h.group_size as number, headId: Number(h.head_id), spouseId: Number(h.spouse_id), headUin: clearValue(h, 'head'), spouseUin: clearValue(h, 'spouse') };
+}
+
+async function srSearch(criteria: Record_) {
+  const demo = await server.token();
+  const res = await postJson(`${server.url}/social/registry/sync/search`, demo, searchEnvelope([searchItem(criteria)]));
+  expect(res.status).toBe(200);
+  return res.json.message.search_response[0];
+}
+
+describe('death', () => {
+  it("marks a married head deceased, ends the membership, makes the spouse the widowed head, and says so in registry events", async () => {
+    const hh = await marriedHousehold(0);
+    await sendOk([{ type: 'spdci-common:RegistryEventType:Death', record: { identifier: [uinOf(hh.headUin), { identifier_type: 'DRN', identifier_value: 'D-2026-000001' }], death_date: '2026-11-20', death_place: { name: 'District hospital' } } }]);
+
+    const head = await one('select death_date::text as d, death_place from individuals where id = $1', [hh.headId]);
+    expect(head).toEqual({ d: '2026-11-20', death_place: 'District hospital' });
+    expect(await one('select end_date::text as e from memberships where individual_id = $1 and group_id = $2', [hh.headId, hh.groupId])).toEqual({ e: '2026-11-20' });
+    const spouse = await one('select m.is_head, m.relationship_to_head, i.marital_status from memberships m join individuals i on i.id = m.individual_id where m.individual_id = $1 and m.end_date is null', [hh.spouseId]);
+    expect(spouse).toEqual({ is_head: true, relationship_to_head: 'SELF', marital_status: 'W' });
+    expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size - 1);
+    expect((await eventsOf('group_id', hh.groupId)).map((e) => e.event_type)).toEqual(['member_removed', 'marital_status_changed', 'head_changed']);
+    expect(await eventsOf('individual_id', hh.headId)).toEqual([
+      { event_type: 'death', source: 'crvs:national-crvs' },
+      { event_type: 'member_removed', source: 'crvs:national-crvs' },
+    ]);
+
+    // The widow is found as a widow, heading her household; the DRN finds the deceased.
+    const widow = await srSearch({ query_type: 'idtype-value', query: { type: 'UIN', value: hh.spouseUin } });
+    expect(widow.data.reg_records[0].marital_status).toBe('W');
+    const deceased = await srSearch({ query_type: 'idtype-value', response_entity: 'Person', query: { type: 'DRN', value: 'D-2026-000001' } });
+    expect(deceased.data.reg_records).toHaveLength(1);
+    expect(deceased.data.reg_records[0].death_date).toBe('2026-11-20');
+  });
+
+  it('applies a resent death once, in a new message or the same one', async () => {
+    const hh = await marriedHousehold(1);
+    const event = { type: 'Death', record: { identifier: [uinOf(hh.headUin), { identifier_type: 'DRN', identifier_value: 'D-2026-000002' }], death_date: '2026-11-21' }, ref: 'evt-d2' };
+    await sendOk([event]);
+    const before = (await db.query('select id from registry_events')).length;
+    const again = notify([event]);
+    await send(again);
+    await send(again);
+    await sendOk([{ ...event, ref: 'evt-d2-resent-under-another-reference' }]);
+    expect((await db.query('select id from registry_events')).length).toBe(before);
+    expect(await one(`select state, attempts from crvs_events where reference_id = 'evt-d2'`)).toEqual({ state: 'applied', attempts: 4 });
+    expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size - 1);
+  });
+});
+
+describe('live birth', () => {
+  it("adds the child to a parent's household as the head's child, findable by BRN", async () => {
+    const hh = await marriedHousehold(2);
+    await sendOk([{ type: 'spdci-common:RegistryEventType:LiveBirth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-2026-000100' }], name: { given_name: 'Amara', surname: 'Mensah' }, sex: 'female', birth_date: '2026-11-22T04:20:15Z', birth_place: { name: 'Regional hospital' }, parent1_identifier: uinOf('0000000404'), parent2_identifier: uinOf(hh.spouseUin) } }]);
+    const child = await srSearch({ query_type: 'idtype-value', response_entity: 'Person', query: { type: 'BRN', value: 'B-2026-000100' } });
+    expect(child.data.reg_records).toHaveLength(1);
+    expect(child.data.reg_records[0]).toMatchObject({ name: { given_name: 'Amara', surname: 'Mensah' }, sex: 'female', birth_date: '2026-11-22' });
+    const member = await one(`select m.relationship_to_head, m.group_id from identifiers x join memberships m on m.individual_id = x.individual_id and m.end_date is null
+      where x.id_type = 'BRN' and x.id_value is null and x.individual_id = (select max(id) from individuals)`);
+    expect(member).toEqual({ relationship_to_head: 'CHILD', group_id: hh.groupId });
+    expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size + 1);
+    expect((await eventsOf('group_id', hh.groupId)).map((e) => e.event_type)).toEqual(['live_birth', 'member_added']);
+    // Resent: still one child.
+    await sendOk([{ type: 'LiveBirth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-2026-000100' }], parent2_identifier: uinOf(hh.spouseUin) } }]);
+    expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size + 1);
+  });
+
+  it('keeps a birth whose parents are unknown for review; an operator can re-apply or dismiss it', async () => {
+    await sendOk([{ type: 'LiveBirth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-2026-000200' }], name: { given_name: 'Kofi' }, birth_date: '2026-11-01', parent1_identifier: uinOf('0000000001') }, ref: 'evt-orphan' }]);
+    const list = await fetch(`${server.url}/admin/crvs/events?state=pending`, { headers: { authorization: `Bearer ${admin}` } });
+    const pendingEvent = ((await list.json()) as { items: any[] }).items.find((e) => e.reference_id === 'evt-orphan');
+    expect(pendingEvent).toMatchObject({ event_type: 'live_birth', state: 'pending', outcome: 'no parent of the child is a member of a household in the registry' });
+    expect(JSON.stringify(pendingEvent)).not.toContain('Kofi');
+
+    const call = (path: string, body?: unknown) =>
+      fetch(`${server.url}/admin/crvs/events/${pendingEvent.id}/${path}`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    const reapplied = await call('reapply');
+    expect(reapplied.status).toBe(200);
+    expect(((await reapplied.json()) as any).state).toBe('pending');
+    const dismissed = await call('dismiss', { reason: 'the CRVS corrected the parents in a later event' });
+    expect(dismissed.status).toBe(200);
+    expect(((await dismissed.json()) as any).state).toBe('dismissed');
+    expect((await call('reapply')).status).toBe(409);
+    expect((await fetch(`${server.url}/admin/crvs/events/999999/reapply`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status).toBe(404);
+  });
+});
+
+describe('out of order', () => {
+  it('holds a death that arrives before the birth of the same person, and applies it when the birth arrives', async () => {
+    const hh = await marriedHousehold(3);
+    const brn = { identifier_type: 'BRN', identifier_value: 'B-2026-000300' };
+    await sendOk([{ type: 'Death', record: { identifier: [brn, { identifier_type: 'DRN', identifier_value: 'D-2026-000300' }], death_date: '2026-11-23' }, ref: 'evt-early-death' }]);
+    expect(await one(`select state, outcome from crvs_events where reference_id = 'evt-early-death'`)).toEqual({ state: 'pending', outcome: "no person in the registry has the deceased's identifiers" });
+
+    await sendOk([{ type: 'LiveBirth', record: { identifier: [brn], name: { given_name: 'Yaw' }, birth_date: '2026-11-22', parent1_identifier: uinOf(hh.headUin) }, ref: 'evt-late-birth' }]);
+    expect((await one(`select state from crvs_events where reference_id = 'evt-early-death'`)).state).toBe('applied');
+    const child = await srSearch({ query_type: 'idtype-value', response_entity: 'Person', query: { type: 'BRN', value: 'B-2026-000300' } });
+    expect(child.data.reg_records[0]).toMatchObject({ birth_date: '2026-11-22', death_date: '2026-11-23' });
+    expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size);
+  });
+});
+
+describe('marriage and divorce', () => {
+  it('sets both spouses married, then divorced', async () => {
+    const [a, b] = await db.query(`
+      select ${idColumns()}, i.id from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+      where i.marital_status = 'S' and i.death_date is null order by i.id limit 2`);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(clearValue(a))], spouse_identifier: uinOf(clearValue(b)), marriage_date: '2026-10-10' } }]);
+    expect((await db.query('select marital_status from individuals where id = any($1::bigint[])', [[a.id, b.id]])).map((r) => r.marital_status)).toEqual(['M', 'M']);
+    await sendOk([{ type: 'ns:org:VitalEventType:divorce', record: { identifier: [uinOf(clearValue(b))], divorce_date: '2026-11-11' } }]);
+    expect((await one('select marital_status from individuals where id = $1', [b.id])).marital_status).toBe('D');
+    expect((await eventsOf('individual_id', Number(b.id))).map((e) => e.event_type)).toEqual(['marriage', 'divorce']);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses a partner without crvs:registry.notify (403) and malformed notifies (400), applying nothing', async () => {
+    const before = (await db.query('select id from crvs_events')).length;
+    const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    const forbidden = await send(notify([{ type: 'Death', record: { identifier: [uinOf('1')] } }], { sender_id: 'spmis-search-only' }), searchOnly);
+    expect(forbidden.status).toBe(403);
+
+    const noEvents = await send({ ...notify([]), message: { transaction_id: 't' } });
+    expect(noEvents.status).toBe(400);
+    expectErrorBody(noEvents.json, 'err.request.bad');
+    const wrongAction = await send(notify([{ type: 'Death', record: { identifier: [uinOf('1')] } }], { action: 'search' }));
+    expect(wrongAction.status).toBe(400);
+    expect(wrongAction.json.header.status_reason_code).toBe('rjct.action.invalid');
+    const dup = notify([{ type: 'Death', record: {}, ref: 'same' }, { type: 'Death', record: {}, ref: 'same' }]);
+    expect((await send(dup)).status).toBe(400);
+    const spoofed = await send(notify([{ type: 'Death', record: { identifier: [uinOf('1')] } }], { sender_id: 'someone-else' }));
+    expect(spoofed.status).toBe(403);
+    expectErrorBody(spoofed.json, 'err.sender_id.invalid');
+    expect((await db.query('select id from crvs_events')).length).toBe(before);
+  });
+
+  it('acknowledges and keeps for review an event it cannot read or does not apply, never dropping it', async () => {
+    await sendOk([
+      { type: 'Death', record: {}, ref: 'evt-empty' },
+      { type: 'Adoption', record: { identifier: [uinOf('123')] }, ref: 'evt-adoption' },
+    ]);
+    const rows = await db.query(`select reference_id, state, outcome from crvs_events where reference_id in ('evt-empty', 'evt-adoption') order by reference_id`);
+    expect(rows).toEqual([
+      { reference_id: 'evt-adoption', state: 'pending', outcome: 'event type Adoption is not applied automatically' },
+      { reference_id: 'evt-empty', state: 'pending', outcome: 'the deceased has no identifier' },
+    ]);
+  });
+
+  it('stores the CRVS records sealed: no name or identifier in clear', async () => {
+    const raw = await db.query<{ t: string }>(`select encode(record_sealed, 'escape') as t from crvs_events`);
+    const all = raw.map((r) => r.t).join('\n');
+    for (const secret of ['Amara', 'Mensah', 'B-2026-000100', 'D-2026-000001', 'Kofi']) expect(all).not.toContain(secret);
+  });
+});
