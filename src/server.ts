@@ -123,7 +123,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     verifier: new SignatureVerifier(partnerKeys),
     audit,
     identifiers: vault,
-    vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault)),
+    vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault), () => asyncProtocol.registryChanged()),
     isReady: () => isReady,
     version: VERSION,
   });

@@ -71,6 +71,14 @@ export class AuditLog {
     return this.batcher.add({ event: 'disclose', d });
   }
 
+  /**
+   * Records disclosures inside the caller's transaction: they commit, or roll back, with what discloses (the notify
+   * fan-out writes its callbacks and their audit entries together).
+   */
+  async disclosedWithin(tx: Pick<Database, 'query'>, disclosures: Disclosure[]): Promise<void> {
+    if (disclosures.length > 0) await this.appendMany(disclosures.map((d) => ({ event: 'disclose', d })), tx);
+  }
+
   /** Records a change an operator or partner made (`partner_id` is who made it; `record_ids` what it changed). */
   changed(c: { actorId: string; domain: string; action: string; recordIds: string[] }): Promise<void> {
     return this.batcher.add({ event: 'change', d: { partnerId: c.actorId, domain: c.domain, action: c.action, recordIds: c.recordIds, recordCount: c.recordIds.length } });
@@ -80,7 +88,7 @@ export class AuditLog {
    * Appends a batch in one statement (one round trip, one commit): the entries' contents are canonicalised here, and
    * PostgreSQL chains them (hash = SHA-256 of the previous hash and the content) from the head row it locks.
    */
-  private async appendMany(batch: { event: string; d: Disclosure }[]): Promise<void[]> {
+  private async appendMany(batch: { event: string; d: Disclosure }[], db: Pick<Database, 'query'> = this.db): Promise<void[]> {
     const at = new Date().toISOString();
     const rows = batch.map(({ event, d }) => ({
       at,
@@ -97,7 +105,7 @@ export class AuditLog {
       fields: d.fields ? [...d.fields] : null,
     }));
     const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
-    await this.db.query(
+    await db.query(
       `with recursive
          head as (select hash from audit_head where id = 1 for update),
          items as (

@@ -5,7 +5,7 @@ import type { AuditLog } from './audit-log.js';
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
 
 /** The REGISTRY_IDs of records as the registry built them (before any projection). */
-function registryIdsOf(records: object[]): string[] {
+export function registryIdsOf(records: object[]): string[] {
   const ids: string[] = [];
   for (const record of records as Record<string, unknown>[]) {
     for (const list of ID_LISTS) {

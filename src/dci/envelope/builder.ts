@@ -36,6 +36,7 @@ export interface CallbackHeader {
   sender_id?: string;
   receiver_id?: string;
   is_msg_encrypted: boolean;
+  meta?: Record<string, string>;
 }
 
 export const newMessageId = (): string => randomUUID();
@@ -69,6 +70,8 @@ export class EnvelopeBuilder {
     completedCount?: number;
     reasonCode?: HeaderReasonCode;
     reasonMessage?: string;
+    /** Unencrypted name/values for the receiver (a notify's subscription_code, DIGEST 3.5). */
+    meta?: Record<string, string>;
   }): CallbackHeader {
     // Absent optional members are left out, not null (the envelope text sorts the keys).
     const header = {
@@ -84,6 +87,7 @@ export class EnvelopeBuilder {
       sender_id: this.senderId,
       receiver_id: opts.receiverId,
       is_msg_encrypted: false,
+      meta: opts.meta,
     } as CallbackHeader;
     for (const k of Object.keys(header) as (keyof CallbackHeader)[]) if (header[k] === undefined) delete header[k];
     return header;

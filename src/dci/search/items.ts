@@ -1,3 +1,4 @@
+import type { Database } from '../../db/client.js';
 import type { SQL } from 'drizzle-orm';
 import type { RequestStatus, SearchReasonCode } from '../envelope/codes.js';
 import { nowTimestamp } from '../envelope/builder.js';
@@ -17,7 +18,8 @@ export interface SearchPlan {
 
 export interface SearchDomain {
   /** Picks the record type and catalog for an item's criteria; throws QueryRejection for an unknown entity. */
-  plan(criteria: Record<string, unknown>): SearchPlan;
+  /** The plan of a search; its queries run on `db` when given (a caller's open transaction), else on the domain's pool. */
+  plan(criteria: Record<string, unknown>, db?: Pick<Database, 'run'>): SearchPlan;
 }
 
 export interface SearchLimits {

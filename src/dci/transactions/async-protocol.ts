@@ -12,6 +12,8 @@ import type { EnvelopeBuilder } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import type { SearchDomain } from '../search/items.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
+import { NotifyFanout } from '../subscriptions/notify-fanout.js';
+import { SubscriptionService } from '../subscriptions/subscription-service.js';
 import { callbackAgent } from './callback-target.js';
 import { DeliveryStore } from './delivery-store.js';
 import { CallbackDispatcher } from './dispatcher.js';
@@ -51,6 +53,7 @@ export class AsyncProtocol {
   private readonly txnStatus: TxnStatusService;
   private readonly executor: TransactionExecutor;
   private readonly dispatcher: CallbackDispatcher;
+  private readonly fanout: NotifyFanout;
   private readonly agents: { publicOnly: Agent; privateAllowed: Agent };
   private worker?: WorkerIdentity;
   private pruning?: NodeJS.Timeout;
@@ -102,6 +105,17 @@ export class AsyncProtocol {
       },
       logger.child({ worker: 'async-requests' }),
       this.dispatcher,
+      new SubscriptionService(db, deps.searchDomains),
+    );
+    this.fanout = new NotifyFanout(
+      db,
+      deps.searchDomains,
+      deps.partners,
+      deps.audit,
+      deps.envelopes,
+      { pollMs: config.WORKER_POLL_MS, horizonSeconds: config.CALLBACK_HORIZON_SECONDS },
+      logger.child({ worker: 'notify' }),
+      this.dispatcher,
     );
   }
 
@@ -127,10 +141,16 @@ export class AsyncProtocol {
   }
 
   /** Starts this process's workers; whatever is due (including work of a process that died) is picked up at once. */
+  /** Registry changes were committed: look for subscribers now rather than at the next poll. */
+  registryChanged(): void {
+    this.fanout.wake();
+  }
+
   async startWorkers(): Promise<void> {
     this.worker = await registerWorker(this.deps.db);
     this.executor.start(this.worker);
     this.dispatcher.start(this.worker);
+    this.fanout.start();
     this.pruning = setInterval(() => {
       this.replay.prune().catch((err: Error) => this.deps.logger.warn({ err: { message: err.message } }, 'pruning seen message ids failed'));
     }, 60_000);
@@ -141,6 +161,7 @@ export class AsyncProtocol {
     if (this.pruning) clearInterval(this.pruning);
     if (this.worker) {
       await this.executor.stop();
+      await this.fanout.stop();
       await this.dispatcher.stop(graceMs);
       await this.worker.release();
     }

@@ -6,6 +6,7 @@ import { projectionOf } from '../search/projection.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
+import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
 import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
@@ -55,6 +56,7 @@ export class TransactionExecutor {
     private readonly logger: Logger,
     /** This process's callback dispatcher: new callbacks go to it directly, leased, as far as it has room. */
     private readonly dispatcher: { room(partnerId: string): number; deliverLeased(d: ClaimedDelivery[]): void; wake(): void },
+    private readonly subscriptions: SubscriptionService,
   ) {}
 
   start(worker: WorkerIdentity): void {
@@ -142,8 +144,51 @@ export class TransactionExecutor {
       const outcome: ItemOutcome = { reference_id: (t.request.message as unknown as TxnStatusRequestMessage).txnstatus_request.reference_id, status: found ? 'succ' : 'rjct' };
       return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, message, 1)] };
     }
+    if (t.action === 'subscribe') return this.subscribe(t);
+    if (t.action === 'unsubscribe') return this.unsubscribe(t);
     await this.store.failExecution(this.worker.id, t.id, `unknown async action ${t.action}`);
     return undefined;
+  }
+
+  private async subscribe(t: ClaimedTransaction): Promise<Executed | undefined> {
+    const partner = this.partners.get(t.sender_id);
+    if (!partner) {
+      await this.store.failExecution(this.worker.id, t.id, `partner ${t.sender_id} is no longer registered`);
+      return undefined;
+    }
+    const items = (t.request.message as { subscribe_request: Record<string, unknown>[] }).subscribe_request;
+    // Notifies go to the partner's registered base + /registry/notify, else to where it asked on-subscribe to go.
+    const base = partner.callbacks?.baseUrl;
+    const notifyUrl = base ? `${base.replace(/\/+$/, '')}/registry/notify` : t.callback_url;
+    const results = await this.subscriptions.subscribe(t.domain, partner, items, notifyUrl);
+    const header = this.envelopes.callbackHeader({
+      action: 'on-subscribe',
+      status: results.every((r) => r.status === 'rjct') ? 'rjct' : 'succ',
+      receiverId: t.sender_id,
+      totalCount: results.length,
+      completedCount: results.length,
+    });
+    const message = { transaction_id: t.transaction_id, correlation_id: t.correlation_id, subscribe_response: results };
+    const outcome: ItemOutcome[] = results.map((r) => (r.status === 'succ' ? { reference_id: r.reference_id, status: 'succ' } : { reference_id: r.reference_id, status: 'rjct', status_reason_code: r.status_reason_code, status_reason_message: r.status_reason_message }));
+    return { id: t.id, outcome, completedCount: results.length, deliveries: [await this.delivery(t, header, message, 1)] };
+  }
+
+  private async unsubscribe(t: ClaimedTransaction): Promise<Executed> {
+    const message = t.request.message as { transaction_id?: string; subscription_codes?: unknown; sunscription_codes?: unknown };
+    // DIGEST 3.6: core/DR/FR spell it sunscription_codes.
+    const codes = ((message.subscription_codes ?? message.sunscription_codes ?? []) as unknown[]).map(String);
+    const result = await this.subscriptions.unsubscribe(t.domain, t.sender_id, codes);
+    const header = this.envelopes.callbackHeader({ action: 'on-unsubscribe', status: result.status, receiverId: t.sender_id, totalCount: 1, completedCount: 1 });
+    const body = {
+      transaction_id: t.transaction_id,
+      correlation_id: t.correlation_id,
+      timestamp: new Date().toISOString(),
+      status: result.status,
+      ...(result.reason ? { status_reason_code: result.reason.code, status_reason_message: result.reason.message } : {}),
+      subscription_status: result.subscription_status,
+    };
+    const outcome: ItemOutcome = result.status === 'succ' ? { reference_id: t.transaction_id, status: 'succ' } : { reference_id: t.transaction_id, status: 'rjct', status_reason_code: result.reason?.code, status_reason_message: result.reason?.message };
+    return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, body, 1)] };
   }
 
   /**

@@ -21,6 +21,8 @@ import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService 
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
 const validateTxnStatusEnvelope = inputValidator('txn-status-request-envelope.schema.json');
+const validateSubscribeEnvelope = inputValidator('subscribe-request-envelope.schema.json');
+const validateUnsubscribeEnvelope = inputValidator('unsubscribe-request-envelope.schema.json');
 
 export interface AsyncRouteDeps {
   domain: string;
@@ -38,7 +40,7 @@ export interface AsyncRouteDeps {
 }
 
 interface IntakeSpec {
-  action: 'search' | 'txn-status';
+  action: 'search' | 'txn-status' | 'subscribe' | 'unsubscribe';
   validate: ValidateFunction;
   batchMember?: string;
   /** The standard callback path appended to a partner's registered base when the request names no sender_uri. */
@@ -72,7 +74,7 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
   const { referenceIds, itemCount } = spec.requests(message);
   const refuse = (e: HeaderRejection, httpStatus: 400 | 409) => {
     const rejection = deps.envelopes.callbackHeader({
-      action: spec.action === 'search' ? 'on-search' : 'txn-on-status',
+      action: CALLBACK_ACTION[spec.action],
       status: 'rjct',
       reasonCode: e.reasonCode,
       reasonMessage: e.message,
@@ -88,7 +90,7 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
     if (e instanceof HeaderRejection) return refuse(e, 400);
     throw e;
   }
-  const callbackUrl = callbackUrlOf(c.get('partner'), header, `/registry/${spec.action === 'search' ? 'on-search' : 'txn/on-status'}`);
+  const callbackUrl = callbackUrlOf(c.get('partner'), header, spec.callbackPath);
   const accepted = await deps.store.accept({
     domain: deps.domain,
     action: spec.action,
@@ -130,6 +132,29 @@ const txnStatusIntake: IntakeSpec = {
   },
 };
 
+const subscribeIntake: IntakeSpec = {
+  action: 'subscribe',
+  validate: validateSubscribeEnvelope,
+  batchMember: 'subscribe_request',
+  callbackPath: '/registry/on-subscribe',
+  requests(message) {
+    const items = message.subscribe_request as { reference_id?: unknown }[];
+    return { referenceIds: items.map((i) => String(i.reference_id ?? '')), itemCount: items.length };
+  },
+};
+
+const unsubscribeIntake: IntakeSpec = {
+  action: 'unsubscribe',
+  validate: validateUnsubscribeEnvelope,
+  callbackPath: '/registry/on-unsubscribe',
+  // One request per message: the codes are answered together (DIGEST 3.6).
+  requests(message) {
+    return { referenceIds: [String(message.transaction_id ?? '')], itemCount: 1 };
+  },
+};
+
+const CALLBACK_ACTION: Record<IntakeSpec['action'], string> = { search: 'on-search', 'txn-status': 'txn-on-status', subscribe: 'on-subscribe', unsubscribe: 'on-unsubscribe' };
+
 const TAGS: Record<string, string> = { social: 'Social Registry', crvs: 'Civil Registration', ibr: 'Integrated Beneficiary Registry', dr: 'Disability Registry' };
 
 function document(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDeps): void {
@@ -149,6 +174,27 @@ function document(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDeps): void {
       summary: 'Search (async): ACK now, on-search callback later',
       description: `DCI async search. Same message as sync/search. ${callbackNote} Large answers arrive as several on-search messages (header status pdng, the last succ). Scope: ${deps.domain}:registry.search.`,
       request: 'sync-search-request.schema.json',
+      responses: ackResponses,
+    });
+  }
+  if (deps.searchable) {
+    documentDciEndpoint(app, {
+      path: `${base}/subscribe`,
+      tag,
+      summary: 'Subscribe to registry events (async): on-subscribe with the subscription codes, then a notify per matching event',
+      description:
+        `Each item subscribes to an event type (LiveBirth, Death, Marriage, Divorce, NewHouseHoldMember, DATA_MODIFICATION...) for a record type, ` +
+        `optionally under a filter (the search query forms) and a frequency (hourly, daily, weekly, monthly; absent: as it happens) with start and end times. ` +
+        `Refusals per item: rjct.notify_types.invalid, rjct.notify_details.invalid, rjct.event.already_subscribed. ${callbackNote} Scope: ${deps.domain}:registry.subscribe.`,
+      request: 'subscribe-request-envelope.schema.json',
+      responses: ackResponses,
+    });
+    documentDciEndpoint(app, {
+      path: `${base}/unsubscribe`,
+      tag,
+      summary: 'End subscriptions (async): answered by on-unsubscribe',
+      description: `By subscription code; a partner ends only its own (rjct.subscription_code.invalid, rjct.event.already_unsubscribed). ${callbackNote} Scope: ${deps.domain}:registry.subscribe.`,
+      request: 'unsubscribe-request-envelope.schema.json',
       responses: ackResponses,
     });
   }
@@ -178,6 +224,10 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
   document(app, deps);
   if (deps.searchable) {
     app.post(`${base}/search`, requireScope(deps.tokens, deps.domain, 'search'), (c) => intake(c, deps, searchIntake));
+  }
+  if (deps.searchable) {
+    app.post(`${base}/subscribe`, requireScope(deps.tokens, deps.domain, 'subscribe'), (c) => intake(c, deps, subscribeIntake));
+    app.post(`${base}/unsubscribe`, requireScope(deps.tokens, deps.domain, 'subscribe'), (c) => intake(c, deps, unsubscribeIntake));
   }
   app.post(`${base}/txn/status`, requireScope(deps.tokens, deps.domain, 'txn-status'), (c) => intake(c, deps, txnStatusIntake));
   app.post(`${base}/sync/txn/status`, requireScope(deps.tokens, deps.domain, 'txn-status'), async (c) => {

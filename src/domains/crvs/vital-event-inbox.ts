@@ -39,11 +39,14 @@ export class VitalEventInbox {
     private readonly db: Database,
     private readonly vault: IdentifierVault,
     private readonly applier: VitalEventApplier,
+    /** Told after events were applied (the notify fan-out looks for subscribers at once). */
+    private readonly onChanged: () => void = () => {},
   ) {}
 
   /** Receives one notify message's events, each in its own transaction; resolves once all are durable. */
   async receive(senderId: string, messageId: string, events: NotifiedEvent[]): Promise<void> {
     for (const item of events) await this.db.transaction((tx) => this.receiveOne(tx, senderId, messageId, item));
+    this.onChanged();
   }
 
   private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent): Promise<void> {
@@ -136,6 +139,7 @@ export class VitalEventInbox {
       await this.settle(tx, id, result);
       return true;
     });
+    if (done) this.onChanged();
     return done ? this.get(id) : undefined;
   }
 

@@ -6,7 +6,7 @@ import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { SocialCatalogs } from './attributes.js';
 import { type RecordType, recordTypeName, REG_TYPE, toGroup, toMember, toPerson } from './records.js';
-import { countGroups, countMembers, findGroupsPage, findMembersPage } from './store.js';
+import { countGroups, countMembers, findGroupsPage, findMembersPage, type Queryable } from './store.js';
 
 /** Entity names partners send for SR records (DIGEST 5: `Household` -> Group, case-insensitive, namespace prefixes). */
 const ENTITY: Record<string, RecordType> = {
@@ -38,7 +38,7 @@ export class SocialSearch implements SearchDomain {
     private readonly catalogs: SocialCatalogs,
   ) {}
 
-  plan(criteria: Record<string, unknown>): SearchPlan {
+  plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
     // response_entity (SR std) wins, then reg_record_type (new generation), then the expression's collection;
     // SR sample 1-3 asks for members with collection "Group", so the collection only decides when nothing else does.
     const type =
@@ -46,7 +46,8 @@ export class SocialSearch implements SearchDomain {
       entityOf(criteria.reg_record_type, 'reg_record_type') ??
       entityOf(expressionCollection(criteria.query), 'collection') ??
       'Member';
-    const { db, vault } = this;
+    const vault = this.vault;
+    const db = within ?? this.db;
     if (type === 'Group') {
       return {
         regType: REG_TYPE,

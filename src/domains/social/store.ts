@@ -1,5 +1,8 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Database, renderSql } from '../../db/client.js';
+
+/** A connection or an open transaction: the record queries run on either. */
+export type Queryable = Pick<Database, 'run'>;
 import { IDENTIFIER_JSON, type IdentifierVault, type StoredIdentifier } from '../../registry/identifiers.js';
 
 /** A person as the record queries return it: one JSON object per person, built in SQL (see PERSON_JSON). */
@@ -106,7 +109,7 @@ function limitClause(page: PageRequest): SQL {
   return sql.raw(`limit ${page.limit} offset ${page.offset}`);
 }
 
-export async function findMembersPage(db: Database, vault: IdentifierVault, page: PageRequest): Promise<MemberRow[]> {
+export async function findMembersPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<MemberRow[]> {
   const rows = await db.run<{ row: MemberRow }>(sql`
     select json_build_object(
       'person', ${sql.raw(PERSON_JSON('i', 'm'))},
@@ -135,13 +138,13 @@ const usesHousehold = (where: SQL) => /\b[mg]\.[a-z_]+/.test(renderSql(where).te
  * Counting is the costly half of a large search: it skips the membership and household joins when the condition is
  * about the person alone (PostgreSQL does not drop the left joins itself, the active-membership index being partial).
  */
-export async function countMembers(db: Database, where: SQL): Promise<number> {
+export async function countMembers(db: Queryable, where: SQL): Promise<number> {
   const from = usesHousehold(where) ? MEMBER_FROM : sql.raw('individuals i');
   const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from ${from} where ${where}`);
   return row.n;
 }
 
-export async function findGroupsPage(db: Database, vault: IdentifierVault, page: PageRequest): Promise<GroupRow[]> {
+export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<GroupRow[]> {
   const rows = await db.run<{ row: GroupRow }>(sql`
     select json_build_object(
       'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
@@ -167,7 +170,7 @@ export async function findGroupsPage(db: Database, vault: IdentifierVault, page:
   return groups;
 }
 
-export async function countGroups(db: Database, where: SQL): Promise<number> {
+export async function countGroups(db: Queryable, where: SQL): Promise<number> {
   const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from groups g where ${where}`);
   return row.n;
 }

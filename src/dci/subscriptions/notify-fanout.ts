@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { and, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { PartnerDirectory } from '../../auth/partners.js';
+import type { AuditLog, Disclosure } from '../../audit/audit-log.js';
+import { registryIdsOf } from '../../audit/disclosures.js';
+import type { Database } from '../../db/client.js';
+import type { EnvelopeBuilder } from '../envelope/builder.js';
+import { compileQuery } from '../query/index.js';
+import type { SearchDomain } from '../search/items.js';
+import { projectionOf } from '../search/projection.js';
+import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
+import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
+import { Wakeup } from '../transactions/wakeup.js';
+import { FREQUENCIES, type Frequency } from './event-types.js';
+
+type Tx = Pick<Database, 'query' | 'run'>;
+
+
+interface RegistryEvent {
+  id: number;
+  event_id: string;
+  event_type: string;
+  individual_id: number | null;
+  group_id: number | null;
+  recorded_at: string;
+}
+
+interface Subscription {
+  id: number;
+  code: string;
+  domain: string;
+  partner_id: string;
+  event_types: string[];
+  reg_event_type: string;
+  record_type: string;
+  filter: { filter_type: string; filter: unknown } | null;
+  frequency: Frequency | null;
+  notify_url: string;
+}
+
+const SUBSCRIPTION_COLUMNS = 'id, code, domain, partner_id, event_types, reg_event_type, record_type, filter, frequency, notify_url';
+const EVENTS_PER_ROUND = 200;
+
+/**
+ * Turns registry events into notifies (DIGEST 3.5). One process at a time reads the events after the shared cursor
+ * (its row is locked for the round), matches each against the active subscriptions (event type, time window, the
+ * subscription's filter over the record), and writes the notify callbacks in the same transaction that moves the
+ * cursor: every event is matched once, and every notify is then delivered at least once by the callback machinery,
+ * with a `reference_id` (the event id) that stays the same across retries so subscribers can de-duplicate.
+ * Subscriptions with a frequency collect their events and get them in one notify when their batch is due.
+ */
+export class NotifyFanout {
+  private readonly wakeup = new Wakeup();
+  private running = false;
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly domains: ReadonlyMap<string, SearchDomain>,
+    private readonly partners: PartnerDirectory,
+    private readonly audit: AuditLog,
+    private readonly envelopes: EnvelopeBuilder,
+    private readonly opts: { pollMs: number; horizonSeconds: number },
+    private readonly logger: Logger,
+    private readonly dispatcher: { wake(): void },
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.wakeup.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeup.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let busy = false;
+      try {
+        busy = (await this.round()) || (await this.dueBatches());
+      } catch (err) {
+        this.logger.error({ err: { message: (err as Error).message } }, 'notify fan-out failed; will retry');
+      }
+      if (this.running && !busy) await this.wakeup.wait(this.opts.pollMs);
+    }
+  }
+
+  /** One round over the next events; true when there were events. */
+  async round(): Promise<boolean> {
+    const queued = await this.db.transaction(async (tx) => {
+      const [cursor] = await tx.query<{ last_event_id: number }>(`select last_event_id from event_cursors where name = 'notify' for update skip locked`);
+      if (!cursor) return 0;
+      const events = await tx.query<RegistryEvent>(
+        `select id, event_id, event_type, individual_id, group_id, recorded_at from registry_events where id > $1 order by id limit ${EVENTS_PER_ROUND}`,
+        [cursor.last_event_id],
+      );
+      if (events.length === 0) return 0;
+      const subscriptions = await tx.query<Subscription>(
+        `select ${SUBSCRIPTION_COLUMNS} from subscriptions
+         where status = 'subscribe' and event_types && $1::text[] and (start_time is null or start_time <= now()) and (end_time is null or end_time > now())`,
+        [[...new Set(events.map((e) => e.event_type))]],
+      );
+      const deliveries: NewDelivery[] = [];
+      for (const event of events) {
+        for (const sub of subscriptions.filter((s) => s.event_types.includes(event.event_type))) {
+          if (sub.frequency) {
+            if (await this.recordOf(tx, sub, event)) {
+              await tx.query('insert into pending_notifications (subscription_id, registry_event_id) values ($1, $2) on conflict do nothing', [sub.id, event.id]);
+            }
+            continue;
+          }
+          const delivery = await this.notify(tx, sub, [event]);
+          if (delivery) deliveries.push(delivery);
+        }
+      }
+      await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
+      await tx.query(`update event_cursors set last_event_id = $1 where name = 'notify'`, [events[events.length - 1].id]);
+      return deliveries.length + 1;
+    });
+    if (queued > 1) this.dispatcher.wake();
+    return queued > 0;
+  }
+
+  /** Sends the collected events of batched subscriptions whose batch is due; true when one was. */
+  async dueBatches(): Promise<boolean> {
+    const sent = await this.db.transaction(async (tx) => {
+      const due = await tx.query<Subscription>(
+        `select ${SUBSCRIPTION_COLUMNS} from subscriptions where status = 'subscribe' and frequency is not null and next_batch_at <= now()
+         order by next_batch_at limit 20 for update skip locked`,
+      );
+      const deliveries: NewDelivery[] = [];
+      for (const sub of due) {
+        const events = await tx.query<RegistryEvent>(
+          `delete from pending_notifications p using registry_events e where p.subscription_id = $1 and e.id = p.registry_event_id
+           returning e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at`,
+          [sub.id],
+        );
+        events.sort((a, b) => Number(a.id) - Number(b.id));
+        const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
+        if (delivery) deliveries.push(delivery);
+        await tx.query(`update subscriptions set next_batch_at = greatest(next_batch_at + $2 * interval '1 millisecond', now()) where id = $1`, [sub.id, FREQUENCIES[sub.frequency!]]);
+      }
+      await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
+      return deliveries.length;
+    });
+    if (sent > 0) this.dispatcher.wake();
+    return sent > 0;
+  }
+
+  /** The record an event is about, as the subscription asked for it, if it passes the subscription's filter. */
+  private async recordOf(tx: Tx, sub: Subscription, event: RegistryEvent): Promise<object | undefined> {
+    const domain = this.domains.get(sub.domain);
+    if (!domain) return undefined;
+    const plan = domain.plan({ reg_record_type: sub.record_type }, tx);
+    const id = plan.recordType.endsWith(':Group') ? event.group_id : event.individual_id;
+    if (id === null) return undefined;
+    const own = plan.recordType.endsWith(':Group') ? sql`g.id = ${id}` : sql`i.id = ${id}`;
+    const filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
+    const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, orderBy: plan.tieBreak, limit: 1, offset: 0 });
+    return record;
+  }
+
+  /** The notify of these events for one subscription, projected for its partner and audited; none if nothing matched. */
+  private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | undefined> {
+    const partner = this.partners.get(sub.partner_id);
+    const domain = this.domains.get(sub.domain);
+    if (!partner || !domain) return undefined;
+    const plan = domain.plan({ reg_record_type: sub.record_type });
+    const project = projectionOf(partner);
+    const items: object[] = [];
+    const recordIds: string[] = [];
+    for (const event of events) {
+      const record = await this.recordOf(tx, sub, event);
+      if (!record) continue;
+      recordIds.push(...registryIdsOf([record]));
+      items.push({
+        reference_id: event.event_id,
+        timestamp: new Date(event.recorded_at).toISOString(),
+        data: { version: '1.0.0', reg_type: plan.regType, reg_event_type: sub.reg_event_type, reg_record_type: plan.recordType, reg_records: project ? project(record) : record },
+      });
+    }
+    if (items.length === 0) return undefined;
+    const header = this.envelopes.callbackHeader({
+      action: 'notify',
+      status: 'succ',
+      receiverId: partner.id,
+      totalCount: items.length,
+      completedCount: items.length,
+      meta: { subscription_code: sub.code },
+    });
+    const message = { transaction_id: `notify-${randomUUID()}`, notify_event: items };
+    const disclosure: Disclosure = {
+      partnerId: partner.id,
+      domain: sub.domain,
+      action: 'notify',
+      purpose: `subscription:${sub.code}`,
+      messageId: header.message_id,
+      transactionId: message.transaction_id,
+      recordIds,
+      recordCount: items.length,
+      fields: partner.fields,
+    };
+    await this.audit.disclosedWithin(tx, [disclosure]);
+    const sealed = await this.envelopes.forPartner(partner, header, message);
+    const body = sortedJson(sealed);
+    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, body, digest: canonicalDigest(escapeNonAscii(body)) };
+  }
+}

@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Partner } from '../../auth/partners.js';
+import type { Database } from '../../db/client.js';
+import { isObject, present } from '../envelope/normalize.js';
+import { nowTimestamp } from '../envelope/builder.js';
+import { compileQuery, QueryRejection } from '../query/index.js';
+import type { SearchDomain } from '../search/items.js';
+import { canonicalJson } from '../signing/canonical.js';
+import { eventTypesOf, FREQUENCIES, type Frequency } from './event-types.js';
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+export interface ItemResult {
+  reference_id: string;
+  timestamp: string;
+  status: 'succ' | 'rjct';
+  status_reason_code?: string;
+  status_reason_message?: string;
+  subscriptions?: Record<string, unknown>[];
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `hourly` ..., null for as-it-happens; a Quartz cron or unknown word is refused. */
+function frequencyOf(raw: unknown): { frequency: Frequency | null; start?: string; end?: string } {
+  if (!present(raw)) return { frequency: null };
+  const spec = isObject(raw) ? raw : { frequency: raw };
+  const word = typeof spec.frequency === 'string' ? spec.frequency.trim().toLowerCase() : spec.frequency;
+  const time = (v: unknown, name: string) => {
+    if (!present(v)) return undefined;
+    if (typeof v !== 'string' || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) throw new Refusal('rjct.notify_details.invalid', `frequency.${name} must be an RFC 3339 date-time`);
+    return new Date(v).toISOString();
+  };
+  const start = time(spec.start_time, 'start_time');
+  const end = time(spec.end_time, 'end_time');
+  if (start && end && end <= start) throw new Refusal('rjct.notify_details.invalid', 'frequency.end_time must be after start_time');
+  if (word === undefined || word === '' || word === 'realtime' || word === 'immediate') return { frequency: null, start, end };
+  if (typeof word === 'string' && word in FREQUENCIES) return { frequency: word as Frequency, start, end };
+  throw new Refusal('rjct.notify_details.invalid', `frequency ${JSON.stringify(word).slice(0, 60)} is not supported: use hourly, daily, weekly, monthly, or leave it out for each event as it happens`);
+}
+
+/**
+ * Subscribe and unsubscribe, executed by the async worker (DIGEST 3.4, 3.6): each subscribe item becomes a
+ * subscription with a code of ours, or a refusal with its reason code; unsubscribe ends the partner's own
+ * subscriptions.
+ */
+export class SubscriptionService {
+  constructor(
+    private readonly db: Database,
+    private readonly domains: ReadonlyMap<string, SearchDomain>,
+  ) {}
+
+  async subscribe(domain: string, partner: Partner, items: Record<string, unknown>[], notifyUrl: string): Promise<ItemResult[]> {
+    const results: ItemResult[] = [];
+    for (const item of items) {
+      const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
+      try {
+        results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(domain, partner, reference_id, item, notifyUrl)] });
+      } catch (e) {
+        if (!(e instanceof Refusal)) throw e;
+        results.push({ reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: e.code, status_reason_message: e.message.slice(0, 999) });
+      }
+    }
+    return results;
+  }
+
+  private async subscribeOne(domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string): Promise<Record<string, unknown>> {
+    if (present(item.timestamp) && (typeof item.timestamp !== 'string' || !RFC3339.test(item.timestamp))) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
+    const criteria = item.subscribe_criteria;
+    if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
+    const eventTypes = eventTypesOf(criteria.reg_event_type);
+    if (!eventTypes) throw new Refusal('rjct.notify_types.invalid', `reg_event_type ${JSON.stringify(criteria.reg_event_type ?? null).slice(0, 100)} is not an event this registry notifies`);
+    const search = this.domains.get(domain);
+    if (!search) throw new Refusal('rjct.notify_types.invalid', `the ${domain} registry here holds no records to notify about`);
+    let recordType: string;
+    try {
+      const plan = search.plan({ reg_record_type: criteria.notify_record_type });
+      recordType = plan.recordType;
+      if (present(criteria.filter)) compileQuery(String(criteria.filter_type ?? 'expression'), criteria.filter, plan.catalog);
+    } catch (e) {
+      if (e instanceof QueryRejection) throw new Refusal('rjct.notify_details.invalid', e.message);
+      throw e;
+    }
+    const { frequency, start, end } = frequencyOf(criteria.frequency);
+    const filter = present(criteria.filter) ? { filter_type: criteria.filter_type ?? 'expression', filter: criteria.filter } : null;
+    const fingerprint = createHash('sha256').update(canonicalJson({ eventTypes: [...eventTypes].sort(), recordType, filter })).digest('hex');
+    const code = `SUB-${randomBytes(10).toString('hex').toUpperCase()}`;
+    const timestamp = nowTimestamp();
+    const info = {
+      version: '1.0.0',
+      code,
+      status: 'subscribe',
+      timestamp,
+      reg_type: criteria.reg_type,
+      reg_event_type: criteria.reg_event_type,
+      frequency: criteria.frequency,
+      filter_type: filter?.filter_type,
+      filter: filter?.filter,
+      notify_record_type: criteria.notify_record_type ?? recordType,
+      locale: item.locale,
+    };
+    const firstBatch = frequency ? new Date(Math.max(Date.now(), start ? Date.parse(start) : 0) + FREQUENCIES[frequency]).toISOString() : null;
+    const inserted = await this.db.query<{ id: number }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
+         notify_url, fingerprint, status, criteria, next_batch_at)
+       values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
+       on conflict (partner_id, domain, fingerprint) where status = 'subscribe' do nothing returning id`,
+      [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch],
+    );
+    if (inserted.length === 0) throw new Refusal('rjct.event.already_subscribed', 'an active subscription of this partner already covers these events, records and filter');
+    return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
+  }
+
+  /** Ends the partner's own subscriptions by code; the message gets one status (DIGEST 3.6). */
+  async unsubscribe(domain: string, partnerId: string, codes: string[]) {
+    const rows = await this.db.query<{ code: string; status: string }>(
+      `select code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) for update`,
+      [domain, partnerId, codes],
+    );
+    const known = new Map(rows.map((r) => [r.code, r.status]));
+    const unknown = codes.filter((c) => !known.has(c));
+    const already = codes.filter((c) => known.get(c) === 'unsubscribe');
+    const ending = codes.filter((c) => known.get(c) === 'subscribe');
+    if (ending.length > 0) {
+      await this.db.query(`update subscriptions set status = 'unsubscribe', unsubscribed_at = now() where domain = $1 and partner_id = $2 and code = any($3::text[])`, [domain, partnerId, ending]);
+    }
+    const failure = unknown.length > 0
+      ? { code: 'rjct.subscription_code.invalid', message: `no subscription of this partner has the code ${unknown.slice(0, 5).join(', ').slice(0, 300)}` }
+      : already.length > 0
+        ? { code: 'rjct.event.already_unsubscribed', message: `already unsubscribed: ${already.slice(0, 5).join(', ').slice(0, 300)}` }
+        : undefined;
+    return {
+      status: ending.length > 0 || !failure ? ('succ' as const) : ('rjct' as const),
+      reason: failure,
+      subscription_status: [...ending, ...already].map((code) => ({ code, status: 'unsubscribe' })),
+    };
+  }
+}

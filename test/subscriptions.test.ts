@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { postJson } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * Subscribe / notify / unsubscribe (DIGEST 3.4-3.6): a programme subscribes to registry events, a CRVS reports
+ * deaths, and the programme is notified of each matching one, projected to its fields, at least once, with a stable
+ * reference_id; refusals carry their reason codes.
+ */
+
+let db: Database;
+let server: TestServer;
+let receiver: CallbackReceiver;
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  receiver = await CallbackReceiver.start();
+  const callbacks = { origins: [receiver.url], baseUrl: receiver.url, allowPrivateNetwork: true };
+  server = await startTestServer({ WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50' }, {
+    db,
+    partners: [
+      { id: 'programme', secret: 'programme-secret', scopes: ['social:registry.subscribe', 'social:registry.txn-status'], callbacks },
+      { id: 'narrow', secret: 'narrow-secret-1', scopes: ['social:registry.subscribe'], callbacks: { ...callbacks, baseUrl: `${receiver.url}/narrow` }, fields: ['demographic_info.sex'] },
+      { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+    ],
+  });
+  tokens.programme = await server.token({ clientId: 'programme', secret: 'programme-secret' });
+  tokens.narrow = await server.token({ clientId: 'narrow', secret: 'narrow-secret-1' });
+  tokens.crvs = await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
+});
+afterAll(async () => {
+  await server?.close();
+  await receiver?.close();
+  await db?.close();
+});
+beforeEach(() => receiver.respondWith(CallbackReceiver.ack));
+
+const header = (action: string, senderId: string, total = 1) => ({ version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action, sender_id: senderId, total_count: total });
+
+async function subscribe(criteria: Record<string, unknown>[], senderId = 'programme') {
+  const body = {
+    header: header('subscribe', senderId, criteria.length),
+    message: { transaction_id: `t-${randomUUID().slice(0, 8)}`, subscribe_request: criteria.map((c, k) => ({ reference_id: `s-${k}`, timestamp: new Date().toISOString(), subscribe_criteria: c })) },
+  };
+  const res = await postJson(`${server.url}/social/registry/subscribe`, tokens[senderId], body);
+  expect(res.status, res.text).toBe(202);
+  const correlationId = res.json.message.correlation_id;
+  const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId));
+  expect(answer.path).toBe(senderId === 'narrow' ? '/narrow/registry/on-subscribe' : '/registry/on-subscribe');
+  expect(answer.body.header.action).toBe('on-subscribe');
+  return { answer, transactionId: body.message.transaction_id, items: answer.body.message.subscribe_response as any[] };
+}
+
+async function unsubscribe(codes: string[]) {
+  const res = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, { header: header('unsubscribe', 'programme'), message: { transaction_id: 't-u', timestamp: new Date().toISOString(), subscription_codes: codes } });
+  expect(res.status).toBe(202);
+  const correlationId = res.json.message.correlation_id;
+  const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId));
+  return answer.body as any;
+}
+
+/** A living adult with a UIN and a household, not used by another test yet. */
+let nextPerson = 0;
+async function someone(sex?: 'male' | 'female') {
+  const row = await (
+    await db.query(
+      `select ${idColumns()}, i.id, i.sex from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+       join memberships m on m.individual_id = i.id and m.end_date is null
+       where i.death_date is null and not m.is_head ${sex ? `and i.sex = '${sex}'` : ''} order by i.id offset $1 limit 1`,
+      [nextPerson++ * 7],
+    )
+  )[0];
+  return { id: Number(row.id), uin: clearValue(row), sex: row.sex as string };
+}
+
+async function reportDeath(uin: string) {
+  const res = await postJson(`${server.url}/crvs/registry/notify`, tokens.crvs, {
+    header: { ...header('notify', 'national-crvs'), status: 'succ' },
+    message: {
+      transaction_id: 'n-1',
+      notify_event: [{ reference_id: `evt-${randomUUID().slice(0, 8)}`, timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_record_type: 'Person', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: uin }], death_date: '2026-11-25' } } }],
+    },
+  });
+  expect(res.status, res.text).toBe(200);
+}
+
+const notifiesFor = (code: string) => receiver.requests.filter((r) => r.body?.header?.action === 'notify' && r.body.header.meta?.subscription_code === code);
+const deathsCriteria = (extra: Record<string, unknown> = {}) => ({ reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'spdci-common:RegistryEventType:Death', notify_record_type: 'spdci-extensions-dci:Member', ...extra });
+
+describe('subscribe and notify', () => {
+  let code: string;
+
+  it('issues a subscription code in on-subscribe', async () => {
+    const { items } = await subscribe([deathsCriteria()]);
+    expect(items[0]).toMatchObject({ reference_id: 's-0', status: 'succ' });
+    expect(items[0].subscriptions[0]).toMatchObject({ status: 'subscribe', reg_event_type: 'spdci-common:RegistryEventType:Death', notify_record_type: 'spdci-extensions-dci:Member' });
+    code = items[0].subscriptions[0].code;
+    expect(code).toMatch(/^SUB-[0-9A-F]{20}$/);
+  });
+
+  it('notifies each death as it is recorded, the deceased as a Member record, with the event id as reference_id', async () => {
+    const person = await someone();
+    await reportDeath(person.uin);
+    const [notify] = await waitFor(() => notifiesFor(code).length > 0 && notifiesFor(code));
+    expect(notify.path).toBe('/registry/notify');
+    expect(notify.body.header).toMatchObject({ action: 'notify', status: 'succ', receiver_id: 'programme', total_count: 1 });
+    expect(typeof notify.body.signature).toBe('string');
+    const [item] = notify.body.message.notify_event;
+    const [event] = await db.query<{ event_id: string }>(`select event_id from registry_events where individual_id = $1 and event_type = 'death'`, [person.id]);
+    expect(item.reference_id).toBe(event.event_id);
+    expect(item.data).toMatchObject({ reg_event_type: 'spdci-common:RegistryEventType:Death', reg_record_type: 'spdci-extensions-dci:Member' });
+    expect(item.data.reg_records.demographic_info.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
+    expect(item.data.reg_records.demographic_info.death_date).toBe('2026-11-25');
+    // The disclosure is audited.
+    const [audit] = await db.query(`select partner_id, action, purpose from audit_log where action = 'notify' order by id desc limit 1`);
+    expect(audit).toEqual({ partner_id: 'programme', action: 'notify', purpose: `subscription:${code}` });
+  });
+
+  it('retries a notify the subscriber failed to take, keeping its reference_id', async () => {
+    let failures = 0;
+    receiver.respondWith((req: ReceivedRequest) => (req.body?.header?.action === 'notify' && failures++ < 2 ? { status: 500 } : CallbackReceiver.ack(req)));
+    const before = notifiesFor(code).length;
+    await reportDeath((await someone()).uin);
+    const attempts = await waitFor(() => notifiesFor(code).length >= before + 3 && notifiesFor(code).slice(before));
+    expect(new Set(attempts.map((a) => a.body.message.notify_event[0].reference_id)).size).toBe(1);
+    expect(new Set(attempts.map((a) => a.body.header.message_id)).size).toBe(1);
+  });
+
+  it('applies the filter and the partner field list', async () => {
+    const { items } = await subscribe(
+      [deathsCriteria({ filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { sex: { $eq: 'female' } } } } } })],
+      'narrow',
+    );
+    const narrowCode = items[0].subscriptions[0].code;
+    const man = await someone('male');
+    const woman = await someone('female');
+    await reportDeath(man.uin);
+    await reportDeath(woman.uin);
+    const [notify] = await waitFor(() => notifiesFor(narrowCode).length > 0 && notifiesFor(narrowCode));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notifiesFor(narrowCode)).toHaveLength(1);
+    expect(notify.path).toBe('/narrow/registry/notify');
+    const record = notify.body.message.notify_event[0].data.reg_records;
+    expect(record).toEqual({ '@type': 'Member', demographic_info: { '@type': 'Person', sex: 'female' } });
+    expect(notify.text).not.toContain(woman.uin);
+  });
+
+  it('collects events for a batched subscription and sends them together when the batch is due', async () => {
+    const { items } = await subscribe([{ ...deathsCriteria({ notify_record_type: 'Person' }), frequency: { start_time: new Date().toISOString(), frequency: 'daily' } }]);
+    const batchedCode = items[0].subscriptions[0].code;
+    await reportDeath((await someone()).uin);
+    await reportDeath((await someone()).uin);
+    await waitFor(async () => Number((await db.query<{ n: number }>('select count(*)::int as n from pending_notifications p join subscriptions s on s.id = p.subscription_id where s.code = $1', [batchedCode]))[0].n) === 2);
+    expect(notifiesFor(batchedCode)).toHaveLength(0);
+    // A day later (moved forward here rather than waited for):
+    await db.query(`update subscriptions set next_batch_at = now() - interval '1 second' where code = $1`, [batchedCode]);
+    const [batch] = await waitFor(() => notifiesFor(batchedCode).length > 0 && notifiesFor(batchedCode));
+    expect(batch.body.message.notify_event).toHaveLength(2);
+    expect(batch.body.header.total_count).toBe(2);
+    expect(batch.body.message.notify_event[0].data.reg_record_type).toBe('spdci-extensions-dci:Person');
+  });
+
+  it('shows a subscribe transaction in txn status', async () => {
+    const { transactionId } = await subscribe([deathsCriteria({ reg_event_type: 'LiveBirth' })]);
+    const res = await postJson(`${server.url}/social/registry/sync/txn/status`, tokens.programme, {
+      header: header('txn-status', 'programme'),
+      message: { transaction_id: 't-s', txnstatus_request: { reference_id: 'r', txn_type: 'subscribe', attribute_type: 'transaction_id', attribute_value: transactionId } },
+    });
+    expect(res.status).toBe(200);
+    const status = res.json.message.txnstatus_response.txn_status.search_response[0];
+    expect(status.reference_id).toBe('s-0');
+    expect(['pdng', 'succ']).toContain(status.status);
+  });
+
+  it('ends a subscription: no more notifies; a second unsubscribe or an unknown code is refused', async () => {
+    const done = await unsubscribe([code]);
+    expect(done.header.action).toBe('on-unsubscribe');
+    expect(done.message).toMatchObject({ status: 'succ', subscription_status: [{ code, status: 'unsubscribe' }] });
+    const before = notifiesFor(code).length;
+    await reportDeath((await someone()).uin);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(notifiesFor(code)).toHaveLength(before);
+
+    expect((await unsubscribe([code])).message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.event.already_unsubscribed' });
+    expect((await unsubscribe(['SUB-NOPE'])).message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid', subscription_status: [] });
+  });
+});
+
+describe('subscribe refusals', () => {
+  it('answers each item with its reason code', async () => {
+    const { items, answer } = await subscribe([
+      deathsCriteria({ reg_event_type: 'Marriage' }),
+      deathsCriteria({ reg_event_type: 'Marriage' }),
+      deathsCriteria({ reg_event_type: 'Baptism' }),
+      deathsCriteria({ filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { shoe_size: { $eq: 42 } } } } } }),
+      { ...deathsCriteria(), frequency: { start_time: new Date().toISOString(), frequency: '0 0 0 5,15 * ? *' } },
+      deathsCriteria({ notify_record_type: 'Spaceship' }),
+    ]);
+    expect(answer.body.header.status).toBe('succ');
+    expect(items.map((i) => [i.status, i.status_reason_code])).toEqual([
+      ['succ', undefined],
+      ['rjct', 'rjct.event.already_subscribed'],
+      ['rjct', 'rjct.notify_types.invalid'],
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['rjct', 'rjct.notify_details.invalid'],
+    ]);
+  });
+
+  it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {
+    const crvsTry = await postJson(`${server.url}/social/registry/subscribe`, tokens.crvs, { header: header('subscribe', 'national-crvs'), message: { transaction_id: 't', subscribe_request: [] } });
+    expect(crvsTry.status).toBe(403);
+    const empty = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, { header: header('subscribe', 'programme'), message: { transaction_id: 't', subscribe_request: [] } });
+    expect(empty.status).toBe(400);
+    const noCodes = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, { header: header('unsubscribe', 'programme'), message: { transaction_id: 't' } });
+    expect(noCodes.status).toBe(400);
+  });
+});
