@@ -9,7 +9,7 @@
  *   BENCH_CONNECTIONS    concurrent connections (default 32)
  *   BENCH_ASYNC_RATE     async searches per second of the 60 s steady run (default 2000)
  *   BENCH_STEADY_SECONDS length of the steady run (default 60)
- *   BENCH_ONLY           `sync` or `async` to run one part
+ *   BENCH_ONLY           `sync`, `async` or `events` to run one part
  *
  * Then the async protocol: async searches acknowledged per second, callbacks delivered per second to a local
  * receiver, and the backlog during a steady stream (scripts/bench-async.ts).
@@ -29,6 +29,7 @@ import { FileDataKeySource } from '../src/registry/data-keys.js';
 import { IdentifierVault } from '../src/registry/identifiers.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { benchAsync } from './bench-async.js';
+import { benchEvents } from './bench-events.js';
 
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const households = Number(process.env.BENCH_HOUSEHOLDS ?? 100_000);
@@ -81,6 +82,16 @@ writeFileSync(
   JSON.stringify([
     { id: 'bench-signed', secret: 'bench-signed-secret', scopes: ['social:registry.search'], signature: 'required', jwks: { keys: [benchKey.publicJwk] } },
     { id: 'bench-plain', secret: 'bench-plain-secret', scopes: ['social:registry.search'], signature: 'off' },
+    { id: 'bench-crvs', secret: 'bench-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+    {
+      id: 'bench-subscriber',
+      secret: 'bench-subscriber-secret',
+      scopes: ['social:registry.subscribe'],
+      signature: 'off',
+      callback_origins: [`http://127.0.0.1:${port + 20}`],
+      callback_base_url: `http://127.0.0.1:${port + 20}`,
+      callback_private_network: true,
+    },
   ]),
 );
 const benchSigner = new EnvelopeSigner(benchKey, 'bench-signed');
@@ -175,7 +186,7 @@ async function main() {
     // Warm up connections, JIT and the prepared statements.
     await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
     const figures: Figure[] = [];
-    if (only !== 'async') {
+    if (only === undefined || only === 'sync') {
     figures.push(await run('ceiling: bare prepared UIN lookup', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {}, (b) => b.includes('external_id')));
     figures.push(
       await run('SR sync search by UIN (Member)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
@@ -210,7 +221,7 @@ async function main() {
     }
     process.stdout.write(`| seeding (COPY) | | ${Math.round(peoplePerSecond)} people/s | | | | |\n`);
     }
-    if (only !== 'sync') {
+    if (only === undefined || only === 'async') {
       const a = await benchAsync({
         serverUrl: `http://127.0.0.1:${port}`,
         token,
@@ -228,6 +239,21 @@ async function main() {
       process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} (${a.steadyErrors} errors) |\n`);
       process.stdout.write(`| backlog (accepted, not yet delivered) every 5 s of the steady run | ${a.backlog.join(', ')} |\n`);
       if (a.ackErrors > 0 || a.steadyErrors > 0) process.exitCode = 1;
+    }
+    if (only === undefined || only === 'events') {
+      const e = await benchEvents({
+        serverUrl: `http://127.0.0.1:${port}`,
+        crvsToken: await getToken('bench-crvs', 'bench-crvs-secret'),
+        subscriberToken: await getToken('bench-subscriber', 'bench-subscriber-secret'),
+        uins,
+        connections,
+        duration,
+        receiverPort: port + 20,
+      });
+      process.stdout.write(`\nVital events (CRVS notify of deaths) and subscriptions\n\n| scenario | figure |\n|---|---:|\n`);
+      process.stdout.write(`| deaths applied per second (stored, applied, registry events written, then ACK), ${connections} connections | ${Math.round(e.appliedPerSecond)} (p50 ${e.applyP50} ms, p99 ${e.applyP99} ms, ${e.applyErrors} errors) |\n`);
+      process.stdout.write(`| registry change (CRVS ACK) to the subscriber's notify, ${e.sent} deaths at 25/s | p50 ${e.latencyP50} ms, p99 ${e.latencyP99} ms (${e.notified} of ${e.sent} notified) |\n`);
+      if (e.applyErrors > 0 || e.notified < e.sent) process.exitCode = 1;
     }
     if (signedFigure) {
       // The same search with signing off on both sides, on a server started without signing, for the ratio.

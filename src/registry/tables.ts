@@ -214,3 +214,28 @@ export const registryEvents = pgTable(
     index('registry_events_group_idx').on(t.groupId).where(sql`${t.groupId} is not null`),
   ],
 );
+
+/**
+ * Family relationships between people, independent of households: `related_individual_id` is the individual's
+ * `relationship` (HL7 RoleCode from the individual's side: MTH, FTH or PRN for a parent). Births recorded from a
+ * CRVS link the child to each parent named.
+ */
+export const relationships = pgTable(
+  'relationships',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    individualId: bigint('individual_id', { mode: 'number' })
+      .notNull()
+      .references(() => individuals.id),
+    relatedIndividualId: bigint('related_individual_id', { mode: 'number' })
+      .notNull()
+      .references(() => individuals.id),
+    relationship: text('relationship').notNull(),
+    source: text('source').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('relationships_pair_uq').on(t.individualId, t.relatedIndividualId, t.relationship),
+    index('relationships_related_idx').on(t.relatedIndividualId),
+  ],
+);

@@ -163,14 +163,15 @@ export class VitalEventApplier {
     }
     let household: Membership | undefined;
     let parentId: number | undefined;
+    const parentIds: number[] = [];
     for (const parent of e.parents) {
       const found = await this.onePerson(tx, parent, 'parent');
       if ('why' in found) continue;
-      const m = await this.activeMembership(tx, found.id);
+      parentIds.push(found.id);
+      const m = household ? undefined : await this.activeMembership(tx, found.id);
       if (m) {
         household = m;
         parentId = found.id;
-        break;
       }
     }
     if (!household || parentId === undefined) {
@@ -192,6 +193,13 @@ export class VitalEventApplier {
       e.birthDate ?? null,
     ]);
     await tx.query('update groups set group_size = group_size + 1, last_updated = now() where id = $1', [household.group_id]);
+    // The child's parents, whatever household they live in: mother, father or parent by the parent's recorded sex.
+    await tx.query(
+      `insert into relationships (individual_id, related_individual_id, relationship, source)
+       select $1, p.id, case p.sex when 'female' then 'MTH' when 'male' then 'FTH' else 'PRN' end, $3
+       from individuals p where p.id = any($2::bigint[]) on conflict do nothing`,
+      [childId, parentIds, source],
+    );
     await this.event(tx, 'live_birth', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { parent_individual_id: parentId } });
     await this.event(tx, 'member_added', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { relationship_to_head: relationship, reason: 'birth' } });
     return applied(`registered as ${relationship} in the household of a parent`, created);

@@ -96,6 +96,13 @@ const personAttributes: AttributeDef[] = [
   def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
   def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: (v) => String(v).toUpperCase() }),
   def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
+  // Whole years of the person's youngest living child (0: an infant), through the relationships births record.
+  def(
+    'youngest_child_age',
+    'integer',
+    sql`(select min(extract(year from age(c.birth_date)))::int from relationships r join individuals c on c.id = r.individual_id
+         where r.related_individual_id = i.id and r.relationship in ('MTH', 'FTH', 'PRN') and c.death_date is null)`,
+  ),
 ];
 
 /** Attributes of a household (alias g). */
