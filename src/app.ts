@@ -15,7 +15,7 @@ import type { SignatureVerifier } from './dci/signing/verifier.js';
 import type { SearchDomain } from './dci/search/items.js';
 import type { AsyncProtocol } from './dci/transactions/async-protocol.js';
 import type { MessageCrypto } from './dci/signing/encryption.js';
-import { registerCrvsNotify, registerVitalEventReview } from './domains/crvs/routes.js';
+import { registerCrvsNotify, registerCrvsSearch, registerVitalEventReview } from './domains/crvs/routes.js';
 import type { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
 import type { AppEnv } from './http/context.js';
@@ -66,11 +66,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerOpsRoutes(app, { db: deps.db, publishedKeys: deps.publishedKeys, isReady: deps.isReady, version: deps.version });
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
   const reader = new DciRequestReader(deps.partners, deps.verifier, deps.crypto, deps.config.MAX_BODY_BYTES);
-  registerSocialRoutes(app, {
+  const syncSearch = {
     reader,
     replay: deps.asyncProtocol.replay,
     audit: deps.audit,
-    search: deps.searchDomains.get('social')!,
     tokens: deps.tokens,
     envelopes: deps.envelopes,
     limits: {
@@ -80,7 +79,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxBatchItems: deps.config.MAX_BATCH_ITEMS,
       maxBodyBytes: deps.config.MAX_BODY_BYTES,
     },
-  });
+  };
+  registerSocialRoutes(app, { ...syncSearch, search: deps.searchDomains.get('social')! });
+  registerCrvsSearch(app, { ...syncSearch, domain: 'crvs', search: deps.searchDomains.get('crvs')! });
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });

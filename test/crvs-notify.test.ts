@@ -189,6 +189,33 @@ describe('marriage and divorce', () => {
   });
 });
 
+describe('CRVS as a registry', () => {
+  const crvsSearch = async (criteria: Record_) => {
+    const res = await postJson(`${server.url}/crvs/registry/sync/search`, await server.token(), searchEnvelope([searchItem(criteria)]));
+    expect(res.status).toBe(200);
+    return res.json.message.search_response[0];
+  };
+
+  it('answers a search by BRN with the CRVS_Person of a recorded birth, parents and birth place included', async () => {
+    const hh = await marriedHousehold(4);
+    await sendOk([{ type: 'LiveBirth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-2026-000500' }], name: { given_name: 'Abena' }, sex: 'female', birth_date: '2026-11-20', birth_place: { name: 'Clinic 7' }, parent1_identifier: uinOf(hh.spouseUin), parent2_identifier: uinOf(hh.headUin) } }]);
+    const item = await crvsSearch({ query_type: 'idtype-value', query: { type: 'BRN', value: 'B-2026-000500' } });
+    expect(item.status).toBe('succ');
+    expect(item.data).toMatchObject({ reg_type: 'ns:org:RegistryType:Civil', reg_record_type: 'spdci-extensions-dci:Person' });
+    const [person] = item.data.reg_records;
+    const parents = new Set([person.parent1_identifier?.identifier_value, person.parent2_identifier?.identifier_value]);
+    expect(person).toMatchObject({ '@type': 'CRVS_Person', sex: 'female', birth_date: '2026-11-20', birth_place: { name: 'Clinic 7' }, marital_status: 'S' });
+    expect(parents).toEqual(new Set([hh.spouseUin, hh.headUin]));
+  });
+
+  it('answers a search by DRN with the death, and refuses a record type a CRVS does not hold', async () => {
+    const deceased = await crvsSearch({ query_type: 'idtype-value', query: { type: 'DRN', value: 'D-2026-000001' } });
+    expect(deceased.data.reg_records[0]).toMatchObject({ death_date: '2026-11-20', death_place: { name: 'District hospital' } });
+    const groups = await crvsSearch({ query_type: 'idtype-value', reg_record_type: 'Group', query: { type: 'DRN', value: 'D-2026-000001' } });
+    expect([groups.status, groups.status_reason_code]).toEqual(['rjct', 'rjct.search_criteria.invalid']);
+  });
+});
+
 describe('refusals', () => {
   it('refuses a partner without crvs:registry.notify (403) and malformed notifies (400), applying nothing', async () => {
     const before = (await db.query('select id from crvs_events')).length;

@@ -3,8 +3,13 @@ import type { SearchDomain } from '../dci/search/items.js';
 import type { IdentifierVault } from '../registry/identifiers.js';
 import { socialCatalogs } from './social/attributes.js';
 import { SocialSearch } from './social/search.js';
+import { CrvsSearch } from './crvs/search.js';
 
 /** The domains this registry answers searches for from its own data, by DCI domain name. */
 export function searchDomains(db: Database, vault: IdentifierVault): Map<string, SearchDomain> {
-  return new Map<string, SearchDomain>([['social', new SocialSearch(db, vault, socialCatalogs(vault))]]);
+  const catalogs = socialCatalogs(vault);
+  return new Map<string, SearchDomain>([
+    ['social', new SocialSearch(db, vault, catalogs)],
+    ['crvs', new CrvsSearch(db, vault, catalogs)],
+  ]);
 }

@@ -11,3 +11,9 @@ export const adminProblems = {
   401: problem('No or invalid bearer token'),
   403: problem('The token lacks the admin scope'),
 };
+
+/** Keyset paging of the admin lists: `before` = the last id of the previous page. */
+export const PageQuery = { limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().min(1).optional() };
+
+/** A numeric id in the path. */
+export const IdParam = z.object({ id: z.coerce.number().int().min(1) });

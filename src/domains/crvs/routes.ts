@@ -6,13 +6,30 @@ import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, t
 import type { DciRequestReader } from '../../dci/envelope/read-request.js';
 import { checkRequestHeader } from '../../dci/envelope/request-header.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
-import { adminProblems, problem } from '../../http/admin-api.js';
+import { adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
+import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
 import type { NotifiedEvent, VitalEventInbox, VitalEventRow } from './vital-event-inbox.js';
 
 const validateNotify = inputValidator('notify-envelope.schema.json');
+
+/** The CRVS registry side: sync search over CRVS_Person records (async search, subscribe and txn status come with every domain). */
+export function registerCrvsSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDeps): void {
+  registerSyncSearch(app, deps);
+  documentDciEndpoint(app, {
+    path: '/crvs/registry/sync/search',
+    tag: 'Civil Registration',
+    summary: 'Search people as CRVS_Person records (sync)',
+    description:
+      'DCI CRVS sync search over the people this registry holds: identifiers (UIN, BRN, DRN...), name, sex, birth and death with places, ' +
+      'marital status and parent identifiers (from recorded births). Queries: idtype-value, expression, predicate over the person attributes ' +
+      'of the Social Registry. reg_record_type Person or CRVS_Person. Scope: crvs:registry.search.',
+    request: 'sync-search-request.schema.json',
+    responses: { 200: { description: 'Search results', schema: 'sync-search-response.schema.json' } },
+  });
+}
 
 export interface CrvsRouteDeps {
   tokens: AccessTokens;
@@ -83,7 +100,6 @@ const VitalEvent = z
   .openapi('VitalEvent');
 
 const view = (r: VitalEventRow) => ({ ...r, id: Number(r.id), received_at: new Date(r.received_at).toISOString(), updated_at: new Date(r.updated_at).toISOString() });
-const IdParam = z.object({ id: z.coerce.number().int().min(1) });
 
 /** The review queue of vital events (admin scope): list, re-apply after a correction, or dismiss. No record contents. */
 export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox: VitalEventInbox; audit: AuditLog }): void {
@@ -100,8 +116,7 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
         query: z.object({
           state: z.enum(['applied', 'pending', 'dismissed']).optional(),
           sender_id: z.string().optional(),
-          before: z.coerce.number().int().min(1).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(50),
+          ...PageQuery,
         }),
       },
       responses: { 200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ items: z.array(VitalEvent) }) } } }, ...adminProblems },
