@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../db/client.js';
 import { Batcher } from '../dci/transactions/batcher.js';
 import { canonicalJson } from '../dci/signing/canonical.js';
+import { newestFirstPage } from '../db/pages.js';
 
 /** One disclosure of personal data to a partner. */
 export interface Disclosure {
@@ -148,14 +149,8 @@ export class AuditLog {
   }
 
   list(filter: { partnerId?: string; beforeId?: number; limit: number }): Promise<AuditRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.partnerId) where.push(`partner_id = $${params.push(filter.partnerId)}`);
-    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
-    return this.db.query<AuditRow>(
-      `select * from audit_log ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
-      params,
-    );
+    const { text, params } = newestFirstPage('audit_log', '*', { partner_id: filter.partnerId }, filter);
+    return this.db.query<AuditRow>(text, params);
   }
 }
 

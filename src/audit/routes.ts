@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../auth/bearer.js';
 import type { AccessTokens } from '../auth/tokens.js';
+import { PageQuery } from '../http/admin-api.js';
 import type { AppEnv } from '../http/context.js';
 import type { AuditLog } from './audit-log.js';
 
@@ -37,8 +38,7 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: Ac
       request: {
         query: z.object({
           partner_id: z.string().optional(),
-          before: z.coerce.number().int().min(1).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(50),
+          ...PageQuery,
         }),
       },
       responses: { 200: { description: 'A page of entries; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Entry) }) } } } },

@@ -4,7 +4,6 @@ import {
   bigserial,
   boolean,
   check,
-  customType,
   date,
   index,
   integer,
@@ -17,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { bytea } from '../db/columns.js';
 
 /**
  * Registry core tables. Row ids (`id`) are internal and never leave the server: APIs speak in
@@ -136,9 +136,6 @@ export const memberships = pgTable(
     uniqueIndex('memberships_one_head_uq').on(t.groupId).where(sql`${t.isHead} and ${t.endDate} is null`),
   ],
 );
-
-/** bytea (drizzle 0.45 has no built-in bytea column). */
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 /**
  * Identifiers of people and groups: (type, value) is unique, enforced on `id_lookup`. Values of restricted types are

@@ -11,7 +11,7 @@ import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
-import { Wakeup } from '../transactions/wakeup.js';
+import { PollingLoop } from '../transactions/polling-loop.js';
 import { FREQUENCIES, type Frequency } from './event-types.js';
 
 type Tx = Pick<Database, 'query' | 'run'>;
@@ -51,9 +51,7 @@ const EVENTS_PER_ROUND = 200;
  * Subscriptions with a frequency collect their events and get them in one notify when their batch is due.
  */
 export class NotifyFanout {
-  private readonly wakeup = new Wakeup();
-  private running = false;
-  private loop?: Promise<void>;
+  private readonly loop: PollingLoop;
 
   constructor(
     private readonly db: Database,
@@ -62,35 +60,26 @@ export class NotifyFanout {
     private readonly audit: AuditLog,
     private readonly envelopes: EnvelopeBuilder,
     private readonly opts: { pollMs: number; horizonSeconds: number },
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly dispatcher: { wake(): void },
-  ) {}
+  ) {
+    this.loop = new PollingLoop(
+      async () => (await this.round()) || (await this.dueBatches()),
+      opts.pollMs,
+      (err) => logger.error({ err: { message: err.message } }, 'notify fan-out failed; will retry'),
+    );
+  }
 
   start(): void {
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   wake(): void {
-    this.wakeup.wake();
+    this.loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wakeup.wake();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let busy = false;
-      try {
-        busy = (await this.round()) || (await this.dueBatches());
-      } catch (err) {
-        this.logger.error({ err: { message: (err as Error).message } }, 'notify fan-out failed; will retry');
-      }
-      if (this.running && !busy) await this.wakeup.wait(this.opts.pollMs);
-    }
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One round over the next events; true when there were events. */

@@ -1,5 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { STALE_LEASE } from './worker-identity.js';
+import { newestFirstPage } from '../../db/pages.js';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'gone';
 
@@ -138,16 +139,8 @@ export class DeliveryStore {
   }
 
   list(filter: { state?: string; partnerId?: string; transactionId?: number; beforeId?: number; limit: number }): Promise<DeliveryRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.state) where.push(`state = $${params.push(filter.state)}`);
-    if (filter.partnerId) where.push(`partner_id = $${params.push(filter.partnerId)}`);
-    if (filter.transactionId) where.push(`transaction_id = $${params.push(filter.transactionId)}`);
-    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
-    return this.db.query<DeliveryRow>(
-      `select ${DELIVERY_COLUMNS} from callback_deliveries ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
-      params,
-    );
+    const { text, params } = newestFirstPage('callback_deliveries', DELIVERY_COLUMNS, { state: filter.state, partner_id: filter.partnerId, transaction_id: filter.transactionId }, filter);
+    return this.db.query<DeliveryRow>(text, params);
   }
 
   async get(id: number): Promise<DeliveryRow | undefined> {

@@ -10,7 +10,7 @@ import type { SubscriptionService } from '../subscriptions/subscription-service.
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
 import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
-import { Wakeup } from './wakeup.js';
+import { PollingLoop } from './polling-loop.js';
 import type { WorkerIdentity } from './worker-identity.js';
 
 export interface ExecutorOptions {
@@ -40,9 +40,7 @@ const EXECUTION_CONCURRENCY = 16;
  * committed together, and only by the worker still holding the request: each request is answered once.
  */
 export class TransactionExecutor {
-  private readonly wakeup = new Wakeup();
-  private running = false;
-  private loop?: Promise<void>;
+  private readonly loop: PollingLoop;
   private worker!: WorkerIdentity;
 
   constructor(
@@ -57,35 +55,28 @@ export class TransactionExecutor {
     /** This process's callback dispatcher: new callbacks go to it directly, leased, as far as it has room. */
     private readonly dispatcher: { room(partnerId: string): number; deliverLeased(d: ClaimedDelivery[]): void; wake(): void },
     private readonly subscriptions: SubscriptionService,
-  ) {}
+  ) {
+    this.loop = new PollingLoop(() => this.round(), opts.pollMs, (err) => logger.error({ err: { message: err.message } }, 'executing async requests failed'));
+  }
 
   start(worker: WorkerIdentity): void {
     this.worker = worker;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   wake(): void {
-    this.wakeup.wake();
+    this.loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wakeup.wake();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let claimed: ClaimedTransaction[] = [];
-      try {
-        claimed = await this.store.claimReceived(this.worker.id, this.opts.batch);
-        if (claimed.length > 0) await this.executeAll(claimed);
-      } catch (err) {
-        this.logger.error({ err: { message: (err as Error).message } }, 'executing async requests failed');
-      }
-      if (this.running && claimed.length < this.opts.batch) await this.wakeup.wait(this.opts.pollMs);
-    }
+  /** Claims and runs a batch; true when the batch was full (more may be waiting). */
+  private async round(): Promise<boolean> {
+    const claimed = await this.store.claimReceived(this.worker.id, this.opts.batch);
+    if (claimed.length > 0) await this.executeAll(claimed);
+    return claimed.length >= this.opts.batch;
   }
 
   private async executeAll(claimed: ClaimedTransaction[]): Promise<void> {

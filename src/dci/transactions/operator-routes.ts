@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
-import { adminProblems, problem } from '../../http/admin-api.js';
+import { adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import { DciError } from '../../http/errors.js';
 import type { DeliveryRow, DeliveryStore } from './delivery-store.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
@@ -54,8 +54,6 @@ const Attempt = z
   .openapi('OperatorDeliveryAttempt');
 
 
-const Page = { limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().min(1).optional() };
-const IdParam = z.object({ id: z.coerce.number().int().min(1) });
 
 function transactionView(r: TransactionRow) {
   return {
@@ -118,7 +116,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
           state: z.enum(['received', 'pending', 'delivered', 'failed']).optional(),
           sender_id: z.string().optional(),
           domain: z.string().optional(),
-          ...Page,
+          ...PageQuery,
         }),
       },
       responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...adminProblems },
@@ -160,7 +158,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       tags,
       security,
       summary: 'List callback deliveries, newest first (state=dead lists the dead letters)',
-      request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...Page }) },
+      request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...PageQuery }) },
       responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...adminProblems },
     }),
     async (c) => {

@@ -2,6 +2,7 @@ import type { Database } from '../../db/client.js';
 import { Batcher } from './batcher.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
+import { newestFirstPage } from '../../db/pages.js';
 
 /** How long an executing worker owns a transaction (a live owner keeps it anyway; see STALE_LEASE). */
 const EXECUTION_LEASE = '5 minutes';
@@ -206,16 +207,8 @@ export class TransactionStore {
 
   /** Operators: newest first, filtered. */
   list(filter: { senderId?: string; state?: string; domain?: string; beforeId?: number; limit: number }): Promise<TransactionRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.senderId) where.push(`sender_id = $${params.push(filter.senderId)}`);
-    if (filter.state) where.push(`state = $${params.push(filter.state)}`);
-    if (filter.domain) where.push(`domain = $${params.push(filter.domain)}`);
-    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
-    return this.db.query<TransactionRow>(
-      `select ${TRANSACTION_COLUMNS} from dci_transactions ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
-      params,
-    );
+    const { text, params } = newestFirstPage('dci_transactions', TRANSACTION_COLUMNS, { sender_id: filter.senderId, state: filter.state, domain: filter.domain }, filter);
+    return this.db.query<TransactionRow>(text, params);
   }
 
   async get(id: number): Promise<TransactionRow | undefined> {

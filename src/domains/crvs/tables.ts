@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, customType, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
-
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+import { bigserial, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bytea } from '../../db/columns.js';
 
 /**
  * Vital events a CRVS notified us of, one row per event identity (sender and registration number, or the sender's

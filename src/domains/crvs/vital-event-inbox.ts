@@ -2,6 +2,7 @@ import type { Database } from '../../db/client.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { ApplyResult, VitalEventApplier } from './apply.js';
 import { readVitalEvent, type VitalEvent } from './vital-events.js';
+import { newestFirstPage } from '../../db/pages.js';
 
 type Tx = Pick<Database, 'query'>;
 
@@ -106,15 +107,8 @@ export class VitalEventInbox {
   }
 
   async list(filter: { state?: string; senderId?: string; beforeId?: number; limit: number }): Promise<VitalEventRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.state) where.push(`state = $${params.push(filter.state)}`);
-    if (filter.senderId) where.push(`sender_id = $${params.push(filter.senderId)}`);
-    if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}`);
-    return this.db.query<VitalEventRow>(
-      `select ${COLUMNS} from crvs_events ${where.length ? 'where ' + where.join(' and ') : ''} order by id desc limit $${params.push(filter.limit)}`,
-      params,
-    );
+    const { text, params } = newestFirstPage('crvs_events', COLUMNS, { state: filter.state, sender_id: filter.senderId }, filter);
+    return this.db.query<VitalEventRow>(text, params);
   }
 
   async get(id: number): Promise<VitalEventRow | undefined> {
