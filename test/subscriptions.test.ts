@@ -221,3 +221,35 @@ describe('subscribe refusals', () => {
     expect(noCodes.status).toBe(400);
   });
 });
+
+describe('durability', () => {
+  it('notifies, after a restart, of the changes made while no worker was running', async () => {
+    const { items } = await subscribe([
+      deathsCriteria({ reg_event_type: 'DEATH_REGISTERED', notify_record_type: 'Person', filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { is_deceased: { $eq: true } } } } } }),
+    ]);
+    const code = items[0].subscriptions[0].code;
+    const person = await someone();
+    // The server stops its workers (a deployment); a server without workers takes the CRVS report meanwhile.
+    await server.close();
+    const intake = await startTestServer({ WORKERS: 'false' }, { db, partners: [{ id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' }] });
+    try {
+      tokens.crvs = await intake.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
+      const res = await postJson(`${intake.url}/crvs/registry/notify`, tokens.crvs, {
+        header: { ...header('notify', 'national-crvs'), status: 'succ' },
+        message: { transaction_id: 'n-r', notify_event: [{ reference_id: 'evt-restart', timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: person.uin }], death_date: '2026-11-26' } } }] },
+      });
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(notifiesFor(code)).toHaveLength(0);
+    } finally {
+      await intake.close();
+    }
+    // The workers come back: the notify goes out.
+    server = await startTestServer({ WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50' }, {
+      db,
+      partners: [{ id: 'programme', secret: 'programme-secret', scopes: ['social:registry.subscribe', 'social:registry.txn-status'], callbacks: { origins: [receiver.url], baseUrl: receiver.url, allowPrivateNetwork: true } }],
+    });
+    const [notify] = await waitFor(() => notifiesFor(code).length > 0 && notifiesFor(code));
+    expect(notify.body.message.notify_event[0].data.reg_records.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
+  });
+});
