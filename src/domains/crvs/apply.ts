@@ -47,17 +47,24 @@ export class VitalEventApplier {
   }
 
   async apply(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    const events = new EventBatch(source);
+    let result: ApplyResult;
     switch (e.type) {
       case 'death':
-        return this.death(tx, e, source);
+        result = await this.death(tx, e, events);
+        break;
       case 'live_birth':
-        return this.birth(tx, e, source);
+        result = await this.birth(tx, e, events);
+        break;
       case 'marriage':
       case 'divorce':
-        return this.maritalChange(tx, e, source);
+        result = await this.maritalChange(tx, e, events);
+        break;
       default:
         return pending(`event type ${e.sentType} is not applied automatically`, []);
     }
+    await events.write(tx);
+    return result;
   }
 
   private async people(tx: Tx, ids: Identifier[]): Promise<number[]> {
@@ -81,25 +88,15 @@ export class VitalEventApplier {
   }
 
   private async addIdentifiers(tx: Tx, individualId: number, ids: Identifier[]): Promise<string[]> {
-    const known = ids.filter((x) => this.vault.types.get(x.type)?.owner === 'individual');
-    const created: string[] = [];
-    for (const x of known) {
-      const s = this.vault.stored(x.type, x.value);
-      const rows = await tx.query(
-        `insert into identifiers (id_type, id_value, id_sealed, id_lookup, individual_id) values ($1, $2, decode($3, 'hex'), $4, $5)
-         on conflict (id_type, id_lookup) do nothing returning id`,
-        [x.type, s.value, s.sealed ? s.sealed.toString('hex') : null, s.lookup, individualId],
-      );
-      if (rows.length > 0) created.push(`${x.type}:${s.lookup}`);
-    }
-    return created;
-  }
-
-  private async event(tx: Tx, type: string, source: string, at: { individualId?: number; groupId?: number; on?: string; details?: object }): Promise<void> {
-    await tx.query(
-      `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details) values ($1, $2, $3, $4::date, $5, $6::jsonb)`,
-      [type, at.individualId ?? null, at.groupId ?? null, at.on ?? null, source, JSON.stringify(at.details ?? {})],
+    const stored = ids.filter((x) => this.vault.types.get(x.type)?.owner === 'individual').map((x) => ({ type: x.type, ...this.vault.stored(x.type, x.value) }));
+    if (stored.length === 0) return [];
+    const rows = await tx.query<{ id_type: string; id_lookup: string }>(
+      `insert into identifiers (id_type, id_value, id_sealed, id_lookup, individual_id)
+       select u.t, u.v, decode(u.s, 'hex'), u.l, $5 from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as u(t, v, s, l)
+       on conflict (id_type, id_lookup) do nothing returning id_type, id_lookup`,
+      [stored.map((x) => x.type), stored.map((x) => x.value), stored.map((x) => (x.sealed ? x.sealed.toString('hex') : null)), stored.map((x) => x.lookup), individualId],
     );
+    return rows.map((r) => `${r.id_type}:${r.id_lookup}`);
   }
 
   private async activeMembership(tx: Tx, individualId: number): Promise<Membership | undefined> {
@@ -115,48 +112,62 @@ export class VitalEventApplier {
    * new head is chosen by rule (spouse, then the oldest adult, then the oldest member); a surviving spouse becomes
    * widowed.
    */
-  private async death(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
-    const person = await this.onePerson(tx, e.subject, 'deceased');
-    if ('why' in person) return pending(person.why, this.keysOf(e.subject));
-    const [row] = await tx.query<{ death_date: string | null; marital_status: string | null }>(
-      'select death_date::text as death_date, marital_status from individuals where id = $1 for update',
-      [person.id],
+  private async death(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
+    if (e.subject.length === 0) return pending('the deceased has no identifier', []);
+    const known = e.subject.filter((x) => this.vault.types.has(x.type));
+    // The person the identifiers name, locked for the change.
+    const found = await tx.query<{ id: number; death_date: string | null; marital_status: string | null }>(
+      `select i.id, i.death_date::text as death_date, i.marital_status from individuals i
+       where i.id in (select x.individual_id from unnest($1::text[], $2::text[]) as k(t, l) join identifiers x on x.id_type = k.t and x.id_lookup = k.l)
+       for update`,
+      [known.map((x) => x.type), known.map((x) => this.vault.lookupKey(x.type, x.value))],
     );
-    const created = await this.addIdentifiers(tx, person.id, e.subject);
+    if (found.length === 0) return pending("no person in the registry has the deceased's identifiers", this.keysOf(e.subject));
+    if (found.length > 1) return pending(`the deceased's identifiers name ${found.length} different people`, this.keysOf(e.subject));
+    const row = found[0];
+    const personId = Number(row.id);
+    const created = await this.addIdentifiers(tx, personId, e.subject);
     if (row.death_date !== null) return applied(`already recorded as deceased on ${row.death_date}`, created);
     const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
-    await tx.query('update individuals set death_date = $2::date, death_place = $3, last_updated = now() where id = $1', [person.id, on, e.deathPlace ?? null]);
-    await this.event(tx, 'death', source, { individualId: person.id, on });
+    await tx.query('update individuals set death_date = $2::date, death_place = $3, last_updated = now() where id = $1', [personId, on, e.deathPlace ?? null]);
+    events.add('death', { individualId: personId, on });
 
-    const m = await this.activeMembership(tx, person.id);
-    if (!m) return applied('marked deceased (no active household)', created);
-    await tx.query('update memberships set end_date = greatest(start_date, $2::date) where id = $1', [m.id, on]);
-    await tx.query('update groups set group_size = greatest(group_size - 1, 0), last_updated = now() where id = $1', [m.group_id]);
-    await this.event(tx, 'member_removed', source, { individualId: person.id, groupId: m.group_id, on, details: { reason: 'death' } });
-
-    const members = await tx.query<{ membership_id: number; individual_id: number; relationship_to_head: string; adult: boolean; marital_status: string | null }>(
-      `select m.id as membership_id, i.id as individual_id, m.relationship_to_head, coalesce(i.birth_date <= current_date - interval '18 years', false) as adult, i.marital_status
+    // The household the person was in: every active member, the deceased included.
+    const household = await tx.query<{ membership_id: number; group_id: number; individual_id: number; is_head: boolean; relationship_to_head: string; adult: boolean; dead: boolean; marital_status: string | null }>(
+      `select m.id as membership_id, m.group_id, m.individual_id, m.is_head, m.relationship_to_head, i.death_date is not null as dead,
+              coalesce(i.birth_date <= current_date - interval '18 years', false) as adult, i.marital_status
        from memberships m join individuals i on i.id = m.individual_id
-       where m.group_id = $1 and m.end_date is null and i.death_date is null
+       where m.end_date is null and m.group_id = (select group_id from memberships where individual_id = $1 and end_date is null)
        order by i.birth_date nulls last, i.id`,
-      [m.group_id],
+      [personId],
     );
+    const m = household.find((x) => Number(x.individual_id) === personId);
+    if (!m) return applied('marked deceased (no active household)', created);
+    const groupId = Number(m.group_id);
+    await tx.query(
+      `with ended as (update memberships set end_date = greatest(start_date, $2::date) where id = $1 returning group_id)
+       update groups set group_size = greatest(group_size - 1, 0), last_updated = now() where id = (select group_id from ended)`,
+      [m.membership_id, on],
+    );
+    events.add('member_removed', { individualId: personId, groupId, on, details: { reason: 'death' } });
+
+    const members = household.filter((x) => !x.dead);
     // The surviving spouse: the head's spouse when the head died, the head when a spouse died.
     const spouse = m.is_head ? members.find((x) => SPOUSE.includes(x.relationship_to_head)) : SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
     if (spouse && row.marital_status === 'M' && spouse.marital_status !== 'W') {
       await tx.query(`update individuals set marital_status = 'W', last_updated = now() where id = $1`, [spouse.individual_id]);
-      await this.event(tx, 'marital_status_changed', source, { individualId: Number(spouse.individual_id), groupId: m.group_id, on, details: { marital_status: 'W', reason: 'spouse died' } });
+      events.add('marital_status_changed', { individualId: Number(spouse.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
     }
     if (!m.is_head) return applied('marked deceased; household membership ended', created);
     const [rule, next] = spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
     if (!next) return applied('marked deceased; the household has no living member left', created);
     await tx.query(`update memberships set is_head = true, relationship_to_head = 'SELF' where id = $1`, [next.membership_id]);
-    await this.event(tx, 'head_changed', source, { individualId: Number(next.individual_id), groupId: m.group_id, on, details: { rule, previous_head_died: true } });
+    events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
     return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);
   }
 
   /** Live birth: a new person with the BRN, added as a child to the household of a parent we know. */
-  private async birth(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+  private async birth(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
     if (e.subject.length > 0) {
       const existing = await this.people(tx, e.subject);
       if (existing.length > 0) return applied('already registered');
@@ -198,15 +209,15 @@ export class VitalEventApplier {
       `insert into relationships (individual_id, related_individual_id, relationship, source)
        select $1, p.id, case p.sex when 'female' then 'MTH' when 'male' then 'FTH' else 'PRN' end, $3
        from individuals p where p.id = any($2::bigint[]) on conflict do nothing`,
-      [childId, parentIds, source],
+      [childId, parentIds, events.source],
     );
-    await this.event(tx, 'live_birth', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { parent_individual_id: parentId } });
-    await this.event(tx, 'member_added', source, { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { relationship_to_head: relationship, reason: 'birth' } });
+    events.add('live_birth', { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { parent_individual_id: parentId } });
+    events.add('member_added', { individualId: childId, groupId: household.group_id, on: e.birthDate, details: { relationship_to_head: relationship, reason: 'birth' } });
     return applied(`registered as ${relationship} in the household of a parent`, created);
   }
 
   /** Marriage (M) or divorce (D) of the subject, and of the spouse when the event names one we know. */
-  private async maritalChange(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+  private async maritalChange(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
     const status = e.type === 'marriage' ? 'M' : 'D';
     const person = await this.onePerson(tx, e.subject, 'person');
     if ('why' in person) return pending(person.why, this.keysOf(e.subject));
@@ -217,8 +228,36 @@ export class VitalEventApplier {
       `update individuals set marital_status = $2, last_updated = now() where id = any($1::bigint[]) and marital_status is distinct from $2 and death_date is null returning id`,
       [ids, status],
     );
-    for (const c of changed) await this.event(tx, e.type!, source, { individualId: Number(c.id), on: e.eventDate, details: { marital_status: status } });
+    for (const c of changed) events.add(e.type!, { individualId: Number(c.id), on: e.eventDate, details: { marital_status: status } });
     const spouseNote = spouse && 'why' in spouse ? `; spouse not updated: ${spouse.why}` : '';
     return applied(changed.length === 0 ? `marital status already ${status}` : `marital status set to ${status} for ${changed.length} ${changed.length === 1 ? 'person' : 'people'}${spouseNote}`);
+  }
+}
+
+interface RegistryEventAt {
+  individualId?: number;
+  groupId?: number;
+  on?: string;
+  details?: object;
+}
+
+/** The registry events of one change, written together in one statement at its end (same transaction). */
+class EventBatch {
+  private readonly events: (RegistryEventAt & { type: string })[] = [];
+
+  constructor(readonly source: string) {}
+
+  add(type: string, at: RegistryEventAt): void {
+    this.events.push({ type, ...at });
+  }
+
+  async write(tx: Tx): Promise<void> {
+    if (this.events.length === 0) return;
+    const col = <T>(f: (e: RegistryEventAt & { type: string }) => T) => this.events.map(f);
+    await tx.query(
+      `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details)
+       select u.t, u.i, u.g, u.o::date, $5, u.d::jsonb from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $6::text[]) with ordinality as u(t, i, g, o, d, n) order by u.n`,
+      [col((e) => e.type), col((e) => e.individualId ?? null), col((e) => e.groupId ?? null), col((e) => e.on ?? null), this.source, col((e) => JSON.stringify(e.details ?? {}))],
+    );
   }
 }

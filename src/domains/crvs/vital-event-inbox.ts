@@ -78,31 +78,24 @@ export class VitalEventInbox {
     await this.settle(tx, id, result);
   }
 
-  /** Records an outcome, then tries again the pending events the identifiers it created were waiting for. */
+  /**
+   * Records an outcome and, in the same statement, finds a pending event waiting for an identifier this one created;
+   * tries that one again, and so on (a birth lets its earlier death apply).
+   */
   private async settle(tx: Tx, id: number, result: ApplyResult): Promise<void> {
-    await tx.query('update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1', [
-      id,
-      result.state,
-      result.outcome.slice(0, 500),
-      result.waitingFor,
-    ]);
+    let current = { id, result };
     let created = result.created;
-    for (let tries = 0; created.length > 0 && tries < MAX_RETRIES_PER_CHANGE; tries++) {
+    for (let tries = 0; ; tries++) {
       const [waiting] = await tx.query<{ id: number; sender_id: string; record: string }>(
-        `select id, sender_id, encode(record_sealed, 'base64') as record from crvs_events
-         where state = 'pending' and waiting_for && $1::text[] and id <> $2 order by id limit 1 for update skip locked`,
-        [created, id],
+        `with settled as (update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1)
+         select id, sender_id, encode(record_sealed, 'base64') as record from crvs_events
+         where cardinality($5::text[]) > 0 and state = 'pending' and waiting_for && $5::text[] and id <> $1 order by id limit 1 for update skip locked`,
+        [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created],
       );
-      if (!waiting) return;
+      if (!waiting || tries === MAX_RETRIES_PER_CHANGE) return;
       const retried = await this.applier.apply(tx, readVitalEvent(this.open(waiting.record)), `crvs:${waiting.sender_id}`);
-      await tx.query('update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1', [
-        waiting.id,
-        retried.state,
-        retried.outcome.slice(0, 500),
-        retried.waitingFor,
-      ]);
-      created = retried.state === 'applied' ? [...created, ...retried.created] : created;
-      if (retried.state === 'pending') created = created.filter((k) => !retried.waitingFor.includes(k));
+      created = retried.state === 'applied' ? [...created, ...retried.created] : created.filter((k) => !retried.waitingFor.includes(k));
+      current = { id: Number(waiting.id), result: retried };
     }
   }
 
