@@ -24,6 +24,7 @@ import { handleError, handleNotFound } from './http/error-handler.js';
 import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import type { IdentifierVault } from './registry/identifiers.js';
+import type { UpstreamSearch } from './gateway/upstream.js';
 import { registerDciSchemas } from './ops/openapi.js';
 import { registerOpsRoutes } from './ops/routes.js';
 
@@ -43,6 +44,8 @@ export interface AppDeps {
   audit: AuditLog;
   identifiers: IdentifierVault;
   vitalEvents: VitalEventInbox;
+  /** Domains forwarded to an upstream registry (gateway mode). */
+  upstreams: ReadonlyMap<string, UpstreamSearch>;
   isReady: () => boolean;
   version: string;
 }
@@ -80,8 +83,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxBodyBytes: deps.config.MAX_BODY_BYTES,
     },
   };
-  registerSocialRoutes(app, { ...syncSearch, search: deps.searchDomains.get('social')! });
-  registerCrvsSearch(app, { ...syncSearch, domain: 'crvs', search: deps.searchDomains.get('crvs')! });
+  registerSocialRoutes(app, { ...syncSearch, search: deps.searchDomains.get('social')!, forward: deps.upstreams.get('social') });
+  registerCrvsSearch(app, { ...syncSearch, domain: 'crvs', search: deps.searchDomains.get('crvs')!, forward: deps.upstreams.get('crvs') });
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });

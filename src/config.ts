@@ -22,6 +22,8 @@ const ConfigSchema = z.object({
   /** This server's DCI id: `sender_id` of what it emits, `iss` of its tokens. */
   DCI_SENDER_ID: z.string().min(1).default('dci-gateway'),
   PUBLIC_URL: z.string().url().optional(),
+  /** JSON file of the upstream registries whose domains this gateway forwards (README: Gateway mode). */
+  UPSTREAMS_FILE: z.string().optional(),
   /** JSON file of the registered partners (README: Partners). */
   PARTNERS_FILE: z.string().optional(),
   /** This server's private signing key (PKCS#8 PEM or JWK file). Generated under DATA_DIR outside production. */

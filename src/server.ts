@@ -24,6 +24,7 @@ import { VitalEventApplier } from './domains/crvs/apply.js';
 import { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
+import { loadUpstreamsFile, UpstreamSearch } from './gateway/upstream.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -108,6 +109,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const audit = new AuditLog(db);
   const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains, audit });
 
+  const verifier = new SignatureVerifier(partnerKeys);
+  const upstreams = new Map(
+    (config.UPSTREAMS_FILE ? loadUpstreamsFile(config.UPSTREAMS_FILE, config.DCI_SENDER_ID) : []).map((u) => [
+      u.domain,
+      new UpstreamSearch(u, envelopes, signingKey, asyncProtocol.peerTokens, verifier, config.CALLBACK_TIMEOUT_MS),
+    ]),
+  );
   let isReady = false;
   const app = buildApp({
     config,
@@ -120,7 +128,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     envelopes,
     searchDomains: domains,
     asyncProtocol,
-    verifier: new SignatureVerifier(partnerKeys),
+    verifier,
+    upstreams,
     audit,
     identifiers: vault,
     vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault), () => asyncProtocol.registryChanged()),

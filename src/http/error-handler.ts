@@ -45,5 +45,6 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  502: 'Bad Gateway',
   504: 'Gateway Timeout',
 };

@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { requireScope } from '../../auth/bearer.js';
+import type { UpstreamSearch } from '../../gateway/upstream.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { HeaderRejection } from '../../http/errors.js';
@@ -21,6 +22,8 @@ export type SyncSearchLimits = SearchLimits & { maxBatchItems: number; maxBodyBy
 export interface SyncSearchDeps {
   domain: string;
   search: SearchDomain;
+  /** Set when the domain is served by an upstream registry (gateway mode): items go there instead of to `search`. */
+  forward?: UpstreamSearch;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
@@ -64,7 +67,8 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       messageId: header.message_id,
       fields: partner.fields,
     });
-    const results = await answerSearchBatch(deps.search, items, deps.limits, disclosures.handling(projectionOf(partner), partner.purposes));
+    const handling = disclosures.handling(projectionOf(partner), partner.purposes);
+    const results = deps.forward ? await deps.forward.answer(message.transaction_id, items, handling) : await answerSearchBatch(deps.search, items, deps.limits, handling);
     await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',

@@ -8,9 +8,11 @@ import type { SearchDomain } from '../../dci/search/items.js';
 import type { DciRequestReader } from '../../dci/envelope/read-request.js';
 import type { ReplayGuard } from '../../dci/transactions/replay-guard.js';
 import type { AuditLog } from '../../audit/audit-log.js';
+import type { UpstreamSearch } from '../../gateway/upstream.js';
 
 export interface SocialRouteDeps {
   search: SearchDomain;
+  forward?: UpstreamSearch;
   tokens: AccessTokens;
   envelopes: EnvelopeBuilder;
   limits: SyncSearchLimits;
@@ -20,7 +22,7 @@ export interface SocialRouteDeps {
 }
 
 export function registerSocialRoutes(app: OpenAPIHono<AppEnv>, deps: SocialRouteDeps): void {
-  registerSyncSearch(app, { domain: 'social', search: deps.search, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader, replay: deps.replay, audit: deps.audit });
+  registerSyncSearch(app, { domain: 'social', search: deps.search, forward: deps.forward, tokens: deps.tokens, envelopes: deps.envelopes, limits: deps.limits, reader: deps.reader, replay: deps.replay, audit: deps.audit });
 
   documentDciEndpoint(app, {
     path: '/social/registry/sync/search',

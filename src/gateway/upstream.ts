@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import { request } from 'undici';
+import { z } from 'zod';
+import type { PeerAuth } from '../auth/partners.js';
+import type { PeerTokens } from '../auth/peer-tokens.js';
+import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
+import { isObject } from '../dci/envelope/normalize.js';
+import type { RecordHandling, SearchResponseItem } from '../dci/search/items.js';
+import type { Jwks } from '../dci/signing/partner-keys.js';
+import type { SigningKey } from '../dci/signing/keys.js';
+import { EnvelopeSigner } from '../dci/signing/signer.js';
+import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
+import { DciError } from '../http/errors.js';
+
+/** A domain served by another DCI registry: this gateway forwards its searches there. */
+export interface Upstream {
+  readonly domain: string;
+  /** Its DCI id: `receiver_id` of what we send, the `sender_id` its answers carry. */
+  readonly id: string;
+  /** Our id there: the `sender_id` (and OAuth2 client) it knows us by. */
+  readonly senderId: string;
+  /** Base URL of the domain there, e.g. `https://crvs.example.gov/crvs`: `/registry/sync/search` is appended. */
+  readonly baseUrl: string;
+  readonly auth?: PeerAuth;
+  /** Its public keys, to verify what it answers, and how strictly. */
+  readonly jwks?: Jwks;
+  readonly jwksUri?: string;
+  readonly signature: SignaturePolicy;
+  /** The dialect we sign in for it. */
+  readonly signatureFormat: SignatureFormat;
+}
+
+const UpstreamEntry = z
+  .object({
+    domain: z.enum(['social', 'crvs', 'ibr', 'dr']),
+    id: z.string().min(1),
+    sender_id: z.string().min(1).optional(),
+    base_url: z.string().url(),
+    auth: z
+      .union([
+        z.object({ bearer_token: z.string().min(1) }).strict(),
+        z.object({ token_url: z.string().url(), client_id: z.string().min(1), client_secret: z.string().min(1), scope: z.string().optional() }).strict(),
+      ])
+      .optional(),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    jwks_uri: z.string().url().optional(),
+    signature: z.enum(['required', 'optional', 'off']).default('required'),
+    signature_format: z.enum(['dci', 'jws-detached']).default('dci'),
+  })
+  .strict()
+  .refine((u) => u.signature === 'off' || u.jwks || u.jwks_uri, { message: 'an upstream whose answers are verified needs jwks or jwks_uri' });
+
+/** UPSTREAMS_FILE: a JSON array of upstream registries, at most one per domain (README: Gateway mode). */
+export function loadUpstreamsFile(path: string, ourId: string): Upstream[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`UPSTREAMS_FILE ${path}: ${(e as Error).message}`);
+  }
+  const parsed = z.array(UpstreamEntry).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`UPSTREAMS_FILE ${path}: upstream ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const domains = new Set<string>();
+  return parsed.data.map((u) => {
+    if (domains.has(u.domain)) throw new Error(`UPSTREAMS_FILE ${path}: domain ${u.domain} appears twice`);
+    domains.add(u.domain);
+    const auth = u.auth
+      ? 'bearer_token' in u.auth
+        ? { bearerToken: u.auth.bearer_token }
+        : { tokenUrl: u.auth.token_url, clientId: u.auth.client_id, clientSecret: u.auth.client_secret, scope: u.auth.scope }
+      : undefined;
+    return { domain: u.domain, id: u.id, senderId: u.sender_id ?? ourId, baseUrl: u.base_url, auth, jwks: u.jwks as Jwks | undefined, jwksUri: u.jwks_uri, signature: u.signature, signatureFormat: u.signature_format };
+  });
+}
+
+const unavailable = (upstream: Upstream, why: string) => new DciError(502, 'err.service.unavailable', `the ${upstream.domain} registry ${upstream.id} ${why}`);
+
+/**
+ * A sync search answered by the upstream registry: the items the caller may ask are sent on, signed by us with our
+ * token there; the answer's signature is checked with the upstream's keys; its records are then projected for the
+ * caller and audited exactly as local ones (the caller's handling), and the answer is re-signed by the route.
+ */
+export class UpstreamSearch {
+  private readonly signer: EnvelopeSigner;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly envelopes: EnvelopeBuilder,
+    signingKey: SigningKey,
+    private readonly peerTokens: PeerTokens,
+    private readonly verifier: SignatureVerifier,
+    private readonly timeoutMs: number,
+  ) {
+    this.signer = new EnvelopeSigner(signingKey, upstream.senderId);
+  }
+
+  async answer(transactionId: string, items: Record<string, unknown>[], handling: RecordHandling): Promise<SearchResponseItem[]> {
+    const answers = new Map<Record<string, unknown>, SearchResponseItem>();
+    const forwarded: Record<string, unknown>[] = [];
+    for (const item of items) {
+      const refusal = handling.refuse?.(item);
+      if (refusal) answers.set(item, { reference_id: String(item.reference_id ?? ''), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: refusal });
+      else forwarded.push(item);
+    }
+    if (forwarded.length > 0) {
+      const byReference = await this.send(transactionId, forwarded);
+      for (const item of forwarded) {
+        const reference = String(item.reference_id ?? '');
+        const answer = byReference.get(reference);
+        if (!answer) {
+          answers.set(item, { reference_id: reference, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` });
+          continue;
+        }
+        const records = isObject(answer.data) && Array.isArray(answer.data.reg_records) ? (answer.data.reg_records as object[]) : undefined;
+        if (records && answer.status === 'succ') {
+          handling.observe?.(reference, records);
+          if (handling.project) (answer.data as { reg_records: object[] }).reg_records = records.map(handling.project);
+        }
+        answers.set(item, { ...answer, reference_id: reference });
+      }
+    }
+    return items.map((item) => answers.get(item)!);
+  }
+
+  private async send(transactionId: string, items: Record<string, unknown>[]): Promise<Map<string, SearchResponseItem & { data?: unknown }>> {
+    const u = this.upstream;
+    const header = { ...this.envelopes.requestHeader({ action: 'search', receiverId: u.id, totalCount: items.length }), sender_id: u.senderId };
+    const body = this.signer.signedEnvelopeText(u.signatureFormat, header, { transaction_id: transactionId, search_request: items });
+    let status: number;
+    let text: string;
+    try {
+      const token = await this.peerTokens.bearer(u.auth);
+      const res = await request(`${u.baseUrl.replace(/\/+$/, '')}/registry/sync/search`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (e) {
+      throw unavailable(u, `could not be reached: ${(e as Error).message.slice(0, 200)}`);
+    }
+    if (status !== 200) throw unavailable(u, `answered HTTP ${status}`);
+    let answer: { signature?: unknown; header?: { sender_id?: unknown }; message?: { search_response?: unknown } };
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw unavailable(u, 'answered with something that is not JSON');
+    }
+    try {
+      await this.verifier.verify(u, answer.signature, text, u.id);
+    } catch (e) {
+      throw unavailable(u, `answered with a signature that does not verify (${(e as Error).message.slice(0, 200)})`);
+    }
+    if (!Array.isArray(answer.message?.search_response)) throw unavailable(u, 'answered without search_response');
+    const out = new Map<string, SearchResponseItem & { data?: unknown }>();
+    for (const r of answer.message.search_response as (SearchResponseItem & { data?: unknown })[]) if (isObject(r) && typeof r.reference_id === 'string') out.set(r.reference_id, r);
+    return out;
+  }
+}

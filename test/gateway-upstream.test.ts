@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
+import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { freePort } from './support/receiver.js';
+import { parseDciSignature } from './support/signatures.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * Gateway mode: the CRVS domain of this gateway is served by a national CRVS (a second instance of this server). The
+ * gateway signs and authenticates itself there, checks the CRVS's signature, and answers its own caller with the
+ * CRVS's records, projected to the caller's fields, re-signed and audited on both sides.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'dci-upstream-'));
+let crvsDb: Database;
+let gatewayDb: Database;
+let crvs: TestServer;
+let gateway: TestServer;
+let gatewayKey: SigningKey;
+let uin: string;
+
+function upstreamsFile(name: string, overrides: Record<string, unknown> = {}): string {
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    JSON.stringify([
+      {
+        domain: 'crvs',
+        id: 'national-crvs',
+        sender_id: 'gateway-a',
+        base_url: `${crvs.url}/crvs`,
+        auth: { token_url: `${crvs.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 'gateway-a-secret', scope: 'crvs:registry.search' },
+        jwks_uri: `${crvs.url}/.well-known/jwks.json`,
+        signature: 'required',
+        ...overrides,
+      },
+    ]),
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  crvsDb = await openTestDatabase();
+  gatewayDb = await openTestDatabase();
+  gatewayKey = await generateSigningKey();
+  crvs = await startTestServer({ DCI_SENDER_ID: 'national-crvs' }, {
+    db: crvsDb,
+    partners: [{ id: 'gateway-a', secret: 'gateway-a-secret', scopes: ['crvs:registry.search'], signature: 'required', jwks: { keys: [gatewayKey.publicJwk] } }],
+  });
+  gateway = await startTestServer({ UPSTREAMS_FILE: upstreamsFile('upstreams.json') }, {
+    db: gatewayDb,
+    signingKey: gatewayKey,
+    partners: [{ id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] }],
+  });
+  const [row] = await crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
+  uin = clearValue(row);
+  // The national CRVS knows this person under another name than the gateway's own copy does.
+  await crvsDb.query(`update individuals set given_name = 'Upstream-Only' where id = $1`, [row.individual_id]);
+});
+afterAll(async () => {
+  await gateway?.close();
+  await crvs?.close();
+  await crvsDb?.close();
+  await gatewayDb?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const byUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')]);
+
+describe('gateway mode: the CRVS domain forwarded upstream', () => {
+  it("answers with the upstream CRVS's record, signed by the gateway, and both sides audit the disclosure", async () => {
+    const res = await postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), byUin());
+    expect(res.status).toBe(200);
+    expect(res.json.header).toMatchObject({ action: 'on-search', status: 'succ', sender_id: 'dci-gateway', receiver_id: 'demo-spmis' });
+    const [record] = res.json.message.search_response[0].data.reg_records;
+    expect(record).toMatchObject({ '@type': 'CRVS_Person', name: { given_name: 'Upstream-Only' } });
+    expect(record.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: uin });
+    expect(parseDciSignature(res.json.signature).kidId).toBe(`dci-gateway|${gatewayKey.kid}|ed25519`);
+
+    const [upstreamAudit] = await crvsDb.query(`select partner_id, domain, action from audit_log order by id desc limit 1`);
+    expect(upstreamAudit).toEqual({ partner_id: 'gateway-a', domain: 'crvs', action: 'sync/search' });
+    const [gatewayAudit] = await gatewayDb.query(`select partner_id, domain, action, record_count from audit_log order by id desc limit 1`);
+    expect(gatewayAudit).toEqual({ partner_id: 'demo-spmis', domain: 'crvs', action: 'sync/search', record_count: 1 });
+  });
+
+  it("projects the upstream's records to the caller's fields", async () => {
+    const token = await gateway.token({ clientId: 'narrow-crvs', secret: 'narrow-crvs-secret' });
+    const res = await postJson(`${gateway.url}/crvs/registry/sync/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_id: 'narrow-crvs' }));
+    expect(res.status).toBe(200);
+    const [record] = res.json.message.search_response[0].data.reg_records;
+    expect(Object.keys(record).filter((k) => !k.startsWith('@')).sort()).toEqual(['birth_date', 'sex']);
+    expect(res.text).not.toContain('Upstream-Only');
+    expect(res.text).not.toContain(uin);
+  });
+
+  it('answers 502 err.service.unavailable, with no record, when the upstream is down or its signature does not verify', async () => {
+    const stranger = await generateSigningKey();
+    for (const [name, overrides] of [
+      ['down', { base_url: `http://127.0.0.1:${await freePort()}/crvs` }],
+      ['foreign keys', { jwks_uri: undefined, jwks: { keys: [stranger.publicJwk] } }],
+    ] as const) {
+      const broken = await startTestServer({ UPSTREAMS_FILE: upstreamsFile(`${name}.json`, overrides) }, { db: gatewayDb, signingKey: gatewayKey, partners: [{ id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] }] });
+      try {
+        const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
+        expect(res.status, name).toBe(502);
+        expectErrorBody(res.json, 'err.service.unavailable');
+        expect(res.text, name).not.toContain(uin);
+      } finally {
+        await broken.close();
+      }
+    }
+  });
+
+  it('refuses an invalid UPSTREAMS_FILE at start', async () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify([{ domain: 'crvs', id: 'x', base_url: 'not a url' }]));
+    await expect(startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb })).rejects.toThrow(/UPSTREAMS_FILE .*base_url/);
+  });
+});
