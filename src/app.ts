@@ -25,6 +25,7 @@ import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import type { IdentifierVault } from './registry/identifiers.js';
 import type { UpstreamSearch } from './gateway/upstream.js';
+import { registerUpstreamRoutes, type UpstreamLink } from './gateway/upstream-routes.js';
 import { registerDciSchemas } from './ops/openapi.js';
 import { registerOpsRoutes } from './ops/routes.js';
 
@@ -46,6 +47,7 @@ export interface AppDeps {
   vitalEvents: VitalEventInbox;
   /** Domains forwarded to an upstream registry (gateway mode). */
   upstreams: ReadonlyMap<string, UpstreamSearch>;
+  upstreamLinks: ReadonlyMap<string, UpstreamLink>;
   isReady: () => boolean;
   version: string;
 }
@@ -97,6 +99,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     messageTsWindowSeconds: deps.config.MESSAGE_TS_WINDOW_SECONDS,
   });
   registerVitalEventReview(app, { inbox: deps.vitalEvents, audit: deps.audit });
+  registerUpstreamRoutes(app, { links: deps.upstreamLinks, audit: deps.audit });
   if (deps.config.BENCH_ROUTES) registerBenchRoute(app, deps.db, deps.identifiers);
   return app;
 }

@@ -25,6 +25,7 @@ import { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
 import { loadUpstreamsFile, UpstreamSearch } from './gateway/upstream.js';
+import { PeerClient } from './gateway/peer-client.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -110,10 +111,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const asyncProtocol = new AsyncProtocol({ db, config, partners, envelopes, signer, logger, searchDomains: domains, audit });
 
   const verifier = new SignatureVerifier(partnerKeys);
-  const upstreams = new Map(
-    (config.UPSTREAMS_FILE ? loadUpstreamsFile(config.UPSTREAMS_FILE, config.DCI_SENDER_ID) : []).map((u) => [
+  const upstreamList = config.UPSTREAMS_FILE ? loadUpstreamsFile(config.UPSTREAMS_FILE, config.DCI_SENDER_ID) : [];
+  const upstreams = new Map(upstreamList.map((u) => [u.domain, new UpstreamSearch(u, envelopes, signingKey, asyncProtocol.peerTokens, verifier, config.CALLBACK_TIMEOUT_MS)]));
+  const upstreamLinks = new Map(
+    upstreamList.map((u) => [
       u.domain,
-      new UpstreamSearch(u, envelopes, signingKey, asyncProtocol.peerTokens, verifier, config.CALLBACK_TIMEOUT_MS),
+      {
+        upstream: u,
+        client: new PeerClient(asyncProtocol.outbound, envelopes, new EnvelopeSigner(signingKey, u.senderId), asyncProtocol.peerTokens, config.publicUrl, {
+          timeoutMs: config.CALLBACK_TIMEOUT_MS,
+          senderId: u.senderId,
+        }),
+      },
     ]),
   );
   let isReady = false;
@@ -130,6 +139,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     asyncProtocol,
     verifier,
     upstreams,
+    upstreamLinks,
     audit,
     identifiers: vault,
     vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault), () => asyncProtocol.registryChanged()),

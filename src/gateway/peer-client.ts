@@ -19,7 +19,7 @@ export type SendOutcome =
   | { state: 'refused'; outboundId: number; httpStatus: number | null; error: string };
 
 /**
- * Sends async requests (search, txn/status) to a peer registry as a DCI client: the request is stored before it
+ * Sends async requests (search, subscribe, txn/status) to a peer registry as a DCI client: the request is stored before it
  * leaves, signed, sent with the peer's bearer token, and the peer's ACK is kept; the peer's callbacks are matched
  * to it by the callback receivers.
  */
@@ -31,11 +31,16 @@ export class PeerClient {
     private readonly peerTokens: PeerTokens,
     /** Where peers call us back: our public URL. */
     private readonly publicUrl: string,
-    private readonly opts: { timeoutMs: number; dispatcher?: Dispatcher },
+    /** `senderId`: who we are at this peer, when not our own DCI id (an upstream may know us by another). */
+    private readonly opts: { timeoutMs: number; dispatcher?: Dispatcher; senderId?: string },
   ) {}
 
   search(peer: Peer, domain: string, message: { transaction_id: string; search_request: unknown[] }): Promise<SendOutcome> {
     return this.send(peer, domain, 'search', '/registry/search', '/registry/on-search', message, message.search_request.length);
+  }
+
+  subscribe(peer: Peer, domain: string, message: { transaction_id: string; subscribe_request: unknown[] }): Promise<SendOutcome> {
+    return this.send(peer, domain, 'subscribe', '/registry/subscribe', '/registry/on-subscribe', message, message.subscribe_request.length);
   }
 
   txnStatus(peer: Peer, domain: string, message: { transaction_id: string; txnstatus_request: unknown }): Promise<SendOutcome> {
@@ -43,12 +48,10 @@ export class PeerClient {
   }
 
   private async send(peer: Peer, domain: string, action: string, path: string, callbackPath: string, message: { transaction_id: string }, totalCount: number): Promise<SendOutcome> {
-    const header = this.envelopes.requestHeader({
-      action,
-      senderUri: `${this.publicUrl.replace(/\/+$/, '')}/${domain}${callbackPath}`,
-      receiverId: peer.id,
-      totalCount,
-    });
+    const header = {
+      ...this.envelopes.requestHeader({ action, senderUri: `${this.publicUrl.replace(/\/+$/, '')}/${domain}${callbackPath}`, receiverId: peer.id, totalCount }),
+      ...(this.opts.senderId ? { sender_id: this.opts.senderId } : {}),
+    };
     const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message } });
     const body = this.signer.signedEnvelopeText('dci', header, message);
     try {

@@ -17,7 +17,7 @@ const STATUS: Record<string, string> = { rcvd: 'rcvd', pdng: 'pdng', succ: 'succ
 
 interface ReceiverSpec {
   /** The action of the request this callback answers. */
-  requestAction: 'search' | 'txn-status';
+  requestAction: 'search' | 'txn-status' | 'subscribe';
   /** header.action values accepted (DIGEST 11.2 #15: samples echo the request's action). */
   actions: readonly string[];
 }
@@ -40,12 +40,13 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
   return c.json(ackBody(message.correlation_id), 200);
 }
 
-/** The client side of the async protocol for one domain: where peer registries deliver on-search and txn/on-status. */
+/** The client side of the async protocol for one domain: where peer registries deliver on-search, txn/on-status and on-subscribe. */
 export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; reader: DciRequestReader }): void {
   const base = `/${deps.domain}/registry`;
   for (const [path, action, scope] of [
     ['on-search', 'on-search', 'on-search'],
     ['txn/on-status', 'txn-on-status', 'txn-on-status'],
+    ['on-subscribe', 'on-subscribe', 'on-subscribe'],
   ] as const) {
     documentDciEndpoint(app, {
       path: `${base}/${path}`,
@@ -63,5 +64,8 @@ export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { doma
   );
   app.post(`${base}/txn/on-status`, requireScope(deps.tokens, deps.domain, 'txn-on-status'), (c) =>
     receive(c, deps.outbound, deps.reader, { requestAction: 'txn-status', actions: ['txn-on-status', 'txn-status'] }),
+  );
+  app.post(`${base}/on-subscribe`, requireScope(deps.tokens, deps.domain, 'on-subscribe'), (c) =>
+    receive(c, deps.outbound, deps.reader, { requestAction: 'subscribe', actions: ['on-subscribe', 'subscribe'] }),
   );
 }
