@@ -121,10 +121,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         client: new PeerClient(asyncProtocol.outbound, envelopes, new EnvelopeSigner(signingKey, u.senderId), asyncProtocol.peerTokens, config.publicUrl, {
           timeoutMs: config.CALLBACK_TIMEOUT_MS,
           senderId: u.senderId,
+          signatureFormat: u.signatureFormat,
         }),
       },
     ]),
   );
+  asyncProtocol.forwardSearches(upstreamLinks);
   let isReady = false;
   const app = buildApp({
     config,

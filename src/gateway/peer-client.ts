@@ -3,6 +3,7 @@ import type { PeerAuth } from '../auth/partners.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
 import type { EnvelopeSigner } from '../dci/signing/signer.js';
+import type { SignatureFormat } from '../dci/signing/verifier.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
 
 /** Another DCI registry this server sends requests to (an upstream CRVS, another IBR, or a partner under test). */
@@ -32,11 +33,12 @@ export class PeerClient {
     /** Where peers call us back: our public URL. */
     private readonly publicUrl: string,
     /** `senderId`: who we are at this peer, when not our own DCI id (an upstream may know us by another). */
-    private readonly opts: { timeoutMs: number; dispatcher?: Dispatcher; senderId?: string },
+    private readonly opts: { timeoutMs: number; dispatcher?: Dispatcher; senderId?: string; signatureFormat?: SignatureFormat },
   ) {}
 
-  search(peer: Peer, domain: string, message: { transaction_id: string; search_request: unknown[] }): Promise<SendOutcome> {
-    return this.send(peer, domain, 'search', '/registry/search', '/registry/on-search', message, message.search_request.length);
+  /** `relayFor`: our own async request (dci_transactions.id) whose caller gets the peer's on-search relayed. */
+  search(peer: Peer, domain: string, message: { transaction_id: string; search_request: unknown[] }, relayFor?: number): Promise<SendOutcome> {
+    return this.send(peer, domain, 'search', '/registry/search', '/registry/on-search', message, message.search_request.length, relayFor);
   }
 
   subscribe(peer: Peer, domain: string, message: { transaction_id: string; subscribe_request: unknown[] }): Promise<SendOutcome> {
@@ -47,13 +49,22 @@ export class PeerClient {
     return this.send(peer, domain, 'txn-status', '/registry/txn/status', '/registry/txn/on-status', message, 1);
   }
 
-  private async send(peer: Peer, domain: string, action: string, path: string, callbackPath: string, message: { transaction_id: string }, totalCount: number): Promise<SendOutcome> {
+  private async send(
+    peer: Peer,
+    domain: string,
+    action: string,
+    path: string,
+    callbackPath: string,
+    message: { transaction_id: string },
+    totalCount: number,
+    relayTransactionId?: number,
+  ): Promise<SendOutcome> {
     const header = {
       ...this.envelopes.requestHeader({ action, senderUri: `${this.publicUrl.replace(/\/+$/, '')}/${domain}${callbackPath}`, receiverId: peer.id, totalCount }),
       ...(this.opts.senderId ? { sender_id: this.opts.senderId } : {}),
     };
-    const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message } });
-    const body = this.signer.signedEnvelopeText('dci', header, message);
+    const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message }, relayTransactionId });
+    const body = this.signer.signedEnvelopeText(this.opts.signatureFormat ?? 'dci', header, message);
     try {
       const token = await this.peerTokens.bearer(peer.auth);
       const res = await request(`${peer.baseUrl.replace(/\/+$/, '')}${path}`, {

@@ -14,6 +14,8 @@ import type { SearchDomain } from '../search/items.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
 import { NotifyFanout } from '../subscriptions/notify-fanout.js';
 import { SubscriptionService } from '../subscriptions/subscription-service.js';
+import type { Peer, PeerClient } from '../../gateway/peer-client.js';
+import { CallbackRelay } from './callback-relay.js';
 import { callbackAgent } from './callback-target.js';
 import { DeliveryStore } from './delivery-store.js';
 import { CallbackDispatcher } from './dispatcher.js';
@@ -54,6 +56,7 @@ export class AsyncProtocol {
   private readonly executor: TransactionExecutor;
   private readonly dispatcher: CallbackDispatcher;
   private readonly fanout: NotifyFanout;
+  private readonly relay: CallbackRelay;
   private readonly agents: { publicOnly: Agent; privateAllowed: Agent };
   private worker?: WorkerIdentity;
   private pruning?: NodeJS.Timeout;
@@ -107,6 +110,7 @@ export class AsyncProtocol {
       this.dispatcher,
       new SubscriptionService(db, deps.searchDomains),
     );
+    this.relay = new CallbackRelay(db, this.transactions, deps.partners, deps.audit, deps.envelopes, { horizonSeconds: config.CALLBACK_HORIZON_SECONDS }, this.dispatcher);
     this.fanout = new NotifyFanout(
       db,
       deps.searchDomains,
@@ -135,12 +139,17 @@ export class AsyncProtocol {
         reader,
         replay,
       });
-      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader });
+      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader, relay: this.relay });
     }
     registerOperatorRoutes(app, { tokens, transactions: this.transactions, deliveries: this.deliveries, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
   }
 
   /** Starts this process's workers; whatever is due (including work of a process that died) is picked up at once. */
+  /** Gateway mode: async searches of these domains are forwarded upstream and the answers relayed. */
+  forwardSearches(links: ReadonlyMap<string, { upstream: Peer; client: PeerClient }>): void {
+    this.executor.forwards = links;
+  }
+
   /** Registry changes were committed: look for subscribers now rather than at the next poll. */
   registryChanged(): void {
     this.fanout.wake();

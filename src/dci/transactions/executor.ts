@@ -6,6 +6,7 @@ import { projectionOf } from '../search/projection.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
+import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
@@ -42,6 +43,8 @@ const EXECUTION_CONCURRENCY = 16;
 export class TransactionExecutor {
   private readonly loop: PollingLoop;
   private worker!: WorkerIdentity;
+  /** Gateway mode: domains whose async searches go to an upstream registry (set once the upstreams are known). */
+  forwards: ReadonlyMap<string, { upstream: Peer; client: PeerClient }> = new Map();
 
   constructor(
     private readonly store: TransactionStore,
@@ -108,6 +111,8 @@ export class TransactionExecutor {
   }
 
   private async execute(t: ClaimedTransaction): Promise<Executed | undefined> {
+    const forward = t.action === 'search' ? this.forwards.get(t.domain) : undefined;
+    if (forward) return this.forward(t, forward);
     if (t.action === 'search') {
       const domain = this.searchDomains.get(t.domain);
       if (!domain) {
@@ -139,6 +144,20 @@ export class TransactionExecutor {
     if (t.action === 'unsubscribe') return this.unsubscribe(t);
     await this.store.failExecution(this.worker.id, t.id, `unknown async action ${t.action}`);
     return undefined;
+  }
+
+  /**
+   * Sends the search to the upstream registry; its on-search is relayed to the partner when it arrives (CallbackRelay),
+   * so the request stays pending here until then. A refusal by the upstream fails the request (txn status says why).
+   */
+  private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
+    const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
+    const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.transaction_id, search_request: items }, t.id);
+    if (sent.state === 'refused') {
+      await this.store.failExecution(this.worker.id, t.id, `the upstream ${link.upstream.id} refused it: ${sent.error}`);
+      return undefined;
+    }
+    return { id: t.id, outcome: items.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'succ' as const })), completedCount: 0, deliveries: [] };
   }
 
   private async subscribe(t: ClaimedTransaction): Promise<Executed | undefined> {

@@ -12,6 +12,7 @@ export interface OutboundRequestRow {
   correlation_id: string | null;
   state: OutboundState;
   ack: unknown;
+  relay_transaction_id: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -26,18 +27,18 @@ export interface ReceivedCallbackRow {
   received_at: string;
 }
 
-const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, created_at, updated_at';
+const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, relay_transaction_id, created_at, updated_at';
 
 /** Requests we sent to peer registries and the callbacks they sent back (the client side of the async protocol). */
 export class OutboundStore {
   constructor(private readonly db: Database) {}
 
   /** Stored before it is sent: a callback may arrive before the peer's ACK does. */
-  async record(r: { domain: string; peerId: string; action: string; messageId: string; transactionId: string; request: unknown }): Promise<number> {
+  async record(r: { domain: string; peerId: string; action: string; messageId: string; transactionId: string; request: unknown; relayTransactionId?: number }): Promise<number> {
     const [row] = await this.db.query<{ id: number }>(
-      `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state)
-       values ($1, $2, $3, $4, $5, $6::jsonb, 'sent') returning id`,
-      [r.domain, r.peerId, r.action, r.messageId, r.transactionId, JSON.stringify(r.request)],
+      `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state, relay_transaction_id)
+       values ($1, $2, $3, $4, $5, $6::jsonb, 'sent', $7) returning id`,
+      [r.domain, r.peerId, r.action, r.messageId, r.transactionId, JSON.stringify(r.request), r.relayTransactionId ?? null],
     );
     return Number(row.id);
   }

@@ -8,6 +8,7 @@ import { documentDciEndpoint } from '../../ops/openapi.js';
 import { ackBody } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import { inputValidator } from '../envelope/schemas.js';
+import type { CallbackRelay } from './callback-relay.js';
 import type { OutboundStore } from './outbound-store.js';
 
 const validateCallbackEnvelope = inputValidator('callback-envelope.schema.json');
@@ -22,7 +23,7 @@ interface ReceiverSpec {
   actions: readonly string[];
 }
 
-async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciRequestReader, spec: ReceiverSpec): Promise<Response> {
+async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciRequestReader, spec: ReceiverSpec, relay?: CallbackRelay): Promise<Response> {
   const body = await reader.read(c, { validate: validateCallbackEnvelope });
   const header = body.header as { message_id: string; action: string; status: string; sender_id?: string };
   const message = body.message as { transaction_id: string; correlation_id: string };
@@ -36,12 +37,17 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
   if (!request) {
     throw new DciError(404, 'err.request.not_found', `no ${spec.requestAction} request sent to ${senderId} matches transaction_id and correlation_id`);
   }
-  await outbound.storeCallback(request, { senderId, messageId: header.message_id, action: header.action.toLowerCase(), status, envelope: { header, message } });
+  const stored = await outbound.storeCallback(request, { senderId, messageId: header.message_id, action: header.action.toLowerCase(), status, envelope: { header, message } });
+  // Gateway mode: the answer to a search we forwarded goes on to the partner who asked us (once per message).
+  if (stored === 'new' && request.relay_transaction_id !== null && relay) await relay.relay(request, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
   return c.json(ackBody(message.correlation_id), 200);
 }
 
 /** The client side of the async protocol for one domain: where peer registries deliver on-search, txn/on-status and on-subscribe. */
-export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; reader: DciRequestReader }): void {
+export function registerCallbackReceivers(
+  app: OpenAPIHono<AppEnv>,
+  deps: { domain: string; tokens: AccessTokens; outbound: OutboundStore; reader: DciRequestReader; relay?: CallbackRelay },
+): void {
   const base = `/${deps.domain}/registry`;
   for (const [path, action, scope] of [
     ['on-search', 'on-search', 'on-search'],
@@ -60,7 +66,7 @@ export function registerCallbackReceivers(app: OpenAPIHono<AppEnv>, deps: { doma
     });
   }
   app.post(`${base}/on-search`, requireScope(deps.tokens, deps.domain, 'on-search'), (c) =>
-    receive(c, deps.outbound, deps.reader, { requestAction: 'search', actions: ['on-search', 'search'] }),
+    receive(c, deps.outbound, deps.reader, { requestAction: 'search', actions: ['on-search', 'search'] }, deps.relay),
   );
   app.post(`${base}/txn/on-status`, requireScope(deps.tokens, deps.domain, 'txn-on-status'), (c) =>
     receive(c, deps.outbound, deps.reader, { requestAction: 'txn-status', actions: ['txn-on-status', 'txn-status'] }),

@@ -118,6 +118,8 @@ export const outboundRequests = pgTable(
     /** sent -> acknowledged -> answered (final callback received) | refused */
     state: text('state').notNull(),
     ack: jsonb('ack'),
+    /** Gateway mode: the async request of ours (dci_transactions.id) whose caller gets the peer's answers relayed. */
+    relayTransactionId: bigint('relay_transaction_id', { mode: 'number' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   },

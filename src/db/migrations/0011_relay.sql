@@ -1,0 +1,1 @@
+ALTER TABLE "outbound_requests" ADD COLUMN "relay_transaction_id" bigint;
