@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DciErrorCode, HeaderReasonCode, RequestStatus } from './codes.js';
 import { PROTOCOL_VERSION } from './codes.js';
-import { sortedJson } from '../signing/canonical.js';
+import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { Partner } from '../../auth/partners.js';
 import { DciError } from '../../http/errors.js';
 import type { MessageCrypto } from '../signing/encryption.js';
@@ -125,6 +125,15 @@ export class EnvelopeBuilder {
     const target = this.sealing && (await this.sealing.partnerKeys.encryptionTarget(partner));
     if (!this.sealing || !target) throw new DciError(503, 'err.service.unavailable', `partner ${partner.id} asks for encrypted messages but publishes no encryption key we can use`);
     return { header: { ...header, is_msg_encrypted: true }, message: await this.sealing.crypto.encrypt(message, target) };
+  }
+
+  /**
+   * A callback as the outbox stores it: what `forPartner` gives, as sorted-key text (its own canonical form up to
+   * non-ASCII escaping, so each delivery attempt signs it without reparsing) and its DCI digest, computed once.
+   */
+  async storedCallback(partner: Partner | undefined, header: CallbackHeader, message: unknown): Promise<{ body: string; digest: string }> {
+    const body = sortedJson(partner ? await this.forPartner(partner, header, message) : { header, message });
+    return { body, digest: canonicalDigest(escapeNonAscii(body)) };
   }
 
   /** `envelopeText` of what `forPartner` gives: the answer to a partner's request, encrypted if it asks for it. */

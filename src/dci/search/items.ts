@@ -50,7 +50,8 @@ class ItemRejection extends Error {
   }
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+/** A DCI date-time as partners send it (RFC 3339; samples also a space for T, no seconds or no offset). */
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
 /** `locale` arrives as `en`, `EN/GB`, `eng` or `""` (DIGEST 3.3); we emit ISO 639-3. */
 const LOCALE_639_3: Record<string, string> = { en: 'eng', fr: 'fra', es: 'spa', pt: 'por', ar: 'ara', sw: 'swa', am: 'amh', ha: 'hau', yo: 'yor', ig: 'ibo', th: 'tha', hi: 'hin' };

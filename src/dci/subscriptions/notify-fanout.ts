@@ -9,7 +9,6 @@ import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { compileQuery } from '../query/index.js';
 import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
-import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
 import { PollingLoop } from '../transactions/polling-loop.js';
 import { FREQUENCIES, type Frequency } from './event-types.js';
@@ -198,8 +197,7 @@ export class NotifyFanout {
       fields: partner.fields,
     };
     await this.audit.disclosedWithin(tx, [disclosure]);
-    const sealed = await this.envelopes.forPartner(partner, header, message);
-    const body = sortedJson(sealed);
-    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, body, digest: canonicalDigest(escapeNonAscii(body)) };
+    const stored = await this.envelopes.storedCallback(partner, header, message);
+    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, ...stored };
   }
 }

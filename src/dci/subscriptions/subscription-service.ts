@@ -4,11 +4,10 @@ import type { Database } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
-import type { SearchDomain } from '../search/items.js';
+import { RFC3339, type SearchDomain } from '../search/items.js';
 import { canonicalJson } from '../signing/canonical.js';
 import { eventTypesOf, FREQUENCIES, type Frequency } from './event-types.js';
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 export interface ItemResult {
   reference_id: string;

@@ -5,7 +5,6 @@ import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { isObject } from '../envelope/normalize.js';
 import { projectionOf } from '../search/projection.js';
-import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { OutboundRequestRow } from './outbound-store.js';
 import { insertDeliveries, type TransactionStore } from './transaction-store.js';
 
@@ -59,12 +58,11 @@ export class CallbackRelay {
       totalCount: t.total_count,
       completedCount: typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : items.length,
     });
-    const sealed = await this.envelopes.forPartner(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
-    const body = sortedJson(sealed);
+    const stored = await this.envelopes.storedCallback(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
     const [{ n }] = await this.db.query<{ n: number }>('select count(*)::int as n from callback_deliveries where transaction_id = $1', [t.id]);
     await insertDeliveries(
       this.db,
-      [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, page: Number(n) + 1, targetUrl: t.callback_url, body, digest: canonicalDigest(escapeNonAscii(body)) }],
+      [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, page: Number(n) + 1, targetUrl: t.callback_url, ...stored }],
       { horizonSeconds: this.opts.horizonSeconds },
     );
     this.dispatcher.wake();

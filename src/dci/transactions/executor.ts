@@ -5,7 +5,6 @@ import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { projectionOf } from '../search/projection.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
-import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
@@ -238,20 +237,8 @@ export class TransactionExecutor {
   }
 
   private async delivery(t: ClaimedTransaction, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
-    const partner = this.partners.get(t.sender_id);
-    const sealed = partner ? await this.envelopes.forPartner(partner, header, message) : { header, message };
-    // Sorted keys: the stored text is its own canonical form (up to non-ASCII escaping), so resigning never reparses it.
-    const body = sortedJson(sealed);
-    return {
-      transactionId: t.id,
-      partnerId: t.sender_id,
-      action: header.action,
-      messageId: header.message_id,
-      page,
-      targetUrl: t.callback_url,
-      body,
-      digest: canonicalDigest(escapeNonAscii(body)),
-    };
+    const stored = await this.envelopes.storedCallback(this.partners.get(t.sender_id), header, message);
+    return { transactionId: t.id, partnerId: t.sender_id, action: header.action, messageId: header.message_id, page, targetUrl: t.callback_url, ...stored };
   }
 }
 
