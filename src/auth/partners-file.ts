@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { hashSecret, type Partner } from './partners.js';
+import { hashSecret, type Partner, type PeerAuth } from './partners.js';
 
-const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
-const CallbackAuth = z.union([
+/** How we authenticate to another system (a partner's callbacks, an upstream registry): a fixed token or OAuth2 client credentials. */
+export const PeerAuthEntry = z.union([
   z.object({ bearer_token: z.string().min(1) }).strict(),
   z.object({ token_url: z.string().url(), client_id: z.string().min(1), client_secret: z.string().min(1), scope: z.string().optional() }).strict(),
 ]);
@@ -23,7 +24,7 @@ export const PartnerEntry = z
     callback_origins: z.array(z.string().min(1)).optional(),
     callback_base_url: z.string().url().optional(),
     callback_private_network: z.boolean().default(false),
-    callback_auth: CallbackAuth.optional(),
+    callback_auth: PeerAuthEntry.optional(),
     callback_max_concurrent: z.number().int().min(1).max(1000).optional(),
     fields: z.array(z.string().min(1)).optional(),
     purposes: z.array(z.string().min(1)).optional(),
@@ -65,13 +66,16 @@ export async function loadPartnersFile(path: string, opts: { production: boolean
   return partners;
 }
 
+export function peerAuthFrom(entry: z.infer<typeof PeerAuthEntry> | undefined): PeerAuth | undefined {
+  if (!entry) return undefined;
+  return 'bearer_token' in entry
+    ? { bearerToken: entry.bearer_token }
+    : { tokenUrl: entry.token_url, clientId: entry.client_id, clientSecret: entry.client_secret, scope: entry.scope };
+}
+
 /** The partner a PartnerEntry describes; a clear `secret` is hashed here and kept nowhere. */
 export async function partnerFromEntry(p: z.infer<typeof PartnerEntry>): Promise<Partner> {
-  const auth = p.callback_auth
-    ? 'bearer_token' in p.callback_auth
-      ? { bearerToken: p.callback_auth.bearer_token }
-      : { tokenUrl: p.callback_auth.token_url, clientId: p.callback_auth.client_id, clientSecret: p.callback_auth.client_secret, scope: p.callback_auth.scope }
-    : undefined;
+  const auth = peerAuthFrom(p.callback_auth);
   return {
     id: p.id,
     scopes: p.scopes,

@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { z } from 'zod';
 import type { PeerAuth } from '../auth/partners.js';
+import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom } from '../auth/partners-file.js';
+import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import type { RecordHandling, SearchResponseItem } from '../dci/search/items.js';
-import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
@@ -36,13 +37,8 @@ const UpstreamEntry = z
     id: z.string().min(1),
     sender_id: z.string().min(1).optional(),
     base_url: z.string().url(),
-    auth: z
-      .union([
-        z.object({ bearer_token: z.string().min(1) }).strict(),
-        z.object({ token_url: z.string().url(), client_id: z.string().min(1), client_secret: z.string().min(1), scope: z.string().optional() }).strict(),
-      ])
-      .optional(),
-    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    auth: PeerAuthEntry.optional(),
+    jwks: JwksEntry.optional(),
     jwks_uri: z.string().url().optional(),
     signature: z.enum(['required', 'optional', 'off']).default('required'),
     signature_format: z.enum(['dci', 'jws-detached']).default('dci'),
@@ -67,12 +63,7 @@ export function loadUpstreamsFile(path: string, ourId: string): Upstream[] {
   return parsed.data.map((u) => {
     if (domains.has(u.domain)) throw new Error(`UPSTREAMS_FILE ${path}: domain ${u.domain} appears twice`);
     domains.add(u.domain);
-    const auth = u.auth
-      ? 'bearer_token' in u.auth
-        ? { bearerToken: u.auth.bearer_token }
-        : { tokenUrl: u.auth.token_url, clientId: u.auth.client_id, clientSecret: u.auth.client_secret, scope: u.auth.scope }
-      : undefined;
-    return { domain: u.domain, id: u.id, senderId: u.sender_id ?? ourId, baseUrl: u.base_url, auth, jwks: u.jwks as Jwks | undefined, jwksUri: u.jwks_uri, signature: u.signature, signatureFormat: u.signature_format };
+    return { domain: u.domain, id: u.id, senderId: u.sender_id ?? ourId, baseUrl: u.base_url, auth: peerAuthFrom(u.auth), jwks: u.jwks as Upstream['jwks'], jwksUri: u.jwks_uri, signature: u.signature, signatureFormat: u.signature_format };
   });
 }
 
