@@ -120,6 +120,8 @@ describe('restricted identifiers at rest', () => {
       `select i.id from individuals i where not exists (select 1 from identifiers x where x.individual_id = i.id and x.id_type = 'UIN') order by i.id limit 1`,
     );
     await db.query(`insert into identifiers (id_type, id_value, id_lookup, individual_id) values ('UIN', '5550001112', '5550001112', $1)`, [child.id]);
+    // As an older version leaves the registry: it never recorded which types it sealed.
+    await db.query('update data_key_check set sealed_types = null');
     const restarted = await startTestServer({}, { db });
     try {
       const [row] = await db.query(`select ${idColumns()}, x.id_lookup from identifiers x where x.individual_id = $1 and x.id_type = 'UIN'`, [child.id]);

@@ -126,10 +126,14 @@ export class IdentifierVault {
 /**
  * Brings stored identifiers in line with their types' classification, in batches: values of restricted types still
  * in clear (rows written before the type was restricted, or by an older version) are sealed, and sealed values of types
- * no longer restricted are opened. Runs at start-up, before the server serves; a no-op when everything is in line.
+ * no longer restricted are opened. Runs at start-up, before the server serves; scans the table only when the
+ * restricted types differ from those it last reconciled.
  */
 export async function reconcileSealedIdentifiers(db: Database, vault: IdentifierVault, batchSize = 2000): Promise<number> {
-  const restricted = [...vault.types].filter(([, t]) => t.classification === 'restricted').map(([code]) => code);
+  const restricted = [...vault.types].filter(([, t]) => t.classification === 'restricted').map(([code]) => code).sort();
+  // The scan reads the whole table: skip it when the classification is the one the rows were last brought in line with.
+  const [done] = await db.query<{ sealed_types: string | null }>('select sealed_types from data_key_check where id = 1');
+  if (done?.sealed_types === restricted.join(',')) return 0;
   let changed = 0;
   for (;;) {
     const rows = await db.query<{ id: number; id_type: string; id_value: string | null; sealed: string | null }>(
@@ -138,7 +142,10 @@ export async function reconcileSealedIdentifiers(db: Database, vault: Identifier
        order by id limit ${batchSize}`,
       [restricted],
     );
-    if (rows.length === 0) return changed;
+    if (rows.length === 0) {
+      await db.query('update data_key_check set sealed_types = $1 where id = 1', [restricted.join(',')]);
+      return changed;
+    }
     const next = rows.map((r) => {
       const value = r.id_value ?? vault.open(r.id_type, Buffer.from(r.sealed!, 'base64'));
       const s = vault.stored(r.id_type, value);

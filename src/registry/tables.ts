@@ -182,6 +182,8 @@ export const identifierTypes = pgTable('identifier_types', {
 export const dataKeyCheck = pgTable('data_key_check', {
   id: integer('id').primaryKey(),
   fingerprint: text('fingerprint').notNull(),
+  /** The restricted identifier types the stored rows were last brought in line with (comma-separated, sorted). */
+  sealedTypes: text('sealed_types'),
 });
 
 /**

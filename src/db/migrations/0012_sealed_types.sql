@@ -1,0 +1,1 @@
+ALTER TABLE "data_key_check" ADD COLUMN "sealed_types" text;
