@@ -4,6 +4,9 @@ import type { AuditLog } from './audit-log.js';
 
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
 
+/** Where records nest the person or household they are about (IBR Beneficiary, DR DisabledPerson). */
+const NESTED = ['member', 'group', 'personal_details'];
+
 /** The REGISTRY_IDs of records as the registry built them (before any projection). */
 export function registryIdsOf(records: object[]): string[] {
   const ids: string[] = [];
@@ -13,17 +16,24 @@ export function registryIdsOf(records: object[]): string[] {
       if (!Array.isArray(entries)) continue;
       for (const e of entries) if (isObject(e) && e.identifier_type === 'REGISTRY_ID' && typeof e.identifier_value === 'string') ids.push(e.identifier_value);
     }
+    for (const key of NESTED) if (isObject(record[key])) ids.push(...registryIdsOf([record[key] as object]));
   }
   return ids;
 }
 
 /** The purpose a search item states (DIGEST 3.3: consent or authorize, `purpose.code`). */
-export function purposeOf(item: Record<string, unknown>): string | undefined {
-  const criteria = isObject(item.search_criteria) ? item.search_criteria : {};
+export function purposeOf(item: Record<string, unknown>, criteriaMember = 'search_criteria'): string | undefined {
+  const criteria = isObject(item[criteriaMember]) ? item[criteriaMember] : {};
   for (const carrier of [criteria.consent, criteria.authorize, item.consent]) {
     if (isObject(carrier) && isObject(carrier.purpose) && typeof carrier.purpose.code === 'string') return carrier.purpose.code;
   }
   return undefined;
+}
+
+/** Why an item is refused under a partner's allowed purposes (DIGEST 3.3), or undefined when it may be answered. */
+export function purposeRefusal(purposes: readonly string[], purpose: string | undefined): string | undefined {
+  if (purpose === undefined) return `this partner must state its purpose (consent or authorize purpose.code: ${purposes.join(', ')})`;
+  return purposes.includes(purpose) ? undefined : `purpose ${purpose.slice(0, 100)} is not one this partner may ask under`;
 }
 
 /**
@@ -45,13 +55,7 @@ export class DisclosureRecorder {
   handling(project: RecordHandling['project'], purposes?: readonly string[]): RecordHandling {
     return {
       project,
-      refuse: purposes
-        ? (item) => {
-            const purpose = purposeOf(item);
-            if (purpose === undefined) return `this partner must state its purpose (consent or authorize purpose.code: ${purposes.join(', ')})`;
-            return purposes.includes(purpose) ? undefined : `purpose ${purpose.slice(0, 100)} is not one this partner may ask under`;
-          }
-        : undefined,
+      refuse: purposes ? (item) => purposeRefusal(purposes, purposeOf(item)) : undefined,
       observe: (referenceId, records) => {
         if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });
       },

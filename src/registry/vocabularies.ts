@@ -227,3 +227,27 @@ export const IDENTIFIER_TYPES: readonly IdentifierTypeDef[] = [
   { code: 'MRN', classification: 'restricted', description: 'Marriage registration number', appliesTo: 'person' },
   { code: 'HOUSEHOLD_ID', classification: 'internal', description: 'Household identifier', appliesTo: 'group' },
 ];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Closed code lists of the domains (IBR enrolment status, DR disability status...)
+
+/** A closed list of values with labels: `normalize` takes a value, its label or a synonym in any case and spelling. */
+export interface Vocabulary<V extends string | number> {
+  readonly name: string;
+  readonly entries: readonly { value: V; label: string }[];
+  normalize(input: unknown): V | undefined;
+  /** `1 Active, 2 Deceased...` for error messages and API documentation. */
+  describe(): string;
+}
+
+export function vocabulary<V extends string | number>(name: string, entries: readonly (readonly [V, string])[], synonyms: Record<string, V> = {}): Vocabulary<V> {
+  const table = new Map<string, V>();
+  for (const [value, label] of entries) {
+    table.set(fold(String(value))!, value);
+    table.set(fold(label)!, value);
+  }
+  for (const [synonym, value] of Object.entries(synonyms)) table.set(fold(synonym)!, value);
+  const list = entries.map(([value, label]) => ({ value, label }));
+  const description = list.map((e) => (String(e.value) === e.label ? e.label : `${e.value} ${e.label}`)).join(', ');
+  return { name, entries: list, normalize: (input) => lookup(table, input), describe: () => description };
+}

@@ -97,7 +97,7 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\
 const DOTTED = /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/;
 
 /** A calendar date as `YYYY-MM-DD`; a date-time keeps the date part as written (no zone conversion). */
-function toDate(value: string): string | undefined {
+export function toDate(value: string): string | undefined {
   const text = value.trim();
   let y: number, m: number, d: number;
   let match = ISO_DATE.exec(text);

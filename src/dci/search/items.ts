@@ -10,6 +10,8 @@ import type { AttributeCatalog } from '../query/types.js';
 export interface SearchPlan {
   readonly regType: string;
   readonly recordType: string;
+  /** What a record is about: a person (the catalog's alias `i`) or a household (`g`). */
+  readonly subject: 'individual' | 'group';
   readonly catalog: AttributeCatalog;
   readonly tieBreak: SQL;
   fetch(page: { where: SQL; orderBy: SQL; limit: number; offset: number }): Promise<object[]>;

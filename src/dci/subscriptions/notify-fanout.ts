@@ -148,9 +148,9 @@ export class NotifyFanout {
     const domain = this.domains.get(sub.domain);
     if (!domain) return undefined;
     const plan = domain.plan({ reg_record_type: sub.record_type }, tx);
-    const id = plan.recordType.endsWith(':Group') ? event.group_id : event.individual_id;
+    const id = plan.subject === 'group' ? event.group_id : event.individual_id;
     if (id === null) return undefined;
-    const own = plan.recordType.endsWith(':Group') ? sql`g.id = ${id}` : sql`i.id = ${id}`;
+    const own = plan.subject === 'group' ? sql`g.id = ${id}` : sql`i.id = ${id}`;
     const filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
     const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, orderBy: plan.tieBreak, limit: 1, offset: 0 });
     return record;

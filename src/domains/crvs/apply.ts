@@ -1,4 +1,5 @@
 import type { Database } from '../../db/client.js';
+import { EventBatch } from '../../registry/events.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { REGISTRATION_NUMBER, type Identifier, type VitalEvent } from './vital-events.js';
 
@@ -231,33 +232,5 @@ export class VitalEventApplier {
     for (const c of changed) events.add(e.type!, { individualId: Number(c.id), on: e.eventDate, details: { marital_status: status } });
     const spouseNote = spouse && 'why' in spouse ? `; spouse not updated: ${spouse.why}` : '';
     return applied(changed.length === 0 ? `marital status already ${status}` : `marital status set to ${status} for ${changed.length} ${changed.length === 1 ? 'person' : 'people'}${spouseNote}`);
-  }
-}
-
-interface RegistryEventAt {
-  individualId?: number;
-  groupId?: number;
-  on?: string;
-  details?: object;
-}
-
-/** The registry events of one change, written together in one statement at its end (same transaction). */
-class EventBatch {
-  private readonly events: (RegistryEventAt & { type: string })[] = [];
-
-  constructor(readonly source: string) {}
-
-  add(type: string, at: RegistryEventAt): void {
-    this.events.push({ type, ...at });
-  }
-
-  async write(tx: Tx): Promise<void> {
-    if (this.events.length === 0) return;
-    const col = <T>(f: (e: RegistryEventAt & { type: string }) => T) => this.events.map(f);
-    await tx.query(
-      `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details)
-       select u.t, u.i, u.g, u.o::date, $5, u.d::jsonb from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $6::text[]) with ordinality as u(t, i, g, o, d, n) order by u.n`,
-      [col((e) => e.type), col((e) => e.individualId ?? null), col((e) => e.groupId ?? null), col((e) => e.on ?? null), this.source, col((e) => JSON.stringify(e.details ?? {}))],
-    );
   }
 }

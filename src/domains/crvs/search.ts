@@ -38,6 +38,7 @@ export class CrvsSearch implements SearchDomain {
     return {
       regType: CRVS_REG_TYPE,
       recordType: CRVS_RECORD_TYPE,
+      subject: 'individual',
       catalog: this.catalogs.members,
       tieBreak: sql`i.id`,
       fetch: async (page) => {

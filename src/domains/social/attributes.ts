@@ -219,3 +219,35 @@ export function socialCatalogs(vault: IdentifierVault): SocialCatalogs {
   });
   return { members, groups };
 }
+
+/** A domain's own attributes (and their other spellings) in front of a Social Registry catalog. */
+export function extendCatalog(base: AttributeCatalog, defs: AttributeDef[], aliases: Record<string, string> = {}): AttributeCatalog {
+  const byName = new Map(defs.map((d) => [d.name.toLowerCase(), d]));
+  return {
+    resolve(name) {
+      if (typeof name !== 'string' || name.length > 200) return undefined;
+      const key = name.trim().toLowerCase();
+      return byName.get(aliases[key] ?? key) ?? base.resolve(name);
+    },
+    resolveIdentifierType: (idType) => base.resolveIdentifierType(idType),
+  };
+}
+
+/**
+ * `person_identifier` (IBR, DR: `member_identifier`): a person's identifier of any type, for partners that send the
+ * value without its type. Looked up through every person type's index (blind index for restricted types).
+ */
+export function anyPersonIdentifierDef(vault: IdentifierVault): AttributeDef {
+  const types = [...vault.types].filter(([, t]) => t.owner === 'individual').map(([code]) => code);
+  return {
+    name: 'person_identifier',
+    type: 'string',
+    operators: textOps,
+    predicate: (op, value) => {
+      const values = (Array.isArray(value) ? value : [value]).map(String);
+      const conditions = types.map((t) => vault.hasIdentifier('individual', sql`i.id`, t, values));
+      const any = sql`(${sql.join(conditions, sql` or `)})`;
+      return op === 'ne' || op === 'nin' ? sql`not ${any}` : any;
+    },
+  };
+}

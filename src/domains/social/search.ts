@@ -52,6 +52,7 @@ export class SocialSearch implements SearchDomain {
       return {
         regType: REG_TYPE,
         recordType: recordTypeName('Group'),
+        subject: 'group',
         catalog: this.catalogs.groups,
         tieBreak: sql`g.id`,
         fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
@@ -61,6 +62,7 @@ export class SocialSearch implements SearchDomain {
     return {
       regType: REG_TYPE,
       recordType: recordTypeName(type),
+      subject: 'individual',
       catalog: this.catalogs.members,
       tieBreak: sql`i.id`,
       fetch: async (page) =>
