@@ -18,6 +18,12 @@ import type { MessageCrypto } from './dci/signing/encryption.js';
 import { registerCrvsNotify, registerCrvsSearch, registerVitalEventReview } from './domains/crvs/routes.js';
 import type { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
 import { registerSocialRoutes } from './domains/social/routes.js';
+import type { AssessmentService } from './domains/dr/assessments.js';
+import { registerDrRoutes, registerVocabularies } from './domains/dr/routes.js';
+import { AGE_AT_ONSET, DISABILITY_LEVEL, DISABILITY_STATUS, IMPAIRMENT_CAUSE, IMPAIRMENT_LEVEL, IMPAIRMENT_TYPE, SUPPORT_STATUS } from './domains/dr/vocabulary.js';
+import type { EnrolmentStore } from './domains/ibr/enrolment-store.js';
+import { registerIbrRoutes } from './domains/ibr/routes.js';
+import { ASSISTANCE_UNIT, BENEFIT_FREQUENCY, BENEFIT_TYPE, ENROLMENT_STATUS } from './domains/ibr/vocabulary.js';
 import type { AppEnv } from './http/context.js';
 import { DciError } from './http/errors.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
@@ -45,6 +51,10 @@ export interface AppDeps {
   audit: AuditLog;
   identifiers: IdentifierVault;
   vitalEvents: VitalEventInbox;
+  enrolments: EnrolmentStore;
+  assessments: AssessmentService;
+  /** Registry events were committed outside the CRVS inbox (IBR enrolments, DR assessments). */
+  registryChanged: () => void;
   /** Domains forwarded to an upstream registry (gateway mode). */
   upstreams: ReadonlyMap<string, UpstreamSearch>;
   upstreamLinks: ReadonlyMap<string, UpstreamLink>;
@@ -87,6 +97,23 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   };
   registerSocialRoutes(app, { ...syncSearch, search: deps.searchDomains.get('social')!, forward: deps.upstreams.get('social') });
   registerCrvsSearch(app, { ...syncSearch, domain: 'crvs', search: deps.searchDomains.get('crvs')!, forward: deps.upstreams.get('crvs') });
+  const checks = { tokens: deps.tokens, reader, envelopes: deps.envelopes, replay: deps.asyncProtocol.replay, audit: deps.audit, maxBatchItems: deps.config.MAX_BATCH_ITEMS };
+  registerIbrRoutes(app, { ...syncSearch, domain: 'ibr', search: deps.searchDomains.get('ibr')!, forward: deps.upstreams.get('ibr') }, {
+    db: deps.db,
+    vault: deps.identifiers,
+    store: deps.enrolments,
+    checks,
+    messageTsWindowSeconds: deps.config.MESSAGE_TS_WINDOW_SECONDS,
+    onChanged: deps.registryChanged,
+  });
+  registerDrRoutes(app, { ...syncSearch, domain: 'dr', search: deps.searchDomains.get('dr')!, forward: deps.upstreams.get('dr') }, {
+    db: deps.db,
+    vault: deps.identifiers,
+    assessments: deps.assessments,
+    checks,
+    onChanged: deps.registryChanged,
+  });
+  registerVocabularies(app, [ENROLMENT_STATUS, BENEFIT_TYPE, ASSISTANCE_UNIT, BENEFIT_FREQUENCY, DISABILITY_STATUS, DISABILITY_LEVEL, IMPAIRMENT_TYPE, IMPAIRMENT_LEVEL, IMPAIRMENT_CAUSE, AGE_AT_ONSET, SUPPORT_STATUS]);
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });

@@ -22,6 +22,8 @@ import { createLogger } from './http/logger.js';
 import { type DataKeys, FileDataKeySource } from './registry/data-keys.js';
 import { VitalEventApplier } from './domains/crvs/apply.js';
 import { VitalEventInbox } from './domains/crvs/vital-event-inbox.js';
+import { AssessmentService } from './domains/dr/assessments.js';
+import { EnrolmentStore } from './domains/ibr/enrolment-store.js';
 import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifiers.js';
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
 import { loadUpstreamsFile, UpstreamSearch } from './gateway/upstream.js';
@@ -145,6 +147,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     audit,
     identifiers: vault,
     vitalEvents: new VitalEventInbox(db, vault, new VitalEventApplier(vault), () => asyncProtocol.registryChanged()),
+    enrolments: new EnrolmentStore(db, vault),
+    assessments: new AssessmentService(db, vault),
+    registryChanged: () => asyncProtocol.registryChanged(),
     isReady: () => isReady,
     version: VERSION,
   });

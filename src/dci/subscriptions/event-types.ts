@@ -18,6 +18,16 @@ const COVERS: Record<string, readonly string[]> = {
   datamodification: ['death', 'live_birth', 'marriage', 'divorce', 'member_added', 'member_removed', 'head_changed', 'marital_status_changed'],
   update: ['death', 'live_birth', 'marriage', 'divorce', 'member_added', 'member_removed', 'head_changed', 'marital_status_changed'],
   headchanged: ['head_changed'],
+  // IBR (spec spelling `enrollement`), DR: an assessment recorded; NewDisabledNewborn narrows it with a filter (age).
+  enrollement: ['enrolment'],
+  enrollment: ['enrolment'],
+  enrolment: ['enrolment'],
+  enrollementstatuschange: ['enrolment_status_changed'],
+  enrollmentstatuschange: ['enrolment_status_changed'],
+  enrolmentstatuschanged: ['enrolment_status_changed'],
+  disabledperson: ['disability_assessed'],
+  disabilityassessed: ['disability_assessed'],
+  newdisablednewborn: ['disability_assessed'],
   memberremoved: ['member_removed'],
 };
 

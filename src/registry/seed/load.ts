@@ -2,10 +2,13 @@ import type { Database } from '../../db/client.js';
 import type { DataKeys } from '../data-keys.js';
 import { IdentifierVault } from '../identifiers.js';
 import { IDENTIFIER_TYPES } from '../vocabularies.js';
+import { DEMO_PARTNER_ID } from '../../auth/partners.js';
 import { AREA_ROWS } from './areas.js';
+import { seedDisabilityRecords, seedProgrammes } from './programmes.js';
 import {
   BatchGenerator,
   countPeople,
+  DEFAULT_REFERENCE_DATE,
   GROUP_COLUMNS,
   IDENTIFIER_COLUMNS,
   idRange,
@@ -25,6 +28,8 @@ export interface SeedOptions {
   parallel?: number;
   /** Day ages and dates are relative to (`YYYY-MM-DD`, default `DEFAULT_REFERENCE_DATE`). */
   referenceDate?: string;
+  /** The partner whose SP-MIS runs the demo programmes (default: the demo partner). */
+  programmeOwner?: string;
 }
 
 export interface SeedResult {
@@ -109,6 +114,9 @@ export async function seedRegistry(db: Database, opts: SeedOptions): Promise<See
     await Promise.all(loading);
   }
   if (failure) throw failure.error;
+  const referenceDate = opts.referenceDate ?? DEFAULT_REFERENCE_DATE;
+  rows += await seedProgrammes(db, { owner: opts.programmeOwner ?? DEMO_PARTNER_ID, referenceDate });
+  rows += await seedDisabilityRecords(db, { referenceDate });
   return { households, people, rows, ms: performance.now() - started };
 }
 

@@ -1,0 +1,163 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../db/client.js';
+import { present } from '../../dci/envelope/normalize.js';
+import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
+import type { AttributeDef } from '../../dci/query/types.js';
+import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
+import type { IdentifierVault } from '../../registry/identifiers.js';
+import { anyPersonIdentifierDef, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
+import { toGroup, toMember } from '../social/records.js';
+import { countGroups, countMembers, findGroupsPage, findMembersPage, type Queryable } from '../social/store.js';
+import { type EnrolmentView, enrolmentsByOwner } from './enrolment-store.js';
+import { ASSISTANCE_UNIT, BENEFIT_TYPE, ENROLLED_STATUSES, ENROLMENT_STATUS } from './vocabulary.js';
+
+export const IBR_REG_TYPE = 'ns:org:RegistryType:IBR';
+const BENEFICIARY = 'spdci-extensions-dci:Beneficiary';
+
+const textOps = ['eq', 'ne', 'in', 'nin'] as const;
+
+function coded(vocab: { normalize(v: unknown): number | undefined; describe(): string; name: string }) {
+  return (v: unknown) => vocab.normalize(v) ?? reject(`${vocab.name}: unknown value ${JSON.stringify(v)} (${vocab.describe()})`);
+}
+const reject = (message: string): never => {
+  throw new QueryRejection('rjct.search_criteria.invalid', message);
+};
+
+/** Attributes of one enrolment (`e`) and its programme (`p`): a Beneficiary matches when one of its enrolments does. */
+const ENROLMENT_ATTRIBUTES: AttributeDef[] = [
+  { name: 'programme_identifier', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.code`) },
+  { name: 'programme_name', type: 'string', operators: textOps, normalize: (v) => String(v).trim().toLowerCase(), predicate: columnPredicate(sql`lower(p.name)`) },
+  { name: 'programme_type', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.programme_type`) },
+  { name: 'benefit_type', type: 'string', operators: textOps, normalize: coded(BENEFIT_TYPE), predicate: columnPredicate(sql`p.benefit_type`) },
+  { name: 'enrolment_status', type: 'string', operators: textOps, normalize: coded(ENROLMENT_STATUS), predicate: columnPredicate(sql`e.status`) },
+  { name: 'assistance_unit', type: 'string', operators: textOps, normalize: coded(ASSISTANCE_UNIT), predicate: columnPredicate(sql`e.assistance_unit`) },
+  { name: 'enrolment_date', type: 'date', predicate: columnPredicate(sql`e.enrolment_date`) },
+  { name: 'status_change_date', type: 'date', predicate: columnPredicate(sql`e.status_changed_on`) },
+];
+
+const ENROLLED = sql.raw(`(${ENROLLED_STATUSES.join(', ')})`);
+
+/** Counts over a person's current enrolments (own and household's): "enrolled in more than one cash programme". */
+function enrolledCount(name: string, extra: SQL): AttributeDef {
+  const count = sql`(select count(*)::int from enrolments e2 join programmes p2 on p2.id = e2.programme_id
+                     where (e2.individual_id = i.id or e2.group_id = m.group_id) and e2.status in ${ENROLLED}${extra})`;
+  return { name, type: 'integer', predicate: columnPredicate(count), sortKey: count };
+}
+
+const ALIASES: Record<string, string> = {
+  'programme_identifier.programme.programme_identifier': 'programme_identifier',
+  'programme_identifier.program.programme_identifier': 'programme_identifier',
+  'programme.programme_identifier': 'programme_identifier',
+  'program.programme_identifier': 'programme_identifier',
+  programme_code: 'programme_identifier',
+  'programme_identifier.programme.programme_name': 'programme_name',
+  'programme.programme_name': 'programme_name',
+  'programme_identifier.enrolment_status': 'enrolment_status',
+  'programme_identifier.enrollment_status': 'enrolment_status',
+  enrollment_status: 'enrolment_status',
+  'programme_identifier.enrolment_date': 'enrolment_date',
+  enrollment_date: 'enrolment_date',
+  'benefits.benefit_type': 'benefit_type',
+  member_identifier: 'person_identifier',
+  'member.member_identifier': 'person_identifier',
+};
+
+/** Record types of an IBR search: Beneficiary records of people (default) or of households (DIGEST 3.8: Group|Member). */
+const PERSON_NAMES = ['beneficiary', 'member', 'person', 'ibrperson', 'individual'];
+const GROUP_NAMES = ['group', 'household'];
+
+function entityOf(criteria: Record<string, unknown>): 'individual' | 'group' {
+  for (const field of ['response_entity', 'reg_record_type'] as const) {
+    const v = criteria[field];
+    if (!present(v)) continue;
+    const bare = typeof v === 'string' ? v.split(':').pop()!.toLowerCase() : '';
+    if (GROUP_NAMES.includes(bare)) return 'group';
+    if (PERSON_NAMES.includes(bare)) return 'individual';
+    reject(`${field} ${String(v).slice(0, 100)} is not an IBR record type (Beneficiary, Member, Group)`);
+  }
+  return 'individual';
+}
+
+/** A programme enrolment as the Beneficiary's `programme_identifier` entry (codes as strings, DIGEST 5). */
+export function enrolmentEntry(e: EnrolmentView, withUnit = true) {
+  const entry: Record<string, unknown> = {
+    programme: { programme_identifier: e.code, programme_name: e.name },
+    enrolment_date: e.enrolment_date,
+    enrolment_status: String(e.status),
+  };
+  if (e.status_changed_on) entry.status_change_date = e.status_changed_on;
+  if (e.benefits.length > 0) entry.benefits = e.benefits;
+  // A person's record lists their household's enrolments too: the unit says whose each is.
+  if (withUnit) entry.assistance_unit = String(e.assistance_unit);
+  return entry;
+}
+
+/**
+ * The IBR's search: Beneficiary records (DIGEST 6) of the people enrolled in a programme, directly or through their
+ * household (or of households, for Group), with their programme enrolments. Queries combine the person and household
+ * attributes of the Social Registry with the enrolment's (programme_identifier, enrolment_status, benefit_type...) and
+ * the counts enrolled_programme_count / cash_programme_count.
+ */
+export class IbrSearch implements SearchDomain {
+  private readonly personCatalog;
+  private readonly groupCatalog;
+
+  constructor(
+    private readonly db: Database,
+    private readonly vault: IdentifierVault,
+    catalogs: SocialCatalogs,
+  ) {
+    this.personCatalog = extendCatalog(
+      catalogs.members,
+      [
+        ...ENROLMENT_ATTRIBUTES,
+        anyPersonIdentifierDef(vault),
+        enrolledCount('enrolled_programme_count', sql``),
+        enrolledCount('cash_programme_count', sql` and p2.benefit_type = 1`),
+      ],
+      ALIASES,
+    );
+    this.groupCatalog = extendCatalog(catalogs.groups, ENROLMENT_ATTRIBUTES, ALIASES);
+  }
+
+  plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
+    const db = within ?? this.db;
+    const vault = this.vault;
+    if (entityOf(criteria) === 'group') {
+      const enrolled = (where: SQL) => sql`exists (select 1 from enrolments e join programmes p on p.id = e.programme_id where e.group_id = g.id and ${where})`;
+      return {
+        regType: IBR_REG_TYPE,
+        recordType: BENEFICIARY,
+        subject: 'group',
+        catalog: this.groupCatalog,
+        tieBreak: sql`g.id`,
+        fetch: async (page) => {
+          const rows = await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) });
+          const enrolments = await enrolmentsByOwner(db, 'group', rows.map((r) => r.external_id));
+          return rows.map((g) => ({ '@type': 'Beneficiary', assistance_unit: '2', group: toGroup(g), programme_identifier: (enrolments.get(g.external_id) ?? []).map((e) => enrolmentEntry(e)) }));
+        },
+        count: (where) => countGroups(db, enrolled(where)),
+      };
+    }
+    const enrolled = (where: SQL) =>
+      sql`exists (select 1 from enrolments e join programmes p on p.id = e.programme_id where (e.individual_id = i.id or e.group_id = m.group_id) and ${where})`;
+    return {
+      regType: IBR_REG_TYPE,
+      recordType: BENEFICIARY,
+      subject: 'individual',
+      catalog: this.personCatalog,
+      tieBreak: sql`i.id`,
+      fetch: async (page) => {
+        const rows = await findMembersPage(db, vault, { ...page, where: enrolled(page.where) });
+        const enrolments = await enrolmentsByOwner(db, 'individual', rows.map((r) => r.person.external_id));
+        return rows.map((r) => ({
+          '@type': 'Beneficiary',
+          assistance_unit: '1',
+          member: toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
+          programme_identifier: (enrolments.get(r.person.external_id) ?? []).map((e) => enrolmentEntry(e)),
+        }));
+      },
+      count: (where) => countMembers(db, enrolled(where)),
+    };
+  }
+}

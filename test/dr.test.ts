@@ -1,0 +1,291 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { expectErrorBody, expectSchema, expectValidSearchResponse, postJson } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * The Disability Registry over HTTP: an assessment board records assessments (POST /dr/assessments), programmes ask
+ * whether a person is disabled and for their disability details and support (the DR sync extras), search
+ * DisabledPerson records, follow the asynchronous search through txn status, and subscribe to new assessments.
+ */
+
+let db: Database;
+let server: TestServer;
+let receiver: CallbackReceiver;
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  receiver = await CallbackReceiver.start();
+  const callbacks = { origins: [receiver.url], baseUrl: receiver.url, allowPrivateNetwork: true };
+  server = await startTestServer({ WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50' }, {
+    db,
+    partners: [
+      { id: 'board', secret: 'board-secret-1', scopes: ['dr:registry.assess'] },
+      { id: 'programme', secret: 'programme-secret', scopes: ['dr:registry.search', 'dr:registry.subscribe', 'dr:registry.txn-status'], callbacks },
+      { id: 'narrow', secret: 'narrow-secret-1', scopes: ['dr:registry.search'], fields: ['disability_status', 'disability_details.impairment_type'] },
+    ],
+  });
+  for (const [id, secret] of [['board', 'board-secret-1'], ['programme', 'programme-secret'], ['narrow', 'narrow-secret-1']]) tokens[id] = await server.token({ clientId: id, secret });
+});
+afterAll(async () => {
+  await server?.close();
+  await receiver?.close();
+  await db?.close();
+});
+
+const header = (action: string, senderId: string, total: number) => ({ version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action, sender_id: senderId, total_count: total });
+
+async function check(path: 'disabled' | 'get-disability-details' | 'get-disability-support', criteria: unknown, senderId = 'programme') {
+  const count = Array.isArray(criteria) ? criteria.length : 1;
+  const res = await postJson(`${server.url}/dr/registry/sync/${path}`, tokens[senderId], { header: header('search', senderId, count), message: { transaction_id: `t-${randomUUID().slice(0, 8)}`, disabled_criteria: criteria } });
+  expect(res.status, res.text).toBe(200);
+  expectSchema(path === 'disabled' ? 'disabled-response.schema.json' : path === 'get-disability-details' ? 'disability-details-response.schema.json' : 'disability-support-response.schema.json', res.json);
+  return res.json.message;
+}
+
+const byUin = (uin: string) => ({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } });
+
+/** A person whose disability record has this status (0 Approved, 1 Pending, 2 Expired), with their UIN. */
+async function personWithRecord(status: number, offset = 0) {
+  const [row] = await db.query(
+    `select ${idColumns()}, d.individual_id as id from disability_records d join identifiers x on x.individual_id = d.individual_id and x.id_type = 'UIN'
+     where d.status = $1 order by d.id offset $2 limit 1`,
+    [status, offset],
+  );
+  return { id: Number(row.id), uin: clearValue(row) };
+}
+
+let nextPlain = 0;
+/** A living adult with a UIN and no disability record. */
+async function personWithoutRecord() {
+  const [row] = await db.query(
+    `select ${idColumns()}, i.id from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+     join memberships m on m.individual_id = i.id and m.end_date is null
+     where i.death_date is null and not exists (select 1 from disability_records d where d.individual_id = i.id) order by i.id offset $1 limit 1`,
+    [nextPlain++ * 3],
+  );
+  return { id: Number(row.id), uin: clearValue(row) };
+}
+
+const assess = (body: Record<string, unknown>, token = tokens.board) => postJson(`${server.url}/dr/assessments`, token, body);
+
+describe('sync/disabled, get-disability-details, get-disability-support', () => {
+  it('says yes for an approved record and no for a pending or expired one, a person without one, and an unknown person', async () => {
+    const approved = await personWithRecord(0);
+    const pending = await personWithRecord(1);
+    const expired = await personWithRecord(2);
+    const plain = await personWithoutRecord();
+    const message = await check('disabled', [
+      // The DR sample's operator map (DIGEST 3.8).
+      { query_type: 'expression', query: { 'personal_details.member_identifier': { eq: approved.uin } } },
+      byUin(pending.uin),
+      byUin(expired.uin),
+      byUin(plain.uin),
+      byUin('0000000000'),
+    ]);
+    expect(message.disabled_response.map((r: any) => [r.status, r.disabled_status])).toEqual([
+      ['succ', 'yes'],
+      ['succ', 'no'],
+      ['succ', 'no'],
+      ['succ', 'no'],
+      ['succ', 'no'],
+    ]);
+    expect(message.disabled_response[3].status_reason_message).toBe('this person has no disability record');
+    expect(message.disabled_response[4].status_reason_message).toMatch(/no person in this registry has that UIN/);
+    const [audit] = await db.query(`select partner_id, action, record_count from audit_log where action = 'sync/disabled' order by id desc limit 1`);
+    expect(audit).toEqual({ partner_id: 'programme', action: 'sync/disabled', record_count: 4 });
+  });
+
+  it('refuses criteria that do not name a person, per item', async () => {
+    const message = await check('disabled', [{ query_type: 'expression', query: { disability_status: { eq: 'Approved' } } }, { query_type: 'graphql', query: { a: 1 } }, { query: { group_identifier: { eq: 'HH-1' } } }]);
+    for (const item of message.disabled_response) expect(item).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', disabled_status: 'no' });
+    expect(message.disabled_response[2].status_reason_message).toMatch(/answers for people/);
+  });
+
+  it('gives the details and the support of a person, and nothing for a person without a record', async () => {
+    const approved = await personWithRecord(0);
+    const plain = await personWithoutRecord();
+    const [stored] = await db.query<any>(`select impairments, support, level, assessed_on::text as assessed_on from disability_records where individual_id = $1`, [approved.id]);
+    const details = await check('get-disability-details', [byUin(approved.uin), byUin(plain.uin)]);
+    const [info] = details.search_response[0].data.reg_records;
+    expect(info).toMatchObject({ disability_status: '0', disability_status_level: stored.level, disability_details: stored.impairments, assessment_date: stored.assessed_on, assessor: 'District disability assessment board' });
+    expect(info.functional_limitations.length).toBeGreaterThan(0);
+    expect(details.search_response[1].data.reg_records).toEqual([]);
+
+    const support = await check('get-disability-support', [byUin(approved.uin)]);
+    const [[entry]] = support.search_response[0].data.reg_records;
+    expect(Object.keys(entry).sort()).toEqual(['animal_assistance', 'assistive_technology', 'housing_support', 'human_assistance', 'last_updated', 'medical_care', 'registration_date']);
+    for (const kind of ['human_assistance', 'assistive_technology', 'housing_support', 'medical_care', 'animal_assistance']) expect(entry[kind]).toEqual(stored.support[kind] ?? []);
+  });
+
+  it('projects the details to the partner\'s fields', async () => {
+    const approved = await personWithRecord(0, 1);
+    const details = await check('get-disability-details', byUin(approved.uin), 'narrow');
+    const [info] = details.search_response[0].data.reg_records;
+    expect(Object.keys(info).sort()).toEqual(['disability_details', 'disability_status']);
+    expect(Object.keys(info.disability_details[0])).toEqual(['impairment_type']);
+  });
+});
+
+describe('assessments', () => {
+  it('records a first assessment (labels accepted), which makes the person disabled in the DR and the Social Registry', async () => {
+    const person = await personWithoutRecord();
+    const res = await assess({
+      person: { identifier_type: 'UIN', identifier_value: person.uin },
+      disability_status: 'Approved',
+      disability_level: 'Severe',
+      assessment_date: '2026-10-01',
+      assessor: 'Dr. Amina Yusuf',
+      functional_limitations: [{ disability_limitation_type: 'mobility', functional_severity: 'cannot do at all' }],
+      disability_details: [{ impairment_type: 'Physical and movement related functions', impairment_level: 'Severe impairment or difficulty', impairment_cause: 'Work Accident', age_on_set: 'Working age' }],
+      disability_support: { assistive_technology: [{ type: 'wheelchair', support_status: 'Required', since: '2026-10-15' }] },
+      transport_requirement: 'adapted vehicle',
+    });
+    expect(res.status, res.text).toBe(201);
+    expect(res.json.created).toBe(true);
+    const [record] = await db.query(`select status, level, impairments, support, assessor from disability_records where individual_id = $1`, [person.id]);
+    expect(record).toEqual({
+      status: 0,
+      level: 'severe',
+      impairments: [{ impairment_type: 'physical', impairment_level: 'severe', impairment_cause: 'work_accident', age_on_set: 'working_age' }],
+      support: { assistive_technology: [{ type: 'wheelchair', support_status: 'needed', since: '2026-10-15' }] },
+      assessor: 'Dr. Amina Yusuf',
+    });
+    const [individual] = await db.query(`select is_disabled, disability_info from individuals where id = $1`, [person.id]);
+    expect(individual).toEqual({ is_disabled: true, disability_info: [{ disability_limitation_type: 'walking', functional_severity: 'cannot_do_at_all' }] });
+    const [event] = await db.query(`select event_type, source from registry_events where individual_id = $1`, [person.id]);
+    expect(event).toEqual({ event_type: 'disability_assessed', source: 'dr:board' });
+    expect((await check('disabled', byUin(person.uin))).disabled_response[0].disabled_status).toBe('yes');
+
+    // A later assessment replaces it (200); an earlier one is refused (409).
+    const replaced = await assess({ person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 2, assessment_date: '2026-11-01', assessor: 'Dr. B' });
+    expect(replaced.status).toBe(200);
+    expect((await check('disabled', byUin(person.uin))).disabled_response[0].disabled_status).toBe('no');
+    const stale = await assess({ person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 0, assessment_date: '2026-09-01', assessor: 'Dr. C' });
+    expect(stale.status).toBe(409);
+    expect(stale.json.message.error.message).toMatch(/2026-11-01 is recorded/);
+  });
+
+  it('refuses values outside the vocabularies, an unknown person and a partner without the scope', async () => {
+    const person = await personWithoutRecord();
+    const base = { person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 'Approved', assessment_date: '2026-10-01', assessor: 'Dr. A' };
+    const badStatus = await assess({ ...base, disability_status: 'Approvd' });
+    expect(badStatus.status).toBe(400);
+    expectErrorBody(badStatus.json, 'err.request.bad');
+    expect(badStatus.json.message.error.message).toMatch(/disability_status: must be one of 0 Approved, 1 Pending, 2 Expired/);
+    const badImpairment = await assess({ ...base, disability_details: [{ impairment_type: 'purple' }] });
+    expect(badImpairment.status).toBe(400);
+    expect(badImpairment.json.message.error.message).toMatch(/impairment_type: must be one of physical/);
+    const badDate = await assess({ ...base, assessment_date: '01.10.2026' });
+    expect(badDate.status).toBe(400);
+    const backwards = await assess({ ...base, valid_until: '2025-01-01' });
+    expect(backwards.status).toBe(400);
+    const unknown = await assess({ ...base, person: { identifier_type: 'UIN', identifier_value: '0000000000' } });
+    expect(unknown.status).toBe(404);
+    const household = await assess({ ...base, person: { identifier_type: 'HOUSEHOLD_ID', identifier_value: 'HH-1' } });
+    expect(household.status).toBe(404);
+    const notBoard = await assess(base, tokens.programme);
+    expect(notBoard.status).toBe(403);
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records where individual_id = $1`, [person.id]);
+    expect(n.n).toBe(0);
+  });
+});
+
+describe('DR search, async search and txn status', () => {
+  const drSample = (referenceId: string) => ({
+    reference_id: referenceId,
+    timestamp: '',
+    search_criteria: {
+      version: '1.0.0',
+      reg_type: 'ns:org:RegistryType:DR',
+      reg_event_type: 'spdci-common:RegistryEventType:DisabledPerson',
+      query_type: 'expression',
+      query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { $and: [{ disability_status: { $eq: 'Approved' } }, { 'disability_details.impairment_type': { $eq: 'Mobility' } }] } } } },
+      sort: [{ attribute_name: 'assessment_date', sort_order: 'desc' }],
+      pagination: { page_size: 20 },
+      consent: {},
+      authorize: {},
+    },
+    locale: 'en',
+  });
+
+  it('answers the DR sample search (search_request as one object) with DisabledPerson records', async () => {
+    const res = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, { header: header('search', 'programme', 1), message: { transaction_id: 'txn-1234567890', search_request: drSample('r-1') } });
+    expect(res.status, res.text).toBe(200);
+    expectValidSearchResponse(res.json);
+    const [item] = res.json.message.search_response;
+    const [expected] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records where status = 0 and impairments @> '[{"impairment_type": "physical"}]'`);
+    expect(item.pagination.total_count).toBe(expected.n);
+    expect(item.data).toMatchObject({ reg_type: 'ns:org:RegistryType:DR', reg_record_type: 'spdci-extensions-dci:DisabledPerson' });
+    const dates = item.data.reg_records.map((r: any) => r.additional_attributes.find((a: any) => a.attribute_name === 'assessment_date').attribute_value);
+    expect(dates).toEqual([...dates].sort().reverse());
+    for (const r of item.data.reg_records) {
+      expect(r.disability_status).toBe('0');
+      expect(r.disability_details.some((d: any) => d.impairment_type === 'physical')).toBe(true);
+      expect(r.personal_details['@type']).toBe('Member');
+      expect(r.disability_support).toHaveLength(1);
+    }
+  });
+
+  it('serves the async search and its txn status for the DR too', async () => {
+    const transactionId = `txn-${randomUUID().slice(0, 8)}`;
+    const res = await postJson(`${server.url}/dr/registry/search`, tokens.programme, { header: header('search', 'programme', 1), message: { transaction_id: transactionId, search_request: [drSample('r-async')] } });
+    expect(res.status, res.text).toBe(202);
+    const [onSearch] = await waitFor(() => receiver.forCorrelation(res.json.message.correlation_id).length > 0 && receiver.forCorrelation(res.json.message.correlation_id));
+    expect(onSearch.path).toBe('/registry/on-search');
+    expect(onSearch.body.message.search_response[0].data.reg_record_type).toBe('spdci-extensions-dci:DisabledPerson');
+    // The spec gives the DR no txn status (DIGEST 1.2, issue #49); it is served as for every other domain.
+    const txnStatus = () =>
+      postJson(`${server.url}/dr/registry/sync/txn/status`, tokens.programme, {
+        header: header('txn-status', 'programme', 1),
+        message: { transaction_id: 'st-1', txnstatus_request: { reference_id: 'q-1', txn_type: 'search', attribute_type: 'transaction_id', attribute_value: transactionId } },
+      });
+    const status = await waitFor(async () => {
+      const r = await txnStatus();
+      return r.json?.message?.txnstatus_response?.txn_status?.search_response?.[0]?.status === 'succ' && r;
+    });
+    expect(status.status).toBe(200);
+    expectSchema('txn-status-response-envelope.schema.json', status.json);
+    expect(status.json.message.txnstatus_response.txn_status).toMatchObject({ transaction_id: transactionId, correlation_id: res.json.message.correlation_id });
+  });
+
+  it('notifies a subscriber of newly assessed people with severe limitations', async () => {
+    const subscribe = await postJson(`${server.url}/dr/registry/subscribe`, tokens.programme, {
+      header: header('subscribe', 'programme', 1),
+      message: {
+        transaction_id: 't-sub',
+        subscribe_request: [{
+          reference_id: 's-1',
+          timestamp: new Date().toISOString(),
+          subscribe_criteria: {
+            reg_type: 'ns:org:RegistryType:Disability',
+            reg_event_type: 'spdci-common:RegistryEventType:DisabledPerson',
+            filter_type: 'expression',
+            filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'DRPerson', query: { $and: [{ disability_status: { $eq: 'Approved' } }, { disability_level: { $eq: 'severe' } }] } } } },
+            notify_record_type: 'spdci-extensions-dci:DisabledPerson',
+          },
+        }],
+      },
+    });
+    expect(subscribe.status, subscribe.text).toBe(202);
+    const [answer] = await waitFor(() => receiver.forCorrelation(subscribe.json.message.correlation_id).length > 0 && receiver.forCorrelation(subscribe.json.message.correlation_id));
+    expect(answer.body.message.subscribe_response[0].status).toBe('succ');
+    const code = answer.body.message.subscribe_response[0].subscriptions[0].code;
+    const mild = await personWithoutRecord();
+    const severe = await personWithoutRecord();
+    expect((await assess({ person: { identifier_type: 'UIN', identifier_value: mild.uin }, disability_status: 0, disability_level: 'mild', assessment_date: '2026-11-01', assessor: 'Dr. A' })).status).toBe(201);
+    expect((await assess({ person: { identifier_type: 'UIN', identifier_value: severe.uin }, disability_status: 0, disability_level: 'severe', assessment_date: '2026-11-01', assessor: 'Dr. A' })).status).toBe(201);
+    const notifies = () => receiver.requests.filter((r) => r.body?.header?.action === 'notify' && r.body.header.meta?.subscription_code === code);
+    const [notify] = await waitFor(() => notifies().length > 0 && notifies());
+    const [item] = notify.body.message.notify_event;
+    expect(item.data.reg_record_type).toBe('spdci-extensions-dci:DisabledPerson');
+    expect(item.data.reg_records.personal_details.demographic_info.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: severe.uin });
+    // The mild one was filtered out: the fan-out has passed both events, only one notify went.
+    await waitFor(async () => (await db.query(`select 1 from event_cursors where name = 'notify' and last_event_id >= (select max(id) from registry_events)`)).length > 0);
+    expect(notifies()).toHaveLength(1);
+  });
+});
