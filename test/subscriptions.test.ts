@@ -165,6 +165,35 @@ describe('subscribe and notify', () => {
     expect(batch.body.message.notify_event[0].data.reg_record_type).toBe('spdci-extensions-dci:Person');
   });
 
+  it('batches by the spec\'s Quartz cron frequency: the 5th and 15th of each month at midnight UTC', async () => {
+    const { items } = await subscribe([
+      {
+        ...deathsCriteria({ filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { age: { $gte: 0 } } } } } }),
+        frequency: { start_time: new Date().toISOString(), frequency: '0 0 0 5,15 * ? *' },
+      },
+    ]);
+    expect(items[0].status).toBe('succ');
+    const cronCode = items[0].subscriptions[0].code;
+    expect(items[0].subscriptions[0].frequency).toMatchObject({ frequency: '0 0 0 5,15 * ? *' });
+    const fireTimes = (from: Date) => {
+      const d = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate() + 1));
+      while (![5, 15].includes(d.getUTCDate())) d.setUTCDate(d.getUTCDate() + 1);
+      return d.toISOString();
+    };
+    const [stored] = await db.query<{ next_batch_at: string }>('select next_batch_at from subscriptions where code = $1', [cronCode]);
+    expect(new Date(stored.next_batch_at).toISOString()).toBe(fireTimes(new Date()));
+    await reportDeath((await someone()).uin);
+    await waitFor(async () => Number((await db.query<{ n: number }>('select count(*)::int as n from pending_notifications p join subscriptions s on s.id = p.subscription_id where s.code = $1', [cronCode]))[0].n) === 1);
+    await db.query(`update subscriptions set next_batch_at = now() - interval '1 second' where code = $1`, [cronCode]);
+    await waitFor(() => notifiesFor(cronCode).length > 0);
+    // The next batch is the expression's next time after now, not an interval later.
+    const [after] = await waitFor(async () => {
+      const rows = await db.query<{ next_batch_at: string }>('select next_batch_at from subscriptions where code = $1 and next_batch_at > now()', [cronCode]);
+      return rows.length > 0 && rows;
+    });
+    expect(new Date(after.next_batch_at).toISOString()).toBe(fireTimes(new Date()));
+  });
+
   it('shows a subscribe transaction in txn status', async () => {
     const { transactionId } = await subscribe([deathsCriteria({ reg_event_type: 'LiveBirth' })]);
     const res = await postJson(`${server.url}/social/registry/sync/txn/status`, tokens.programme, {
@@ -198,7 +227,7 @@ describe('subscribe refusals', () => {
       deathsCriteria({ reg_event_type: 'Marriage' }),
       deathsCriteria({ reg_event_type: 'Baptism' }),
       deathsCriteria({ filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { shoe_size: { $eq: 42 } } } } } }),
-      { ...deathsCriteria(), frequency: { start_time: new Date().toISOString(), frequency: '0 0 0 5,15 * ? *' } },
+      { ...deathsCriteria(), frequency: { start_time: new Date().toISOString(), frequency: '0 0 0 L * ? *' } },
       deathsCriteria({ notify_record_type: 'Spaceship' }),
     ]);
     expect(answer.body.header.status).toBe('succ');
@@ -210,6 +239,7 @@ describe('subscribe refusals', () => {
       ['rjct', 'rjct.notify_details.invalid'],
       ['rjct', 'rjct.notify_details.invalid'],
     ]);
+    expect(items[4].status_reason_message).toMatch(/L, W and # are not supported/);
   });
 
   it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {

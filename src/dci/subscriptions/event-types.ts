@@ -1,3 +1,5 @@
+import { QuartzCron } from './cron.js';
+
 /**
  * reg_event_type of a subscription, in any spelling DIGEST 5 lists (namespace stripped, case and underscores
  * ignored), mapped to the registry events it covers (registry_events.event_type). Unknown types are refused
@@ -36,6 +38,23 @@ export function eventTypesOf(regEventType: unknown): readonly string[] | undefin
   return COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()];
 }
 
-/** Batched frequencies (DIGEST 3.4: keywords; Quartz cron expressions are refused with a clear message). */
-export const FREQUENCIES = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000, monthly: 30 * 86_400_000 } as const;
-export type Frequency = keyof typeof FREQUENCIES;
+/** Batched frequencies as keywords (the samples' `daily`), besides the spec's Quartz cron expressions (DIGEST 3.4). */
+const INTERVALS: Record<string, number> = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000, monthly: 30 * 86_400_000 };
+
+/** A subscription's batch schedule: a keyword (`daily`) or a Quartz cron expression, as stored in `frequency`. */
+export function parseFrequency(text: string): { frequency: string; next(from: Date): Date | undefined } {
+  const word = text.trim().toLowerCase();
+  if (word in INTERVALS) return { frequency: word, next: (from) => new Date(from.getTime() + INTERVALS[word]) };
+  const cron = QuartzCron.parse(text);
+  return { frequency: cron.text, next: (from) => cron.next(from) };
+}
+
+/**
+ * When a subscription's batch after the one due at `due` is: a keyword's interval later (not in the past), or the cron
+ * expression's next time after now. Undefined: the expression never fires again.
+ */
+export function nextBatchAt(frequency: string, due: Date, now: Date): Date | undefined {
+  const schedule = parseFrequency(frequency);
+  if (frequency in INTERVALS) return new Date(Math.max(schedule.next(due)!.getTime(), now.getTime()));
+  return schedule.next(now);
+}

@@ -11,7 +11,7 @@ import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
 import { PollingLoop } from '../transactions/polling-loop.js';
-import { FREQUENCIES, type Frequency } from './event-types.js';
+import { nextBatchAt } from './event-types.js';
 
 type Tx = Pick<Database, 'query' | 'run'>;
 
@@ -34,11 +34,12 @@ interface Subscription {
   reg_event_type: string;
   record_type: string;
   filter: { filter_type: string; filter: unknown } | null;
-  frequency: Frequency | null;
+  frequency: string | null;
   notify_url: string;
+  next_batch_at: string | null;
 }
 
-const SUBSCRIPTION_COLUMNS = 'id, code, domain, partner_id, event_types, reg_event_type, record_type, filter, frequency, notify_url';
+const SUBSCRIPTION_COLUMNS = 'id, code, domain, partner_id, event_types, reg_event_type, record_type, filter, frequency, notify_url, next_batch_at';
 const EVENTS_PER_ROUND = 200;
 
 /**
@@ -134,7 +135,9 @@ export class NotifyFanout {
         events.sort((a, b) => Number(a.id) - Number(b.id));
         const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
         if (delivery) deliveries.push(delivery);
-        await tx.query(`update subscriptions set next_batch_at = greatest(next_batch_at + $2 * interval '1 millisecond', now()) where id = $1`, [sub.id, FREQUENCIES[sub.frequency!]]);
+        // A cron expression that never fires again leaves no next batch: what is pending waits for the subscription's end.
+        const next = nextBatchAt(sub.frequency!, new Date(sub.next_batch_at!), new Date());
+        await tx.query(`update subscriptions set next_batch_at = $2::timestamptz where id = $1`, [sub.id, next?.toISOString() ?? null]);
       }
       await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
       return deliveries.length;

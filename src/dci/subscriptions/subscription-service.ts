@@ -6,7 +6,8 @@ import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
 import { RFC3339, type SearchDomain } from '../search/items.js';
 import { canonicalJson } from '../signing/canonical.js';
-import { eventTypesOf, FREQUENCIES, type Frequency } from './event-types.js';
+import { CronError } from './cron.js';
+import { eventTypesOf, parseFrequency } from './event-types.js';
 
 
 export interface ItemResult {
@@ -27,11 +28,11 @@ class Refusal extends Error {
   }
 }
 
-/** `hourly` ..., null for as-it-happens; a Quartz cron or unknown word is refused. */
-function frequencyOf(raw: unknown): { frequency: Frequency | null; start?: string; end?: string } {
+/** The batch schedule (a keyword or a Quartz cron expression) with its first batch; null frequency for as-it-happens. */
+function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: string; start?: string; end?: string } {
   if (!present(raw)) return { frequency: null };
   const spec = isObject(raw) ? raw : { frequency: raw };
-  const word = typeof spec.frequency === 'string' ? spec.frequency.trim().toLowerCase() : spec.frequency;
+  const text = typeof spec.frequency === 'string' ? spec.frequency.trim() : spec.frequency;
   const time = (v: unknown, name: string) => {
     if (!present(v)) return undefined;
     if (typeof v !== 'string' || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) throw new Refusal('rjct.notify_details.invalid', `frequency.${name} must be an RFC 3339 date-time`);
@@ -40,9 +41,17 @@ function frequencyOf(raw: unknown): { frequency: Frequency | null; start?: strin
   const start = time(spec.start_time, 'start_time');
   const end = time(spec.end_time, 'end_time');
   if (start && end && end <= start) throw new Refusal('rjct.notify_details.invalid', 'frequency.end_time must be after start_time');
-  if (word === undefined || word === '' || word === 'realtime' || word === 'immediate') return { frequency: null, start, end };
-  if (typeof word === 'string' && word in FREQUENCIES) return { frequency: word as Frequency, start, end };
-  throw new Refusal('rjct.notify_details.invalid', `frequency ${JSON.stringify(word).slice(0, 60)} is not supported: use hourly, daily, weekly, monthly, or leave it out for each event as it happens`);
+  if (text === undefined || text === '' || (typeof text === 'string' && ['realtime', 'immediate'].includes(text.toLowerCase()))) return { frequency: null, start, end };
+  if (typeof text !== 'string' || text.length > 200) throw new Refusal('rjct.notify_details.invalid', 'frequency must be a Quartz cron expression or hourly, daily, weekly, monthly');
+  try {
+    const schedule = parseFrequency(text);
+    const first = schedule.next(new Date(Math.max(Date.now(), start ? Date.parse(start) : 0)));
+    if (!first || (end && first.toISOString() >= end)) throw new CronError('it never fires within the subscription\'s time window');
+    return { frequency: schedule.frequency, firstBatch: first.toISOString(), start, end };
+  } catch (e) {
+    if (!(e instanceof CronError)) throw e;
+    throw new Refusal('rjct.notify_details.invalid', `frequency ${JSON.stringify(text).slice(0, 80)}: ${e.message} (a Quartz cron expression such as "0 0 0 5,15 * ? *", or hourly, daily, weekly, monthly)`);
+  }
 }
 
 /**
@@ -87,7 +96,7 @@ export class SubscriptionService {
       if (e instanceof QueryRejection) throw new Refusal('rjct.notify_details.invalid', e.message);
       throw e;
     }
-    const { frequency, start, end } = frequencyOf(criteria.frequency);
+    const { frequency, firstBatch, start, end } = frequencyOf(criteria.frequency);
     const filter = present(criteria.filter) ? { filter_type: criteria.filter_type ?? 'expression', filter: criteria.filter } : null;
     const fingerprint = createHash('sha256').update(canonicalJson({ eventTypes: [...eventTypes].sort(), recordType, filter })).digest('hex');
     const code = `SUB-${randomBytes(10).toString('hex').toUpperCase()}`;
@@ -105,13 +114,12 @@ export class SubscriptionService {
       notify_record_type: criteria.notify_record_type ?? recordType,
       locale: item.locale,
     };
-    const firstBatch = frequency ? new Date(Math.max(Date.now(), start ? Date.parse(start) : 0) + FREQUENCIES[frequency]).toISOString() : null;
     const inserted = await this.db.query<{ id: number }>(
       `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
          notify_url, fingerprint, status, criteria, next_batch_at)
        values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
        on conflict (partner_id, domain, fingerprint) where status = 'subscribe' do nothing returning id`,
-      [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch],
+      [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch ?? null],
     );
     if (inserted.length === 0) throw new Refusal('rjct.event.already_subscribed', 'an active subscription of this partner already covers these events, records and filter');
     return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
