@@ -9,10 +9,12 @@
  *   BENCH_CONNECTIONS    concurrent connections (default 32)
  *   BENCH_ASYNC_RATE     async searches per second of the 60 s steady run (default 2000)
  *   BENCH_STEADY_SECONDS length of the steady run (default 60)
- *   BENCH_ONLY           `sync`, `async` or `events` to run one part
+ *   BENCH_ONLY           `sync`, `async`, `events` or `ibr` to run one part
+ *   BENCH_ENROLMENTS     enrolments the IBR part tops the registry up to (default 1000000)
  *
  * Then the async protocol: async searches acknowledged per second, callbacks delivered per second to a local
- * receiver, and the backlog during a steady stream (scripts/bench-async.ts).
+ * receiver, and the backlog during a steady stream (scripts/bench-async.ts). Then CRVS notifies and subscriptions
+ * (scripts/bench-events.ts), and the IBR duplicate check for 100 people at 1,000,000 enrolments (scripts/bench-ibr.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -30,6 +32,7 @@ import { IdentifierVault } from '../src/registry/identifiers.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { benchAsync } from './bench-async.js';
 import { benchEvents } from './bench-events.js';
+import { addBenchEnrolments, benchEnrolled } from './bench-ibr.js';
 
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const households = Number(process.env.BENCH_HOUSEHOLDS ?? 100_000);
@@ -65,8 +68,9 @@ async function prepareDatabase() {
       where x.id_type = 'UIN' order by random() limit 20000`),
   ).map((x) => x.value);
   const regions = (await db.query<{ name: string }>(`select name from areas where level = 'region'`)).map((r) => r.name);
+  const enrolments = only === undefined || only === 'ibr' ? await addBenchEnrolments(db, Number(process.env.BENCH_ENROLMENTS ?? 1_000_000)) : 0;
   await db.close();
-  return { seeded, uins, regions };
+  return { seeded, uins, regions, enrolments };
 }
 
 /** A partner that signs every request (signature required) and one that does not sign (signature off). */
@@ -169,9 +173,9 @@ const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)];
 
 async function main() {
   process.stdout.write(`Preparing ${dbName}: ${households} households ...\n`);
-  const { seeded, uins, regions } = await prepareDatabase();
+  const { seeded, uins, regions, enrolments } = await prepareDatabase();
   const peoplePerSecond = seeded.people / (seeded.ms / 1000);
-  process.stdout.write(`Seeded ${seeded.households} households, ${seeded.people} people, ${seeded.rows} rows in ${(seeded.ms / 1000).toFixed(1)} s: ${Math.round(peoplePerSecond)} people/s\n`);
+  process.stdout.write(`Seeded ${seeded.households} households, ${seeded.people} people in ${(seeded.ms / 1000).toFixed(1)} s (COPY): ${Math.round(peoplePerSecond)} people/s; then ${seeded.enrolments} demo enrolments and ${seeded.disabilityRecords} disability records in ${(seeded.derivedMs / 1000).toFixed(1)} s (SQL)\n`);
 
   let server = await startServer();
   let signedFigure: Figure | undefined;
@@ -254,6 +258,13 @@ async function main() {
       process.stdout.write(`| deaths applied per second (stored, applied, registry events written, then ACK), ${connections} connections | ${Math.round(e.appliedPerSecond)} (p50 ${e.applyP50} ms, p99 ${e.applyP99} ms, ${e.applyErrors} errors) |\n`);
       process.stdout.write(`| registry change (CRVS ACK) to the subscriber's notify, ${e.sent} deaths at 25/s | p50 ${e.latencyP50} ms, p99 ${e.latencyP99} ms (${e.notified} of ${e.sent} notified) |\n`);
       if (e.applyErrors > 0 || e.notified < e.sent) process.exitCode = 1;
+    }
+    if (only === undefined || only === 'ibr') {
+      const batch = 100;
+      const figures = await benchEnrolled({ serverUrl: `http://127.0.0.1:${port}`, token, uins, connectionCounts: [1, 8, connections], duration, batch });
+      process.stdout.write(`\nIBR duplicate check: sync/enrolled for ${batch} people per request (by UIN), ${enrolments} enrolments\n\n| connections | requests/s | people checked/s | p50 ms | p99 ms | errors |\n|---:|---:|---:|---:|---:|---:|\n`);
+      for (const f of figures) process.stdout.write(`| ${f.connections} | ${Math.round(f.rps)} | ${Math.round(f.checksPerSecond)} | ${f.p50} | ${f.p99} | ${f.errors} |\n`);
+      if (figures.some((f) => f.errors > 0)) process.exitCode = 1;
     }
     if (signedFigure) {
       // The same search with signing off on both sides, on a server started without signing, for the ratio.

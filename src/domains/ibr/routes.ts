@@ -17,7 +17,7 @@ import { jsonText } from '../../http/json-body.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { splitSubject } from '../../registry/subjects.js';
-import { type EnrolmentStore, enrolmentsOf } from './enrolment-store.js';
+import { type EnrolmentStore, type EnrolmentSummary, type EnrolmentView, enrolmentsOf } from './enrolment-store.js';
 import { enrolmentEntry } from './search.js';
 import { ENROLLED_STATUSES } from './vocabulary.js';
 
@@ -58,18 +58,20 @@ export function enrolledCheck(db: Database, vault: IdentifierVault) {
       const { subject, rest } = splitSubject(subjectConditions(criteria), vault);
       return { subject, extra: programmeFilter(rest) };
     });
-    const enrolments = await enrolmentsOf(db, subjects.map((s) => ('found' in s ? s.found : undefined)));
+    const found = subjects.map((s) => ('found' in s ? s.found : undefined));
+    const details = items.some((item) => present(item.criteria.response_entity));
+    const enrolments: EnrolmentSummary[][] = details ? await enrolmentsOf(db, found, true) : await enrolmentsOf(db, found, false);
     const project = projectionOf(partner);
     const enrolled_response: unknown[] = [];
     const search_response: unknown[] = [];
     const disclosed: string[] = [];
     items.forEach((item, i) => {
       const s = subjects[i];
-      const details = present(item.criteria.response_entity);
+      const withDetails = present(item.criteria.response_entity);
       if ('refused' in s) {
         // EnrolledResponse requires enrolled_status on every item (DIGEST 3.8), a refused one too: read status first.
         enrolled_response.push({ ...itemStatus(item.reference_id, s.refused), enrolled_status: 'no' });
-        if (details) search_response.push(itemStatus(item.reference_id, s.refused));
+        if (withDetails) search_response.push(itemStatus(item.reference_id, s.refused));
         return;
       }
       const list = enrolments[i].filter((e) => !s.extra || s.extra.has(e.code));
@@ -77,8 +79,8 @@ export function enrolledCheck(db: Database, vault: IdentifierVault) {
       const note = 'unknown' in s ? { status_reason_message: `${s.unknown}: not enrolled in any programme it knows` } : {};
       enrolled_response.push({ ...itemStatus(item.reference_id), ...note, enrolled_status: yes ? 'yes' : 'no' });
       if ('found' in s) disclosed.push(s.found.externalId);
-      if (details) {
-        const records = list.map((e) => ({ assistance_unit: String(e.assistance_unit), programme_identifier: enrolmentEntry(e, false) }));
+      if (withDetails) {
+        const records = (list as EnrolmentView[]).map((e) => ({ assistance_unit: String(e.assistance_unit), programme_identifier: enrolmentEntry(e, false) }));
         search_response.push({ ...itemStatus(item.reference_id), data: { version: '1.0.0', reg_records: project ? records.map(project) : records } });
       }
     });
