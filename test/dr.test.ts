@@ -231,6 +231,39 @@ describe('DR search, async search and txn status', () => {
     }
   });
 
+  it('answers the DR sample 3 search: DRPerson entity, member.demographic_info paths, sort by birth date, empty consent', async () => {
+    const res = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, {
+      header: header('search', 'programme', 1),
+      message: {
+        transaction_id: '',
+        search_request: [{
+          reference_id: 'r-3',
+          timestamp: '2022-12-04T17:20:07-04:00',
+          search_criteria: {
+            version: '1.0.0',
+            reg_event_type: 'SEARCH',
+            query_type: 'expression',
+            response_entity: 'DRPerson',
+            query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'DRPerson', query: { $and: [{ 'member.demographic_info.birth_date': { $gt: '1950-08-18T00:00:00Z' } }, { disability_status: { $eq: 'Approved' } }] } } } },
+            sort: [{ attribute_name: 'demographic_info.birth_date', sort_order: 'asc' }],
+            pagination: { page_size: 10, page_number: 1 },
+            consent: '',
+            authorize: '',
+          },
+          locale: 'EN/GB',
+        }],
+      },
+    });
+    expect(res.status, res.text).toBe(200);
+    expectValidSearchResponse(res.json);
+    const [item] = res.json.message.search_response;
+    expect(item).toMatchObject({ reference_id: 'r-3', status: 'succ', locale: 'eng' });
+    const births = item.data.reg_records.map((r: any) => r.personal_details.demographic_info.birth_date);
+    expect(births.length).toBe(10);
+    expect(births).toEqual([...births].sort());
+    expect(births.every((b: string) => b > '1950-08-18')).toBe(true);
+  });
+
   it('serves the async search and its txn status for the DR too', async () => {
     const transactionId = `txn-${randomUUID().slice(0, 8)}`;
     const res = await postJson(`${server.url}/dr/registry/search`, tokens.programme, { header: header('search', 'programme', 1), message: { transaction_id: transactionId, search_request: [drSample('r-async')] } });

@@ -29,7 +29,11 @@ import { TransactionStore } from './transaction-store.js';
 import { TxnStatusService } from './txn-status.js';
 import { registerWorker, type WorkerIdentity } from './worker-identity.js';
 
-/** The DCI domains this server speaks; each gets the async protocol's endpoints (DIGEST 1.2: all 11 core endpoints). */
+/**
+ * The DCI domains this server speaks; each gets the async protocol's endpoints (DIGEST 1.2: all 11 core endpoints).
+ * The DR files define no txn/status (DIGEST 1.2, 11.2 #24, spec issue #49), yet a DR partner's async search and
+ * subscribe need their state as much as any other domain's: the core file is the contract, so the DR gets them too.
+ */
 export const DCI_DOMAINS = ['social', 'crvs', 'ibr', 'dr'] as const;
 
 export interface AsyncProtocolDeps {
