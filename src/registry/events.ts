@@ -21,12 +21,24 @@ export class EventBatch {
   }
 
   async write(tx: Tx): Promise<void> {
-    if (this.events.length === 0) return;
+    const insert = this.take(1);
+    if (insert) await tx.query(insert.text, insert.params);
+  }
+
+  /**
+   * The batch's insert with its parameters numbered from `$first`, for a caller that folds it into a statement of its
+   * own (a data-modifying CTE); the batch is empty afterwards. Undefined when there is nothing to write.
+   */
+  take(first: number): { text: string; params: unknown[] } | undefined {
+    if (this.events.length === 0) return undefined;
     const col = <T>(f: (e: RegistryEventAt & { type: string }) => T) => this.events.map(f);
-    await tx.query(
-      `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details)
-       select u.t, u.i, u.g, u.o::date, $5, u.d::jsonb from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $6::text[]) with ordinality as u(t, i, g, o, d, n) order by u.n`,
-      [col((e) => e.type), col((e) => e.individualId ?? null), col((e) => e.groupId ?? null), col((e) => e.on ?? null), this.source, col((e) => JSON.stringify(e.details ?? {}))],
-    );
+    const $ = (k: number) => `$${first + k}`;
+    const params = [col((e) => e.type), col((e) => e.individualId ?? null), col((e) => e.groupId ?? null), col((e) => e.on ?? null), this.source, col((e) => JSON.stringify(e.details ?? {}))];
+    this.events.length = 0;
+    return {
+      text: `insert into registry_events (event_type, individual_id, group_id, occurred_on, source, details)
+       select u.t, u.i, u.g, u.o::date, ${$(4)}, u.d::jsonb from unnest(${$(0)}::text[], ${$(1)}::bigint[], ${$(2)}::bigint[], ${$(3)}::text[], ${$(5)}::text[]) with ordinality as u(t, i, g, o, d, n) order by u.n`,
+      params,
+    };
   }
 }

@@ -111,59 +111,80 @@ export class VitalEventApplier {
   /**
    * Death: the person is marked deceased (date, place, DRN); their membership ends; if they headed the household a
    * new head is chosen by rule (spouse, then the oldest adult, then the oldest member); a surviving spouse becomes
-   * widowed.
+   * widowed. Three statements (data-modifying CTEs), as a CRVS reporting deaths in bulk waits on each: find and lock
+   * the person and add the DRN; record the death, end the membership and read the household; widow the spouse, name
+   * the new head and write the registry events.
    */
   private async death(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
     if (e.subject.length === 0) return pending('the deceased has no identifier', []);
     const known = e.subject.filter((x) => this.vault.types.has(x.type));
-    // The person the identifiers name, locked for the change.
-    const found = await tx.query<{ id: number; death_date: string | null; marital_status: string | null }>(
-      `select i.id, i.death_date::text as death_date, i.marital_status from individuals i
-       where i.id in (select x.individual_id from unnest($1::text[], $2::text[]) as k(t, l) join identifiers x on x.id_type = k.t and x.id_lookup = k.l)
-       for update`,
-      [known.map((x) => x.type), known.map((x) => this.vault.lookupKey(x.type, x.value))],
+    const newIds = e.subject.filter((x) => this.vault.types.get(x.type)?.owner === 'individual').map((x) => ({ type: x.type, ...this.vault.stored(x.type, x.value) }));
+    // The person the identifiers name, locked for the change; their identifiers from this event added when one matches.
+    const found = await tx.query<{ id: number; death_date: string | null; marital_status: string | null; created: string[] | null }>(
+      `with p as (
+         select i.id, i.death_date::text as death_date, i.marital_status from individuals i
+         where i.id in (select x.individual_id from unnest($1::text[], $2::text[]) as k(t, l) join identifiers x on x.id_type = k.t and x.id_lookup = k.l)
+         for update),
+       added as (
+         insert into identifiers (id_type, id_value, id_sealed, id_lookup, individual_id)
+         select u.t, u.v, decode(u.s, 'hex'), u.l, (select id from p) from unnest($3::text[], $4::text[], $5::text[], $6::text[]) as u(t, v, s, l)
+         where (select count(*) from p) = 1
+         on conflict (id_type, id_lookup) do nothing returning id_type, id_lookup)
+       select p.*, (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created from p`,
+      [
+        known.map((x) => x.type),
+        known.map((x) => this.vault.lookupKey(x.type, x.value)),
+        newIds.map((x) => x.type),
+        newIds.map((x) => x.value),
+        newIds.map((x) => (x.sealed ? x.sealed.toString('hex') : null)),
+        newIds.map((x) => x.lookup),
+      ],
     );
     if (found.length === 0) return pending("no person in the registry has the deceased's identifiers", this.keysOf(e.subject));
     if (found.length > 1) return pending(`the deceased's identifiers name ${found.length} different people`, this.keysOf(e.subject));
     const row = found[0];
     const personId = Number(row.id);
-    const created = await this.addIdentifiers(tx, personId, e.subject);
+    const created = row.created ?? [];
     if (row.death_date !== null) return applied(`already recorded as deceased on ${row.death_date}`, created);
     const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
-    await tx.query('update individuals set death_date = $2::date, death_place = $3, last_updated = now() where id = $1', [personId, on, e.deathPlace ?? null]);
-    events.add('death', { individualId: personId, on });
 
-    // The household the person was in: every active member, the deceased included.
+    // The death recorded, the membership ended, and the household as it was (every active member, the deceased too).
     const household = await tx.query<{ membership_id: number; group_id: number; individual_id: number; is_head: boolean; relationship_to_head: string; adult: boolean; dead: boolean; marital_status: string | null }>(
-      `select m.id as membership_id, m.group_id, m.individual_id, m.is_head, m.relationship_to_head, i.death_date is not null as dead,
+      `with died as (update individuals set death_date = $2::date, death_place = $3, last_updated = now() where id = $1),
+       mine as (select id, group_id from memberships where individual_id = $1 and end_date is null),
+       ended as (update memberships set end_date = greatest(start_date, $2::date) where id = (select id from mine) returning group_id),
+       shrunk as (update groups set group_size = greatest(group_size - 1, 0), last_updated = now() where id = (select group_id from ended))
+       select m.id as membership_id, m.group_id, m.individual_id, m.is_head, m.relationship_to_head, i.death_date is not null as dead,
               coalesce(i.birth_date <= current_date - interval '18 years', false) as adult, i.marital_status
        from memberships m join individuals i on i.id = m.individual_id
-       where m.end_date is null and m.group_id = (select group_id from memberships where individual_id = $1 and end_date is null)
+       where m.end_date is null and m.group_id = (select group_id from mine)
        order by i.birth_date nulls last, i.id`,
-      [personId],
+      [personId, on, e.deathPlace ?? null],
     );
+    events.add('death', { individualId: personId, on });
     const m = household.find((x) => Number(x.individual_id) === personId);
     if (!m) return applied('marked deceased (no active household)', created);
     const groupId = Number(m.group_id);
-    await tx.query(
-      `with ended as (update memberships set end_date = greatest(start_date, $2::date) where id = $1 returning group_id)
-       update groups set group_size = greatest(group_size - 1, 0), last_updated = now() where id = (select group_id from ended)`,
-      [m.membership_id, on],
-    );
     events.add('member_removed', { individualId: personId, groupId, on, details: { reason: 'death' } });
 
-    const members = household.filter((x) => !x.dead);
+    // The statement above read the household as it was before it: the deceased is still among its members there.
+    const members = household.filter((x) => !x.dead && Number(x.individual_id) !== personId);
     // The surviving spouse: the head's spouse when the head died, the head when a spouse died.
     const spouse = m.is_head ? members.find((x) => SPOUSE.includes(x.relationship_to_head)) : SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
-    if (spouse && row.marital_status === 'M' && spouse.marital_status !== 'W') {
-      await tx.query(`update individuals set marital_status = 'W', last_updated = now() where id = $1`, [spouse.individual_id]);
-      events.add('marital_status_changed', { individualId: Number(spouse.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
-    }
+    const widowed = spouse && row.marital_status === 'M' && spouse.marital_status !== 'W' ? spouse : undefined;
+    if (widowed) events.add('marital_status_changed', { individualId: Number(widowed.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
+    const [rule, next] = !m.is_head ? [undefined, undefined] : spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
+    if (next) events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
+    const insert = events.take(3)!;
+    await tx.query(
+      `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = $1::bigint),
+       headed as (update memberships set is_head = true, relationship_to_head = 'SELF' where id = $2::bigint),
+       written as (${insert.text})
+       select 1`,
+      [widowed?.individual_id ?? null, next?.membership_id ?? null, ...insert.params],
+    );
     if (!m.is_head) return applied('marked deceased; household membership ended', created);
-    const [rule, next] = spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
     if (!next) return applied('marked deceased; the household has no living member left', created);
-    await tx.query(`update memberships set is_head = true, relationship_to_head = 'SELF' where id = $1`, [next.membership_id]);
-    events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
     return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);
   }
 
