@@ -13,6 +13,8 @@ export interface ApplyResult {
   waitingFor: string[];
   /** `TYPE:lookup` of identifiers this event created (pending events waiting for them are tried again). */
   created: string[];
+  /** The registry events of the change, for the caller to write in the same transaction (with its outcome). */
+  events?: EventBatch;
 }
 
 const applied = (outcome: string, created: string[] = []): ApplyResult => ({ state: 'applied', outcome, waitingFor: [], created });
@@ -64,8 +66,7 @@ export class VitalEventApplier {
       default:
         return pending(`event type ${e.sentType} is not applied automatically`, []);
     }
-    await events.write(tx);
-    return result;
+    return { ...result, events };
   }
 
   private async people(tx: Tx, ids: Identifier[]): Promise<number[]> {
@@ -111,9 +112,10 @@ export class VitalEventApplier {
   /**
    * Death: the person is marked deceased (date, place, DRN); their membership ends; if they headed the household a
    * new head is chosen by rule (spouse, then the oldest adult, then the oldest member); a surviving spouse becomes
-   * widowed. Three statements (data-modifying CTEs), as a CRVS reporting deaths in bulk waits on each: find and lock
-   * the person and add the DRN; record the death, end the membership and read the household; widow the spouse, name
-   * the new head and write the registry events.
+   * widowed. Two statements (data-modifying CTEs), three when a spouse is widowed or a head replaced, as a CRVS
+   * reporting deaths in bulk waits on each: find and lock the person and add the DRN; record the death, end the
+   * membership and read the household; widow the spouse and name the new head. The caller writes the registry events
+   * with the event's outcome.
    */
   private async death(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
     if (e.subject.length === 0) return pending('the deceased has no identifier', []);
@@ -175,14 +177,13 @@ export class VitalEventApplier {
     if (widowed) events.add('marital_status_changed', { individualId: Number(widowed.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
     const [rule, next] = !m.is_head ? [undefined, undefined] : spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
     if (next) events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
-    const insert = events.take(3)!;
-    await tx.query(
-      `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = $1::bigint),
-       headed as (update memberships set is_head = true, relationship_to_head = 'SELF' where id = $2::bigint),
-       written as (${insert.text})
-       select 1`,
-      [widowed?.individual_id ?? null, next?.membership_id ?? null, ...insert.params],
-    );
+    if (widowed || next) {
+      await tx.query(
+        `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = $1::bigint)
+         update memberships set is_head = true, relationship_to_head = 'SELF' where id = $2::bigint`,
+        [widowed?.individual_id ?? null, next?.membership_id ?? null],
+      );
+    }
     if (!m.is_head) return applied('marked deceased; household membership ended', created);
     if (!next) return applied('marked deceased; the household has no living member left', created);
     return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);

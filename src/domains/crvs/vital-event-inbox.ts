@@ -86,11 +86,14 @@ export class VitalEventInbox {
     let current = { id, result };
     let created = result.created;
     for (let tries = 0; ; tries++) {
+      // The change's registry events are written by the same statement (one round trip less per event).
+      const written = current.result.events?.take(6);
       const [waiting] = await tx.query<{ id: number; sender_id: string; record: string }>(
         `with settled as (update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1)
+         ${written ? `, written as (${written.text})` : ''}
          select id, sender_id, encode(record_sealed, 'base64') as record from crvs_events
          where cardinality($5::text[]) > 0 and state = 'pending' and waiting_for && $5::text[] and id <> $1 order by id limit 1 for update skip locked`,
-        [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created],
+        [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created, ...(written?.params ?? [])],
       );
       if (!waiting || tries === MAX_RETRIES_PER_CHANGE) return;
       const retried = await this.applier.apply(tx, readVitalEvent(this.open(waiting.record)), `crvs:${waiting.sender_id}`);
