@@ -127,11 +127,25 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
       await Promise.race([finished, failure]);
     },
     async transaction(fn) {
-      return (await sql.begin(async (tx) => {
+      // BEGIN is not waited for: postgres.js pipelines what is queued on a connection, so it leaves in the same write
+      // as the transaction's first statement. A round trip costs the server more than most statements (a socket write
+      // took about 0.4 ms of the event loop on the CI machine), and every transaction saves one.
+      const conn = await sql.reserve();
+      try {
+        const begun = conn.unsafe('begin').execute() as unknown as Promise<unknown>;
+        begun.catch(() => {});
         const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
-          (await tx.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
-        return fn({ query: q, run: runVia(q) });
-      })) as any;
+          (await conn.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
+        const result = await fn({ query: q, run: runVia(q) });
+        await begun;
+        await conn.unsafe('commit');
+        return result;
+      } catch (e) {
+        await conn.unsafe('rollback').catch(() => {});
+        throw e;
+      } finally {
+        conn.release();
+      }
     },
     async withSessionLock(key, fn) {
       // Lock and unlock must run on one connection: a pooled query could unlock on another and leave it held.
