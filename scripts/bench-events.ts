@@ -13,6 +13,14 @@ export interface EventFigures {
   applyP50: number;
   applyP99: number;
   applyErrors: number;
+  /** Deaths per second when they arrive ten to a message; latency of a message. */
+  batchedPerSecond: number;
+  batchedP50: number;
+  batchedP99: number;
+  batchedErrors: number;
+  /** Registry events waiting for the fan-out after the two runs, and the time it took to read them all. */
+  backlog: number;
+  fanoutSeconds: number;
   notified: number;
   sent: number;
   latencyP50: number;
@@ -28,17 +36,22 @@ interface Options {
   connections: number;
   duration: number;
   receiverPort: number;
+  /** Registry events the notify fan-out has not read yet. */
+  fanoutBacklog: () => Promise<number>;
 }
 
-function deathNotify(uin: string): string {
+function deathNotify(...uins: string[]): string {
   return JSON.stringify({
-    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'notify', status: 'succ', sender_id: 'bench-crvs', total_count: 1 },
+    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'notify', status: 'succ', sender_id: 'bench-crvs', total_count: uins.length },
     message: {
       transaction_id: 'bench',
-      notify_event: [{ reference_id: randomUUID(), timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_record_type: 'Person', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: uin }], death_date: '2026-11-01' } } }],
+      notify_event: uins.map((uin) => ({ reference_id: randomUUID(), timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_record_type: 'Person', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: uin }], death_date: '2026-11-01' } } })),
     },
   });
 }
+
+/** Events per notify message in the batched scenario (a CRVS pushing its registrations in batches). */
+export const DEATHS_PER_MESSAGE = 10;
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
 
@@ -47,7 +60,7 @@ export async function benchEvents(o: Options): Promise<EventFigures> {
   const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
 
   // 1. Deaths applied per second, nobody subscribed.
-  const applyUins = uins.splice(0, Math.floor(uins.length * 0.8));
+  const applyUins = uins.splice(0, Math.floor(uins.length * 0.45));
   let next = 0;
   const applied = await autocannon({
     url: o.serverUrl,
@@ -55,6 +68,34 @@ export async function benchEvents(o: Options): Promise<EventFigures> {
     duration: o.duration,
     requests: [{ method: 'POST', path: '/crvs/registry/notify', headers: headers(o.crvsToken), setupRequest: (req) => ({ ...req, body: deathNotify(applyUins[next++ % applyUins.length]) }) }],
   });
+
+  // 1b. The same, ten deaths per notify message.
+  // Each UIN dies once: the pool is split so that no scenario reports a death already recorded.
+  const batchUins = uins.splice(0, Math.floor(uins.length * 0.8));
+  let nextBatch = 0;
+  const batched = await autocannon({
+    url: o.serverUrl,
+    connections: o.connections,
+    duration: o.duration,
+    requests: [
+      {
+        method: 'POST',
+        path: '/crvs/registry/notify',
+        headers: headers(o.crvsToken),
+        setupRequest: (req) => {
+          const start = (nextBatch++ * DEATHS_PER_MESSAGE) % (batchUins.length - DEATHS_PER_MESSAGE);
+          return { ...req, body: deathNotify(...batchUins.slice(start, start + DEATHS_PER_MESSAGE)) };
+        },
+      },
+    ],
+  });
+
+  // The fan-out reads the registry events of both runs (a death writes two to four); the latency run starts once it
+  // has caught up, so that it measures a change's way to its subscriber, not the backlog.
+  const backlog = await o.fanoutBacklog();
+  const drainStart = performance.now();
+  while ((await o.fanoutBacklog()) > 0 && performance.now() - drainStart < 300_000) await sleep(500);
+  const fanoutSeconds = (performance.now() - drainStart) / 1000;
 
   // 2. Change -> notify latency: one subscriber of deaths, deaths reported one at a time at a steady pace.
   const arrivals = new Map<string, number>();
@@ -102,6 +143,12 @@ export async function benchEvents(o: Options): Promise<EventFigures> {
       applyP50: applied.latency.p50,
       applyP99: applied.latency.p99,
       applyErrors: applied.errors + applied.non2xx,
+      batchedPerSecond: batched.requests.average * DEATHS_PER_MESSAGE,
+      batchedP50: batched.latency.p50,
+      batchedP99: batched.latency.p99,
+      batchedErrors: batched.errors + batched.non2xx,
+      backlog,
+      fanoutSeconds,
       notified: latencies.length,
       sent: sentAt.size,
       latencyP50: Math.round(percentile(latencies, 50)),

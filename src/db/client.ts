@@ -19,6 +19,12 @@ type Row = Record<string, unknown>;
  * drizzle `sql` fragment) as a server-side prepared statement on PostgreSQL: hot paths build their text once, or
  * through the query compiler, and skip the query builder's per-call cost.
  */
+/** PostgreSQL deadlock_detected or serialization_failure: the transaction lost a race with another and may run again. */
+export function isTransactionConflict(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;

@@ -23,6 +23,15 @@ describe('error handler', () => {
     expect(body.errors[0].code).toBe('err.request.timeout');
   });
 
+  it('a deadlock that outlived the retries -> 503 err.service.unavailable with Retry-After, no detail', async () => {
+    const res = await appThrowing(Object.assign(new Error('deadlock detected: Process 42 waits for ShareLock on transaction 7'), { code: '40P01' })).request('/boom');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    const text = await res.text();
+    expect(JSON.parse(text).message.error.code).toBe('err.service.unavailable');
+    expect(text).not.toMatch(/Process 42|ShareLock/);
+  });
+
   it('anything unexpected -> 500 err.service.unavailable without the message, SQL or stack', async () => {
     const res = await appThrowing(new Error('relation "individuals" does not exist at select * from individuals')).request('/boom');
     expect(res.status).toBe(500);

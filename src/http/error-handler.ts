@@ -1,5 +1,6 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { isTransactionConflict } from '../db/client.js';
 import { errorBody } from '../dci/envelope/builder.js';
 import type { AppEnv } from './context.js';
 import { DciError } from './errors.js';
@@ -10,6 +11,10 @@ export const handleError: ErrorHandler<AppEnv> = (err, c) => {
   // PostgreSQL query_canceled (statement_timeout): the search took too long, the server is fine.
   if ((err as { code?: unknown }).code === '57014') {
     return respond(c, new DciError(504, 'err.request.timeout', 'the query took longer than the server allows; narrow the search'));
+  }
+  // A deadlock or serialization failure that outlived the retries: nothing was written, the client may send it again.
+  if (isTransactionConflict(err)) {
+    return respond(c, new DciError(503, 'err.service.unavailable', 'the request conflicted with concurrent changes and was not applied; send it again', { 'retry-after': '1' }));
   }
   if (err instanceof HTTPException && err.status < 500) {
     return respond(c, new DciError(err.status === 413 ? 413 : 400, 'err.request.bad', err.message || 'bad request'));

@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client.js';
+import { type Database, isTransactionConflict } from '../../db/client.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { ApplyResult, VitalEventApplier } from './apply.js';
 import { readVitalEvent, type VitalEvent } from './vital-events.js';
@@ -28,10 +28,11 @@ const COLUMNS = 'id, sender_id, event_type, reference_id, message_id, state, out
 const SEAL_CONTEXT = 'crvs_events.record';
 /** How many pending events one change may wake up again (a birth that lets its death apply, and so on). */
 const MAX_RETRIES_PER_CHANGE = 100;
+const RETRIES_ON_CONFLICT = 3;
 
 /**
- * Vital events notified by CRVS partners: each is stored (sealed) and applied in one transaction, before the notify
- * is acknowledged. Identity is the event's, not the message's: a resent event is found and not applied twice. What
+ * Vital events notified by CRVS partners: stored (sealed) and applied, a message's events in one transaction, before
+ * the notify is acknowledged. Identity is the event's, not the message's: a resent event is found and not applied twice. What
  * cannot be applied yet waits as `pending`, is tried again when the identifiers it waits for arrive (a birth after
  * its death), and can be re-applied or dismissed by an operator.
  */
@@ -44,9 +45,24 @@ export class VitalEventInbox {
     private readonly onChanged: () => void = () => {},
   ) {}
 
-  /** Receives one notify message's events, each in its own transaction; resolves once all are durable. */
+  /**
+   * Receives one notify message's events in one transaction (one commit for a CRVS's batch); resolves once all are
+   * durable. An event that cannot be applied is kept as pending, not thrown, so only a database failure fails the
+   * message: the CRVS gets an error and sends it again, and the events' identities keep that from applying anything
+   * twice.
+   */
   async receive(senderId: string, messageId: string, events: NotifiedEvent[]): Promise<void> {
-    for (const item of events) await this.db.transaction((tx) => this.receiveOne(tx, senderId, messageId, item));
+    // Two messages naming members of one household in opposite orders can deadlock: the loser runs again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.transaction(async (tx) => {
+          for (const item of events) await this.receiveOne(tx, senderId, messageId, item);
+        });
+        break;
+      } catch (e) {
+        if (attempt >= RETRIES_ON_CONFLICT || !isTransactionConflict(e)) throw e;
+      }
+    }
     this.onChanged();
   }
 
