@@ -122,6 +122,27 @@ describe('death', () => {
     expect(await one(`select state, attempts from crvs_events where reference_id = 'evt-d2'`)).toEqual({ state: 'applied', attempts: 4 });
     expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size - 1);
   });
+
+  it('applies nothing of a resent event that was dismissed, even when it now names a living person', async () => {
+    const drn = { identifier_type: 'DRN', identifier_value: 'D-2026-000777' };
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf('0000000777'), drn], death_date: '2026-11-22' }, ref: 'evt-d777' }]);
+    const row = await one(`select id, state from crvs_events where reference_id = 'evt-d777'`);
+    expect(row.state).toBe('pending');
+    const dismissed = await fetch(`${server.url}/admin/crvs/events/${row.id}/dismiss`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'not a person of this registry' }),
+    });
+    expect(dismissed.status).toBe(200);
+    // The same death (its DRN is its identity) resent naming someone who is alive here.
+    const hh = await marriedHousehold(5);
+    const eventsBefore = (await db.query('select id from registry_events')).length;
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(hh.headUin), drn], death_date: '2026-11-22' }, ref: 'evt-d777-again' }]);
+    expect((await one('select death_date from individuals where id = $1', [hh.headId])).death_date).toBeNull();
+    expect((await one(`select count(*)::int as n from identifiers where id_type = 'DRN' and individual_id = $1`, [hh.headId])).n).toBe(0);
+    expect((await db.query('select id from registry_events')).length).toBe(eventsBefore);
+    expect(await one(`select state, attempts from crvs_events where id = $1`, [row.id])).toEqual({ state: 'dismissed', attempts: 2 });
+  });
 });
 
 describe('live birth', () => {
