@@ -59,36 +59,29 @@ export async function benchEvents(o: Options): Promise<EventFigures> {
   const uins = [...o.uins];
   const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
 
-  // 1. Deaths applied per second, nobody subscribed.
-  const applyUins = uins.splice(0, Math.floor(uins.length * 0.45));
-  let next = 0;
-  const applied = await autocannon({
-    url: o.serverUrl,
-    connections: o.connections,
-    duration: o.duration,
-    requests: [{ method: 'POST', path: '/crvs/registry/notify', headers: headers(o.crvsToken), setupRequest: (req) => ({ ...req, body: deathNotify(applyUins[next++ % applyUins.length]) }) }],
-  });
-
-  // 1b. The same, ten deaths per notify message.
-  // Each UIN dies once: the pool is split so that no scenario reports a death already recorded.
-  const batchUins = uins.splice(0, Math.floor(uins.length * 0.8));
-  let nextBatch = 0;
-  const batched = await autocannon({
-    url: o.serverUrl,
-    connections: o.connections,
-    duration: o.duration,
-    requests: [
-      {
-        method: 'POST',
-        path: '/crvs/registry/notify',
-        headers: headers(o.crvsToken),
-        setupRequest: (req) => {
-          const start = (nextBatch++ * DEATHS_PER_MESSAGE) % (batchUins.length - DEATHS_PER_MESSAGE);
-          return { ...req, body: deathNotify(...batchUins.slice(start, start + DEATHS_PER_MESSAGE)) };
+  // 1. Deaths applied per second, nobody subscribed: one death per notify message, then ten. Each UIN dies once: the
+  // pool is split so that no run reports a death already recorded.
+  const deaths = (pool: string[], perMessage: number) => {
+    let next = 0;
+    return autocannon({
+      url: o.serverUrl,
+      connections: o.connections,
+      duration: o.duration,
+      requests: [
+        {
+          method: 'POST',
+          path: '/crvs/registry/notify',
+          headers: headers(o.crvsToken),
+          setupRequest: (req) => {
+            const start = (next++ * perMessage) % (pool.length - perMessage);
+            return { ...req, body: deathNotify(...pool.slice(start, start + perMessage)) };
+          },
         },
-      },
-    ],
-  });
+      ],
+    });
+  };
+  const applied = await deaths(uins.splice(0, Math.floor(uins.length * 0.45)), 1);
+  const batched = await deaths(uins.splice(0, Math.floor(uins.length * 0.8)), DEATHS_PER_MESSAGE);
 
   // The fan-out reads the registry events of both runs (a death writes two to four); the latency run starts once it
   // has caught up, so that it measures a change's way to its subscriber, not the backlog.
