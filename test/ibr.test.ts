@@ -188,6 +188,21 @@ describe('sync/enrolled: the duplicate check', () => {
     expect(message.enrolled_response.filter((r: any) => r.enrolled_status === 'yes')).toHaveLength(expected.n);
   });
 
+  it('refuses a replayed message in the header, discloses nothing again and audits nothing again', async () => {
+    const person = await unenrolledPerson();
+    const body = enrolledBody({ query_type: 'idtype-value', query: { type: 'UIN', value: person.uin } });
+    const first = await postJson(`${server.url}/ibr/registry/sync/enrolled`, tokens['spmis-b'], body);
+    expect(first.json.message.enrolled_response).toHaveLength(1);
+    const audited = async () => (await db.query<{ n: number }>(`select count(*)::int as n from audit_log where message_id = $1`, [body.header.message_id]))[0].n;
+    expect(await audited()).toBe(1);
+    const replay = await postJson(`${server.url}/ibr/registry/sync/enrolled`, tokens['spmis-b'], body);
+    expect(replay.status).toBe(200);
+    expectSchema('enrolled-response.schema.json', replay.json);
+    expect(replay.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+    expect(replay.json.message.enrolled_response).toEqual([]);
+    expect(await audited()).toBe(1);
+  });
+
   it('refuses the message in the header for a wrong total_count, and without a token or the scope', async () => {
     const wrongCount = await postJson(`${server.url}/ibr/registry/sync/enrolled`, tokens['spmis-b'], enrolledBody({ query: { UIN: { eq: '1' } } }, 'spmis-b', 3));
     expect(wrongCount.status).toBe(200);

@@ -139,16 +139,31 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
     const items = itemsOf(message, endpoint, partner.purposes);
     const correlationId = newCorrelationId();
     c.header('cache-control', 'no-store');
-    try {
-      checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
-      await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
-    } catch (e) {
-      if (!(e instanceof HeaderRejection)) throw e;
+    const rejectWith = async (e: HeaderRejection) => {
       const rejected = deps.envelopes.callbackHeader({ action: 'on-search', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: items.length, completedCount: 0 });
       const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
       return jsonText(c, await deps.envelopes.envelopeTextFor(partner, rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
+    };
+    try {
+      checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
+    } catch (e) {
+      if (e instanceof HeaderRejection) return rejectWith(e);
+      throw e;
     }
-    const answer = await endpoint.answer(items, partner);
+    // As for sync search: the replay record and the (read-only) answer side by side; a replay's answer is dropped.
+    const firstSeen = deps.replay.checkFirstSeen(header.sender_id, header.message_id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const answering = endpoint.answer(items, partner);
+    answering.catch(() => {});
+    const replayed = await firstSeen;
+    if (replayed) {
+      await answering.catch(() => {});
+      if (replayed instanceof HeaderRejection) return rejectWith(replayed);
+      throw replayed;
+    }
+    const answer = await answering;
     if (answer.disclosed.length > 0) {
       await deps.audit.disclosed({
         partnerId: partner.id,
