@@ -1,76 +1,47 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
-import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { postJson } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
-import { freePort, waitFor } from './support/receiver.js';
-import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+import { waitFor } from './support/receiver.js';
+import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import type { TestServer } from './support/server.js';
 
 /**
  * The gateway subscribes itself to the national CRVS (a second instance of this server) and applies the deaths the
  * CRVS notifies, as it applies those a CRVS pushes directly: the registry stays current without anyone polling.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'dci-upstream-sub-'));
+let pair: GatewayPair;
 let crvsDb: Database;
 let gatewayDb: Database;
 let crvs: TestServer;
 let gateway: TestServer;
 
 beforeAll(async () => {
-  crvsDb = await openTestDatabase();
-  gatewayDb = await openTestDatabase();
-  const gatewayKey = await generateSigningKey();
-  const gatewayPort = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  crvs = await startTestServer({ DCI_SENDER_ID: 'national-crvs', WORKER_POLL_MS: '50' }, {
-    db: crvsDb,
-    partners: [
+  pair = await startGatewayPair({
+    env: { WORKER_POLL_MS: '50' },
+    crvsPartners: (gw) => [
       {
         id: 'gateway-a',
         secret: 'gateway-a-secret',
         scopes: ['crvs:registry.subscribe', 'crvs:registry.search'],
         signature: 'required',
-        jwks: { keys: [gatewayKey.publicJwk] },
+        jwks: { keys: [gw.key.publicJwk] },
         // Where the CRVS calls the gateway back, with a token from the gateway's own token endpoint.
-        callbacks: { origins: [gatewayUrl], baseUrl: `${gatewayUrl}/crvs`, allowPrivateNetwork: true, auth: { tokenUrl: `${gatewayUrl}/oauth2/client/token`, clientId: 'national-crvs', clientSecret: 'national-crvs-secret' } },
+        callbacks: { origins: [gw.url], baseUrl: `${gw.url}/crvs`, allowPrivateNetwork: true, auth: { tokenUrl: `${gw.url}/oauth2/client/token`, clientId: 'national-crvs', clientSecret: 'national-crvs-secret' } },
       },
       { id: 'hospital', secret: 'hospital-secret-1', scopes: ['crvs:registry.notify'], signature: 'off' },
     ],
-  });
-  const upstreams = join(dir, 'upstreams.json');
-  writeFileSync(
-    upstreams,
-    JSON.stringify([
-      {
-        domain: 'crvs',
-        id: 'national-crvs',
-        sender_id: 'gateway-a',
-        base_url: `${crvs.url}/crvs`,
-        auth: { token_url: `${crvs.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 'gateway-a-secret' },
-        jwks_uri: `${crvs.url}/.well-known/jwks.json`,
-      },
-    ]),
-  );
-  gateway = await startTestServer({ UPSTREAMS_FILE: upstreams, PORT: String(gatewayPort), PUBLIC_URL: gatewayUrl, WORKER_POLL_MS: '50' }, {
-    db: gatewayDb,
-    signingKey: gatewayKey,
-    partners: [
-      { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify', 'crvs:registry.on-subscribe'], signature: 'required', jwksUri: `${crvs.url}/.well-known/jwks.json` },
+    gatewayPartners: (crvsUrl) => [
+      { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify', 'crvs:registry.on-subscribe'], signature: 'required', jwksUri: `${crvsUrl}/.well-known/jwks.json` },
       { id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] },
     ],
   });
+  ({ crvsDb, gatewayDb, crvs, gateway } = pair);
 });
 afterAll(async () => {
-  await gateway?.close();
-  await crvs?.close();
-  await crvsDb?.close();
-  await gatewayDb?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await pair?.close();
 });
 
 describe('gateway subscribed to an upstream CRVS', () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
@@ -8,7 +5,8 @@ import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support
 import { clearValue, idColumns } from './support/data-keys.js';
 import { freePort } from './support/receiver.js';
 import { parseDciSignature } from './support/signatures.js';
-import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import { startTestServer, type TestServer } from './support/server.js';
 
 /**
  * Gateway mode: the CRVS domain of this gateway is served by a national CRVS (a second instance of this server). The
@@ -16,58 +14,29 @@ import { openTestDatabase, startTestServer, type TestServer } from './support/se
  * CRVS's records, projected to the caller's fields, re-signed and audited on both sides.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'dci-upstream-'));
+let pair: GatewayPair;
 let crvsDb: Database;
 let gatewayDb: Database;
-let crvs: TestServer;
 let gateway: TestServer;
 let gatewayKey: SigningKey;
 let uin: string;
-
-function upstreamsFile(name: string, overrides: Record<string, unknown> = {}): string {
-  const file = join(dir, name);
-  writeFileSync(
-    file,
-    JSON.stringify([
-      {
-        domain: 'crvs',
-        id: 'national-crvs',
-        sender_id: 'gateway-a',
-        base_url: `${crvs.url}/crvs`,
-        auth: { token_url: `${crvs.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 'gateway-a-secret', scope: 'crvs:registry.search' },
-        jwks_uri: `${crvs.url}/.well-known/jwks.json`,
-        signature: 'required',
-        ...overrides,
-      },
-    ]),
-  );
-  return file;
-}
+const narrowPartner = { id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] };
 
 beforeAll(async () => {
-  crvsDb = await openTestDatabase();
-  gatewayDb = await openTestDatabase();
-  gatewayKey = await generateSigningKey();
-  crvs = await startTestServer({ DCI_SENDER_ID: 'national-crvs' }, {
-    db: crvsDb,
-    partners: [{ id: 'gateway-a', secret: 'gateway-a-secret', scopes: ['crvs:registry.search'], signature: 'required', jwks: { keys: [gatewayKey.publicJwk] } }],
+  pair = await startGatewayPair({
+    crvsPartners: (gw) => [{ id: 'gateway-a', secret: 'gateway-a-secret', scopes: ['crvs:registry.search'], signature: 'required', jwks: { keys: [gw.key.publicJwk] } }],
+    gatewayPartners: () => [narrowPartner],
+    upstream: { signature: 'required' },
+    upstreamScope: 'crvs:registry.search',
   });
-  gateway = await startTestServer({ UPSTREAMS_FILE: upstreamsFile('upstreams.json') }, {
-    db: gatewayDb,
-    signingKey: gatewayKey,
-    partners: [{ id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] }],
-  });
+  ({ crvsDb, gatewayDb, gateway, gatewayKey } = pair);
   const [row] = await crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
   uin = clearValue(row);
   // The national CRVS knows this person under another name than the gateway's own copy does.
   await crvsDb.query(`update individuals set given_name = 'Upstream-Only' where id = $1`, [row.individual_id]);
 });
 afterAll(async () => {
-  await gateway?.close();
-  await crvs?.close();
-  await crvsDb?.close();
-  await gatewayDb?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await pair?.close();
 });
 
 const byUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')]);
@@ -104,7 +73,7 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
       ['down', { base_url: `http://127.0.0.1:${await freePort()}/crvs` }],
       ['foreign keys', { jwks_uri: undefined, jwks: { keys: [stranger.publicJwk] } }],
     ] as const) {
-      const broken = await startTestServer({ UPSTREAMS_FILE: upstreamsFile(`${name}.json`, overrides) }, { db: gatewayDb, signingKey: gatewayKey, partners: [{ id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] }] });
+      const broken = await startTestServer({ UPSTREAMS_FILE: pair.upstreamsFile(`${name}.json`, overrides) }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] });
       try {
         const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
         expect(res.status, name).toBe(502);
@@ -117,8 +86,7 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
   });
 
   it('refuses an invalid UPSTREAMS_FILE at start', async () => {
-    const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify([{ domain: 'crvs', id: 'x', base_url: 'not a url' }]));
+    const file = pair.upstreamsFile('bad.json', { base_url: 'not a url', id: 'x' });
     await expect(startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb })).rejects.toThrow(/UPSTREAMS_FILE .*base_url/);
   });
 });
