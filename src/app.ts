@@ -30,6 +30,7 @@ import { handleError, handleNotFound } from './http/error-handler.js';
 import { requestContext } from './http/middleware.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import type { IdentifierVault } from './registry/identifiers.js';
+import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from './registry/vocabularies.js';
 import type { UpstreamSearch } from './gateway/upstream.js';
 import { registerUpstreamRoutes, type UpstreamLink } from './gateway/upstream-routes.js';
 import { registerDciSchemas } from './ops/openapi.js';
@@ -113,7 +114,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     checks,
     onChanged: deps.registryChanged,
   });
-  registerVocabularies(app, [ENROLMENT_STATUS, BENEFIT_TYPE, ASSISTANCE_UNIT, BENEFIT_FREQUENCY, DISABILITY_STATUS, DISABILITY_LEVEL, IMPAIRMENT_TYPE, IMPAIRMENT_LEVEL, IMPAIRMENT_CAUSE, AGE_AT_ONSET, SUPPORT_STATUS]);
+  registerVocabularies(app, [ENROLMENT_STATUS, BENEFIT_TYPE, ASSISTANCE_UNIT, BENEFIT_FREQUENCY, DISABILITY_STATUS, DISABILITY_LEVEL, DISABILITY_DOMAIN, DISABILITY_SEVERITY, IMPAIRMENT_TYPE, IMPAIRMENT_LEVEL, IMPAIRMENT_CAUSE, AGE_AT_ONSET, SUPPORT_STATUS]);
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader);
   registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });

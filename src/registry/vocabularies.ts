@@ -16,6 +16,27 @@ function lookup<T>(table: ReadonlyMap<string, T>, input: unknown): T | undefined
   return key === undefined ? undefined : table.get(key);
 }
 
+/** A closed list of values with labels: `normalize` takes a value, its label or a synonym in any case and spelling. */
+export interface Vocabulary<V extends string | number> {
+  readonly name: string;
+  readonly entries: readonly { value: V; label: string }[];
+  normalize(input: unknown): V | undefined;
+  /** `1 Active, 2 Deceased...` for error messages and API documentation. */
+  describe(): string;
+}
+
+export function vocabulary<V extends string | number>(name: string, entries: readonly (readonly [V, string])[], synonyms: Record<string, V> = {}): Vocabulary<V> {
+  const table = new Map<string, V>();
+  for (const [value, label] of entries) {
+    table.set(fold(String(value))!, value);
+    table.set(fold(label)!, value);
+  }
+  for (const [synonym, value] of Object.entries(synonyms)) table.set(fold(synonym)!, value);
+  const list = entries.map(([value, label]) => ({ value, label }));
+  const description = list.map((e) => (String(e.value) === e.label ? e.label : `${e.value} ${e.label}`)).join(', ');
+  return { name, entries: list, normalize: (input) => lookup(table, input), describe: () => description };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Sex
 
@@ -144,28 +165,19 @@ export type EmploymentStatus = keyof typeof EMPLOYMENT_STATUS;
 export const GROUP_TYPE = { 1: 'Household', 2: 'Family', 3: 'Group' } as const;
 export type GroupType = keyof typeof GROUP_TYPE;
 
-function codeLookup<C extends number>(table: Record<C, string>): Map<string, C> {
-  const map = new Map<string, C>();
-  for (const [code, label] of Object.entries(table) as [string, string][]) {
-    map.set(code, Number(code) as C);
-    map.set(fold(label)!, Number(code) as C);
-  }
-  return map;
-}
-
-const EMPLOYMENT_LOOKUP = codeLookup(EMPLOYMENT_STATUS);
-EMPLOYMENT_LOOKUP.set('self employed', 2);
-EMPLOYMENT_LOOKUP.set('selfemployed', 2);
-const GROUP_TYPE_LOOKUP = codeLookup(GROUP_TYPE);
+export const EMPLOYMENT = vocabulary('employment_status', Object.entries(EMPLOYMENT_STATUS).map(([code, label]) => [Number(code) as EmploymentStatus, label] as const), {
+  selfemployed: 2,
+});
+export const GROUP_TYPES = vocabulary('group_type', Object.entries(GROUP_TYPE).map(([code, label]) => [Number(code) as GroupType, label] as const));
 
 /** `1`, `"1"`, `employed`, `Self-employed`... -> 1..8. */
 export function normalizeEmploymentStatus(input: unknown): EmploymentStatus | undefined {
-  return lookup(EMPLOYMENT_LOOKUP, input);
+  return EMPLOYMENT.normalize(input);
 }
 
 /** `1`, `"1"`, `household`, `family`, `group` -> 1..3. */
 export function normalizeGroupType(input: unknown): GroupType | undefined {
-  return lookup(GROUP_TYPE_LOOKUP, input);
+  return GROUP_TYPES.normalize(input);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -183,28 +195,27 @@ export interface DisabilityInfo {
   functional_severity: DisabilitySeverity;
 }
 
-const DOMAIN_LOOKUP = new Map<string, DisabilityDomain>([
-  ...DISABILITY_DOMAINS.map((d) => [fold(d)!, d] as const),
-  ['selfcare', 'self_care'],
-  ['vision', 'seeing'],
-  ['mobility', 'walking'],
-  ['remembering', 'cognition'],
-  ['concentrating', 'cognition'],
-  ['communicating', 'communication'],
-]);
-const SEVERITY_LOOKUP = new Map<string, DisabilitySeverity>([
-  ...DISABILITY_SEVERITIES.map((s) => [fold(s)!, s] as const),
-  ['some', 'some_difficulty'],
-  ['a lot', 'a_lot_of_difficulty'],
-  ['cannot', 'cannot_do_at_all'],
-]);
+/** Washington Group domains and severities, with the synonyms partners send (`mobility`, `A lot of difficulty`). */
+export const DISABILITY_DOMAIN = vocabulary('disability_limitation_type', DISABILITY_DOMAINS.map((d) => [d, d] as const), {
+  selfcare: 'self_care',
+  vision: 'seeing',
+  mobility: 'walking',
+  remembering: 'cognition',
+  concentrating: 'cognition',
+  communicating: 'communication',
+});
+export const DISABILITY_SEVERITY = vocabulary('functional_severity', DISABILITY_SEVERITIES.map((d) => [d, d] as const), {
+  some: 'some_difficulty',
+  'a lot': 'a_lot_of_difficulty',
+  cannot: 'cannot_do_at_all',
+});
 
 export function normalizeDisabilityDomain(input: unknown): DisabilityDomain | undefined {
-  return lookup(DOMAIN_LOOKUP, input);
+  return DISABILITY_DOMAIN.normalize(input);
 }
 
 export function normalizeDisabilitySeverity(input: unknown): DisabilitySeverity | undefined {
-  return lookup(SEVERITY_LOOKUP, input);
+  return DISABILITY_SEVERITY.normalize(input);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -227,27 +238,3 @@ export const IDENTIFIER_TYPES: readonly IdentifierTypeDef[] = [
   { code: 'MRN', classification: 'restricted', description: 'Marriage registration number', appliesTo: 'person' },
   { code: 'HOUSEHOLD_ID', classification: 'internal', description: 'Household identifier', appliesTo: 'group' },
 ];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Closed code lists of the domains (IBR enrolment status, DR disability status...)
-
-/** A closed list of values with labels: `normalize` takes a value, its label or a synonym in any case and spelling. */
-export interface Vocabulary<V extends string | number> {
-  readonly name: string;
-  readonly entries: readonly { value: V; label: string }[];
-  normalize(input: unknown): V | undefined;
-  /** `1 Active, 2 Deceased...` for error messages and API documentation. */
-  describe(): string;
-}
-
-export function vocabulary<V extends string | number>(name: string, entries: readonly (readonly [V, string])[], synonyms: Record<string, V> = {}): Vocabulary<V> {
-  const table = new Map<string, V>();
-  for (const [value, label] of entries) {
-    table.set(fold(String(value))!, value);
-    table.set(fold(label)!, value);
-  }
-  for (const [synonym, value] of Object.entries(synonyms)) table.set(fold(synonym)!, value);
-  const list = entries.map(([value, label]) => ({ value, label }));
-  const description = list.map((e) => (String(e.value) === e.label ? e.label : `${e.value} ${e.label}`)).join(', ');
-  return { name, entries: list, normalize: (input) => lookup(table, input), describe: () => description };
-}

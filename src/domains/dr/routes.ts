@@ -15,7 +15,7 @@ import { DciError } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { splitSubject } from '../../registry/subjects.js';
-import { DISABILITY_DOMAINS, DISABILITY_SEVERITIES, normalizeDisabilityDomain, normalizeDisabilitySeverity, type Vocabulary, vocabulary } from '../../registry/vocabularies.js';
+import { DISABILITY_DOMAIN, DISABILITY_SEVERITY, type Vocabulary } from '../../registry/vocabularies.js';
 import type { AssessmentService } from './assessments.js';
 import { type DisabilityRow, disabilityRows, toDisabilityInfo, toDisabilitySupport } from './search.js';
 import { AGE_AT_ONSET, DISABILITY_LEVEL, DISABILITY_STATUS, IMPAIRMENT_CAUSE, IMPAIRMENT_LEVEL, IMPAIRMENT_TYPE, SUPPORT_KINDS, SUPPORT_STATUS } from './vocabulary.js';
@@ -91,8 +91,6 @@ function vocabField<V extends string | number>(vocab: Vocabulary<V>) {
 }
 
 const schemaName = (vocab: { name: string }) => vocab.name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
-const LIMITATION_TYPE = vocabulary('disability_limitation_type', DISABILITY_DOMAINS.map((d) => [d, d] as const));
-const FUNCTIONAL_SEVERITY = vocabulary('functional_severity', DISABILITY_SEVERITIES.map((d) => [d, d] as const));
 const isoDate = z.iso.date();
 
 const SupportEntry = z.object({
@@ -114,8 +112,8 @@ const AssessmentBody = z
     functional_limitations: z
       .array(
         z.object({
-          disability_limitation_type: z.string().transform((v, ctx) => normalizeDisabilityDomain(v) ?? (ctx.addIssue({ code: 'custom', message: `must be one of ${LIMITATION_TYPE.describe()}` }), z.NEVER)),
-          functional_severity: z.string().transform((v, ctx) => normalizeDisabilitySeverity(v) ?? (ctx.addIssue({ code: 'custom', message: `must be one of ${FUNCTIONAL_SEVERITY.describe()}` }), z.NEVER)),
+          disability_limitation_type: vocabField(DISABILITY_DOMAIN),
+          functional_severity: vocabField(DISABILITY_SEVERITY),
         }),
       )
       .max(20)

@@ -5,8 +5,8 @@ import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeDef, Operator } from '../../dci/query/types.js';
 import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
-import { normalizeDisabilityDomain, normalizeDisabilitySeverity, type Vocabulary } from '../../registry/vocabularies.js';
-import { anyPersonIdentifierDef, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
+import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from '../../registry/vocabularies.js';
+import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toMember } from '../social/records.js';
 import { countMembers, findMembersPage, type Queryable } from '../social/store.js';
 import { ENROLLED_STATUSES } from '../ibr/vocabulary.js';
@@ -20,9 +20,6 @@ const reject = (message: string): never => {
   throw new QueryRejection('rjct.search_criteria.invalid', message);
 };
 
-function coded<V extends string | number>(vocab: Vocabulary<V>) {
-  return (v: unknown) => vocab.normalize(v) ?? reject(`${vocab.name}: unknown value ${JSON.stringify(v)} (${vocab.describe()})`);
-}
 
 /** A condition on the entries of a JSON list column: some entry's `key` is (not) one of the values (jsonb containment, GIN-indexed). */
 function entryPredicate(column: SQL, key: string) {
@@ -38,25 +35,25 @@ const ofRecord = (column: SQL) => sql`(select ${column} from disability_records 
 
 /** Attributes of the person's disability record (`d`) and functional limitations. */
 const DISABILITY_ATTRIBUTES: AttributeDef[] = [
-  { name: 'disability_status', type: 'string', operators: textOps, normalize: coded(DISABILITY_STATUS), predicate: columnPredicate(sql`d.status`), sortKey: ofRecord(sql`d.status`) },
-  { name: 'disability_status_level', type: 'string', operators: textOps, normalize: coded(DISABILITY_LEVEL), predicate: columnPredicate(sql`d.level`), sortKey: ofRecord(sql`d.level`) },
-  { name: 'impairment_type', type: 'string', operators: textOps, normalize: coded(IMPAIRMENT_TYPE), predicate: entryPredicate(sql`d.impairments`, 'impairment_type') },
-  { name: 'impairment_level', type: 'string', operators: textOps, normalize: coded(IMPAIRMENT_LEVEL), predicate: entryPredicate(sql`d.impairments`, 'impairment_level') },
-  { name: 'impairment_cause', type: 'string', operators: textOps, normalize: coded(IMPAIRMENT_CAUSE), predicate: entryPredicate(sql`d.impairments`, 'impairment_cause') },
-  { name: 'age_on_set', type: 'string', operators: textOps, normalize: coded(AGE_AT_ONSET), predicate: entryPredicate(sql`d.impairments`, 'age_on_set') },
+  { name: 'disability_status', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_STATUS), predicate: columnPredicate(sql`d.status`), sortKey: ofRecord(sql`d.status`) },
+  { name: 'disability_status_level', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_LEVEL), predicate: columnPredicate(sql`d.level`), sortKey: ofRecord(sql`d.level`) },
+  { name: 'impairment_type', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_TYPE), predicate: entryPredicate(sql`d.impairments`, 'impairment_type') },
+  { name: 'impairment_level', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_LEVEL), predicate: entryPredicate(sql`d.impairments`, 'impairment_level') },
+  { name: 'impairment_cause', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_CAUSE), predicate: entryPredicate(sql`d.impairments`, 'impairment_cause') },
+  { name: 'age_on_set', type: 'string', operators: textOps, normalize: codedValue(AGE_AT_ONSET), predicate: entryPredicate(sql`d.impairments`, 'age_on_set') },
   { name: 'assessment_date', type: 'date', predicate: columnPredicate(sql`d.assessed_on`), sortKey: ofRecord(sql`d.assessed_on`) },
   {
     name: 'disability_limitation_type',
     type: 'string',
     operators: textOps,
-    normalize: (v) => normalizeDisabilityDomain(v) ?? reject(`disability_limitation_type: unknown value ${JSON.stringify(v)}`),
+    normalize: codedValue(DISABILITY_DOMAIN),
     predicate: entryPredicate(sql`i.disability_info`, 'disability_limitation_type'),
   },
   {
     name: 'functional_severity',
     type: 'string',
     operators: textOps,
-    normalize: (v) => normalizeDisabilitySeverity(v) ?? reject(`functional_severity: unknown value ${JSON.stringify(v)}`),
+    normalize: codedValue(DISABILITY_SEVERITY),
     predicate: entryPredicate(sql`i.disability_info`, 'functional_severity'),
   },
   ...SUPPORT_KINDS.map((kind): AttributeDef => ({

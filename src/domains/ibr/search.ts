@@ -5,7 +5,7 @@ import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeDef } from '../../dci/query/types.js';
 import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
-import { anyPersonIdentifierDef, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
+import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toGroup, toMember } from '../social/records.js';
 import { countGroups, countMembers, findGroupsPage, findMembersPage, type Queryable } from '../social/store.js';
 import { type EnrolmentView, enrolmentsByOwner } from './enrolment-store.js';
@@ -16,9 +16,6 @@ const BENEFICIARY = 'spdci-extensions-dci:Beneficiary';
 
 const textOps = ['eq', 'ne', 'in', 'nin'] as const;
 
-function coded(vocab: { normalize(v: unknown): number | undefined; describe(): string; name: string }) {
-  return (v: unknown) => vocab.normalize(v) ?? reject(`${vocab.name}: unknown value ${JSON.stringify(v)} (${vocab.describe()})`);
-}
 const reject = (message: string): never => {
   throw new QueryRejection('rjct.search_criteria.invalid', message);
 };
@@ -28,9 +25,9 @@ const ENROLMENT_ATTRIBUTES: AttributeDef[] = [
   { name: 'programme_identifier', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.code`) },
   { name: 'programme_name', type: 'string', operators: textOps, normalize: (v) => String(v).trim().toLowerCase(), predicate: columnPredicate(sql`lower(p.name)`) },
   { name: 'programme_type', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.programme_type`) },
-  { name: 'benefit_type', type: 'string', operators: textOps, normalize: coded(BENEFIT_TYPE), predicate: columnPredicate(sql`p.benefit_type`) },
-  { name: 'enrolment_status', type: 'string', operators: textOps, normalize: coded(ENROLMENT_STATUS), predicate: columnPredicate(sql`e.status`) },
-  { name: 'assistance_unit', type: 'string', operators: textOps, normalize: coded(ASSISTANCE_UNIT), predicate: columnPredicate(sql`e.assistance_unit`) },
+  { name: 'benefit_type', type: 'string', operators: textOps, normalize: codedValue(BENEFIT_TYPE), predicate: columnPredicate(sql`p.benefit_type`) },
+  { name: 'enrolment_status', type: 'string', operators: textOps, normalize: codedValue(ENROLMENT_STATUS), predicate: columnPredicate(sql`e.status`) },
+  { name: 'assistance_unit', type: 'string', operators: textOps, normalize: codedValue(ASSISTANCE_UNIT), predicate: columnPredicate(sql`e.assistance_unit`) },
   { name: 'enrolment_date', type: 'date', predicate: columnPredicate(sql`e.enrolment_date`) },
   { name: 'status_change_date', type: 'date', predicate: columnPredicate(sql`e.status_changed_on`) },
 ];

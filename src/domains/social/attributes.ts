@@ -2,7 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
 import { canonicalIdType, type IdentifierOwner, type IdentifierVault } from '../../registry/identifiers.js';
-import { normalizeEmploymentStatus, normalizeGroupType, normalizeMaritalStatus, normalizeSex } from '../../registry/vocabularies.js';
+import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeSex, type Vocabulary } from '../../registry/vocabularies.js';
 
 /**
  * The Social Registry's search allow-lists. Member searches run over `individuals i` left-joined to the person's
@@ -12,13 +12,17 @@ import { normalizeEmploymentStatus, normalizeGroupType, normalizeMaritalStatus, 
 
 const lowerText = (v: unknown) => String(v).trim().toLowerCase();
 
-function vocabulary(label: string, normalize: (v: string) => string | number | undefined) {
+/** A query value from a closed list, normalised; anything else refused naming the list (when it can be listed). */
+function inVocabulary(label: string, normalize: (v: string) => string | number | undefined, describe?: () => string) {
   return (v: unknown) => {
     const out = normalize(String(v));
-    if (out === undefined) throw new QueryRejection('rjct.search_criteria.invalid', `${label}: unknown value ${JSON.stringify(v)}`);
+    if (out === undefined) throw new QueryRejection('rjct.search_criteria.invalid', `${label}: unknown value ${JSON.stringify(v)}${describe ? ` (${describe()})` : ''}`);
     return out;
   };
 }
+
+/** `AttributeDef.normalize` for an attribute holding a vocabulary's values. */
+export const codedValue = (vocab: Vocabulary<string | number>) => inVocabulary(vocab.name, (v) => vocab.normalize(v), () => vocab.describe());
 
 function def(name: string, type: AttributeDef['type'], column: SQL, extra: Partial<AttributeDef> = {}): AttributeDef {
   return { name, type, predicate: columnPredicate(column), sortKey: column, ...extra };
@@ -80,10 +84,10 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
 
 /** Attributes of a person (alias i) and their active membership (alias m). */
 const personAttributes: AttributeDef[] = [
-  def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: vocabulary('sex', normalizeSex) }),
+  def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: inVocabulary('sex', normalizeSex) }),
   def('birth_date', 'date', sql`i.birth_date`),
   { name: 'age', type: 'integer', predicate: agePredicate, sortKey: sql`(current_date - i.birth_date)` },
-  def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: vocabulary('marital_status', normalizeMaritalStatus) }),
+  def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: inVocabulary('marital_status', normalizeMaritalStatus) }),
   def('is_disabled', 'boolean', sql`i.is_disabled`),
   def('is_deceased', 'boolean', sql`(i.death_date is not null)`),
   def('death_date', 'date', sql`i.death_date`),
@@ -92,7 +96,7 @@ const personAttributes: AttributeDef[] = [
   def('education_level', 'string', sql`i.education_level`, { operators: textOps }),
   def('occupation', 'string', sql`i.occupation`, { operators: textOps }),
   // Codes or labels (DIGEST 5: samples send labels, the spec codes).
-  def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: vocabulary('employment_status', normalizeEmploymentStatus) }),
+  def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: codedValue(EMPLOYMENT) }),
   def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
   def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: (v) => String(v).toUpperCase() }),
   def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
@@ -109,7 +113,7 @@ const personAttributes: AttributeDef[] = [
 const householdAttributes: AttributeDef[] = [
   def('poverty_score', 'number', sql`g.poverty_score`),
   def('group_size', 'integer', sql`g.group_size`),
-  def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: vocabulary('group_type', normalizeGroupType) }),
+  def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: codedValue(GROUP_TYPES) }),
   { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region') },
   { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district') },
   { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null) },
