@@ -65,6 +65,11 @@ export class IdentifierVault {
     );
   }
 
+  /** The identifier types of people, or of households (for values sent without their type). */
+  typesOf(owner: IdentifierOwner): string[] {
+    return [...this.types].filter(([, t]) => t.owner === owner).map(([code]) => code);
+  }
+
   isRestricted(idType: string): boolean {
     return this.types.get(canonicalIdType(idType))?.classification === 'restricted';
   }

@@ -29,7 +29,6 @@ function leafOf(path: string): string {
  * interprets (an IBR programme filter) or refuses.
  */
 export function splitSubject(conditions: SubjectCondition[], vault: IdentifierVault): { subject: SubjectRef; rest: SubjectCondition[] } {
-  const typesOf = (owner: IdentifierOwner) => [...vault.types].filter(([, t]) => t.owner === owner).map(([code]) => code);
   let subject: SubjectRef | undefined;
   const rest: SubjectCondition[] = [];
   for (const c of conditions) {
@@ -39,9 +38,9 @@ export function splitSubject(conditions: SubjectCondition[], vault: IdentifierVa
     const ref: Omit<SubjectRef, 'value'> | undefined = typed
       ? { owner: typed.owner, idTypes: [canonicalIdType(leaf)] }
       : ANY_PERSON_ID.includes(lower)
-        ? { owner: 'individual', idTypes: typesOf('individual') }
+        ? { owner: 'individual', idTypes: vault.typesOf('individual') }
         : ANY_GROUP_ID.includes(lower)
-          ? { owner: 'group', idTypes: typesOf('group') }
+          ? { owner: 'group', idTypes: vault.typesOf('group') }
           : undefined;
     if (!ref) {
       rest.push(c);

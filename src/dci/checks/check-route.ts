@@ -144,26 +144,14 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
       const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
       return jsonText(c, await deps.envelopes.envelopeTextFor(partner, rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
     };
+    let answer: CheckAnswer;
     try {
       checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
+      answer = await deps.replay.answerOnce(header.sender_id, header.message_id, () => endpoint.answer(items, partner));
     } catch (e) {
       if (e instanceof HeaderRejection) return rejectWith(e);
       throw e;
     }
-    // As for sync search: the replay record and the (read-only) answer side by side; a replay's answer is dropped.
-    const firstSeen = deps.replay.checkFirstSeen(header.sender_id, header.message_id).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const answering = endpoint.answer(items, partner);
-    answering.catch(() => {});
-    const replayed = await firstSeen;
-    if (replayed) {
-      await answering.catch(() => {});
-      if (replayed instanceof HeaderRejection) return rejectWith(replayed);
-      throw replayed;
-    }
-    const answer = await answering;
     if (answer.disclosed.length > 0) {
       await deps.audit.disclosed({
         partnerId: partner.id,

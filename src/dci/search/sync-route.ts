@@ -42,6 +42,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
     const correlationId = newCorrelationId();
     const items = message.search_request;
     c.header('cache-control', 'no-store');
+    const partner = c.get('partner');
     const rejectWith = async (e: HeaderRejection) => {
       const rejected = deps.envelopes.callbackHeader({
         action: 'on-search',
@@ -52,21 +53,8 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
         totalCount: items.length,
         completedCount: 0,
       });
-      return jsonText(c, await deps.envelopes.envelopeTextFor(c.get('partner'), rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
+      return jsonText(c, await deps.envelopes.envelopeTextFor(partner, rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
     };
-    try {
-      checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
-    } catch (e) {
-      if (e instanceof HeaderRejection) return rejectWith(e);
-      throw e;
-    }
-    // The replay record and the search run side by side (the search only reads): a round trip less for every answer.
-    // A replayed message's results are dropped unseen, and nothing of it reaches the audit log.
-    const firstSeen = deps.replay.checkFirstSeen(header.sender_id, header.message_id).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const partner = c.get('partner');
     const disclosures = new DisclosureRecorder(deps.audit, {
       partnerId: partner.id,
       domain: deps.domain,
@@ -76,16 +64,20 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       fields: partner.fields,
     });
     const handling = disclosures.handling(projectionOf(partner), partner.purposes);
-    const answering = deps.forward ? undefined : answerSearchBatch(deps.search, items, deps.limits, handling);
-    answering?.catch(() => {});
-    const replayed = await firstSeen;
-    if (replayed) {
-      await answering?.catch(() => {});
-      if (replayed instanceof HeaderRejection) return rejectWith(replayed);
-      throw replayed;
+    let results: Awaited<ReturnType<typeof answerSearchBatch>>;
+    try {
+      checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
+      // A forwarded search discloses to another registry: it leaves only once the message is known new.
+      results = await deps.replay.answerOnce(
+        header.sender_id,
+        header.message_id,
+        () => (deps.forward ? deps.forward.answer(message.transaction_id, items, handling) : answerSearchBatch(deps.search, items, deps.limits, handling)),
+        !deps.forward,
+      );
+    } catch (e) {
+      if (e instanceof HeaderRejection) return rejectWith(e);
+      throw e;
     }
-    // A forwarded search is sent upstream only once the message is known new: it discloses to another registry.
-    const results = answering ? await answering : await deps.forward!.answer(message.transaction_id, items, handling);
     await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',

@@ -22,6 +22,27 @@ export class ReplayGuard {
     }
   }
 
+  /**
+   * Answers a message once per sender and message id. When the answer only reads, the id is recorded while it runs
+   * (a round trip less for every answer); otherwise first. A replay is refused (HeaderRejection) and its answer
+   * dropped unseen, so nothing of it is disclosed or audited.
+   */
+  async answerOnce<T>(senderId: string, messageId: string, answer: () => Promise<T>, readOnly = true): Promise<T> {
+    if (!readOnly) {
+      await this.checkFirstSeen(senderId, messageId);
+      return answer();
+    }
+    const recording = this.checkFirstSeen(senderId, messageId);
+    const answering = answer();
+    try {
+      await recording;
+    } catch (e) {
+      await answering.catch(() => {});
+      throw e;
+    }
+    return answering;
+  }
+
   private async recordMany(batch: { senderId: string; messageId: string }[]): Promise<boolean[]> {
     const inserted = await this.db.query<{ sender_id: string; message_id: string }>(
       `insert into seen_sync_messages (sender_id, message_id)

@@ -50,7 +50,7 @@ function subjectOf(b: Record<string, unknown>, vault: IdentifierVault): { subjec
   const owner = group ? 'group' : 'individual';
   for (const c of candidates) {
     if (typeof c === 'string' && c.trim() !== '' && owner === 'individual') {
-      return { subject: { owner, idTypes: [...vault.types].filter(([, t]) => t.owner === owner).map(([code]) => code), value: c.trim() }, unit: 1 };
+      return { subject: { owner, idTypes: vault.typesOf(owner), value: c.trim() }, unit: 1 };
     }
     if (!isObject(c)) continue;
     const type = text(c.identifier_type);
@@ -59,7 +59,7 @@ function subjectOf(b: Record<string, unknown>, vault: IdentifierVault): { subjec
     const canonical = canonicalIdType(type.split(':').pop()!);
     if (vault.types.get(canonical)?.owner === owner) return { subject: { owner, idTypes: [canonical], value }, unit: group ? 2 : 1 };
   }
-  return fail(`the ${group ? 'group' : 'member'} has no identifier of a type this registry knows (${[...vault.types].filter(([, t]) => t.owner === owner).map(([code]) => code).join(', ')})`);
+  return fail(`the ${group ? 'group' : 'member'} has no identifier of a type this registry knows (${vault.typesOf(owner).join(', ')})`);
 }
 
 function benefitsOf(v: unknown): Record<string, unknown>[] {

@@ -242,7 +242,7 @@ export function extendCatalog(base: AttributeCatalog, defs: AttributeDef[], alia
  * value without its type. Looked up through every person type's index (blind index for restricted types).
  */
 export function anyPersonIdentifierDef(vault: IdentifierVault): AttributeDef {
-  const types = [...vault.types].filter(([, t]) => t.owner === 'individual').map(([code]) => code);
+  const types = vault.typesOf('individual');
   return {
     name: 'person_identifier',
     type: 'string',
