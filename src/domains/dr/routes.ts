@@ -39,7 +39,6 @@ function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) 
     });
     const ids = subjects.flatMap((s) => ('found' in s && 'individualId' in s.found ? [s.found.individualId] : []));
     const records = ids.length > 0 ? await disabilityRows(db, sql`i.id in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`) : new Map<string, DisabilityRow>();
-    const limitations = ids.length > 0 ? await functionalLimitations(db, ids) : new Map<string, object[]>();
     const project = projectionOf(partner);
     const answers: unknown[] = [];
     const disclosed: string[] = [];
@@ -61,18 +60,13 @@ function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) 
       const reg_records = !record
         ? []
         : kind === 'details'
-          ? [toDisabilityInfo(record, limitations.get(person!.externalId) ?? [])]
+          ? [toDisabilityInfo(record)]
           : [[toDisabilitySupport(record)]];
       const projected = project && kind === 'details' ? reg_records.map((x) => project(x as object)) : reg_records;
       answers.push({ ...itemStatus(item.reference_id), ...note, data: { version: '1.0.0', reg_records: projected }, locale: 'eng' });
     });
     return { members: { [kind === 'disabled' ? 'disabled_response' : 'search_response']: answers }, disclosed };
   };
-}
-
-async function functionalLimitations(db: Database, ids: number[]): Promise<Map<string, object[]>> {
-  const rows = await db.query<{ owner: string; info: object[] }>('select external_id::text as owner, disability_info as info from individuals where id = any($1::bigint[])', [ids]);
-  return new Map(rows.map((r) => [r.owner, r.info]));
 }
 
 /** A vocabulary field of the assessment API: a value or label in any case, stored as the value. */

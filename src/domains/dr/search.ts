@@ -98,12 +98,14 @@ export interface DisabilityRow {
   registration_date: string;
   last_updated: string;
   programmes: { programme_identifier: string; programme_name: string }[];
+  /** The person's functional limitations (Washington Group), kept on the person. */
+  limitations: object[];
 }
 
 /** The disability records of people chosen by a condition on `i` (by id or by REGISTRY_ID), keyed by REGISTRY_ID. */
 export async function disabilityRows(db: Queryable, who: SQL): Promise<Map<string, DisabilityRow>> {
   const rows = await db.run<DisabilityRow>(sql`
-    select i.external_id::text as owner, d.status, d.level, d.impairments, d.support, d.transport_requirement, d.housing_type,
+    select i.external_id::text as owner, i.disability_info as limitations, d.status, d.level, d.impairments, d.support, d.transport_requirement, d.housing_type,
            d.assessed_on::text as assessed_on, d.assessor, d.valid_until::text as valid_until, d.registration_date, d.last_updated,
            coalesce((select json_agg(json_build_object('programme_identifier', p.code, 'programme_name', p.name) order by p.code)
                      from enrolments e join programmes p on p.id = e.programme_id
@@ -117,7 +119,7 @@ export async function disabilityRows(db: Queryable, who: SQL): Promise<Map<strin
 const iso = (v: string) => new Date(v).toISOString();
 
 /** DisabilityDetails (GetDisabilityInfoResponse records): the assessment's status, level, impairments and who assessed. */
-export function toDisabilityInfo(d: DisabilityRow, functionalLimitations: object[]) {
+export function toDisabilityInfo(d: DisabilityRow) {
   const info: Record<string, unknown> = {
     disability_status: String(d.status),
     disability_details: d.impairments,
@@ -127,7 +129,7 @@ export function toDisabilityInfo(d: DisabilityRow, functionalLimitations: object
     last_updated: iso(d.last_updated),
   };
   if (d.level) info.disability_status_level = d.level;
-  if (functionalLimitations.length > 0) info.functional_limitations = functionalLimitations;
+  if (d.limitations.length > 0) info.functional_limitations = d.limitations;
   if (d.valid_until) info.valid_until = d.valid_until;
   return info;
 }

@@ -155,22 +155,21 @@ export class EnrolmentStore {
     if (foreign) {
       return { reference_id: u.reference_id, refused: `programme ${foreign.code} is run by another system: only its SP-MIS may push its enrolments`, outcome: 'refused' };
     }
-    const [subjectRow] = await tx.query<{ external_id: string; group_id: string | null }>(
-      'individualId' in subject
-        ? `select i.external_id::text, m.group_id from individuals i left join memberships m on m.individual_id = i.id and m.end_date is null where i.id = $1`
-        : `select g.external_id::text, g.id as group_id from groups g where g.id = $1`,
-      ['individualId' in subject ? subject.individualId : subject.groupId],
-    );
+    // A person's enrolment events name their household too (subscribers of household records hear of them).
+    const householdId =
+      'groupId' in subject
+        ? subject.groupId
+        : (await tx.query<{ group_id: number }>('select group_id from memberships where individual_id = $1 and end_date is null', [subject.individualId])).map((r) => Number(r.group_id))[0];
     const outcomes: string[] = [];
-    for (const e of u.enrolments) outcomes.push(await this.applyEnrolment(tx, partnerId, u, subject, subjectRow.group_id === null ? undefined : Number(subjectRow.group_id), e, events));
-    return { reference_id: u.reference_id, outcome: outcomes.join('; '), subjectId: subjectRow.external_id };
+    for (const e of u.enrolments) outcomes.push(await this.applyEnrolment(tx, partnerId, u, subject, householdId, e, events));
+    return { reference_id: u.reference_id, outcome: outcomes.join('; '), subjectId: subject.externalId };
   }
 
   private async applyEnrolment(
     tx: Tx,
     partnerId: string,
     u: BeneficiaryUpdate,
-    subject: { individualId: number } | { groupId: number },
+    subject: { individualId: number; externalId: string } | { groupId: number; externalId: string },
     householdId: number | undefined,
     e: EnrolmentUpdate,
     events: EventBatch,
