@@ -1,18 +1,40 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 
 const SEAL_VERSION = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 /**
+ * Fresh random IVs cut from a buffer filled 4,096 IVs at a time: one `randomBytes(12)` call cost 8 us here, more than
+ * the encryption itself, and bulk loads seal hundreds of thousands of values. Each slice is handed out once.
+ */
+class IvPool {
+  private readonly buffer = Buffer.alloc(IV_BYTES * 4096);
+  private next = this.buffer.length;
+
+  take(): Buffer {
+    if (this.next === this.buffer.length) {
+      randomFillSync(this.buffer);
+      this.next = 0;
+    }
+    // Used at once: the cipher and the sealed value (Buffer.concat) take copies before the pool comes round again.
+    const iv = this.buffer.subarray(this.next, this.next + IV_BYTES);
+    this.next += IV_BYTES;
+    return iv;
+  }
+}
+
+/**
  * AES-256-GCM with the data key's seal key: `version || iv || ciphertext || tag`. `context` is authenticated data
  * naming what the bytes are (an identifier type, a table), so sealed bytes cannot be moved to another use.
  */
 export class Sealer {
+  private readonly ivs = new IvPool();
+
   constructor(private readonly key: Buffer) {}
 
   seal(context: string, clear: string): Buffer {
-    const iv = randomBytes(IV_BYTES);
+    const iv = this.ivs.take();
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(clear, 'utf8'), cipher.final()]);
