@@ -43,6 +43,12 @@ beforeAll(async () => {
         { id: 'spmis-public', secret: 'spmis-public-secret', scopes: ['social:registry.search'], callbacks: { origins: ['*'], allowPrivateNetwork: false } },
         { id: 'spmis-nocallback', secret: 'spmis-nocallback-secret', scopes: ['social:registry.search'] },
         { id: 'ops', secret: 'ops-secret', scopes: ['admin'] },
+        {
+          id: 'spmis-busy',
+          secret: 'spmis-busy-secret',
+          scopes: ['social:registry.search'],
+          callbacks: { origins: [receiver.url], allowPrivateNetwork: true, maxConcurrent: 12 },
+        },
       ],
     },
   );
@@ -125,6 +131,34 @@ describe('async search: happy path', () => {
     expect(Number(params.expires) - Number(params.created)).toBe(300);
 
     await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000, 'transaction delivered');
+  });
+
+  it('holds a partner\'s twelve callbacks in flight at once, as its cap allows, without a listener-leak warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const busyToken = await server.token({ clientId: 'spmis-busy', secret: 'spmis-busy-secret' });
+    let inFlight = 0;
+    let most = 0;
+    receiver.respondWith((req) => {
+      most = Math.max(most, ++inFlight);
+      // Slow (but inside the 600 ms callback timeout): the fourteen are queued before the first answer frees a slot.
+      setTimeout(() => inFlight--, 400);
+      return { ...CallbackReceiver.ack(req), delayMs: 400 };
+    });
+    try {
+      const uins = await someUins(14);
+      const ids = await Promise.all(
+        uins.map((uin) => accepted(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], {}, 'spmis-busy'), busyToken)),
+      );
+      await waitFor(() => ids.every((id) => receiver.forCorrelation(id).length > 0), 10_000, 'all callbacks');
+      expect(most).toBeLessThanOrEqual(12);
+      expect(most).toBeGreaterThan(10);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      receiver.acknowledgeAll();
+    }
   });
 
   it('sends a partner its callback bearer token, to its registered base when sender_uri is absent', async () => {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { type Agent, request } from 'undici';
 import type { PartnerDirectory } from '../../auth/partners.js';
@@ -53,7 +54,11 @@ export class CallbackDispatcher {
     private readonly agents: { publicOnly: Agent; privateAllowed: Agent },
     private readonly opts: DispatcherOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // Every callback in flight listens on this one signal (up to CALLBACK_CONCURRENCY at once, each removed when its
+    // request ends): Node's leak warning at 11 listeners would be a false alarm in the logs.
+    setMaxListeners(0, this.aborts.signal);
+  }
 
   start(worker: WorkerIdentity): void {
     this.worker = worker;
