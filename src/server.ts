@@ -9,6 +9,7 @@ import { loadPartnersFile } from './auth/partners-file.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, migrateDatabase, openDatabase } from './db/client.js';
+import { databaseSettingWarnings } from './ops/database-settings.js';
 import { EnvelopeBuilder } from './dci/envelope/builder.js';
 import { type EncryptionKey, loadEncryptionKey, MessageCrypto } from './dci/signing/encryption.js';
 import { loadSigningKey, type SigningKey } from './dci/signing/keys.js';
@@ -83,6 +84,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const db = opts.db ?? (await openServingDatabase(config));
   if (opts.db) await migrateDatabase(db);
+  for (const warning of await databaseSettingWarnings(db)) logger.warn(warning);
   const signingKey = opts.signingKey ?? (await loadSigningKey({ path: config.SIGNING_KEY, dataDir: config.DATA_DIR }));
   const previousSigningKeys = [
     ...(opts.previousSigningKeys ?? []),
