@@ -43,12 +43,6 @@ beforeAll(async () => {
         { id: 'spmis-public', secret: 'spmis-public-secret', scopes: ['social:registry.search'], callbacks: { origins: ['*'], allowPrivateNetwork: false } },
         { id: 'spmis-nocallback', secret: 'spmis-nocallback-secret', scopes: ['social:registry.search'] },
         { id: 'ops', secret: 'ops-secret', scopes: ['admin'] },
-        {
-          id: 'spmis-busy',
-          secret: 'spmis-busy-secret',
-          scopes: ['social:registry.search'],
-          callbacks: { origins: [receiver.url], allowPrivateNetwork: true, maxConcurrent: 12 },
-        },
       ],
     },
   );
@@ -134,30 +128,46 @@ describe('async search: happy path', () => {
   });
 
   it('holds a partner\'s twelve callbacks in flight at once, as its cap allows, without a listener-leak warning', async () => {
+    // A server of its own with a long callback timeout, and a receiver that never answers: however the fourteen
+    // requests are executed (in one round or several), twelve callbacks end up held at once and two wait for a slot.
+    const busyReceiver = await CallbackReceiver.start();
+    const busy = await startTestServer(
+      { WORKER_POLL_MS: '50', CALLBACK_TIMEOUT_MS: '10000' },
+      { partners: [{ id: 'spmis-busy', secret: 'spmis-busy-secret', scopes: ['social:registry.search'], callbacks: { origins: [busyReceiver.url], allowPrivateNetwork: true, maxConcurrent: 12 } }] },
+    );
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
-    const busyToken = await server.token({ clientId: 'spmis-busy', secret: 'spmis-busy-secret' });
     let inFlight = 0;
     let most = 0;
-    receiver.respondWith((req) => {
+    let release!: () => void;
+    const twelveHeld = new Promise<void>((resolve) => (release = resolve));
+    busyReceiver.respondWith(() => {
       most = Math.max(most, ++inFlight);
-      // Slow (but inside the 600 ms callback timeout): the fourteen are queued before the first answer frees a slot.
-      setTimeout(() => inFlight--, 400);
-      return { ...CallbackReceiver.ack(req), delayMs: 400 };
+      if (inFlight === 12) release();
+      return 'hang';
     });
     try {
       const uins = await someUins(14);
-      const ids = await Promise.all(
-        uins.map((uin) => accepted(asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], {}, 'spmis-busy'), busyToken)),
-      );
-      await waitFor(() => ids.every((id) => receiver.forCorrelation(id).length > 0), 10_000, 'all callbacks');
-      expect(most).toBeLessThanOrEqual(12);
-      expect(most).toBeGreaterThan(10);
+      const busyToken = await busy.token({ clientId: 'spmis-busy', secret: 'spmis-busy-secret' });
+      const ids: string[] = [];
+      for (const uin of uins) {
+        const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_id: 'spmis-busy', sender_uri: `${busyReceiver.url}/on-search` });
+        const res = await postJson(`${busy.url}/social/registry/search`, busyToken, envelope);
+        expect(res.status).toBe(202);
+        ids.push(res.json.message.correlation_id);
+      }
+      await Promise.race([twelveHeld, new Promise((r) => setTimeout(r, 8000))]);
+      // Twelve held, and the other two not sent while they are: the cap.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(most).toBe(12);
+      expect(ids.filter((id) => busyReceiver.forCorrelation(id).length > 0)).toHaveLength(12);
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
     } finally {
       process.off('warning', onWarning);
-      receiver.acknowledgeAll();
+      // Closing the receiver drops the twelve held requests, so the server's shutdown need not wait for them.
+      await busyReceiver.close();
+      await busy.close();
     }
   });
 
