@@ -252,8 +252,8 @@ describe('async search: delivery failures', () => {
         searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${hanging.url}/on-search` }),
       );
       await waitFor(() => hanging.forCorrelation(stuck).length > 0, 5000, 'the hanging receiver was called');
-      const t0 = Date.now();
       const token = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
+      const t0 = Date.now();
       const prompt = await accepted(searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: other } })], { sender_id: 'spmis-async' }), token);
       await waitFor(() => tokenReceiver.forCorrelation(prompt).length > 0, 5000, 'the other partner callback');
       expect(Date.now() - t0).toBeLessThan(600);
