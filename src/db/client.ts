@@ -14,17 +14,17 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.
 
 type Row = Record<string, unknown>;
 
-/**
- * The one database handle above the driver. `drizzle` is for ordinary CRUD; `query` runs SQL text (ours, or a
- * drizzle `sql` fragment) as a server-side prepared statement on PostgreSQL: hot paths build their text once, or
- * through the query compiler, and skip the query builder's per-call cost.
- */
 /** PostgreSQL deadlock_detected or serialization_failure: the transaction lost a race with another and may run again. */
 export function isTransactionConflict(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001';
 }
 
+/**
+ * The one database handle above the driver. `drizzle` is for ordinary CRUD; `query` runs SQL text (ours, or a
+ * drizzle `sql` fragment) as a server-side prepared statement on PostgreSQL: hot paths build their text once, or
+ * through the query compiler, and skip the query builder's per-call cost.
+ */
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;
@@ -134,8 +134,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     },
     async transaction(fn) {
       // BEGIN is not waited for: postgres.js pipelines what is queued on a connection, so it leaves in the same write
-      // as the transaction's first statement. A round trip costs the server more than most statements (a socket write
-      // took about 0.4 ms of the event loop on the CI machine), and every transaction saves one.
+      // as the transaction's first statement: every transaction saves a round trip (a wake-up of both processes).
       const conn = await sql.reserve();
       try {
         const begun = conn.unsafe('begin').execute() as unknown as Promise<unknown>;
