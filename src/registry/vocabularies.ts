@@ -165,20 +165,12 @@ export type EmploymentStatus = keyof typeof EMPLOYMENT_STATUS;
 export const GROUP_TYPE = { 1: 'Household', 2: 'Family', 3: 'Group' } as const;
 export type GroupType = keyof typeof GROUP_TYPE;
 
+/** `1`, `"1"`, `employed`, `Self-employed`... -> 1..8. */
 export const EMPLOYMENT = vocabulary('employment_status', Object.entries(EMPLOYMENT_STATUS).map(([code, label]) => [Number(code) as EmploymentStatus, label] as const), {
   selfemployed: 2,
 });
-export const GROUP_TYPES = vocabulary('group_type', Object.entries(GROUP_TYPE).map(([code, label]) => [Number(code) as GroupType, label] as const));
-
-/** `1`, `"1"`, `employed`, `Self-employed`... -> 1..8. */
-export function normalizeEmploymentStatus(input: unknown): EmploymentStatus | undefined {
-  return EMPLOYMENT.normalize(input);
-}
-
 /** `1`, `"1"`, `household`, `family`, `group` -> 1..3. */
-export function normalizeGroupType(input: unknown): GroupType | undefined {
-  return GROUP_TYPES.normalize(input);
-}
+export const GROUP_TYPES = vocabulary('group_type', Object.entries(GROUP_TYPE).map(([code, label]) => [Number(code) as GroupType, label] as const));
 
 // ---------------------------------------------------------------------------------------------------------------
 // Disability (Washington Group short set)
@@ -209,14 +201,6 @@ export const DISABILITY_SEVERITY = vocabulary('functional_severity', DISABILITY_
   'a lot': 'a_lot_of_difficulty',
   cannot: 'cannot_do_at_all',
 });
-
-export function normalizeDisabilityDomain(input: unknown): DisabilityDomain | undefined {
-  return DISABILITY_DOMAIN.normalize(input);
-}
-
-export function normalizeDisabilitySeverity(input: unknown): DisabilitySeverity | undefined {
-  return DISABILITY_SEVERITY.normalize(input);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Identifier types

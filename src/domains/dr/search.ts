@@ -20,7 +20,6 @@ const reject = (message: string): never => {
   throw new QueryRejection('rjct.search_criteria.invalid', message);
 };
 
-
 /** A condition on the entries of a JSON list column: some entry's `key` is (not) one of the values (jsonb containment, GIN-indexed). */
 function entryPredicate(column: SQL, key: string) {
   return (op: Operator, value: unknown): SQL => {

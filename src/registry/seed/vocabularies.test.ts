@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DISABILITY_DOMAIN,
+  DISABILITY_SEVERITY,
+  EMPLOYMENT,
   EMPLOYMENT_STATUS,
+  GROUP_TYPES,
   IDENTIFIER_TYPES,
   MARITAL_STATUS,
-  normalizeDisabilityDomain,
-  normalizeDisabilitySeverity,
-  normalizeEmploymentStatus,
-  normalizeGroupType,
   normalizeMaritalStatus,
   normalizeRelationship,
   normalizeSex,
@@ -49,21 +49,21 @@ describe('vocabularies', () => {
     expect(normalizeRelationship('cousin-ish')).toBeUndefined();
     for (const code of ['SELF', 'SPS', 'CHILD', 'PRN', 'GRPRN', 'SIB', 'GRNDCHILD', 'EXT']) expect(RELATIONSHIP).toHaveProperty(code);
 
-    expect(normalizeEmploymentStatus(1)).toBe(1);
-    expect(normalizeEmploymentStatus('2')).toBe(2);
-    expect(normalizeEmploymentStatus('self-employed')).toBe(2);
-    expect(normalizeEmploymentStatus('Unable to work')).toBe(7);
-    expect(normalizeEmploymentStatus(9)).toBeUndefined();
+    expect(EMPLOYMENT.normalize(1)).toBe(1);
+    expect(EMPLOYMENT.normalize('2')).toBe(2);
+    expect(EMPLOYMENT.normalize('self-employed')).toBe(2);
+    expect(EMPLOYMENT.normalize('Unable to work')).toBe(7);
+    expect(EMPLOYMENT.normalize(9)).toBeUndefined();
     expect(Object.keys(EMPLOYMENT_STATUS)).toHaveLength(8);
 
-    expect(normalizeGroupType('household')).toBe(1);
-    expect(normalizeGroupType(3)).toBe(3);
-    expect(normalizeGroupType('tribe')).toBeUndefined();
+    expect(GROUP_TYPES.normalize('household')).toBe(1);
+    expect(GROUP_TYPES.normalize(3)).toBe(3);
+    expect(GROUP_TYPES.normalize('tribe')).toBeUndefined();
 
-    expect(normalizeDisabilityDomain('Self-care')).toBe('self_care');
-    expect(normalizeDisabilityDomain('walking')).toBe('walking');
-    expect(normalizeDisabilitySeverity('A lot of difficulty')).toBe('a_lot_of_difficulty');
-    expect(normalizeDisabilitySeverity('none')).toBeUndefined();
+    expect(DISABILITY_DOMAIN.normalize('Self-care')).toBe('self_care');
+    expect(DISABILITY_DOMAIN.normalize('walking')).toBe('walking');
+    expect(DISABILITY_SEVERITY.normalize('A lot of difficulty')).toBe('a_lot_of_difficulty');
+    expect(DISABILITY_SEVERITY.normalize('none')).toBeUndefined();
   });
 
   it('lists the default identifier types', () => {
