@@ -139,18 +139,15 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
     const items = itemsOf(message, endpoint, partner.purposes);
     const correlationId = newCorrelationId();
     c.header('cache-control', 'no-store');
-    const rejectWith = async (e: HeaderRejection) => {
-      const rejected = deps.envelopes.callbackHeader({ action: 'on-search', status: 'rjct', reasonCode: e.reasonCode, reasonMessage: e.message, receiverId: header.sender_id, totalCount: items.length, completedCount: 0 });
-      const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
-      return jsonText(c, await deps.envelopes.envelopeTextFor(partner, rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
-    };
     let answer: CheckAnswer;
     try {
       checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });
       answer = await deps.replay.answerOnce(header.sender_id, header.message_id, () => endpoint.answer(items, partner));
     } catch (e) {
-      if (e instanceof HeaderRejection) return rejectWith(e);
-      throw e;
+      if (!(e instanceof HeaderRejection)) throw e;
+      const refused = { action: 'on-search', reasonCode: e.reasonCode, reason: e.message, receiverId: header.sender_id, totalCount: items.length };
+      const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
+      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, refused, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
     }
     if (answer.disclosed.length > 0) {
       await deps.audit.disclosed({

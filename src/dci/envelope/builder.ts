@@ -141,6 +141,23 @@ export class EnvelopeBuilder {
     const sealed = await this.forPartner(partner, header, message);
     return this.envelopeText(sealed.header, sealed.message, partner.signatureFormat);
   }
+
+  /**
+   * The signed answer to a sync message refused as a whole (header status `rjct` with the reason, nothing completed);
+   * `message` carries the answer's empty members.
+   */
+  rejectionTextFor(partner: Partner, refused: { action: string; reasonCode: HeaderReasonCode; reason: string; receiverId: string; totalCount: number }, message: unknown): Promise<string> {
+    const header = this.callbackHeader({
+      action: refused.action,
+      status: 'rjct',
+      reasonCode: refused.reasonCode,
+      reasonMessage: refused.reason,
+      receiverId: refused.receiverId,
+      totalCount: refused.totalCount,
+      completedCount: 0,
+    });
+    return this.envelopeTextFor(partner, header, message);
+  }
 }
 
 /**

@@ -43,18 +43,6 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
     const items = message.search_request;
     c.header('cache-control', 'no-store');
     const partner = c.get('partner');
-    const rejectWith = async (e: HeaderRejection) => {
-      const rejected = deps.envelopes.callbackHeader({
-        action: 'on-search',
-        status: 'rjct',
-        reasonCode: e.reasonCode,
-        reasonMessage: e.message,
-        receiverId: header.sender_id,
-        totalCount: items.length,
-        completedCount: 0,
-      });
-      return jsonText(c, await deps.envelopes.envelopeTextFor(partner, rejected, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
-    };
     const disclosures = new DisclosureRecorder(deps.audit, {
       partnerId: partner.id,
       domain: deps.domain,
@@ -75,8 +63,9 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
         !deps.forward,
       );
     } catch (e) {
-      if (e instanceof HeaderRejection) return rejectWith(e);
-      throw e;
+      if (!(e instanceof HeaderRejection)) throw e;
+      const refused = { action: 'on-search', reasonCode: e.reasonCode, reason: e.message, receiverId: header.sender_id, totalCount: items.length };
+      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, refused, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
     }
     await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({
