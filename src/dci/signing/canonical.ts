@@ -14,24 +14,53 @@ export function canonicalJson(value: unknown): string {
  * `escapeNonAscii` of it. Building what we emit this way serialises it once for both the wire and the signature.
  */
 export function sortedJson(value: unknown): string {
-  return JSON.stringify(value, sortKeys) ?? 'null';
+  return JSON.stringify(withSortedKeys(value, '')) ?? 'null';
 }
 
 /**
- * JSON.stringify replacer giving objects their keys in sorted order. An object whose keys are already sorted is
- * returned as it is (no copy): the native serialiser does the rest, several times faster than a hand-written one.
+ * The value with every object's keys in sorted order, for the native serialiser without a replacer (a replacer is
+ * called back for every key and value: it made serialising an 800 KB search answer 19 ms here). Objects and arrays
+ * already in order are returned as they are, so records built with sorted keys are not copied. `toJSON` is applied
+ * first, as JSON.stringify does (a Date becomes its string).
  */
-function sortKeys(_key: string, value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  const keys = Object.keys(value);
+function withSortedKeys(value: unknown, key: string): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return withSortedKeys((value as { toJSON: (k: string) => unknown }).toJSON(key), key);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = withSortedKeys(value[i], String(i));
+      if (item !== value[i]) (copy ??= value.slice())[i] = item;
+    }
+    return copy ?? value;
+  }
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object);
+  let sorted = true;
   for (let i = 1; i < keys.length; i++) {
     if (keys[i - 1] > keys[i]) {
-      const sorted: Record<string, unknown> = {};
-      for (const k of keys.sort()) sorted[k] = (value as Record<string, unknown>)[k];
-      return sorted;
+      sorted = false;
+      break;
     }
   }
-  return value;
+  // Copies have no prototype, so that a `__proto__` key of parsed JSON stays a key.
+  let copy: Record<string, unknown> | undefined;
+  if (!sorted) {
+    copy = Object.create(null) as Record<string, unknown>;
+    for (const k of keys.sort()) copy[k] = object[k];
+  }
+  for (const k of keys) {
+    const v = object[k];
+    const inner = withSortedKeys(v, k);
+    if (inner !== v) {
+      if (!copy) {
+        copy = Object.create(null) as Record<string, unknown>;
+        for (const c of keys) copy[c] = object[c];
+      }
+      copy[k] = inner;
+    }
+  }
+  return copy ?? object;
 }
 
 const NON_ASCII = /[\u0080-\uffff]/g;
