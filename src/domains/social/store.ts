@@ -92,9 +92,10 @@ const MEMBER_FROM = sql.raw(
 );
 
 /*
- * One round trip per page, one statement per query shape (prepared on PostgreSQL). The record JSON sits in the select
- * list of the ordered, limited query: PostgreSQL evaluates such expressions only for the rows that survive ORDER BY
- * and LIMIT, so the identifier subqueries run for the page, not for every match.
+ * One round trip per page, one statement per query shape (prepared on PostgreSQL). The page's row ids are chosen
+ * first (ordered, limited, offset) and the record JSON is built for those rows only: with the JSON in the select
+ * list of the limited query itself, PostgreSQL builds it for the OFFSET rows it skips too (page 3 of 100 households
+ * built 300). The outer query sorts the page's rows again by the same keys (the tie-break makes the order total).
  */
 
 /**
@@ -118,10 +119,11 @@ export async function findMembersPage(db: Queryable, vault: IdentifierVault, pag
                            from memberships h join identifiers x on x.individual_id = h.individual_id
                            where h.group_id = m.group_id and h.is_head and h.end_date is null)
     ) as row
-    from ${MEMBER_FROM}
-    where ${page.where}
-    order by ${page.orderBy}
-    ${limitClause(page)}`);
+    from (select i.id from ${MEMBER_FROM} where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
+    join individuals i on i.id = page.id
+    left join memberships m on m.individual_id = i.id and m.end_date is null
+    left join groups g on g.id = m.group_id
+    order by ${page.orderBy}`);
   const members = rows.map((r) => r.row);
   openIdentifiers(vault, members.map((r) => r.person));
   for (const r of members) {
@@ -158,10 +160,9 @@ export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page
                   from memberships m join individuals i on i.id = m.individual_id
                   where m.group_id = g.id and m.end_date is null), '[]'::json)
     ) as row
-    from groups g
-    where ${page.where}
-    order by ${page.orderBy}
-    ${limitClause(page)}`);
+    from (select g.id from groups g where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
+    join groups g on g.id = page.id
+    order by ${page.orderBy}`);
   const groups = rows.map((r) => r.row);
   for (const g of groups) {
     g.identifiers = vault.openAll(g.identifiers as StoredIdentifier[]);
