@@ -19,9 +19,10 @@ export function sortedJson(value: unknown): string {
 
 /**
  * The value with every object's keys in sorted order, for the native serialiser without a replacer (a replacer is
- * called back for every key and value: it made serialising an 800 KB search answer 19 ms here). Objects and arrays
- * already in order are returned as they are, so records built with sorted keys are not copied. `toJSON` is applied
- * first, as JSON.stringify does (a Date becomes its string).
+ * called back for every key and value). Objects and arrays already in order are returned as they are, so records
+ * built with sorted keys are not copied: an 800 KB page of households took 19 ms to serialise with the replacer and
+ * unsorted records, 12 ms now (the replacer alone, on sorted records: 9 ms against 6-7). `toJSON` is applied first,
+ * as JSON.stringify does (a Date becomes its string).
  */
 function withSortedKeys(value: unknown, key: string): unknown {
   if (value === null || typeof value !== 'object') return value;
