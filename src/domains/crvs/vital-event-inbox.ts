@@ -55,9 +55,12 @@ export class VitalEventInbox {
     // Two messages naming members of one household in opposite orders can deadlock: the loser runs again.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.transaction(async (tx) => {
-          for (const item of events) await this.receiveOne(tx, senderId, messageId, item);
-        });
+        await this.db.transaction(
+          async (tx) => {
+            for (const item of events) await this.receiveOne(tx, senderId, messageId, item);
+          },
+          { genericPlans: true },
+        );
         break;
       } catch (e) {
         if (attempt >= RETRIES_ON_CONFLICT || !isTransactionConflict(e)) throw e;
