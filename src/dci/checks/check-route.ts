@@ -145,9 +145,9 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
       answer = await deps.replay.answerOnce(header.sender_id, header.message_id, () => endpoint.answer(items, partner));
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
-      const refused = { action: 'on-search', reasonCode: e.reasonCode, reason: e.message, receiverId: header.sender_id, totalCount: items.length };
+      const reply = { action: 'on-search', receiverId: header.sender_id, totalCount: items.length };
       const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
-      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, refused, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
+      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
     }
     if (answer.disclosed.length > 0) {
       await deps.audit.disclosed({

@@ -3,7 +3,7 @@ import type { DciErrorCode, HeaderReasonCode, RequestStatus } from './codes.js';
 import { PROTOCOL_VERSION } from './codes.js';
 import { canonicalDigest, escapeNonAscii, sortedJson } from '../signing/canonical.js';
 import type { Partner } from '../../auth/partners.js';
-import { DciError } from '../../http/errors.js';
+import { DciError, type HeaderRejection } from '../../http/errors.js';
 import type { MessageCrypto } from '../signing/encryption.js';
 import type { PartnerKeys } from '../signing/partner-keys.js';
 import type { EnvelopeSigner } from '../signing/signer.js';
@@ -143,17 +143,15 @@ export class EnvelopeBuilder {
   }
 
   /**
-   * The signed answer to a sync message refused as a whole (header status `rjct` with the reason, nothing completed);
-   * `message` carries the answer's empty members.
+   * The signed answer to a sync message refused as a whole: header status `rjct` with the rejection's reason code and
+   * text, nothing completed; `message` carries the answer's empty members.
    */
-  rejectionTextFor(partner: Partner, refused: { action: string; reasonCode: HeaderReasonCode; reason: string; receiverId: string; totalCount: number }, message: unknown): Promise<string> {
+  rejectionTextFor(partner: Partner, rejection: HeaderRejection, reply: { action: string; receiverId: string; totalCount: number }, message: unknown): Promise<string> {
     const header = this.callbackHeader({
-      action: refused.action,
+      ...reply,
       status: 'rjct',
-      reasonCode: refused.reasonCode,
-      reasonMessage: refused.reason,
-      receiverId: refused.receiverId,
-      totalCount: refused.totalCount,
+      reasonCode: rejection.reasonCode,
+      reasonMessage: rejection.message,
       completedCount: 0,
     });
     return this.envelopeTextFor(partner, header, message);

@@ -64,8 +64,8 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       );
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
-      const refused = { action: 'on-search', reasonCode: e.reasonCode, reason: e.message, receiverId: header.sender_id, totalCount: items.length };
-      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, refused, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
+      const reply = { action: 'on-search', receiverId: header.sender_id, totalCount: items.length };
+      return jsonText(c, await deps.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
     }
     await disclosures.commit(items);
     const responseHeader = deps.envelopes.callbackHeader({

@@ -241,9 +241,9 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       await deps.replay.checkFirstSeen(header.sender_id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
-      const refused = { action: 'txn-on-status', reasonCode: e.reasonCode, reason: e.message, receiverId: header.sender_id, totalCount: 1 };
+      const reply = { action: 'txn-on-status', receiverId: header.sender_id, totalCount: 1 };
       const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: message.txnstatus_request.txn_type, txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
-      return jsonText(c, await deps.envelopes.rejectionTextFor(c.get('partner'), refused, empty));
+      return jsonText(c, await deps.envelopes.rejectionTextFor(c.get('partner'), e, reply, empty));
     }
     const { found, message: answer } = await deps.txnStatus.answer(c.get('auth').partnerId, message, correlationId);
     const responseHeader = deps.envelopes.callbackHeader(txnOnStatusHeader(found, header.sender_id));

@@ -174,8 +174,8 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
       await deps.checks.replay.checkFirstSeen(partner.id, header.message_id);
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
-      const refused = { action: 'notify', reasonCode: e.reasonCode, reason: e.message, receiverId: partner.id, totalCount: beneficiaries.length };
-      return jsonText(c, await deps.checks.envelopes.rejectionTextFor(partner, refused, { transaction_id: message.transaction_id, correlation_id: correlationId, enrolled_response: [] }));
+      const reply = { action: 'notify', receiverId: partner.id, totalCount: beneficiaries.length };
+      return jsonText(c, await deps.checks.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, enrolled_response: [] }));
     }
     const results = await deps.store.apply(partner.id, beneficiaries);
     const changed = results.flatMap((r) => (r.subjectId ? [r.subjectId] : []));
