@@ -37,31 +37,24 @@ function withSortedKeys(value: unknown, key: string): unknown {
   }
   const object = value as Record<string, unknown>;
   const keys = Object.keys(object);
-  let sorted = true;
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1] > keys[i]) {
-      sorted = false;
-      break;
-    }
-  }
-  // Copies have no prototype, so that a `__proto__` key of parsed JSON stays a key.
-  let copy: Record<string, unknown> | undefined;
-  if (!sorted) {
-    copy = Object.create(null) as Record<string, unknown>;
-    for (const k of keys.sort()) copy[k] = object[k];
-  }
+  let copy = isSorted(keys) ? undefined : copyOf(object, keys.sort());
   for (const k of keys) {
-    const v = object[k];
-    const inner = withSortedKeys(v, k);
-    if (inner !== v) {
-      if (!copy) {
-        copy = Object.create(null) as Record<string, unknown>;
-        for (const c of keys) copy[c] = object[c];
-      }
-      copy[k] = inner;
-    }
+    const inner = withSortedKeys(object[k], k);
+    if (inner !== object[k]) (copy ??= copyOf(object, keys))[k] = inner;
   }
   return copy ?? object;
+}
+
+function isSorted(keys: string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1] > keys[i]) return false;
+  return true;
+}
+
+/** The object's `keys`, in that order, on an object without a prototype (a `__proto__` key of parsed JSON stays a key). */
+function copyOf(object: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const k of keys) copy[k] = object[k];
+  return copy;
 }
 
 const NON_ASCII = /[\u0080-\uffff]/g;
