@@ -82,10 +82,10 @@ function parentIdentifier(p: Parent | undefined) {
 }
 
 function toCrvsPerson(p: PersonRow, parents: Parent[]) {
-  const person = toPerson(p) as Record<string, unknown>;
   const birthPlace = typeof p.attributes?.birth_place === 'string' ? p.attributes.birth_place : undefined;
-  const record: Record<string, unknown> = {
-    ...person,
+  // Absent fields stay undefined, as in the SR records: JSON leaves them out.
+  return {
+    ...toPerson(p),
     '@type': 'CRVS_Person',
     birth_place: birthPlace ? { name: birthPlace } : undefined,
     death_place: p.death_place ? { name: p.death_place } : undefined,
@@ -93,6 +93,4 @@ function toCrvsPerson(p: PersonRow, parents: Parent[]) {
     parent1_identifier: parentIdentifier(parents[0]),
     parent2_identifier: parentIdentifier(parents[1]),
   };
-  for (const k of Object.keys(record)) if (record[k] === undefined) delete record[k];
-  return record;
 }

@@ -70,10 +70,10 @@ export function toMember(
     '@type': 'Member',
     additional_attributes: nonEmpty(
       additionalAttributes(p.attributes, {
-        relationship_to_head: p.relationship_to_head ?? undefined,
+        relationship_to_head: p.relationship_to_head,
         household_identifier: household?.value,
         is_deceased: p.death_date ? true : undefined,
-        death_place: p.death_place ?? undefined,
+        death_place: p.death_place,
       }),
     ),
     demographic_info: toPerson(p),
