@@ -87,9 +87,9 @@ export interface PageRequest {
   offset: number;
 }
 
-const MEMBER_FROM = sql.raw(
-  `individuals i left join memberships m on m.individual_id = i.id and m.end_date is null left join groups g on g.id = m.group_id`,
-);
+/** A person's active membership (`m`) and household (`g`), joined to the person `i`. */
+const MEMBER_JOINS = `left join memberships m on m.individual_id = i.id and m.end_date is null left join groups g on g.id = m.group_id`;
+const MEMBER_FROM = sql.raw(`individuals i ${MEMBER_JOINS}`);
 
 /*
  * One round trip per page, one statement per query shape (prepared on PostgreSQL). The page's row ids are chosen
@@ -120,9 +120,7 @@ export async function findMembersPage(db: Queryable, vault: IdentifierVault, pag
                            where h.group_id = m.group_id and h.is_head and h.end_date is null)
     ) as row
     from (select i.id from ${MEMBER_FROM} where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
-    join individuals i on i.id = page.id
-    left join memberships m on m.individual_id = i.id and m.end_date is null
-    left join groups g on g.id = m.group_id
+    join individuals i on i.id = page.id ${sql.raw(MEMBER_JOINS)}
     order by ${page.orderBy}`);
   const members = rows.map((r) => r.row);
   openIdentifiers(vault, members.map((r) => r.person));
