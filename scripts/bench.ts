@@ -200,7 +200,7 @@ async function main() {
   let signedFigure: Figure | undefined;
   try {
     let token = await getToken();
-    let auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const hasOneRecord = (body: string) => body.includes('"status":"succ"') && body.includes('"total_count":1}');
     const hasHundred = (body: string) => {
       const b = JSON.parse(body);
@@ -265,7 +265,6 @@ async function main() {
       if (only === undefined) {
         server = await withoutAsyncBacklog(server);
         token = await getToken();
-        auth = { ...auth, authorization: `Bearer ${token}` };
       }
     }
     if (only === undefined || only === 'events') {
