@@ -94,7 +94,8 @@ export function toMember(
 
 export function toGroup(g: GroupRow) {
   const head = g.members.find((m) => m.is_head);
-  const headIds = head?.identifiers;
+  // The head's record is built once, for the list and for group_head_info; a head relates to no one in its household.
+  const memberList = g.members.map((m) => toMember(m, { headIdentifiers: m === head ? undefined : head?.identifiers, householdIdentifiers: g.identifiers }));
   const area = g.area;
   const region = area?.region_code && area.region_code !== area.code ? opt(area.region_name) : undefined;
   return {
@@ -117,12 +118,12 @@ export function toGroup(g: GroupRow) {
           name: area.name,
         }
       : undefined,
-    group_head_info: head ? toMember(head, { householdIdentifiers: g.identifiers }) : undefined,
+    group_head_info: head ? memberList[g.members.indexOf(head)] : undefined,
     group_identifier: [...identifiers(g.identifiers), { identifier_type: REGISTRY_ID, identifier_value: g.external_id }],
     group_size: g.group_size,
     group_type: String(g.group_type),
     last_updated: g.last_updated,
-    member_list: g.members.map((m) => toMember(m, { headIdentifiers: headIds, householdIdentifiers: g.identifiers })),
+    member_list: memberList,
     place_address: 0,
     poverty_score: g.poverty_score === null ? undefined : Number(g.poverty_score),
     poverty_score_type: opt(g.poverty_score_type),
