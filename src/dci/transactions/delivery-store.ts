@@ -65,23 +65,35 @@ export class DeliveryStore {
   /**
    * Claims due deliveries for this worker: at most `perPartner` per partner and none for partners in `busyPartners`
    * (those at their concurrency cap), so one slow receiver cannot take every slot.
+   *
+   * Every step reads the partner-due index in its order and stops early, whatever the backlog and whatever the
+   * planner's statistics say: the partners with pending callbacks one index probe each, then each partner's first
+   * due ones, locked as they are read (a row another worker took meanwhile is skipped or, once its lease is seen,
+   * filtered out). Ranking all due callbacks per partner with a window function sorted the whole backlog at every
+   * claim (20 ms at 19,000 due), and with statistics taken while the queue was empty a separate lock step became a
+   * nested loop over the backlog (150 ms).
    */
   claimDue(owner: number, opts: { limit: number; perPartner: number; busyPartners: string[]; leaseMs: number }): Promise<ClaimedDelivery[]> {
     return this.db.query<ClaimedDelivery>(
-      `with candidates as (
-         select id from (
-           select x.id, x.next_attempt_at, row_number() over (partition by x.partner_id order by x.next_attempt_at, x.id) as rn
-           from callback_deliveries x
-           where x.state = 'pending' and x.next_attempt_at <= now() and x.partner_id <> all($3::text[]) and ${STALE_LEASE('x')}
-         ) ranked
-         where rn <= $4 order by next_attempt_at limit $2
-       ), locked as (
-         select c.id from callback_deliveries c
-         where c.id in (select id from candidates) and c.state = 'pending' and ${STALE_LEASE('c')}
-         for update skip locked
+      `with recursive partners as (
+         (select x.partner_id from callback_deliveries x where x.state = 'pending' order by x.partner_id limit 1)
+         union all
+         select (select x.partner_id from callback_deliveries x where x.state = 'pending' and x.partner_id > p.partner_id
+                 order by x.partner_id limit 1)
+         from partners p where p.partner_id is not null
+       ), candidates as (
+         select c.id from partners p
+         cross join lateral (
+           select x.id, x.next_attempt_at from callback_deliveries x
+           where x.partner_id = p.partner_id and x.state = 'pending' and x.next_attempt_at <= now() and ${STALE_LEASE('x')}
+           order by x.next_attempt_at, x.id limit $4
+           for update skip locked
+         ) c
+         where p.partner_id is not null and p.partner_id <> all($3::text[])
+         order by c.next_attempt_at limit $2
        )
        update callback_deliveries d set lease_owner = $1, lease_until = now() + $5 * interval '1 millisecond', attempts = d.attempts + 1
-       from locked where d.id = locked.id
+       from candidates where d.id = candidates.id
        returning d.id, d.transaction_id, d.partner_id, d.action, d.message_id, d.target_url, d.body, d.digest, d.attempts, d.give_up_at`,
       [owner, opts.limit, opts.busyPartners, opts.perPartner, opts.leaseMs],
     );
@@ -180,16 +192,23 @@ export class DeliveryStore {
   }
 }
 
-/** A transaction is delivered once all its callbacks are, failed once none is pending and one gave up. */
+/**
+ * A transaction is delivered once all its callbacks are, failed once none is pending and one gave up. Its deliveries
+ * are read through their transaction index alone and judged together: asked per transaction with the state in the
+ * condition ("not exists ... state = 'pending'"), PostgreSQL scanned the whole pending-due index for every
+ * transaction whenever its statistics were taken with the queue empty (13 ms a batch under a 10,000-callback backlog).
+ */
 async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): Promise<void> {
   await tx.query(
     `update dci_transactions t
-     set state = case when exists (select 1 from callback_deliveries d where d.transaction_id = t.id and d.state in ('dead', 'gone'))
-                      then 'failed' else 'delivered' end,
-         last_error = (select d.last_error from callback_deliveries d where d.transaction_id = t.id and d.state in ('dead', 'gone') limit 1),
-         updated_at = now()
-     where t.id = any($1::bigint[]) and t.state = 'pending'
-       and not exists (select 1 from callback_deliveries d where d.transaction_id = t.id and d.state = 'pending')`,
+     set state = case when s.failed then 'failed' else 'delivered' end, last_error = s.failed_error, updated_at = now()
+     from (select d.transaction_id, bool_or(d.state in ('dead', 'gone')) as failed,
+                  min(d.last_error) filter (where d.state in ('dead', 'gone')) as failed_error
+           from callback_deliveries d
+           where d.transaction_id = any($1::bigint[])
+           group by d.transaction_id
+           having not bool_or(d.state = 'pending')) s
+     where t.id = s.transaction_id and t.state = 'pending'`,
     [ids],
   );
 }

@@ -78,7 +78,8 @@ export const callbackDeliveries = pgTable(
   },
   (t) => [
     uniqueIndex('callback_deliveries_message_uq').on(t.messageId),
-    index('callback_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`),
+    // Each partner's due callbacks in order: claims walk it per partner (see DeliveryStore.claimDue).
+    index('callback_deliveries_partner_due_idx').on(t.partnerId, t.nextAttemptAt, t.id).where(sql`${t.state} = 'pending'`),
     index('callback_deliveries_transaction_idx').on(t.transactionId),
     index('callback_deliveries_partner_state_idx').on(t.partnerId, t.state, t.id),
   ],

@@ -1,0 +1,2 @@
+DROP INDEX "callback_deliveries_due_idx";--> statement-breakpoint
+CREATE INDEX "callback_deliveries_partner_due_idx" ON "callback_deliveries" USING btree ("partner_id","next_attempt_at","id") WHERE "callback_deliveries"."state" = 'pending';
