@@ -170,6 +170,64 @@ describe('use case: poverty scores for a list of UINs in one batch', () => {
   });
 });
 
+describe('identifier lookups', () => {
+  /** The general query path: the same identifier as a predicate, which is never answered by the direct lookup. */
+  const asPredicate = (type: string, value: string) => [{ seq_num: 1, expression1: { attribute_name: type, operator: 'eq', attribute_value: value } }];
+
+  it('answers the identifier searches of a batch together, each with its own record, exactly as the general query does', async () => {
+    const HOUSED = `exists (select 1 from memberships m where m.individual_id = x.individual_id and m.end_date is null)`;
+    const people = (
+      await sqlAll(`
+        (select ${idColumns()}, 'UIN' as type, ${HOUSED} as housed from identifiers x join memberships m on m.individual_id = x.individual_id and m.end_date is null
+         where x.id_type = 'UIN' order by m.is_head, x.id limit 8)
+        union all
+        (select ${idColumns()}, 'BRN' as type, ${HOUSED} as housed from identifiers x where x.id_type = 'BRN' order by x.id desc limit 3)
+        union all
+        (select ${idColumns()}, 'UIN' as type, false as housed from identifiers x where x.id_type = 'UIN' and not ${HOUSED} limit 1)`)
+    ).map((r) => ({ type: r.type as string, value: clearValue(r), housed: r.housed as boolean }));
+    const households = (await sqlAll<{ hh: string }>(`select id_value as hh from identifiers where id_type = 'HOUSEHOLD_ID' order by id limit 2`)).map((r) => ({ type: 'HOUSEHOLD_ID', value: r.hh }));
+    expect(people.length).toBe(12);
+    const lookups = [
+      ...people.flatMap((p) => ['Member', 'Person', 'Group'].map((entity) => ({ type: p.type, value: p.value, entity }))),
+      ...households.map((h) => ({ ...h, entity: 'Group' })),
+      { type: 'UIN', value: '0000000002', entity: 'Member' },
+    ];
+    // One batch: its items are looked up together, sharing statements (and so do concurrent requests').
+    const batch = async (criteria: (l: (typeof lookups)[number]) => Record<string, unknown>) =>
+      (await search(lookups.map((l, k) => searchItem({ response_entity: l.entity, ...criteria(l) }, `ref-${k}`)))).message.search_response;
+    const [direct, general] = await Promise.all([
+      batch((l) => ({ query_type: 'idtype-value', query: { type: l.type, value: l.value } })),
+      batch((l) => ({ query_type: 'predicate', query: asPredicate(l.type, l.value) })),
+    ]);
+    lookups.forEach((l, k) => {
+      expect(direct[k].status).toBe('succ');
+      expect(direct[k].data).toEqual(general[k].data);
+      expect(direct[k].pagination).toEqual(general[k].pagination);
+      if (l.entity !== 'Group') {
+        const records = direct[k].data.reg_records;
+        expect(records.flatMap((r: any) => idsOf(r, l.type))).toEqual(l.value === '0000000002' ? [] : [l.value]);
+      }
+    });
+    // A person outside any household has no Group; everyone else has exactly one.
+    const groupsFound = lookups.map((l, k) => (l.entity === 'Group' ? direct[k].data.reg_records.length : undefined)).filter((n) => n !== undefined);
+    expect(groupsFound).toEqual([...people.map((p) => (p.housed ? 1 : 0)), 1, 1]);
+  });
+
+  it('pages a household identifier on Member records like any other search, and a lookup past its first page', async () => {
+    const { hh, size } = await sqlOne<{ hh: string; size: number }>(`
+      select x.id_value as hh, g.group_size as size from identifiers x join groups g on g.id = x.group_id
+      where x.id_type = 'HOUSEHOLD_ID' and g.group_size >= 4 order by x.id limit 1`);
+    const item = await one({ query_type: 'idtype-value', query: { type: 'HOUSEHOLD_ID', value: hh }, pagination: { page_size: 2, page_number: 1 } });
+    expect(item.status).toBe('succ');
+    expect(item.data.reg_records).toHaveLength(2);
+    expect(item.pagination).toEqual({ page_size: 2, page_number: 1, total_count: size });
+    const uin = clearValue(await sqlOne(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id limit 1`));
+    const page2 = await one({ query_type: 'idtype-value', query: { type: 'UIN', value: uin }, pagination: { page_size: 1, page_number: 2 } });
+    expect(page2).toMatchObject({ status: 'succ', pagination: { page_size: 1, page_number: 2, total_count: 1 } });
+    expect(page2.data.reg_records).toEqual([]);
+  });
+});
+
 describe('query types', () => {
   it('predicate lists: and/or/not combine as documented', async () => {
     const expected = await sqlOne<{ n: number }>(`

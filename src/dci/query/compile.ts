@@ -3,6 +3,7 @@ import { compileComparison, isAttributeDef } from './comparison.js';
 import { compileOperatorMap } from './expression.js';
 import { present, isObject, own, reject, show } from './input.js';
 import { Budget } from './limits.js';
+import { coerceScalar } from './values.js';
 import { compilePredicateList } from './predicate.js';
 import type { AttributeCatalog, CompiledQuery } from './types.js';
 
@@ -15,7 +16,7 @@ export function compileQuery(queryType: string, query: unknown, catalog: Attribu
   const type = typeof queryType === 'string' ? queryType.trim().toLowerCase().replace(/_/g, '-') : undefined;
   switch (type) {
     case 'idtype-value':
-      return { where: compileIdTypeValue(query, catalog) };
+      return compileIdTypeValue(query, catalog);
     case 'expression':
       return compileExpressionQuery(query, catalog);
     case 'predicate':
@@ -25,9 +26,9 @@ export function compileQuery(queryType: string, query: unknown, catalog: Attribu
   }
 }
 
-function compileIdTypeValue(query: unknown, catalog: AttributeCatalog): SQL {
+function compileIdTypeValue(query: unknown, catalog: AttributeCatalog): CompiledQuery {
   // Samples label other shapes with this query_type (DIGEST 4): a lone predicate or a predicate list.
-  if (isPredicateShaped(query)) return compilePredicateList(query, catalog);
+  if (isPredicateShaped(query)) return { where: compilePredicateList(query, catalog) };
   if (!isObject(query)) return reject(`idtype-value query must be an object {type, value}, got ${show(query)}`);
   const idType = own(query, 'type');
   if (typeof idType !== 'string' || idType.trim() === '') {
@@ -39,7 +40,8 @@ function compileIdTypeValue(query: unknown, catalog: AttributeCatalog): SQL {
   if (typeof value !== 'string' && typeof value !== 'number') {
     return reject(`identifier ${show(idType)}: value must be a string or a number, got ${show(value)}`);
   }
-  return compileComparison(def, idType, 'eq', value, new Budget());
+  const where = compileComparison(def, idType, 'eq', value, new Budget());
+  return { where, identifier: { type: def.name, value: String(coerceScalar(def, value, idType)) } };
 }
 
 const NOSQL = /nosql/i;
@@ -57,7 +59,7 @@ function compileExpressionQuery(query: unknown, catalog: AttributeCatalog): Comp
   const value = own(query, 'value');
   // `{type: "UIN", value: "123"}` under query_type expression: the IdentifierTypeValue shape (DIGEST 11.1 #1).
   if (typeof language === 'string' && !QUERY_LANGUAGE.test(language) && (typeof value === 'string' || typeof value === 'number')) {
-    return { where: compileIdTypeValue(query, catalog) };
+    return compileIdTypeValue(query, catalog);
   }
   if (present(language) && !(typeof language === 'string' && NOSQL.test(language))) {
     return reject(`query language ${show(language)} is not supported (only NoSql)`);

@@ -16,6 +16,11 @@ export interface SearchPlan {
   readonly tieBreak: SQL;
   fetch(page: { where: SQL; orderBy: SQL; limit: number; offset: number }): Promise<object[]>;
   count(where: SQL): Promise<number>;
+  /**
+   * The record an identifier names, found directly (a domain may batch such lookups): used for the first page of an
+   * idtype-value query when the identifier can name at most one record of this type; undefined when it cannot.
+   */
+  findByIdentifier?(identifier: { type: string; value: string }): Promise<object[]> | undefined;
 }
 
 export interface SearchDomain {
@@ -108,12 +113,13 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     if (!present(criteria.query)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query is required');
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
-    const { where } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
+    const { where, identifier } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
     const { orderBy, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
-    const fetched = await plan.fetch({ where, orderBy, limit: page.size, offset });
+    const direct = identifier && offset === 0 ? plan.findByIdentifier?.(identifier) : undefined;
+    const fetched = await (direct ?? plan.fetch({ where, orderBy, limit: page.size, offset }));
     // A short page tells the total without counting (the common case of an identifier lookup).
-    const total = fetched.length < page.size && (fetched.length > 0 || offset === 0) ? offset + fetched.length : await plan.count(where);
+    const total = direct || (fetched.length < page.size && (fetched.length > 0 || offset === 0)) ? offset + fetched.length : await plan.count(where);
     if (onSealed && total > 1) {
       throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
     }

@@ -6,7 +6,19 @@ import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { SocialCatalogs } from './attributes.js';
 import { type RecordType, recordTypeName, REG_TYPE, toGroup, toMember, toPerson } from './records.js';
-import { countGroups, countMembers, findGroupsPage, findMembersPage, type Queryable } from './store.js';
+import { Batcher } from '../../dci/transactions/batcher.js';
+import {
+  countGroups,
+  countMembers,
+  findGroupsByIdentifiers,
+  findGroupsPage,
+  findMembersByIdentifiers,
+  findMembersPage,
+  type GroupRow,
+  type IdentifierKey,
+  type MemberRow,
+  type Queryable,
+} from './store.js';
 
 /** Entity names partners send for SR records (DIGEST 5: `Household` -> Group, case-insensitive, namespace prefixes). */
 const ENTITY: Record<string, RecordType> = {
@@ -32,11 +44,26 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
 }
 
 export class SocialSearch implements SearchDomain {
+  /**
+   * Identifier lookups of concurrent searches (other partners' requests, the items of a batch, async requests
+   * executed together) share one statement: per lookup it costs PostgreSQL a fraction of a statement of its own.
+   */
+  private readonly memberLookups = new Batcher<IdentifierKey, MemberRow | undefined>((keys) => findMembersByIdentifiers(this.db, this.vault, keys), 64, 4);
+  private readonly groupLookups = new Batcher<IdentifierKey, GroupRow | undefined>((keys) => findGroupsByIdentifiers(this.db, this.vault, keys), 64, 4);
+
   constructor(
     private readonly db: Database,
     private readonly vault: IdentifierVault,
     private readonly catalogs: SocialCatalogs,
   ) {}
+
+  /** The lookup key of an identifier, when it can name at most one record of the subject (else undefined). */
+  private keyOf(identifier: { type: string; value: string }, subject: 'individual' | 'group'): IdentifierKey | undefined {
+    const owner = this.vault.types.get(identifier.type)?.owner;
+    // A household identifier names many members; a person's names one person and (one active membership) one household.
+    if (owner === undefined || (owner === 'group' && subject === 'individual')) return undefined;
+    return { type: identifier.type, lookup: this.vault.lookupKey(identifier.type, identifier.value) };
+  }
 
   plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
     // response_entity (SR std) wins, then reg_record_type (new generation), then the expression's collection;
@@ -57,19 +84,26 @@ export class SocialSearch implements SearchDomain {
         tieBreak: sql`g.id`,
         fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
         count: (where) => countGroups(db, where),
+        findByIdentifier: within ? undefined : (identifier) => {
+          const key = this.keyOf(identifier, 'group');
+          return key && this.groupLookups.add(key).then((row) => (row ? [toGroup(row)] : []));
+        },
       };
     }
+    const record = (r: MemberRow) =>
+      type === 'Person' ? toPerson(r.person) : toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers });
     return {
       regType: REG_TYPE,
       recordType: recordTypeName(type),
       subject: 'individual',
       catalog: this.catalogs.members,
       tieBreak: sql`i.id`,
-      fetch: async (page) =>
-        (await findMembersPage(db, vault, page)).map((r) =>
-          type === 'Person' ? toPerson(r.person) : toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
-        ),
+      fetch: async (page) => (await findMembersPage(db, vault, page)).map(record),
       count: (where) => countMembers(db, where),
+      findByIdentifier: within ? undefined : (identifier) => {
+        const key = this.keyOf(identifier, 'individual');
+        return key && this.memberLookups.add(key).then((row) => (row ? [record(row)] : []));
+      },
     };
   }
 }

@@ -110,25 +110,58 @@ function limitClause(page: PageRequest): SQL {
   return sql.raw(`limit ${page.limit} offset ${page.offset}`);
 }
 
-export async function findMembersPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<MemberRow[]> {
-  const rows = await db.run<{ row: MemberRow }>(sql`
-    select json_build_object(
-      'person', ${sql.raw(PERSON_JSON('i', 'm'))},
-      'household_identifiers', case when m.group_id is null then null else ${sql.raw(IDENTIFIERS_OF('group_id', 'm.group_id'))} end,
-      'head_identifiers', (select json_agg(${sql.raw(IDENTIFIER_JSON)} order by x.id_type)
-                           from memberships h join identifiers x on x.individual_id = h.individual_id
-                           where h.group_id = m.group_id and h.is_head and h.end_date is null)
-    ) as row
-    from (select i.id from ${MEMBER_FROM} where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
-    join individuals i on i.id = page.id ${sql.raw(MEMBER_JOINS)}
-    order by ${page.orderBy}`);
-  const members = rows.map((r) => r.row);
+/** A member page row (MemberRow) as JSON, over the person `i` and their active membership `m`. */
+const MEMBER_ROW_JSON = `json_build_object(
+  'person', ${PERSON_JSON('i', 'm')},
+  'household_identifiers', case when m.group_id is null then null else ${IDENTIFIERS_OF('group_id', 'm.group_id')} end,
+  'head_identifiers', (select json_agg(${IDENTIFIER_JSON} order by x.id_type)
+                       from memberships h join identifiers x on x.individual_id = h.individual_id
+                       where h.group_id = m.group_id and h.is_head and h.end_date is null))`;
+
+function openMemberRows(vault: IdentifierVault, members: MemberRow[]): MemberRow[] {
   openIdentifiers(vault, members.map((r) => r.person));
   for (const r of members) {
     r.household_identifiers = r.household_identifiers && vault.openAll(r.household_identifiers as StoredIdentifier[]);
     r.head_identifiers = r.head_identifiers && vault.openAll(r.head_identifiers as StoredIdentifier[]);
   }
   return members;
+}
+
+export async function findMembersPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<MemberRow[]> {
+  const rows = await db.run<{ row: MemberRow }>(sql`
+    select ${sql.raw(MEMBER_ROW_JSON)} as row
+    from (select i.id from ${MEMBER_FROM} where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
+    join individuals i on i.id = page.id ${sql.raw(MEMBER_JOINS)}
+    order by ${page.orderBy}`);
+  return openMemberRows(vault, rows.map((r) => r.row));
+}
+
+/** An identifier as the lookups below take it: its type and its `id_lookup` (IdentifierVault.lookupKey). */
+export interface IdentifierKey {
+  type: string;
+  lookup: string;
+}
+
+/**
+ * The people holding these identifiers, one statement for the whole list: for each key, its holder's MemberRow or
+ * undefined. An identifier names one holder (unique per type), so each key has at most one row.
+ */
+export async function findMembersByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(MemberRow | undefined)[]> {
+  const rows = await db.query<{ ord: number; row: MemberRow }>(MEMBERS_BY_IDENTIFIERS, [keys.map((k) => k.type), keys.map((k) => k.lookup)]);
+  openMemberRows(vault, rows.map((r) => r.row));
+  return byOrdinal(keys.length, rows);
+}
+
+const KEYS = `unnest($1::text[], $2::text[]) with ordinality as k(id_type, id_lookup, ord)
+  join identifiers held on held.id_type = k.id_type and held.id_lookup = k.id_lookup`;
+
+const MEMBERS_BY_IDENTIFIERS = `select k.ord::int as ord, ${MEMBER_ROW_JSON} as row
+  from ${KEYS} join individuals i on i.id = held.individual_id ${MEMBER_JOINS}`;
+
+function byOrdinal<T>(n: number, rows: { ord: number; row: T }[]): (T | undefined)[] {
+  const out: (T | undefined)[] = new Array(n).fill(undefined);
+  for (const r of rows) out[Number(r.ord) - 1] = r.row;
+  return out;
 }
 
 /** Does a condition use the membership (`m`) or household (`g`) aliases? Values are bound, so the text is all ours. */
@@ -144,29 +177,49 @@ export async function countMembers(db: Queryable, where: SQL): Promise<number> {
   return row.n;
 }
 
-export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<GroupRow[]> {
-  const rows = await db.run<{ row: GroupRow }>(sql`
-    select json_build_object(
-      'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
-      'postal_code', g.postal_code, 'latitude', g.latitude, 'longitude', g.longitude,
-      'poverty_score', g.poverty_score, 'poverty_score_type', g.poverty_score_type, 'group_size', g.group_size,
-      'attributes', g.attributes, 'registration_date', g.registration_date, 'last_updated', g.last_updated,
-      'area', (select json_build_object('code', a.code, 'name', a.name, 'level', a.level, 'region_code', r.code, 'region_name', r.name)
-               from areas a left join areas r on r.code = split_part(a.path, '.', 1) where a.id = g.area_id),
-      'identifiers', ${sql.raw(IDENTIFIERS_OF('group_id', 'g.id'))},
-      'members', coalesce((select json_agg(${sql.raw(PERSON_JSON('i', 'm'))} order by m.is_head desc, i.birth_date, i.id)
-                  from memberships m join individuals i on i.id = m.individual_id
-                  where m.group_id = g.id and m.end_date is null), '[]'::json)
-    ) as row
-    from (select g.id from groups g where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
-    join groups g on g.id = page.id
-    order by ${page.orderBy}`);
-  const groups = rows.map((r) => r.row);
+/** A household (`g`) as JSON (GroupRow): its area, identifiers and active members. */
+const GROUP_ROW_JSON = `json_build_object(
+  'external_id', g.external_id, 'group_type', g.group_type, 'address_line', g.address_line,
+  'postal_code', g.postal_code, 'latitude', g.latitude, 'longitude', g.longitude,
+  'poverty_score', g.poverty_score, 'poverty_score_type', g.poverty_score_type, 'group_size', g.group_size,
+  'attributes', g.attributes, 'registration_date', g.registration_date, 'last_updated', g.last_updated,
+  'area', (select json_build_object('code', a.code, 'name', a.name, 'level', a.level, 'region_code', r.code, 'region_name', r.name)
+           from areas a left join areas r on r.code = split_part(a.path, '.', 1) where a.id = g.area_id),
+  'identifiers', ${IDENTIFIERS_OF('group_id', 'g.id')},
+  'members', coalesce((select json_agg(${PERSON_JSON('i', 'm')} order by m.is_head desc, i.birth_date, i.id)
+              from memberships m join individuals i on i.id = m.individual_id
+              where m.group_id = g.id and m.end_date is null), '[]'::json))`;
+
+const GROUPS_BY_IDENTIFIERS = `select k.ord::int as ord, ${GROUP_ROW_JSON} as row
+  from ${KEYS}
+  left join memberships held_in on held_in.individual_id = held.individual_id and held_in.end_date is null
+  join groups g on g.id = coalesce(held.group_id, held_in.group_id)`;
+
+function openGroupRows(vault: IdentifierVault, groups: GroupRow[]): GroupRow[] {
   for (const g of groups) {
     g.identifiers = vault.openAll(g.identifiers as StoredIdentifier[]);
     openIdentifiers(vault, g.members);
   }
   return groups;
+}
+
+export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page: PageRequest): Promise<GroupRow[]> {
+  const rows = await db.run<{ row: GroupRow }>(sql`
+    select ${sql.raw(GROUP_ROW_JSON)} as row
+    from (select g.id from groups g where ${page.where} order by ${page.orderBy} ${limitClause(page)}) page
+    join groups g on g.id = page.id
+    order by ${page.orderBy}`);
+  return openGroupRows(vault, rows.map((r) => r.row));
+}
+
+/**
+ * The households of these identifiers, one statement for the whole list: a household's own identifier names it, a
+ * person's names the household of their active membership (one at most). For each key its GroupRow or undefined.
+ */
+export async function findGroupsByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(GroupRow | undefined)[]> {
+  const rows = await db.query<{ ord: number; row: GroupRow }>(GROUPS_BY_IDENTIFIERS, [keys.map((k) => k.type), keys.map((k) => k.lookup)]);
+  openGroupRows(vault, rows.map((r) => r.row));
+  return byOrdinal(keys.length, rows);
 }
 
 export async function countGroups(db: Queryable, where: SQL): Promise<number> {
