@@ -93,7 +93,7 @@ export class DeliveryStore {
          order by c.next_attempt_at limit $2
        )
        update callback_deliveries d set lease_owner = $1, lease_until = now() + $5 * interval '1 millisecond', attempts = d.attempts + 1
-       from candidates where d.id = candidates.id
+       where d.id = any(array(select id from candidates))
        returning d.id, d.transaction_id, d.partner_id, d.action, d.message_id, d.target_url, d.body, d.digest, d.attempts, d.give_up_at`,
       [owner, opts.limit, opts.busyPartners, opts.perPartner, opts.leaseMs],
     );

@@ -150,12 +150,16 @@ export class TransactionStore {
     });
   }
 
-  /** Takes up to `limit` received requests for this worker to execute. */
+  /**
+   * Takes up to `limit` received requests for this worker to execute. The ids are chosen and locked once, as an
+   * array: as `t.id in (subquery)` the plan cached while the table was small rescanned the backlog for every row it
+   * updated (2.5 million buffer reads a claim under a 25,000-request backlog).
+   */
   claimReceived(owner: number, limit: number): Promise<ClaimedTransaction[]> {
     return this.db.query<ClaimedTransaction>(
       `update dci_transactions t set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}'
-       where t.id in (select x.id from dci_transactions x where x.state = 'received' and ${STALE_LEASE('x')}
-                      order by x.id limit $2 for update skip locked)
+       where t.id = any(array(select x.id from dci_transactions x where x.state = 'received' and ${STALE_LEASE('x')}
+                              order by x.id limit $2 for update skip locked))
        returning t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count`,
       [owner, limit],
     );
