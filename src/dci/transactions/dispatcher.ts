@@ -22,8 +22,12 @@ export interface DispatcherOptions {
   pollMs: number;
 }
 
-/** How many callbacks per partner a worker may hold (in flight and queued), in multiples of the partner's cap. */
-const QUEUE_FACTOR = 4;
+/**
+ * How many callbacks per partner a worker takes (in flight and queued), in multiples of the partner's cap. The
+ * executor leases a round's callbacks to its own dispatcher up to this room, so that they need no claim: with 4, most
+ * of a 128-request round went back to the queue, and claiming them cost PostgreSQL more than looking up the records.
+ */
+const QUEUE_FACTOR = 16;
 
 /** The part of a receiver's answer we keep. */
 const MAX_ANSWER_BYTES = 16 * 1024;
@@ -71,9 +75,13 @@ export class CallbackDispatcher {
     this.wakeup.wake();
   }
 
-  /** A partner may hold its cap x (2 + QUEUE_FACTOR) callbacks here: each waits at most that many timeouts / cap. */
+  /**
+   * A partner at the default cap holds up to twice QUEUE_FACTOR x cap callbacks here (a claim may come just before
+   * the partner counts as busy): each waits at most that many timeouts / cap. A lease only matters for a live but
+   * stuck worker: a dead one's leases are taken over at once (STALE_LEASE).
+   */
   get leaseMs(): number {
-    return this.opts.timeoutMs * (QUEUE_FACTOR + 4) + 10_000;
+    return this.opts.timeoutMs * (2 * QUEUE_FACTOR + 4) + 10_000;
   }
 
   /** How many new callbacks of a partner this worker will take straight from its executor (already leased to it). */
@@ -116,22 +124,20 @@ export class CallbackDispatcher {
     while (this.running) {
       const held = this.inFlightTotal + [...this.waiting.values()].reduce((n, q) => n + q.length, 0);
       let claimed: ClaimedDelivery[] = [];
+      const limit = 2 * this.opts.concurrency - held;
       if (held < this.opts.concurrency) {
         const perPartner = this.opts.perPartner * QUEUE_FACTOR;
         const busyPartners = [...new Set([...this.inFlight.keys(), ...this.waiting.keys()])].filter((id) => this.queuedFor(id) >= this.capOf(id) * QUEUE_FACTOR);
         try {
-          claimed = await this.store.claimDue(this.worker.id, {
-            limit: 2 * this.opts.concurrency - held,
-            perPartner,
-            busyPartners,
-            leaseMs: this.leaseMs,
-          });
+          claimed = await this.store.claimDue(this.worker.id, { limit, perPartner, busyPartners, leaseMs: this.leaseMs });
         } catch (err) {
           this.logger.error({ err: { message: (err as Error).message } }, 'claiming callbacks failed');
         }
         for (const d of claimed) this.enqueue(d);
       }
-      if (this.running && (claimed.length === 0 || held >= this.opts.concurrency)) await this.wakeup.wait(this.opts.pollMs);
+      // A short claim took everything claimable now (each partner's share, or all that is due): claiming again at
+      // once would only find the same partners at their caps. The next completion or new callback wakes the loop.
+      if (this.running && (claimed.length < limit || held >= this.opts.concurrency)) await this.wakeup.wait(this.opts.pollMs);
     }
   }
 
