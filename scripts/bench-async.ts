@@ -43,19 +43,15 @@ async function startReceiver(port: number) {
   return { child, stats, url: `http://127.0.0.1:${port}/dci/social/registry/on-search` };
 }
 
-export async function benchAsync(o: Options): Promise<AsyncFigures> {
-  const receiver = await startReceiver(o.receiverPort);
+/** Async searches by UIN from the demo partner, each asking for its callback at `callbackUrl`. */
+function searchLoad(o: Pick<Options, 'serverUrl' | 'token' | 'uins'>, callbackUrl: string) {
   const pick = () => o.uins[Math.floor(Math.random() * o.uins.length)];
   const body = () =>
     JSON.stringify({
-      header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: 'demo-spmis', sender_uri: receiver.url, total_count: 1 },
+      header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'search', sender_id: 'demo-spmis', sender_uri: callbackUrl, total_count: 1 },
       message: { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: { query_type: 'idtype-value', query: { type: 'UIN', value: pick() } } }] },
     });
   const headers = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
-  const backlogNow = async () => {
-    const q = (await (await fetch(`${o.serverUrl}/admin/queues`, { headers })).json()) as { transactions: Record<string, number> };
-    return (q.transactions.received ?? 0) + (q.transactions.pending ?? 0);
-  };
   const load = async (opts: { connections: number; duration: number; overallRate?: number }) => {
     let accepted = 0;
     let bad = 0;
@@ -76,6 +72,26 @@ export async function benchAsync(o: Options): Promise<AsyncFigures> {
       ],
     } as any);
     return { result, accepted, errors: bad + result.errors };
+  };
+  return { headers, load };
+}
+
+/**
+ * ACKs per second of a server that only takes requests in (WORKERS=false: intake and execution in separate
+ * processes, as a deployment may run them); nothing is executed or called back meanwhile.
+ */
+export async function benchIntake(o: Pick<Options, 'serverUrl' | 'token' | 'uins' | 'connections' | 'duration' | 'receiverPort'>) {
+  const { load } = searchLoad(o, `http://127.0.0.1:${o.receiverPort}/dci/social/registry/on-search`);
+  const run = await load({ connections: o.connections, duration: o.duration });
+  return { rps: run.result.requests.average, p50: run.result.latency.p50, p99: run.result.latency.p99, accepted: run.accepted, errors: run.errors };
+}
+
+export async function benchAsync(o: Options): Promise<AsyncFigures> {
+  const receiver = await startReceiver(o.receiverPort);
+  const { headers, load } = searchLoad(o, receiver.url);
+  const backlogNow = async () => {
+    const q = (await (await fetch(`${o.serverUrl}/admin/queues`, { headers })).json()) as { transactions: Record<string, number> };
+    return (q.transactions.received ?? 0) + (q.transactions.pending ?? 0);
   };
 
   try {

@@ -30,7 +30,7 @@ import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { FileDataKeySource } from '../src/registry/data-keys.js';
 import { IdentifierVault } from '../src/registry/identifiers.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
-import { benchAsync } from './bench-async.js';
+import { benchAsync, benchIntake } from './bench-async.js';
 import { benchEvents, DEATHS_PER_MESSAGE } from './bench-events.js';
 import { addBenchEnrolments, benchEnrolled } from './bench-ibr.js';
 
@@ -182,12 +182,12 @@ async function stopServer(child: ChildProcess): Promise<void> {
  * workers keep delivering them through the parts after it and take the CPU those parts measure. They are bench
  * traffic: the server is stopped, the async tables emptied, and a fresh server started.
  */
-async function withoutAsyncBacklog(child: ChildProcess): Promise<ChildProcess> {
+async function withoutAsyncBacklog(child: ChildProcess, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   await stopServer(child);
   const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
   await db.unsafe('truncate callback_attempts, callback_deliveries, dci_transactions');
   await db.end();
-  return startServer();
+  return startServer(extraEnv);
 }
 
 async function main() {
@@ -261,11 +261,13 @@ async function main() {
       process.stdout.write(`| time to deliver the burst's backlog after the load stopped | ${a.drainSeconds.toFixed(1)} s |\n`);
       process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} (${a.steadyErrors} errors) |\n`);
       process.stdout.write(`| backlog (accepted, not yet delivered) every 5 s of the steady run | ${a.backlog.join(', ')} |\n`);
-      if (a.ackErrors > 0 || a.steadyErrors > 0) process.exitCode = 1;
-      if (only === undefined) {
-        server = await withoutAsyncBacklog(server);
-        token = await getToken();
-      }
+      // Intake alone, on a fresh server without workers; then a fresh server with them for the parts that follow.
+      server = await withoutAsyncBacklog(server, { WORKERS: 'false' });
+      const intake = await benchIntake({ serverUrl: `http://127.0.0.1:${port}`, token: await getToken(), uins, connections, duration, receiverPort: port + 10 });
+      process.stdout.write(`| ACKs per second of a server that only takes requests in (WORKERS=false: execution and callbacks in other processes), ${connections} connections, ${duration} s | ${Math.round(intake.rps)} (p50 ${intake.p50} ms, p99 ${intake.p99} ms, ${intake.errors} errors) |\n`);
+      if (a.ackErrors > 0 || a.steadyErrors > 0 || intake.errors > 0) process.exitCode = 1;
+      server = await withoutAsyncBacklog(server);
+      token = await getToken();
     }
     if (only === undefined || only === 'events') {
       const fanout = await openDatabase({ databaseUrl: dbUrl, poolSize: 1 });
