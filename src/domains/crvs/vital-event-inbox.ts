@@ -79,9 +79,12 @@ export class VitalEventInbox {
     }
     const key = event ? this.applier.eventKey(event, item.reference_id) : `ref:unreadable:${item.reference_id}`;
     const sealed = this.seal(item.data);
+    // Inserted as 'received', a state no other transaction ever sees (settle() gives the final one before the commit):
+    // as 'pending' every event went into the two partial indexes of pending events, the GIN one among them, to be
+    // updated out of them a moment later.
     const inserted = await tx.query<{ id: number }>(
       `insert into crvs_events (sender_id, event_key, event_type, reference_id, message_id, state, outcome, record_sealed)
-       values ($1, $2, $3, $4, $5, 'pending', 'received', decode($6, 'hex'))
+       values ($1, $2, $3, $4, $5, 'received', 'received', decode($6, 'hex'))
        on conflict (sender_id, event_key) do nothing returning id`,
       [senderId, key, event?.type ?? event?.sentType ?? 'unreadable', item.reference_id, messageId, sealed],
     );
