@@ -31,8 +31,17 @@ export function resolveOperator(name: unknown, attribute: string): Operator {
 
 /** One comparison: checks the operator is allowed on the attribute, coerces the value, asks the attribute for SQL. */
 export function compileComparison(def: AttributeDef, attribute: string, op: Operator, value: unknown, budget: Budget): SQL {
+  return comparisonSql(def, op, checkComparison(def, attribute, op, value, budget));
+}
+
+/** The checks of a comparison: the operator is allowed on the attribute; the value coerced (throws QueryRejection). */
+export function checkComparison(def: AttributeDef, attribute: string, op: Operator, value: unknown, budget: Budget): unknown {
   budget.condition();
   if (!allowedOperators(def).includes(op)) reject(`attribute ${show(attribute)}: operator ${op} is not allowed`);
-  // Parenthesised so a catalog predicate such as `a or b` cannot bind to a neighbouring AND.
-  return sql`(${def.predicate(op, coerceValue(def, op, value, attribute))})`;
+  return coerceValue(def, op, value, attribute);
+}
+
+/** The SQL of a checked comparison, parenthesised so a predicate such as `a or b` cannot bind to a neighbouring AND. */
+export function comparisonSql(def: AttributeDef, op: Operator, coerced: unknown): SQL {
+  return sql`(${def.predicate(op, coerced)})`;
 }

@@ -1,9 +1,8 @@
 import type { SQL } from 'drizzle-orm';
-import { compileComparison, isAttributeDef } from './comparison.js';
+import { checkComparison, comparisonSql, isAttributeDef } from './comparison.js';
 import { compileOperatorMap } from './expression.js';
 import { present, isObject, own, reject, show } from './input.js';
 import { Budget } from './limits.js';
-import { coerceScalar } from './values.js';
 import { compilePredicateList } from './predicate.js';
 import type { AttributeCatalog, CompiledQuery } from './types.js';
 
@@ -40,8 +39,15 @@ function compileIdTypeValue(query: unknown, catalog: AttributeCatalog): Compiled
   if (typeof value !== 'string' && typeof value !== 'number') {
     return reject(`identifier ${show(idType)}: value must be a string or a number, got ${show(value)}`);
   }
-  const where = compileComparison(def, idType, 'eq', value, new Budget());
-  return { where, identifier: { type: def.name, value: String(coerceScalar(def, value, idType)) } };
+  const coerced = checkComparison(def, idType, 'eq', value, new Budget());
+  // Checked now; the SQL (with the value's blind index) is built only when no direct lookup answers the query.
+  let where: SQL | undefined;
+  return {
+    identifier: { type: def.name, value: String(coerced) },
+    get where() {
+      return (where ??= comparisonSql(def, 'eq', coerced));
+    },
+  };
 }
 
 const NOSQL = /nosql/i;

@@ -57,7 +57,7 @@ export interface AttributeCatalog {
 }
 
 export interface CompiledQuery {
-  /** Boolean SQL condition over the catalog's base relation. */
+  /** Boolean SQL condition over the catalog's base relation (for an identifier query, built on first use). */
   readonly where: SQL;
   /** Set when the query is one identifier value (idtype-value): a domain may answer it by a direct lookup. */
   readonly identifier?: { readonly type: string; readonly value: string };

@@ -113,13 +113,13 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     if (!present(criteria.query)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query is required');
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
-    const { where, identifier } = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
+    const query = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
     const { orderBy, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
-    const direct = identifier && offset === 0 ? plan.findByIdentifier?.(identifier) : undefined;
-    const fetched = await (direct ?? plan.fetch({ where, orderBy, limit: page.size, offset }));
+    const direct = query.identifier && offset === 0 ? plan.findByIdentifier?.(query.identifier) : undefined;
+    const fetched = await (direct ?? plan.fetch({ where: query.where, orderBy, limit: page.size, offset }));
     // A short page tells the total without counting (the common case of an identifier lookup).
-    const total = direct || (fetched.length < page.size && (fetched.length > 0 || offset === 0)) ? offset + fetched.length : await plan.count(where);
+    const total = direct || (fetched.length < page.size && (fetched.length > 0 || offset === 0)) ? offset + fetched.length : await plan.count(query.where);
     if (onSealed && total > 1) {
       throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
     }
