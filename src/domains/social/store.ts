@@ -146,10 +146,8 @@ export interface IdentifierKey {
  * The people holding these identifiers, one statement for the whole list: for each key, its holder's MemberRow or
  * undefined. An identifier names one holder (unique per type), so each key has at most one row.
  */
-export async function findMembersByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(MemberRow | undefined)[]> {
-  const rows = await db.query<{ ord: number; row: MemberRow }>(MEMBERS_BY_IDENTIFIERS, [keys.map((k) => k.type), keys.map((k) => k.lookup)]);
-  openMemberRows(vault, rows.map((r) => r.row));
-  return byOrdinal(keys.length, rows);
+export function findMembersByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(MemberRow | undefined)[]> {
+  return lookUp(db, MEMBERS_BY_IDENTIFIERS, keys, (rows) => openMemberRows(vault, rows));
 }
 
 const KEYS = `unnest($1::text[], $2::text[]) with ordinality as k(id_type, id_lookup, ord)
@@ -158,8 +156,11 @@ const KEYS = `unnest($1::text[], $2::text[]) with ordinality as k(id_type, id_lo
 const MEMBERS_BY_IDENTIFIERS = `select k.ord::int as ord, ${MEMBER_ROW_JSON} as row
   from ${KEYS} join individuals i on i.id = held.individual_id ${MEMBER_JOINS}`;
 
-function byOrdinal<T>(n: number, rows: { ord: number; row: T }[]): (T | undefined)[] {
-  const out: (T | undefined)[] = new Array(n).fill(undefined);
+/** Runs a by-identifier statement (KEYS) and puts each row, opened, at its key's position. */
+async function lookUp<T>(db: Pick<Database, 'query'>, text: string, keys: IdentifierKey[], open: (rows: T[]) => void): Promise<(T | undefined)[]> {
+  const rows = await db.query<{ ord: number; row: T }>(text, [keys.map((k) => k.type), keys.map((k) => k.lookup)]);
+  open(rows.map((r) => r.row));
+  const out: (T | undefined)[] = new Array(keys.length).fill(undefined);
   for (const r of rows) out[Number(r.ord) - 1] = r.row;
   return out;
 }
@@ -216,10 +217,8 @@ export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page
  * The households of these identifiers, one statement for the whole list: a household's own identifier names it, a
  * person's names the household of their active membership (one at most). For each key its GroupRow or undefined.
  */
-export async function findGroupsByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(GroupRow | undefined)[]> {
-  const rows = await db.query<{ ord: number; row: GroupRow }>(GROUPS_BY_IDENTIFIERS, [keys.map((k) => k.type), keys.map((k) => k.lookup)]);
-  openGroupRows(vault, rows.map((r) => r.row));
-  return byOrdinal(keys.length, rows);
+export function findGroupsByIdentifiers(db: Pick<Database, 'query'>, vault: IdentifierVault, keys: IdentifierKey[]): Promise<(GroupRow | undefined)[]> {
+  return lookUp(db, GROUPS_BY_IDENTIFIERS, keys, (rows) => openGroupRows(vault, rows));
 }
 
 export async function countGroups(db: Queryable, where: SQL): Promise<number> {
