@@ -19,7 +19,7 @@ export const crvsEvents = pgTable(
     eventType: text('event_type').notNull(),
     referenceId: text('reference_id').notNull(),
     messageId: text('message_id').notNull(),
-    /** applied | pending | dismissed */
+    /** applied | pending | dismissed (`received` only inside the transaction that stores and applies the event) */
     state: text('state').notNull(),
     /** Why it is pending, or what applying it did. */
     outcome: text('outcome').notNull(),
