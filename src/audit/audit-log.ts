@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../db/client.js';
-import { Batcher } from '../dci/transactions/batcher.js';
+import { Batcher } from '../db/batcher.js';
 import { canonicalJson } from '../dci/signing/canonical.js';
 import { newestFirstPage } from '../db/pages.js';
 

@@ -1,6 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { HeaderRejection } from '../../http/errors.js';
-import { Batcher } from './batcher.js';
+import { Batcher } from '../../db/batcher.js';
 
 /**
  * Replay protection of sync requests (DIGEST 7.6, issue 4): a `message_id` is answered once per sender (its

@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client.js';
-import { Batcher } from './batcher.js';
+import { Batcher } from '../../db/batcher.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
 import { newestFirstPage } from '../../db/pages.js';

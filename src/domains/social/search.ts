@@ -6,7 +6,7 @@ import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { SocialCatalogs } from './attributes.js';
 import { type RecordType, recordTypeName, REG_TYPE, toGroup, toMember, toPerson } from './records.js';
-import { Batcher } from '../../dci/transactions/batcher.js';
+import { Batcher } from '../../db/batcher.js';
 import {
   countGroups,
   countMembers,
