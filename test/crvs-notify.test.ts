@@ -255,6 +255,10 @@ describe('refusals', () => {
     const spoofed = await send(notify([{ type: 'Death', record: { identifier: [uinOf('1')] } }], { sender_id: 'someone-else' }));
     expect(spoofed.status).toBe(403);
     expectErrorBody(spoofed.json, 'err.sender_id.invalid');
+    // PostgreSQL text cannot hold U+0000: refused before anything is stored, not a 500.
+    const nul = await send(notify([{ type: 'Death', record: { identifier: [uinOf('1')] } }, { type: 'Death', record: { identifier: [uinOf('2\u0000')] } }]));
+    expect(nul.status).toBe(400);
+    expectErrorBody(nul.json, 'err.request.bad');
     expect((await db.query('select id from crvs_events')).length).toBe(before);
   });
 

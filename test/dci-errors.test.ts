@@ -80,6 +80,24 @@ describe('transport-level refusals', () => {
     socket.destroy();
   });
 
+  it('a NUL character (U+0000) in a value or a key -> 400 err.request.bad, while an escaped backslash before u0000 is plain text', async () => {
+    const byName = (query: Record<string, unknown>) =>
+      searchItem({ query_type: 'expression', response_entity: 'Person', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Person', query } } } });
+    const nulValue = byName({ given_name: { $eq: 'Ana\u0000' } });
+    const nulKey = byName({ 'given_name\u0000': { $eq: 'Ana' } });
+    for (const body of [searchEnvelope([nulValue]), searchEnvelope([item()], { message_id: 'm\u0000' }), searchEnvelope([nulKey])]) {
+      const res = await postJson(url, token, body);
+      expect(res.status).toBe(400);
+      expectErrorBody(res.json, 'err.request.bad');
+      expect(res.json.message.error.message).toMatch(/U\+0000/);
+    }
+    // JSON "Ana\\u0000" is Ana, a backslash and u0000: a name like any other, which nobody has.
+    const res = await postJson(url, token, searchEnvelope([byName({ given_name: { $eq: 'Ana\\u0000' } })]));
+    expect(res.status).toBe(200);
+    expect(res.json.message.search_response[0].status, JSON.stringify(res.json.message.search_response[0])).toBe('succ');
+    expect(res.json.message.search_response[0].data.reg_records).toEqual([]);
+  });
+
   it('unknown path -> 404 err.request.not_found', async () => {
     const res = await postJson(`${server.url}/social/registry/sync/nope`, token, {});
     expect(res.status).toBe(404);

@@ -32,6 +32,14 @@ describe('error handler', () => {
     expect(text).not.toMatch(/Process 42|ShareLock/);
   });
 
+  it('a NUL character PostgreSQL cannot store (from a route not reading its body as DCI JSON) -> 400 err.request.bad', async () => {
+    for (const code of ['22021', '22P05']) {
+      const res = await appThrowing(Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code })).request('/boom');
+      expect(res.status).toBe(400);
+      expect((await res.json()).message.error.code).toBe('err.request.bad');
+    }
+  });
+
   it('anything unexpected -> 500 err.service.unavailable without the message, SQL or stack', async () => {
     const res = await appThrowing(new Error('relation "individuals" does not exist at select * from individuals')).request('/boom');
     expect(res.status).toBe(500);

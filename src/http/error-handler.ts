@@ -12,6 +12,12 @@ export const handleError: ErrorHandler<AppEnv> = (err, c) => {
   if ((err as { code?: unknown }).code === '57014') {
     return respond(c, new DciError(504, 'err.request.timeout', 'the query took longer than the server allows; narrow the search'));
   }
+  // character_not_in_repertoire / untranslatable_character: a NUL (U+0000) in a value PostgreSQL text or jsonb cannot
+  // hold, from a route that does not read its body with readJsonObject (which refuses it up front).
+  const code = (err as { code?: unknown }).code;
+  if (code === '22021' || code === '22P05') {
+    return respond(c, new DciError(400, 'err.request.bad', 'a value contains a character that cannot be stored (U+0000)'));
+  }
   // A deadlock or serialization failure that outlived the retries: nothing was written, the client may send it again.
   if (isTransactionConflict(err)) {
     return respond(c, new DciError(503, 'err.service.unavailable', 'the request conflicted with concurrent changes and was not applied; send it again', { 'retry-after': '1' }));

@@ -72,7 +72,19 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DciError(400, 'err.request.bad', 'body must be a JSON object (the DCI envelope)');
   }
+  // PostgreSQL text and jsonb cannot hold U+0000; refused here, before anything of the message is stored. The text
+  // test is only a cheap filter: "\\u0000" (an escaped backslash, then u0000) is ordinary text.
+  if (text.includes('\\u0000') && holdsNul(body)) {
+    throw new DciError(400, 'err.request.bad', 'a string in the body contains the character U+0000, which is not accepted');
+  }
   return { body: body as Record<string, unknown>, text };
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => k.includes('\0') || holdsNul(v));
+  return false;
 }
 
 /** A 200 answer whose JSON text is already made (signed envelopes are serialised once, for the signature and the wire). */
