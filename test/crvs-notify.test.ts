@@ -237,6 +237,45 @@ describe('CRVS as a registry', () => {
   });
 });
 
+describe('messages arriving together', () => {
+  const event = (ref: string) => ({ type: 'Death', record: { identifier: [uinOf(`unknown-${ref}`)], death_date: '2026-11-02' }, ref });
+
+  /** Sends `refs` at once, one event per message (more messages than the inbox runs transactions at a time). */
+  async function sendTogether(refs: string[]) {
+    const answers = await Promise.all(refs.map((ref) => send(notify([event(ref)]))));
+    const stored = await db.query<{ reference_id: string; state: string; xmin: string }>(
+      'select reference_id, state, xmin::text from crvs_events where reference_id = any($1::text[]) order by reference_id',
+      [refs],
+    );
+    return { answers, stored };
+  }
+
+  it('share transactions, and one that fails in the database fails alone: the others are acknowledged and stored', async () => {
+    const together = Array.from({ length: 24 }, (_, k) => `evt-together-${String(k).padStart(2, '0')}`);
+    const first = await sendTogether(together);
+    expect(first.answers.map((r) => r.status)).toEqual(together.map(() => 200));
+    expect(first.stored.map((r) => [r.reference_id, r.state])).toEqual(together.map((r) => [r, 'pending']));
+    expect(new Set(first.stored.map((r) => r.xmin)).size).toBeLessThan(together.length);
+
+    await db.query(`create function crvs_events_test_hook() returns trigger language plpgsql as $$
+      begin
+        if new.reference_id = 'evt-poisoned' then raise exception 'refused by the test'; end if;
+        return new;
+      end $$`);
+    await db.query('create trigger crvs_events_test_hook before insert on crvs_events for each row execute function crvs_events_test_hook()');
+    try {
+      const withPoison = Array.from({ length: 24 }, (_, k) => (k === 12 ? 'evt-poisoned' : `evt-alone-${String(k).padStart(2, '0')}`));
+      const second = await sendTogether(withPoison);
+      expect(second.answers.map((r) => r.status)).toEqual(withPoison.map((r) => (r === 'evt-poisoned' ? 500 : 200)));
+      expectErrorBody(second.answers[12].json, 'err.service.unavailable');
+      expect(second.stored.map((r) => [r.reference_id, r.state])).toEqual(withPoison.filter((r) => r !== 'evt-poisoned').map((r) => [r, 'pending']));
+    } finally {
+      await db.query('drop trigger crvs_events_test_hook on crvs_events');
+      await db.query('drop function crvs_events_test_hook()');
+    }
+  });
+});
+
 describe('refusals', () => {
   it('refuses a partner without crvs:registry.notify (403) and malformed notifies (400), applying nothing', async () => {
     const before = (await db.query('select id from crvs_events')).length;

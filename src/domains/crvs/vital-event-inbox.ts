@@ -3,12 +3,19 @@ import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { ApplyResult, VitalEventApplier } from './apply.js';
 import { readVitalEvent, type VitalEvent } from './vital-events.js';
 import { newestFirstPage } from '../../db/pages.js';
+import { Batcher } from '../../db/batcher.js';
 
 type Tx = Pick<Database, 'query'>;
 
 export interface NotifiedEvent {
   reference_id: string;
   data: Record<string, unknown>;
+}
+
+interface NotifyMessage {
+  senderId: string;
+  messageId: string;
+  events: NotifiedEvent[];
 }
 
 export interface VitalEventRow {
@@ -46,27 +53,49 @@ export class VitalEventInbox {
   ) {}
 
   /**
-   * Receives one notify message's events in one transaction (one commit for a CRVS's batch); resolves once all are
-   * durable. An event that cannot be applied is kept as pending, not thrown, so only a database failure fails the
-   * message: the CRVS gets an error and sends it again, and the events' identities keep that from applying anything
-   * twice.
+   * Receives one notify message's events in one transaction; resolves once all are durable. Messages arriving
+   * together share that transaction and its commit (a CRVS sending one event per message pays one commit for several),
+   * and each stays all or nothing. An event that cannot be applied is kept as pending, not thrown, so only a database
+   * failure fails a message: the CRVS gets an error and sends it again, and the events' identities keep that from
+   * applying anything twice.
    */
   async receive(senderId: string, messageId: string, events: NotifiedEvent[]): Promise<void> {
+    const failure = await this.messages.add({ senderId, messageId, events });
+    if (failure !== undefined) throw failure;
+    this.onChanged();
+  }
+
+  private readonly messages = new Batcher<NotifyMessage, unknown>((batch) => this.receiveTogether(batch), 32, 4);
+
+  /** Each message's failure, undefined when it was stored. */
+  private async receiveTogether(batch: NotifyMessage[]): Promise<unknown[]> {
+    try {
+      await this.storeInOneTransaction(batch);
+      return batch.map(() => undefined);
+    } catch (e) {
+      if (batch.length === 1) return [e];
+    }
+    // One message's failure must not fail the messages it was batched with: each is tried again on its own.
+    const failures: unknown[] = [];
+    for (const message of batch) failures.push(await this.storeInOneTransaction([message]).then(() => undefined, (e: unknown) => e));
+    return failures;
+  }
+
+  private async storeInOneTransaction(batch: NotifyMessage[]): Promise<void> {
     // Two messages naming members of one household in opposite orders can deadlock: the loser runs again.
     for (let attempt = 1; ; attempt++) {
       try {
         await this.db.transaction(
           async (tx) => {
-            for (const item of events) await this.receiveOne(tx, senderId, messageId, item);
+            for (const m of batch) for (const item of m.events) await this.receiveOne(tx, m.senderId, m.messageId, item);
           },
           { genericPlans: true },
         );
-        break;
+        return;
       } catch (e) {
         if (attempt >= RETRIES_ON_CONFLICT || !isTransactionConflict(e)) throw e;
       }
     }
-    this.onChanged();
   }
 
   private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent): Promise<void> {
