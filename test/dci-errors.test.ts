@@ -98,6 +98,19 @@ describe('transport-level refusals', () => {
     expect(res.json.message.search_response[0].data.reg_records).toEqual([]);
   });
 
+  it('a body nested thousands deep -> 400 err.request.bad on sync and async routes, not a stack overflow', async () => {
+    const deep = (depth: number) => '['.repeat(depth) + '"x"' + ']'.repeat(depth);
+    for (const depth of [65, 20_000]) {
+      for (const path of ['/social/registry/sync/search', '/social/registry/search']) {
+        const text = JSON.stringify(searchEnvelope([item()], { sender_uri: 'https://spmis.example.org/on-search' })).replace('"value":"1"', `"value":${deep(depth)}`);
+        const res = await postJson(`${server.url}${path}`, token, text);
+        expect(res.status, `${path} at depth ${depth}`).toBe(400);
+        expectErrorBody(res.json, 'err.request.bad');
+        expect(res.json.message.error.message).toMatch(/deeper than 64 levels/);
+      }
+    }
+  });
+
   it('unknown path -> 404 err.request.not_found', async () => {
     const res = await postJson(`${server.url}/social/registry/sync/nope`, token, {});
     expect(res.status).toBe(404);

@@ -72,6 +72,11 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DciError(400, 'err.request.bad', 'body must be a JSON object (the DCI envelope)');
   }
+  // Canonical JSON (signatures, body hashes) walks the body recursively, and so does PostgreSQL's jsonb: a body nested
+  // thousands deep would overflow their stacks. DCI messages nest about ten deep; the text test is a cheap filter.
+  if (occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH && nestingDepth(body) > MAX_JSON_DEPTH) {
+    throw new DciError(400, 'err.request.bad', `the body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   // PostgreSQL text and jsonb cannot hold U+0000; refused here, before anything of the message is stored. The text
   // test is only a cheap filter: "\\u0000" (an escaped backslash, then u0000) is ordinary text.
   if (text.includes('\\u0000') && holdsNul(body)) {
@@ -80,10 +85,45 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   return { body: body as Record<string, unknown>, text };
 }
 
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (Array.isArray(value)) return value.some(holdsNul);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => k.includes('\0') || holdsNul(v));
+const MAX_JSON_DEPTH = 64;
+
+/** How often `char` occurs in `text`, counting up to MAX_JSON_DEPTH + 1. */
+function occurrences(text: string, char: string): number {
+  let n = 0;
+  for (let i = text.indexOf(char); i !== -1 && n <= MAX_JSON_DEPTH; i = text.indexOf(char, i + 1)) n++;
+  return n;
+}
+
+/** Iterative, like holdsNul: a body may nest deeper than the call stack goes. */
+function nestingDepth(body: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[body, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const v of Array.isArray(value) ? value : Object.values(value)) stack.push([v, depth + 1]);
+  }
+  return deepest;
+}
+
+/** Iterative: a body may nest deeper than the call stack goes. */
+function holdsNul(body: unknown): boolean {
+  const stack = [body];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\0')) return true;
+    } else if (Array.isArray(value)) {
+      for (const v of value) stack.push(v);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [k, v] of Object.entries(value)) {
+        if (k.includes('\0')) return true;
+        stack.push(v);
+      }
+    }
+  }
   return false;
 }
 
