@@ -171,6 +171,47 @@ describe('async search: happy path', () => {
     }
   });
 
+  it('takes no more of a slow partner\'s callbacks than their lease covers: at most 2 x 16 x its own cap of one', async () => {
+    // A receiver that never answers within the 200 ms timeout, and a partner capped at one callback at a time: its
+    // queue drains one timeout per callback, so a worker that claimed the default partner's share (8 x 16) would hold
+    // callbacks past their lease. Failed attempts wait a minute before their retry, so only new callbacks are due.
+    const slowReceiver = await CallbackReceiver.start();
+    const slow = await startTestServer(
+      { WORKER_POLL_MS: '50', CALLBACK_TIMEOUT_MS: '200', CALLBACK_RETRY_BASE_MS: '60000' },
+      { partners: [{ id: 'spmis-slow', secret: 'spmis-slow-secret', scopes: ['social:registry.search'], callbacks: { origins: [slowReceiver.url], allowPrivateNetwork: true, maxConcurrent: 1 } }] },
+    );
+    slowReceiver.respondWith(() => 'hang');
+    try {
+      const slowToken = await slow.token({ clientId: 'spmis-slow', secret: 'spmis-slow-secret' });
+      const uins = await someUins(150);
+      for (let k = 0; k < uins.length; k += 10) {
+        await Promise.all(
+          uins.slice(k, k + 10).map(async (uin) => {
+            const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_id: 'spmis-slow', sender_uri: `${slowReceiver.url}/on-search` });
+            expect((await postJson(`${slow.url}/social/registry/search`, slowToken, envelope)).status).toBe(202);
+          }),
+        );
+      }
+      const leased = async () =>
+        Number((await slow.db.query<{ n: number }>(`select count(*)::int as n from callback_deliveries where partner_id = 'spmis-slow' and state = 'pending' and lease_owner is not null`))[0].n);
+      let most = 0;
+      let attempted = 0;
+      const until = Date.now() + 6000;
+      while (Date.now() < until) {
+        most = Math.max(most, await leased());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      attempted = Number((await slow.db.query<{ n: number }>(`select count(*)::int as n from callback_deliveries where partner_id = 'spmis-slow' and attempts > 0`))[0].n);
+      // The first 16 went to the dispatcher straight from execution; more were claimed once those had timed out.
+      expect(attempted).toBeGreaterThan(16);
+      expect(most).toBeGreaterThanOrEqual(16);
+      expect(most).toBeLessThanOrEqual(32);
+    } finally {
+      await slowReceiver.close();
+      await slow.close();
+    }
+  });
+
   it('sends a partner its callback bearer token, to its registered base when sender_uri is absent', async () => {
     const token = await server.token({ clientId: 'spmis-async', secret: 'spmis-async-secret' });
     const [uin] = await someUins(1);

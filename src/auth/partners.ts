@@ -131,6 +131,10 @@ export class PartnerDirectory {
     return this.byId.get(id);
   }
 
+  all(): Iterable<Partner> {
+    return this.byId.values();
+  }
+
   /** The partner when the credentials are right; undefined otherwise (unknown id and wrong secret look alike). */
   async authenticate(clientId: string, secret: string): Promise<Partner | undefined> {
     const partner = this.byId.get(clientId);

@@ -63,8 +63,9 @@ export class DeliveryStore {
   constructor(private readonly db: Database) {}
 
   /**
-   * Claims due deliveries for this worker: at most `perPartner` per partner and none for partners in `busyPartners`
-   * (those at their concurrency cap), so one slow receiver cannot take every slot.
+   * Claims due deliveries for this worker: at most `perPartner` per partner (`partnerLimits` for partners with a cap
+   * of their own) and none for partners in `busyPartners` (those at their concurrency cap), so one slow receiver
+   * cannot take every slot.
    *
    * Every step reads the partner-due index in its order and stops early, whatever the backlog and whatever the
    * planner's statistics say: the partners with pending callbacks one index probe each, then each partner's first
@@ -73,7 +74,10 @@ export class DeliveryStore {
    * claim (20 ms at 19,000 due), and with statistics taken while the queue was empty a separate lock step became a
    * nested loop over the backlog (150 ms).
    */
-  claimDue(owner: number, opts: { limit: number; perPartner: number; busyPartners: string[]; leaseMs: number }): Promise<ClaimedDelivery[]> {
+  claimDue(
+    owner: number,
+    opts: { limit: number; perPartner: number; partnerLimits: ReadonlyMap<string, number>; busyPartners: string[]; leaseMs: number },
+  ): Promise<ClaimedDelivery[]> {
     return this.db.query<ClaimedDelivery>(
       `with recursive partners as (
          (select x.partner_id from callback_deliveries x where x.state = 'pending' order by x.partner_id limit 1)
@@ -86,7 +90,8 @@ export class DeliveryStore {
          cross join lateral (
            select x.id, x.next_attempt_at from callback_deliveries x
            where x.partner_id = p.partner_id and x.state = 'pending' and x.next_attempt_at <= now() and ${STALE_LEASE('x')}
-           order by x.next_attempt_at, x.id limit $4
+           order by x.next_attempt_at, x.id
+           limit coalesce((select l.n from unnest($6::text[], $7::int[]) as l(partner_id, n) where l.partner_id = p.partner_id), $4)
            for update skip locked
          ) c
          where p.partner_id is not null and p.partner_id <> all($3::text[])
@@ -95,7 +100,7 @@ export class DeliveryStore {
        update callback_deliveries d set lease_owner = $1, lease_until = now() + $5 * interval '1 millisecond', attempts = d.attempts + 1
        where d.id = any(array(select id from candidates))
        returning d.id, d.transaction_id, d.partner_id, d.action, d.message_id, d.target_url, d.body, d.digest, d.attempts, d.give_up_at`,
-      [owner, opts.limit, opts.busyPartners, opts.perPartner, opts.leaseMs],
+      [owner, opts.limit, opts.busyPartners, opts.perPartner, opts.leaseMs, [...opts.partnerLimits.keys()], [...opts.partnerLimits.values()]],
     );
   }
 

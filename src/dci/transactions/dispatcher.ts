@@ -76,8 +76,8 @@ export class CallbackDispatcher {
   }
 
   /**
-   * A partner at the default cap holds up to twice QUEUE_FACTOR x cap callbacks here (a claim may come just before
-   * the partner counts as busy): each waits at most that many timeouts / cap. A lease only matters for a live but
+   * A partner holds up to twice QUEUE_FACTOR x its cap callbacks here (a claim may come just before the partner
+   * counts as busy): each waits at most that many timeouts / cap. A lease only matters for a live but
    * stuck worker: a dead one's leases are taken over at once (STALE_LEASE).
    */
   get leaseMs(): number {
@@ -127,9 +127,12 @@ export class CallbackDispatcher {
       const limit = 2 * this.opts.concurrency - held;
       if (held < this.opts.concurrency) {
         const perPartner = this.opts.perPartner * QUEUE_FACTOR;
+        // A partner with a cap of its own gets that many times QUEUE_FACTOR, so that its lease covers its queue.
+        const partnerLimits = new Map<string, number>();
+        for (const p of this.partners.all()) if (p.callbacks?.maxConcurrent !== undefined) partnerLimits.set(p.id, p.callbacks.maxConcurrent * QUEUE_FACTOR);
         const busyPartners = [...new Set([...this.inFlight.keys(), ...this.waiting.keys()])].filter((id) => this.queuedFor(id) >= this.capOf(id) * QUEUE_FACTOR);
         try {
-          claimed = await this.store.claimDue(this.worker.id, { limit, perPartner, busyPartners, leaseMs: this.leaseMs });
+          claimed = await this.store.claimDue(this.worker.id, { limit, perPartner, partnerLimits, busyPartners, leaseMs: this.leaseMs });
         } catch (err) {
           this.logger.error({ err: { message: (err as Error).message } }, 'claiming callbacks failed');
         }
