@@ -75,6 +75,11 @@ const ConfigSchema = z.object({
   /** Callbacks in flight at once per process, and per partner unless the partner sets its own cap. */
   CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).default(64),
   CALLBACK_PARTNER_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  /**
+   * Async requests answered and delivered (or failed) are deleted with their callbacks this many days after their
+   * ACK, as are delivered notifies; 0 keeps them for ever. Requests still pending are never deleted.
+   */
+  ASYNC_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   /** An on-search callback grows to about this size before further results go into another message. */
   CALLBACK_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
 });

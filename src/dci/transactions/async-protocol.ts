@@ -36,6 +36,10 @@ import { registerWorker, type WorkerIdentity } from './worker-identity.js';
  */
 export const DCI_DOMAINS = ['social', 'crvs', 'ibr', 'dr'] as const;
 
+/** Settled async work past its retention is deleted this many rows per statement, up to PRUNE_SLICES a run. */
+const PRUNE_SLICE_ROWS = 5_000;
+const PRUNE_SLICES = 40;
+
 export interface AsyncProtocolDeps {
   db: Database;
   config: Config;
@@ -64,6 +68,7 @@ export class AsyncProtocol {
   private readonly agents: { publicOnly: Agent; privateAllowed: Agent };
   private worker?: WorkerIdentity;
   private pruning?: NodeJS.Timeout;
+  private pruningRun?: Promise<void>;
   readonly replay: ReplayGuard;
 
   constructor(private readonly deps: AsyncProtocolDeps) {
@@ -164,14 +169,44 @@ export class AsyncProtocol {
     this.executor.start(this.worker);
     this.dispatcher.start(this.worker);
     this.fanout.start();
-    this.pruning = setInterval(() => {
-      this.replay.prune().catch((err: Error) => this.deps.logger.warn({ err: { message: err.message } }, 'pruning seen message ids failed'));
-    }, 60_000);
+    const prune = () => {
+      this.pruningRun ??= this.prune().finally(() => (this.pruningRun = undefined));
+    };
+    prune();
+    this.pruning = setInterval(prune, 60_000);
     this.pruning.unref();
+  }
+
+  /**
+   * Forgets replay ids past their window, and deletes settled async work past ASYNC_RETENTION_DAYS in slices (one
+   * short statement each, up to PRUNE_SLICES a run: a minute of 2,000 requests/s fits in one run).
+   */
+  private async prune(): Promise<void> {
+    const { config, logger } = this.deps;
+    try {
+      await this.replay.prune();
+      if (config.ASYNC_RETENTION_DAYS === 0) return;
+      const days = config.ASYNC_RETENTION_DAYS;
+      for (const [what, pruneSlice] of [
+        ['async requests', (n: number) => this.transactions.pruneSettled(days, n)],
+        ['notify deliveries', (n: number) => this.deliveries.pruneSettledNotifies(days, n)],
+      ] as const) {
+        let deleted = 0;
+        for (let slice = 0; slice < PRUNE_SLICES; slice++) {
+          const n = await pruneSlice(PRUNE_SLICE_ROWS);
+          deleted += n;
+          if (n < PRUNE_SLICE_ROWS) break;
+        }
+        if (deleted > 0) logger.info({ deleted, retentionDays: days }, `deleted settled ${what} past their retention`);
+      }
+    } catch (err) {
+      logger.warn({ err: { message: (err as Error).message } }, 'pruning old async work failed; tried again in a minute');
+    }
   }
 
   async stop(graceMs: number): Promise<void> {
     if (this.pruning) clearInterval(this.pruning);
+    await this.pruningRun;
     if (this.worker) {
       await this.executor.stop();
       await this.fanout.stop();

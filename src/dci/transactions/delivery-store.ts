@@ -155,6 +155,23 @@ export class DeliveryStore {
     });
   }
 
+  /**
+   * Deletes up to `limit` notify deliveries (those of no async request) created more than `days` ago and settled:
+   * delivered, dead or gone. Callbacks of requests go with their request (TransactionStore.pruneSettled).
+   */
+  async pruneSettledNotifies(days: number, limit: number): Promise<number> {
+    await this.db.query(`select brin_summarize_new_values('callback_deliveries_created_brin'::regclass)`);
+    const [row] = await this.db.query<{ n: number }>(
+      `with gone as (
+         delete from callback_deliveries where id = any(array(
+           select id from callback_deliveries where created_at < now() - $1 * interval '1 day' and transaction_id is null and state <> 'pending' limit $2))
+         returning 1)
+       select count(*)::int as n from gone`,
+      [days, limit],
+    );
+    return Number(row.n);
+  }
+
   list(filter: { state?: string; partnerId?: string; transactionId?: number; beforeId?: number; limit: number }): Promise<DeliveryRow[]> {
     const { text, params } = newestFirstPage('callback_deliveries', DELIVERY_COLUMNS, { state: filter.state, partner_id: filter.partnerId, transaction_id: filter.transactionId }, filter);
     return this.db.query<DeliveryRow>(text, params);

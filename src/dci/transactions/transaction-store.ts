@@ -219,6 +219,24 @@ export class TransactionStore {
     return (await this.db.query<TransactionRow>(`select ${TRANSACTION_COLUMNS} from dci_transactions where id = $1`, [id]))[0];
   }
 
+  /**
+   * Deletes up to `limit` settled requests (delivered or failed) acknowledged more than `days` ago; their callbacks
+   * and attempts go with them (foreign keys, on delete cascade). Returns how many were deleted.
+   */
+  async pruneSettled(days: number, limit: number): Promise<number> {
+    // Summarises the pages added since the last call, so that the BRIN index skips them (autovacuum also does, when on).
+    await this.db.query(`select brin_summarize_new_values('dci_transactions_acked_brin'::regclass)`);
+    const [row] = await this.db.query<{ n: number }>(
+      `with gone as (
+         delete from dci_transactions where id = any(array(
+           select id from dci_transactions where acked_at < now() - $1 * interval '1 day' and state in ('delivered', 'failed') limit $2))
+         returning 1)
+       select count(*)::int as n from gone`,
+      [days, limit],
+    );
+    return Number(row.n);
+  }
+
   /** Requests waiting for a worker: the backlog operators and the benchmark watch. */
   async countByState(): Promise<Record<string, number>> {
     const rows = await this.db.query<{ state: string; n: number }>('select state, count(*)::int as n from dci_transactions group by state');
