@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { clearValue, idColumns } from './support/data-keys.js';
+import { clearValue, idColumns, TEST_DATA_KEYS } from './support/data-keys.js';
+import { IdentifierVault } from '../src/registry/identifiers.js';
+import { VitalEventApplier } from '../src/domains/crvs/apply.js';
+import { VitalEventInbox } from '../src/domains/crvs/vital-event-inbox.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -239,24 +242,14 @@ describe('CRVS as a registry', () => {
 
 describe('messages arriving together', () => {
   const event = (ref: string) => ({ type: 'Death', record: { identifier: [uinOf(`unknown-${ref}`)], death_date: '2026-11-02' }, ref });
-
-  /** Sends `refs` at once, one event per message (more messages than the inbox runs transactions at a time). */
-  async function sendTogether(refs: string[]) {
-    const answers = await Promise.all(refs.map((ref) => send(notify([event(ref)]))));
-    const stored = await db.query<{ reference_id: string; state: string; xmin: string }>(
+  const storedOf = (refs: string[]) =>
+    db.query<{ reference_id: string; state: string; xmin: string }>(
       'select reference_id, state, xmin::text from crvs_events where reference_id = any($1::text[]) order by reference_id',
       [refs],
     );
-    return { answers, stored };
-  }
 
-  it('share transactions, and one that fails in the database fails alone: the others are acknowledged and stored', async () => {
-    const together = Array.from({ length: 24 }, (_, k) => `evt-together-${String(k).padStart(2, '0')}`);
-    const first = await sendTogether(together);
-    expect(first.answers.map((r) => r.status)).toEqual(together.map(() => 200));
-    expect(first.stored.map((r) => [r.reference_id, r.state])).toEqual(together.map((r) => [r, 'pending']));
-    expect(new Set(first.stored.map((r) => r.xmin)).size).toBeLessThan(together.length);
-
+  /** A trigger that fails the insert of the event 'evt-poisoned' (a database failure of one message). */
+  async function withPoison(run: () => Promise<void>) {
     await db.query(`create function crvs_events_test_hook() returns trigger language plpgsql as $$
       begin
         if new.reference_id = 'evt-poisoned' then raise exception 'refused by the test'; end if;
@@ -264,15 +257,42 @@ describe('messages arriving together', () => {
       end $$`);
     await db.query('create trigger crvs_events_test_hook before insert on crvs_events for each row execute function crvs_events_test_hook()');
     try {
-      const withPoison = Array.from({ length: 24 }, (_, k) => (k === 12 ? 'evt-poisoned' : `evt-alone-${String(k).padStart(2, '0')}`));
-      const second = await sendTogether(withPoison);
-      expect(second.answers.map((r) => r.status)).toEqual(withPoison.map((r) => (r === 'evt-poisoned' ? 500 : 200)));
-      expectErrorBody(second.answers[12].json, 'err.service.unavailable');
-      expect(second.stored.map((r) => [r.reference_id, r.state])).toEqual(withPoison.filter((r) => r !== 'evt-poisoned').map((r) => [r, 'pending']));
+      await run();
     } finally {
       await db.query('drop trigger crvs_events_test_hook on crvs_events');
       await db.query('drop function crvs_events_test_hook()');
     }
+  }
+
+  it('share one transaction in the inbox; one that fails in the database fails alone and the others are stored', async () => {
+    // The inbox itself, so that the messages arrive in one event-loop turn whatever the machine's load.
+    const vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
+    const inbox = new VitalEventInbox(db, vault, new VitalEventApplier(vault));
+    const receive = (refs: string[]) =>
+      Promise.allSettled(refs.map((ref) => inbox.receive('national-crvs', randomUUID(), notify([event(ref)]).message.notify_event)));
+
+    const together = Array.from({ length: 8 }, (_, k) => `evt-together-${k}`);
+    expect((await receive(together)).map((r) => r.status)).toEqual(together.map(() => 'fulfilled'));
+    const stored = await storedOf(together);
+    expect(stored.map((r) => [r.reference_id, r.state])).toEqual(together.map((r) => [r, 'pending']));
+    expect(new Set(stored.map((r) => r.xmin)).size).toBe(1);
+
+    await withPoison(async () => {
+      const refs = Array.from({ length: 8 }, (_, k) => (k === 3 ? 'evt-poisoned' : `evt-alone-${k}`));
+      const outcomes = await receive(refs);
+      expect(outcomes.map((r) => r.status)).toEqual(refs.map((r) => (r === 'evt-poisoned' ? 'rejected' : 'fulfilled')));
+      expect((await storedOf(refs)).map((r) => [r.reference_id, r.state])).toEqual(refs.filter((r) => r !== 'evt-poisoned').map((r) => [r, 'pending']));
+    });
+  });
+
+  it('over HTTP: the notify that fails in the database gets a 500, the ones sent with it are acknowledged and stored', async () => {
+    await withPoison(async () => {
+      const refs = Array.from({ length: 16 }, (_, k) => (k === 7 ? 'evt-poisoned' : `evt-http-${String(k).padStart(2, '0')}`));
+      const answers = await Promise.all(refs.map((ref) => send(notify([event(ref)]))));
+      expect(answers.map((r) => r.status)).toEqual(refs.map((r) => (r === 'evt-poisoned' ? 500 : 200)));
+      expectErrorBody(answers[7].json, 'err.service.unavailable');
+      expect((await storedOf(refs)).map((r) => [r.reference_id, r.state])).toEqual(refs.filter((r) => r !== 'evt-poisoned').map((r) => [r, 'pending']));
+    });
   });
 });
 
