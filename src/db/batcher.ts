@@ -1,7 +1,7 @@
 /**
- * Groups calls that arrive together into one call of `run` with all their inputs (up to `maxBatch`), with at most
- * `maxInFlight` batches running at once: under load, many requests share one statement and one commit; alone, a
- * call runs at once.
+ * Groups calls that arrive together into one call of `run` with all their inputs (up to `maxBatch` of them, or of
+ * their `sizeOf` when inputs differ in weight; an input heavier than that goes alone), with at most `maxInFlight`
+ * batches running at once: under load, many requests share one statement and one commit; alone, a call runs at once.
  */
 export class Batcher<In, Out> {
   private queue: { input: In; resolve: (o: Out) => void; reject: (e: unknown) => void }[] = [];
@@ -11,6 +11,7 @@ export class Batcher<In, Out> {
     private readonly run: (batch: In[]) => Promise<Out[]>,
     private readonly maxBatch: number,
     private readonly maxInFlight: number,
+    private readonly sizeOf: (input: In) => number = () => 1,
   ) {}
 
   add(input: In): Promise<Out> {
@@ -23,7 +24,12 @@ export class Batcher<In, Out> {
 
   private drain(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      let taken = 1;
+      for (let size = this.sizeOf(this.queue[0].input); taken < this.queue.length; taken++) {
+        size += this.sizeOf(this.queue[taken].input);
+        if (size > this.maxBatch) break;
+      }
+      const batch = this.queue.splice(0, taken);
       this.inFlight++;
       this.run(batch.map((b) => b.input)).then(
         (outputs) => batch.forEach((b, i) => b.resolve(outputs[i])),

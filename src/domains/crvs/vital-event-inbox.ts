@@ -65,7 +65,8 @@ export class VitalEventInbox {
     this.onChanged();
   }
 
-  private readonly messages = new Batcher<NotifyMessage, unknown>((batch) => this.receiveTogether(batch), 32, 4);
+  // Up to 32 events a transaction: a batch of large messages would make each wait for the others' events.
+  private readonly messages = new Batcher<NotifyMessage, unknown>((batch) => this.receiveTogether(batch), 32, 4, (m) => m.events.length);
 
   /** Each message's failure, undefined when it was stored. */
   private async receiveTogether(batch: NotifyMessage[]): Promise<unknown[]> {
