@@ -77,7 +77,7 @@ const ConfigSchema = z.object({
   CALLBACK_PARTNER_CONCURRENCY: z.coerce.number().int().min(1).default(8),
   /**
    * Async requests answered and delivered (or failed) are deleted with their callbacks this many days after their
-   * ACK, as are delivered notifies; 0 keeps them for ever. Requests still pending are never deleted.
+   * ACK, as are settled notifies and answered requests sent upstream; 0 keeps them for ever. Pending work never is.
    */
   ASYNC_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   /** An on-search callback grows to about this size before further results go into another message. */

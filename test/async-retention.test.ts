@@ -4,7 +4,8 @@ import { openTestDatabase, startTestServer } from './support/server.js';
 
 /**
  * Retention (ASYNC_RETENTION_DAYS): async requests that were answered and delivered, or failed, are deleted with their
- * callbacks and attempts once older than the retention, as are settled notify deliveries; work still pending never is.
+ * callbacks and attempts once older than the retention, as are settled notify deliveries and the answered or refused
+ * requests this gateway sent upstream (with the callbacks received for them); work still pending never is.
  * Each server start runs one pruning pass, and closing the server waits for it.
  */
 
@@ -40,6 +41,23 @@ beforeAll(async () => {
   await delivery('notify-old-dead', null, 'dead', 40);
   await delivery('notify-old-pending', null, 'pending', 40);
   await delivery('notify-recent-delivered', null, 'delivered', 10);
+  // Requests this gateway sent upstream, one with the callback the upstream sent back.
+  for (const [message, state, daysAgo] of [
+    ['up-old-answered', 'answered', 40],
+    ['up-old-refused', 'refused', 40],
+    ['up-old-acknowledged', 'acknowledged', 40],
+    ['up-recent-answered', 'answered', 5],
+  ] as const) {
+    const [o] = await db.query<{ id: number }>(
+      `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state, created_at)
+       values ('crvs', 'national-crvs', 'search', $1, 't', '{}', $2, now() - $3 * interval '1 day') returning id`,
+      [message, state, daysAgo],
+    );
+    await db.query(`insert into received_callbacks (outbound_request_id, sender_id, message_id, action, status, envelope) values ($1, 'national-crvs', $2, 'on-search', 'succ', '{}')`, [
+      o.id,
+      `cb-${message}`,
+    ]);
+  }
 });
 afterAll(() => db?.close());
 
@@ -47,6 +65,8 @@ const left = async () => ({
   requests: (await db.query<{ message_id: string }>('select message_id from dci_transactions order by message_id')).map((r) => r.message_id),
   deliveries: (await db.query<{ message_id: string }>('select message_id from callback_deliveries order by message_id')).map((r) => r.message_id),
   attempts: Number((await db.query<{ n: number }>('select count(*)::int as n from callback_attempts'))[0].n),
+  upstream: (await db.query<{ message_id: string }>('select message_id from outbound_requests order by message_id')).map((r) => r.message_id),
+  upstreamCallbacks: (await db.query<{ message_id: string }>('select message_id from received_callbacks order by message_id')).map((r) => r.message_id),
 });
 
 describe('retention of settled async work', () => {
@@ -57,12 +77,14 @@ describe('retention of settled async work', () => {
     expect(before.requests).toHaveLength(4);
   });
 
-  it('deletes settled requests and notify deliveries past 30 days, with their callbacks and attempts, and keeps pending work', async () => {
+  it('deletes settled requests, notify deliveries and requests sent upstream past 30 days, with their callbacks and attempts, and keeps pending work', async () => {
     await (await startTestServer({ ASYNC_RETENTION_DAYS: '30' }, { db })).close();
     expect(await left()).toEqual({
       requests: ['old-pending', 'recent-delivered'],
       deliveries: ['cb-old-pending', 'cb-recent-delivered', 'notify-old-pending', 'notify-recent-delivered'],
       attempts: 4,
+      upstream: ['up-old-acknowledged', 'up-recent-answered'],
+      upstreamCallbacks: ['cb-up-old-acknowledged', 'cb-up-recent-answered'],
     });
   });
 });

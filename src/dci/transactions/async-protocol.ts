@@ -190,6 +190,7 @@ export class AsyncProtocol {
       for (const [what, pruneSlice] of [
         ['async requests', (n: number) => this.transactions.pruneSettled(days, n)],
         ['notify deliveries', (n: number) => this.deliveries.pruneSettledNotifies(days, n)],
+        ['requests sent upstream', (n: number) => this.outbound.pruneSettled(days, n)],
       ] as const) {
         let deleted = 0;
         for (let slice = 0; slice < PRUNE_SLICES; slice++) {

@@ -99,4 +99,21 @@ export class OutboundStore {
       [outboundRequestId],
     );
   }
+
+  /**
+   * Deletes up to `limit` requests we sent that were answered or refused more than `days` ago (by their creation),
+   * with the callbacks received for them (on delete cascade). Returns how many were deleted.
+   */
+  async pruneSettled(days: number, limit: number): Promise<number> {
+    await this.db.query(`select brin_summarize_new_values('outbound_requests_created_brin'::regclass)`);
+    const [row] = await this.db.query<{ n: number }>(
+      `with gone as (
+         delete from outbound_requests where id = any(array(
+           select id from outbound_requests where created_at < now() - $1 * interval '1 day' and state in ('answered', 'refused') limit $2))
+         returning 1)
+       select count(*)::int as n from gone`,
+      [days, limit],
+    );
+    return Number(row.n);
+  }
 }

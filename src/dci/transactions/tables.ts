@@ -130,6 +130,7 @@ export const outboundRequests = pgTable(
   (t) => [
     uniqueIndex('outbound_requests_message_uq').on(t.messageId),
     index('outbound_requests_transaction_idx').on(t.peerId, t.transactionId),
+    index('outbound_requests_created_brin').using('brin', t.createdAt).with({ autosummarize: true }),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "outbound_requests_created_brin" ON "outbound_requests" USING brin ("created_at") WITH (autosummarize=true);
