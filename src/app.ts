@@ -28,6 +28,7 @@ import type { AppEnv } from './http/context.js';
 import { DciError } from './http/errors.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
 import { requestContext } from './http/middleware.js';
+import { restJsonBodies } from './http/json-body.js';
 import { registerBenchRoute } from './ops/bench-route.js';
 import type { IdentifierVault } from './registry/identifiers.js';
 import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from './registry/vocabularies.js';
@@ -75,6 +76,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   });
   app.use('*', requestContext(deps.logger));
+  app.use('/admin/*', restJsonBodies(deps.config.MAX_BODY_BYTES));
   app.onError(handleError);
   app.notFound(handleNotFound);
 

@@ -132,6 +132,22 @@ describe('partners admin API', () => {
     }
     const broken = await call('PUT', '/admin/partners/bad-one', '{"scopes": [');
     expect(broken.status).toBe(400);
+    // Bodies no DCI route would take either: nested thousands deep (a stack overflow in JSON.stringify before), a
+    // NUL character, more than MAX_BODY_BYTES.
+    const deep = JSON.stringify({ ...NEW_PARTNER, signature: 'required', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AAAA', ext: '__DEEP__' }] } }).replace(
+      '"__DEEP__"',
+      '['.repeat(50_000) + ']'.repeat(50_000),
+    );
+    for (const [name, body, status, detail] of [
+      ['nested 50,000 deep', deep, 400, /deeper than 64 levels/],
+      ['a NUL character', { ...NEW_PARTNER, fields: ['group\u0000identifier'] }, 400, /U\+0000/],
+      ['over MAX_BODY_BYTES', { ...NEW_PARTNER, fields: ['x'.repeat(1_100_000)] }, 413, /exceeds 1048576 bytes/],
+    ] as const) {
+      const res = await call('PUT', '/admin/partners/bad-one', body);
+      expect(res.status, name).toBe(status);
+      expect(res.type, name).toContain('application/problem+json');
+      expect(res.json.detail, name).toMatch(detail);
+    }
     expect((await call('GET', '/admin/partners/bad-one')).status).toBe(404);
   });
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { DciError } from './errors.js';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
@@ -72,17 +73,47 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DciError(400, 'err.request.bad', 'body must be a JSON object (the DCI envelope)');
   }
-  // Canonical JSON (signatures, body hashes) walks the body recursively, and so does PostgreSQL's jsonb: a body nested
-  // thousands deep would overflow their stacks. DCI messages nest about ten deep; the text test is a cheap filter.
+  assertStorableJson(text, body);
+  return { body: body as Record<string, unknown>, text };
+}
+
+/**
+ * Refuses (400) JSON the server cannot process safely: nested deeper than MAX_JSON_DEPTH (canonical JSON for
+ * signatures and body hashes walks it recursively, and so do JSON.stringify and PostgreSQL's jsonb: thousands of
+ * levels overflow their stacks; DCI messages nest about ten deep), or holding U+0000, which PostgreSQL text and jsonb
+ * cannot store. Both text tests are cheap filters; the parsed value is walked only when they find something.
+ */
+function assertStorableJson(text: string, body: unknown): void {
   if (occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH && nestingDepth(body) > MAX_JSON_DEPTH) {
     throw new DciError(400, 'err.request.bad', `the body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  // PostgreSQL text and jsonb cannot hold U+0000; refused here, before anything of the message is stored. The text
-  // test is only a cheap filter: "\\u0000" (an escaped backslash, then u0000) is ordinary text.
+  // "\\u0000" (an escaped backslash, then u0000) is ordinary text: holdsNul decides.
   if (text.includes('\\u0000') && holdsNul(body)) {
     throw new DciError(400, 'err.request.bad', 'a string in the body contains the character U+0000, which is not accepted');
   }
-  return { body: body as Record<string, unknown>, text };
+}
+
+/**
+ * The operators' REST API reads its JSON bodies through the routes' zod validators: this middleware holds them to
+ * the same size limit as DCI bodies (413) and to assertStorableJson before those parse them (the text is cached for
+ * them). Malformed JSON is left to the validator's own 400.
+ */
+export function restJsonBodies(maxBytes: number): MiddlewareHandler {
+  const limit = bodyLimit({ maxSize: maxBytes, onError: () => Promise.reject(tooLarge(maxBytes)) });
+  return async (c, next) => {
+    if (!c.req.raw.body || !JSON_TYPE.test(c.req.header('content-type') ?? '')) return next();
+    return limit(c, async () => {
+      const text = await c.req.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return next();
+      }
+      assertStorableJson(text, body);
+      await next();
+    });
+  };
 }
 
 const MAX_JSON_DEPTH = 64;
