@@ -7,6 +7,7 @@ import { PeerTokens } from '../../auth/peer-tokens.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/client.js';
+import { deleteSettledRows } from '../../db/retention.js';
 import type { AppEnv } from '../../http/context.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
@@ -17,15 +18,15 @@ import { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import { CallbackRelay } from './callback-relay.js';
 import { callbackAgent } from './callback-target.js';
-import { DeliveryStore } from './delivery-store.js';
+import { DeliveryStore, SETTLED_NOTIFIES } from './delivery-store.js';
 import { CallbackDispatcher } from './dispatcher.js';
 import { TransactionExecutor } from './executor.js';
 import { registerOperatorRoutes } from './operator-routes.js';
-import { OutboundStore } from './outbound-store.js';
+import { OutboundStore, SETTLED_OUTBOUND } from './outbound-store.js';
 import { registerCallbackReceivers } from './receiver-routes.js';
 import { ReplayGuard } from './replay-guard.js';
 import { registerAsyncRoutes } from './routes.js';
-import { TransactionStore } from './transaction-store.js';
+import { SETTLED_TRANSACTIONS, TransactionStore } from './transaction-store.js';
 import { TxnStatusService } from './txn-status.js';
 import { registerWorker, type WorkerIdentity } from './worker-identity.js';
 
@@ -35,10 +36,6 @@ import { registerWorker, type WorkerIdentity } from './worker-identity.js';
  * subscribe need their state as much as any other domain's: the core file is the contract, so the DR gets them too.
  */
 export const DCI_DOMAINS = ['social', 'crvs', 'ibr', 'dr'] as const;
-
-/** Settled async work past its retention is deleted this many rows per statement, up to PRUNE_SLICES a run. */
-const PRUNE_SLICE_ROWS = 5_000;
-const PRUNE_SLICES = 40;
 
 export interface AsyncProtocolDeps {
   db: Database;
@@ -177,28 +174,19 @@ export class AsyncProtocol {
     this.pruning.unref();
   }
 
-  /**
-   * Forgets replay ids past their window, and deletes settled async work past ASYNC_RETENTION_DAYS in slices (one
-   * short statement each, up to PRUNE_SLICES a run: a minute of 2,000 requests/s fits in one run).
-   */
+  /** Forgets replay ids past their window, and deletes settled async work past ASYNC_RETENTION_DAYS. */
   private async prune(): Promise<void> {
-    const { config, logger } = this.deps;
+    const { db, config, logger } = this.deps;
     try {
       await this.replay.prune();
       if (config.ASYNC_RETENTION_DAYS === 0) return;
-      const days = config.ASYNC_RETENTION_DAYS;
-      for (const [what, pruneSlice] of [
-        ['async requests', (n: number) => this.transactions.pruneSettled(days, n)],
-        ['notify deliveries', (n: number) => this.deliveries.pruneSettledNotifies(days, n)],
-        ['requests sent upstream', (n: number) => this.outbound.pruneSettled(days, n)],
+      for (const [what, rows] of [
+        ['async requests', SETTLED_TRANSACTIONS],
+        ['notify deliveries', SETTLED_NOTIFIES],
+        ['requests sent upstream', SETTLED_OUTBOUND],
       ] as const) {
-        let deleted = 0;
-        for (let slice = 0; slice < PRUNE_SLICES; slice++) {
-          const n = await pruneSlice(PRUNE_SLICE_ROWS);
-          deleted += n;
-          if (n < PRUNE_SLICE_ROWS) break;
-        }
-        if (deleted > 0) logger.info({ deleted, retentionDays: days }, `deleted settled ${what} past their retention`);
+        const deleted = await deleteSettledRows(db, rows, config.ASYNC_RETENTION_DAYS);
+        if (deleted > 0) logger.info({ deleted, retentionDays: config.ASYNC_RETENTION_DAYS }, `deleted settled ${what} past their retention`);
       }
     } catch (err) {
       logger.warn({ err: { message: (err as Error).message } }, 'pruning old async work failed; tried again in a minute');

@@ -1,6 +1,7 @@
 import type { Database } from '../../db/client.js';
 import { STALE_LEASE } from './worker-identity.js';
 import { newestFirstPage } from '../../db/pages.js';
+import type { SettledRows } from '../../db/retention.js';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'gone';
 
@@ -57,6 +58,17 @@ export interface AttemptRow {
 
 const DELIVERY_COLUMNS =
   'id, transaction_id, partner_id, action, message_id, page, target_url, state, attempts, next_attempt_at, give_up_at, last_status, last_error, created_at, delivered_at';
+
+/**
+ * Notify deliveries (those of no async request) delivered, dead or gone, by their creation; callbacks of requests go
+ * with their request (SETTLED_TRANSACTIONS).
+ */
+export const SETTLED_NOTIFIES: SettledRows = {
+  table: 'callback_deliveries',
+  ageColumn: 'created_at',
+  brinIndex: 'callback_deliveries_created_brin',
+  settled: "transaction_id is null and state <> 'pending'",
+};
 
 /** The callback outbox: due deliveries claimed by workers, attempts recorded, dead letters replayed. */
 export class DeliveryStore {
@@ -153,23 +165,6 @@ export class DeliveryStore {
       const transactionIds = [...new Set(settled.map((r) => r.transaction_id).filter((id): id is number => id !== null))];
       if (transactionIds.length > 0) await settleTransactions(tx, transactionIds);
     });
-  }
-
-  /**
-   * Deletes up to `limit` notify deliveries (those of no async request) created more than `days` ago and settled:
-   * delivered, dead or gone. Callbacks of requests go with their request (TransactionStore.pruneSettled).
-   */
-  async pruneSettledNotifies(days: number, limit: number): Promise<number> {
-    await this.db.query(`select brin_summarize_new_values('callback_deliveries_created_brin'::regclass)`);
-    const [row] = await this.db.query<{ n: number }>(
-      `with gone as (
-         delete from callback_deliveries where id = any(array(
-           select id from callback_deliveries where created_at < now() - $1 * interval '1 day' and transaction_id is null and state <> 'pending' limit $2))
-         returning 1)
-       select count(*)::int as n from gone`,
-      [days, limit],
-    );
-    return Number(row.n);
   }
 
   list(filter: { state?: string; partnerId?: string; transactionId?: number; beforeId?: number; limit: number }): Promise<DeliveryRow[]> {

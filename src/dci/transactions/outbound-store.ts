@@ -1,4 +1,5 @@
 import type { Database } from '../../db/client.js';
+import type { SettledRows } from '../../db/retention.js';
 
 export type OutboundState = 'sent' | 'acknowledged' | 'answered' | 'refused';
 
@@ -26,6 +27,14 @@ export interface ReceivedCallbackRow {
   envelope: { header: Record<string, unknown>; message: Record<string, unknown> };
   received_at: string;
 }
+
+/** Requests we sent that were answered or refused, with the callbacks received for them (cascade), by their creation. */
+export const SETTLED_OUTBOUND: SettledRows = {
+  table: 'outbound_requests',
+  ageColumn: 'created_at',
+  brinIndex: 'outbound_requests_created_brin',
+  settled: "state in ('answered', 'refused')",
+};
 
 const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, relay_transaction_id, created_at, updated_at';
 
@@ -98,22 +107,5 @@ export class OutboundStore {
       'select id, sender_id, message_id, action, status, envelope, received_at from received_callbacks where outbound_request_id = $1 order by id',
       [outboundRequestId],
     );
-  }
-
-  /**
-   * Deletes up to `limit` requests we sent that were answered or refused more than `days` ago (by their creation),
-   * with the callbacks received for them (on delete cascade). Returns how many were deleted.
-   */
-  async pruneSettled(days: number, limit: number): Promise<number> {
-    await this.db.query(`select brin_summarize_new_values('outbound_requests_created_brin'::regclass)`);
-    const [row] = await this.db.query<{ n: number }>(
-      `with gone as (
-         delete from outbound_requests where id = any(array(
-           select id from outbound_requests where created_at < now() - $1 * interval '1 day' and state in ('answered', 'refused') limit $2))
-         returning 1)
-       select count(*)::int as n from gone`,
-      [days, limit],
-    );
-    return Number(row.n);
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { Batcher } from '../../db/batcher.js';
+import type { SettledRows } from '../../db/retention.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
 import { newestFirstPage } from '../../db/pages.js';
@@ -82,6 +83,14 @@ export const isoTimestamp = (v: unknown): string => new Date(v as string).toISOS
 const TRANSACTION_COLUMNS =
   'id, domain, action, sender_id, message_id, correlation_id, transaction_id, reference_ids, callback_url, state, total_count, ' +
   'completed_count, outcome, acked_at, updated_at, last_error';
+
+/** Requests delivered or failed, with their callbacks and attempts (cascade), by the age of their ACK. */
+export const SETTLED_TRANSACTIONS: SettledRows = {
+  table: 'dci_transactions',
+  ageColumn: 'acked_at',
+  brinIndex: 'dci_transactions_acked_brin',
+  settled: "state in ('delivered', 'failed')",
+};
 
 /** The durable side of the async protocol: requests in, their execution claimed by workers, their state for txn status. */
 export class TransactionStore {
@@ -217,24 +226,6 @@ export class TransactionStore {
 
   async get(id: number): Promise<TransactionRow | undefined> {
     return (await this.db.query<TransactionRow>(`select ${TRANSACTION_COLUMNS} from dci_transactions where id = $1`, [id]))[0];
-  }
-
-  /**
-   * Deletes up to `limit` settled requests (delivered or failed) acknowledged more than `days` ago; their callbacks
-   * and attempts go with them (foreign keys, on delete cascade). Returns how many were deleted.
-   */
-  async pruneSettled(days: number, limit: number): Promise<number> {
-    // Summarises the pages added since the last call, so that the BRIN index skips them (autovacuum also does, when on).
-    await this.db.query(`select brin_summarize_new_values('dci_transactions_acked_brin'::regclass)`);
-    const [row] = await this.db.query<{ n: number }>(
-      `with gone as (
-         delete from dci_transactions where id = any(array(
-           select id from dci_transactions where acked_at < now() - $1 * interval '1 day' and state in ('delivered', 'failed') limit $2))
-         returning 1)
-       select count(*)::int as n from gone`,
-      [days, limit],
-    );
-    return Number(row.n);
   }
 
   /** Requests waiting for a worker: the backlog operators and the benchmark watch. */
