@@ -73,7 +73,7 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DciError(400, 'err.request.bad', 'body must be a JSON object (the DCI envelope)');
   }
-  assertStorableJson(text, body);
+  assertStorableJson(text, () => body);
   return { body: body as Record<string, unknown>, text };
 }
 
@@ -81,16 +81,15 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
  * Refuses (400) JSON the server cannot process safely: nested deeper than MAX_JSON_DEPTH (canonical JSON for
  * signatures and body hashes walks it recursively, and so do JSON.stringify and PostgreSQL's jsonb: thousands of
  * levels overflow their stacks; DCI messages nest about ten deep), or holding U+0000, which PostgreSQL text and jsonb
- * cannot store. Both text tests are cheap filters; the parsed value is walked only when they find something.
+ * cannot store. Both text tests are cheap filters; the body is parsed (`parse`) and walked only when one finds
+ * something ("\\u0000", an escaped backslash then u0000, is ordinary text).
  */
-function assertStorableJson(text: string, body: unknown): void {
-  if (occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH && nestingDepth(body) > MAX_JSON_DEPTH) {
-    throw new DciError(400, 'err.request.bad', `the body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
-  }
-  // "\\u0000" (an escaped backslash, then u0000) is ordinary text: holdsNul decides.
-  if (text.includes('\\u0000') && holdsNul(body)) {
-    throw new DciError(400, 'err.request.bad', 'a string in the body contains the character U+0000, which is not accepted');
-  }
+function assertStorableJson(text: string, parse: () => unknown): void {
+  const deep = occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH;
+  const nul = text.includes('\\u0000');
+  if (!deep && !nul) return;
+  const problem = unstorable(parse());
+  if (problem) throw new DciError(400, 'err.request.bad', problem);
 }
 
 /**
@@ -104,13 +103,13 @@ export function restJsonBodies(maxBytes: number): MiddlewareHandler {
     if (!c.req.raw.body || !JSON_TYPE.test(c.req.header('content-type') ?? '')) return next();
     return limit(c, async () => {
       const text = await c.req.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return next();
-      }
-      assertStorableJson(text, body);
+      assertStorableJson(text, () => {
+        try {
+          return JSON.parse(text);
+        } catch {
+          return undefined;
+        }
+      });
       await next();
     });
   };
@@ -125,38 +124,25 @@ function occurrences(text: string, char: string): number {
   return n;
 }
 
-/** Iterative, like holdsNul: a body may nest deeper than the call stack goes. */
-function nestingDepth(body: unknown): number {
-  let deepest = 0;
+/** Why a parsed body cannot be stored, or undefined. Iterative: a body may nest deeper than the call stack goes. */
+function unstorable(body: unknown): string | undefined {
   const stack: [unknown, number][] = [[body, 0]];
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;
-    if (typeof value !== 'object' || value === null) continue;
-    deepest = Math.max(deepest, depth + 1);
-    if (deepest > MAX_JSON_DEPTH) return deepest;
-    for (const v of Array.isArray(value) ? value : Object.values(value)) stack.push([v, depth + 1]);
-  }
-  return deepest;
-}
-
-/** Iterative: a body may nest deeper than the call stack goes. */
-function holdsNul(body: unknown): boolean {
-  const stack = [body];
-  while (stack.length > 0) {
-    const value = stack.pop();
     if (typeof value === 'string') {
-      if (value.includes('\0')) return true;
-    } else if (Array.isArray(value)) {
-      for (const v of value) stack.push(v);
+      if (value.includes('\0')) return NUL_REFUSAL;
     } else if (typeof value === 'object' && value !== null) {
+      if (depth >= MAX_JSON_DEPTH) return `the body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
       for (const [k, v] of Object.entries(value)) {
-        if (k.includes('\0')) return true;
-        stack.push(v);
+        if (k.includes('\0')) return NUL_REFUSAL;
+        stack.push([v, depth + 1]);
       }
     }
   }
-  return false;
+  return undefined;
 }
+
+const NUL_REFUSAL = 'a string in the body contains the character U+0000, which is not accepted';
 
 /** A 200 answer whose JSON text is already made (signed envelopes are serialised once, for the signature and the wire). */
 export function jsonText(c: Context, text: string): Response {
