@@ -43,7 +43,7 @@ export interface Database {
   run<T extends object = Row>(fragment: SQL): Promise<T[]>;
   /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
   copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
-  transaction<T>(fn: (tx: Pick<Database, 'query' | 'run'>) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs `fn` while holding a PostgreSQL session advisory lock on a connection of its own (PGlite: just runs it). */
   withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
   /**
@@ -56,6 +56,9 @@ export interface Database {
   /** PGlite only: the whole database as a tarball, to start copies from (test templates). */
   dumpDataDir?(): Promise<Blob>;
 }
+
+/** What runs inside `Database.transaction`: statements and COPYs on the transaction's connection. */
+export type Transaction = Pick<Database, 'query' | 'run' | 'copyIn'>;
 
 const dialect = new PgDialect();
 export function renderSql(fragment: SQL): { text: string; params: unknown[] } {
@@ -75,6 +78,39 @@ const runVia =
 
 const copyStatement = (table: string, columns: readonly string[], source: string) =>
   `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM ${source}`;
+
+/** COPY ... FROM STDIN on a pool (any connection) or on a transaction's reserved connection. */
+async function copyInto(sql: postgres.Sql, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
+  const query = sql.unsafe(copyStatement(table, columns, 'STDIN')) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
+  // postgres.js 3.4.9 drops an error the server sends after the last row (porsager/postgres#1173): the stream then
+  // never finishes. Catch the error where the driver reports it, so a rejected COPY rejects instead of hanging.
+  const failure = new Promise<never>((_, reject) => {
+    const driverReject = query.reject.bind(query);
+    query.reject = (e) => {
+      reject(e);
+      driverReject(e);
+    };
+  });
+  failure.catch(() => {});
+  const stream = await query.writable();
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.on('error', reject);
+    stream.on('finish', resolve);
+    let buf = '';
+    const write = async () => {
+      for (const line of rows) {
+        buf += line;
+        if (buf.length > 1 << 20) {
+          if (!stream.write(buf)) await Promise.race([new Promise((r) => stream.once('drain', r)), failure]);
+          buf = '';
+        }
+      }
+      stream.end(buf);
+    };
+    write().catch(reject);
+  });
+  await Promise.race([finished, failure]);
+}
 
 export interface OpenOptions {
   databaseUrl?: string;
@@ -112,37 +148,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     drizzle: db,
     query,
     run: runVia(query),
-    async copyIn(table, columns, rows) {
-      const query = sql.unsafe(copyStatement(table, columns, 'STDIN')) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
-      // postgres.js 3.4.9 drops an error the server sends after the last row (porsager/postgres#1173): the stream then
-      // never finishes. Catch the error where the driver reports it, so a rejected COPY rejects instead of hanging.
-      const failure = new Promise<never>((_, reject) => {
-        const driverReject = query.reject.bind(query);
-        query.reject = (e) => {
-          reject(e);
-          driverReject(e);
-        };
-      });
-      failure.catch(() => {});
-      const stream = await query.writable();
-      const finished = new Promise<void>((resolve, reject) => {
-        stream.on('error', reject);
-        stream.on('finish', resolve);
-        let buf = '';
-        const write = async () => {
-          for (const line of rows) {
-            buf += line;
-            if (buf.length > 1 << 20) {
-              if (!stream.write(buf)) await Promise.race([new Promise((r) => stream.once('drain', r)), failure]);
-              buf = '';
-            }
-          }
-          stream.end(buf);
-        };
-        write().catch(reject);
-      });
-      await Promise.race([finished, failure]);
-    },
+    copyIn: (table, columns, rows) => copyInto(sql, table, columns, rows),
     async transaction(fn, options) {
       // BEGIN is not waited for: postgres.js pipelines what is queued on a connection, so it leaves in the same write
       // as the transaction's first statement: every transaction saves a round trip (a wake-up of both processes).
@@ -152,7 +158,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
         begun.catch(() => {});
         const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await conn.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
-        const result = await fn({ query: q, run: runVia(q) });
+        const result = await fn({ query: q, run: runVia(q), copyIn: (table, columns, rows) => copyInto(conn, table, columns, rows) });
         await begun;
         await conn.unsafe('commit');
         return result;
@@ -222,7 +228,13 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
       return pg.transaction(async (tx) => {
         const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await tx.query<T>(text, params as any[], { parsers })).rows;
-        return fn({ query: q, run: runVia(q) });
+        return fn({
+          query: q,
+          run: runVia(q),
+          copyIn: async (table, columns, rows) => {
+            await tx.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
+          },
+        });
       });
     },
     withSessionLock: (_key, fn) => fn(),

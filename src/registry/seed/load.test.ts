@@ -13,6 +13,7 @@ import { TEST_DATA_KEYS, testVault } from '../../../test/support/data-keys.js';
  */
 let db: Database;
 let dropDatabase: (() => Promise<void>) | undefined;
+let databaseName = '';
 
 beforeAll(async () => {
   const base = process.env.TEST_DATABASE_URL;
@@ -22,6 +23,7 @@ beforeAll(async () => {
     await admin.unsafe(`create database ${name}`);
     const url = new URL(base);
     url.pathname = `/${name}`;
+    databaseName = `/${name}`;
     db = await openDatabase({ databaseUrl: url.toString(), poolSize: 6 });
     dropDatabase = async () => {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
@@ -37,6 +39,25 @@ afterAll(async () => {
   await db?.close();
   await dropDatabase?.();
 });
+
+/**
+ * The database as `role` sees it: on PostgreSQL a pool logged in as the role, on PGlite (one session) the same handle
+ * after SET ROLE, until close.
+ */
+async function asRole(role: string): Promise<{ db: Database; close: () => Promise<void> }> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) {
+    // PGlite's COPY reads its rows from a virtual file, which needs this role.
+    await db.query(`grant pg_read_server_files to ${role}`);
+    await db.query(`set role ${role}`);
+    return { db, close: async () => void (await db.query('reset role')) };
+  }
+  const url = new URL(base);
+  url.username = role;
+  url.pathname = databaseName;
+  const limited = await openDatabase({ databaseUrl: url.toString(), poolSize: 4 });
+  return { db: limited, close: () => limited.close() };
+}
 
 const one = async <T>(text: string, params: unknown[] = []) => (await db.query(text, params))[0] as T;
 const count = async (text: string, params: unknown[] = []) => Number((await one<{ n: number }>(text, params)).n);
@@ -163,6 +184,27 @@ describe('seedRegistry / loadDemoDataIfEmpty', () => {
         on a.id <= ${firstPeople} and b.id > ${firstPeople}
        and (a.given_name, a.surname, a.birth_date) = (b.given_name, b.surname, b.birth_date)`);
     expect(Number(names[0].n)).toBeGreaterThanOrEqual(firstPeople);
+  });
+
+  it('loads as a database user that may not skip the foreign-key checks (not a superuser)', async () => {
+    const role = `seed_limited_${randomBytes(4).toString('hex')}`;
+    await db.query(`create role ${role} login nosuperuser`);
+    await db.query(`grant usage, create on schema public to ${role}`);
+    await db.query(`grant select, insert, update, delete on all tables in schema public to ${role}`);
+    await db.query(`grant usage, select, update on all sequences in schema public to ${role}`);
+    const limited = await asRole(role);
+    try {
+      expect((await limited.db.query<{ su: string }>(`select current_setting('is_superuser') as su`))[0].su).toBe('off');
+      const before = await count('select count(*) as n from individuals');
+      const result = await seedRegistry(limited.db, { households: 60, seed: 21, batchHouseholds: 20, dataKeys: TEST_DATA_KEYS });
+      expect(result.people).toBe(countPeople(21, 0, 60));
+      expect(await count('select count(*) as n from individuals')).toBe(before + result.people);
+    } finally {
+      await limited.close();
+      await db.query(`drop owned by ${role}`);
+      await db.query(`drop role ${role}`);
+    }
+    await expectInvariants();
   });
 
   it('takes a failed round out again', async () => {
