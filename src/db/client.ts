@@ -112,6 +112,11 @@ async function copyInto(sql: postgres.Sql, table: string, columns: readonly stri
   await Promise.race([finished, failure]);
 }
 
+/** PGlite's COPY reads the rows from a virtual file: on the database or in one of its transactions. */
+async function copyIntoPglite(pg: Pick<PGlite, 'query'>, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
+  await pg.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
+}
+
 export interface OpenOptions {
   databaseUrl?: string;
   dataDir?: string;
@@ -221,20 +226,12 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     drizzle: db,
     query,
     run: runVia(query),
-    async copyIn(table, columns, rows) {
-      await pg.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
-    },
+    copyIn: (table, columns, rows) => copyIntoPglite(pg, table, columns, rows),
     async transaction(fn) {
       return pg.transaction(async (tx) => {
         const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await tx.query<T>(text, params as any[], { parsers })).rows;
-        return fn({
-          query: q,
-          run: runVia(q),
-          copyIn: async (table, columns, rows) => {
-            await tx.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
-          },
-        });
+        return fn({ query: q, run: runVia(q), copyIn: (table, columns, rows) => copyIntoPglite(tx, table, columns, rows) });
       });
     },
     withSessionLock: (_key, fn) => fn(),
