@@ -41,8 +41,6 @@ export interface Database {
   readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;
   query<T extends object = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
   run<T extends object = Row>(fragment: SQL): Promise<T[]>;
-  /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
-  copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs `fn` while holding a PostgreSQL session advisory lock on a connection of its own (PGlite: just runs it). */
   withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
@@ -58,7 +56,10 @@ export interface Database {
 }
 
 /** What runs inside `Database.transaction`: statements and COPYs on the transaction's connection. */
-export type Transaction = Pick<Database, 'query' | 'run' | 'copyIn'>;
+export interface Transaction extends Pick<Database, 'query' | 'run'> {
+  /** Bulk load with COPY ... FROM STDIN (text format). `rows` are already-escaped COPY lines, each ending in \n. */
+  copyIn(table: string, columns: readonly string[], rows: Iterable<string>): Promise<void>;
+}
 
 const dialect = new PgDialect();
 export function renderSql(fragment: SQL): { text: string; params: unknown[] } {
@@ -79,7 +80,7 @@ const runVia =
 const copyStatement = (table: string, columns: readonly string[], source: string) =>
   `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM ${source}`;
 
-/** COPY ... FROM STDIN on a pool (any connection) or on a transaction's reserved connection. */
+/** COPY ... FROM STDIN on a transaction's reserved connection. */
 async function copyInto(sql: postgres.Sql, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
   const query = sql.unsafe(copyStatement(table, columns, 'STDIN')) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
   // postgres.js 3.4.9 drops an error the server sends after the last row (porsager/postgres#1173): the stream then
@@ -110,11 +111,6 @@ async function copyInto(sql: postgres.Sql, table: string, columns: readonly stri
     write().catch(reject);
   });
   await Promise.race([finished, failure]);
-}
-
-/** PGlite's COPY reads the rows from a virtual file: on the database or in one of its transactions. */
-async function copyIntoPglite(pg: Pick<PGlite, 'query'>, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
-  await pg.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
 }
 
 export interface OpenOptions {
@@ -153,7 +149,6 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     drizzle: db,
     query,
     run: runVia(query),
-    copyIn: (table, columns, rows) => copyInto(sql, table, columns, rows),
     async transaction(fn, options) {
       // BEGIN is not waited for: postgres.js pipelines what is queued on a connection, so it leaves in the same write
       // as the transaction's first statement: every transaction saves a round trip (a wake-up of both processes).
@@ -226,12 +221,15 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     drizzle: db,
     query,
     run: runVia(query),
-    copyIn: (table, columns, rows) => copyIntoPglite(pg, table, columns, rows),
     async transaction(fn) {
       return pg.transaction(async (tx) => {
         const q = async <T extends object>(text: string, params: readonly unknown[] = []) =>
           (await tx.query<T>(text, params as any[], { parsers })).rows;
-        return fn({ query: q, run: runVia(q), copyIn: (table, columns, rows) => copyIntoPglite(tx, table, columns, rows) });
+        // PGlite's COPY reads the rows from a virtual file.
+        const copyIn = async (table: string, columns: readonly string[], rows: Iterable<string>) => {
+          await tx.query(copyStatement(table, columns, `'/dev/blob'`), [], { blob: new Blob([...rows]) });
+        };
+        return fn({ query: q, run: runVia(q), copyIn });
       });
     },
     withSessionLock: (_key, fn) => fn(),

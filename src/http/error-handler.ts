@@ -8,13 +8,13 @@ import { DciError } from './errors.js';
 /** Turns every thrown error into a DCI error body (DIGEST 8); never a stack trace or SQL text. */
 export const handleError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof DciError) return respond(c, err);
+  const code = (err as { code?: unknown }).code;
   // PostgreSQL query_canceled (statement_timeout): the search took too long, the server is fine.
-  if ((err as { code?: unknown }).code === '57014') {
+  if (code === '57014') {
     return respond(c, new DciError(504, 'err.request.timeout', 'the query took longer than the server allows; narrow the search'));
   }
   // character_not_in_repertoire / untranslatable_character: a NUL (U+0000) PostgreSQL text or jsonb cannot hold, from
   // a query parameter (JSON bodies are refused up front: assertStorableJson).
-  const code = (err as { code?: unknown }).code;
   if (code === '22021' || code === '22P05') {
     return respond(c, new DciError(400, 'err.request.bad', 'a value contains a character that cannot be stored (U+0000)'));
   }
