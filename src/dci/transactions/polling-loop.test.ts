@@ -20,30 +20,28 @@ function countingLoop(minGapMs: number, more: () => boolean = () => false) {
   return { loop, rounds };
 }
 
-/** Wakes the loop every `everyMs` for `forMs`. */
-async function wakeRepeatedly(loop: PollingLoop, everyMs: number, forMs: number): Promise<void> {
+/** The rounds of a loop with `minGapMs` woken every 5 ms for `forMs`, then stopped. */
+async function roundsWhileWoken(minGapMs: number, forMs: number): Promise<number[]> {
+  const { loop, rounds } = countingLoop(minGapMs);
+  loop.start();
   const until = performance.now() + forMs;
   while (performance.now() < until) {
     loop.wake();
-    await sleep(everyMs);
+    await sleep(5);
   }
+  await loop.stop();
+  return rounds;
 }
 
 describe('PollingLoop', () => {
   it('runs a round for every wake when it has no gap', async () => {
-    const { loop, rounds } = countingLoop(0);
-    loop.start();
-    await wakeRepeatedly(loop, 5, 300);
-    await loop.stop();
+    const rounds = await roundsWhileWoken(0, 300);
     // About one round per wake (60 in 300 ms); timers on a busy machine make it fewer.
     expect(rounds.length).toBeGreaterThan(20);
   });
 
   it('takes wakes that come within the gap in one round after it', async () => {
-    const { loop, rounds } = countingLoop(100);
-    loop.start();
-    await wakeRepeatedly(loop, 5, 450);
-    await loop.stop();
+    const rounds = await roundsWhileWoken(100, 450);
     // The first round at once, then at most one per 100 ms: 5 in 450 ms (plus the one a wake may start as it stops).
     expect(rounds.length).toBeGreaterThanOrEqual(3);
     expect(rounds.length).toBeLessThanOrEqual(6);
