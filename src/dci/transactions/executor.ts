@@ -33,7 +33,39 @@ interface Executed {
   deliveries: NewDelivery[];
 }
 
-const EXECUTION_CONCURRENCY = 16;
+/**
+ * Requests of a round run together in chunks of up to this many search items, all at once within a chunk: their
+ * identifier lookups and audit entries share statements, and a chunk of large batch requests holds only this many
+ * items' results at a time. Chunks of 16 requests had made a round of 128 one-UIN searches wait on eight chunks one
+ * after another (60 of its 75 ms), and callbacks fell behind a steady 2,000 requests/s with a quarter of the CPU idle.
+ */
+export const ITEMS_PER_CHUNK = 128;
+
+/** A request's weight in a chunk: its batch items (search, subscribe), else 1. */
+function itemCount(t: ClaimedTransaction): number {
+  const m = t.request.message as { search_request?: unknown; subscribe_request?: unknown };
+  const items = Array.isArray(m.search_request) ? m.search_request : Array.isArray(m.subscribe_request) ? m.subscribe_request : undefined;
+  return Math.max(1, items?.length ?? 1);
+}
+
+/** Consecutive chunks of at most `maxItems` items; a request larger than that is a chunk of its own. */
+export function chunksByItems(claimed: ClaimedTransaction[], maxItems: number): ClaimedTransaction[][] {
+  const chunks: ClaimedTransaction[][] = [];
+  let chunk: ClaimedTransaction[] = [];
+  let items = 0;
+  for (const t of claimed) {
+    const n = itemCount(t);
+    if (chunk.length > 0 && items + n > maxItems) {
+      chunks.push(chunk);
+      chunk = [];
+      items = 0;
+    }
+    chunk.push(t);
+    items += n;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
 
 /**
  * Runs accepted async requests (search, txn-status) and queues their callbacks. The answer and its callbacks are
@@ -83,8 +115,7 @@ export class TransactionExecutor {
 
   private async executeAll(claimed: ClaimedTransaction[]): Promise<void> {
     const executed: Executed[] = [];
-    for (let i = 0; i < claimed.length; i += EXECUTION_CONCURRENCY) {
-      const chunk = claimed.slice(i, i + EXECUTION_CONCURRENCY);
+    for (const chunk of chunksByItems(claimed, ITEMS_PER_CHUNK)) {
       const answers = await Promise.all(
         chunk.map(async (t) => {
           try {
