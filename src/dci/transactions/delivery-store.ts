@@ -113,6 +113,7 @@ export class DeliveryStore {
        where d.id = any(array(select id from candidates))
        returning d.id, d.transaction_id, d.partner_id, d.action, d.message_id, d.target_url, d.body, d.digest, d.attempts, d.give_up_at`,
       [owner, opts.limit, opts.busyPartners, opts.perPartner, opts.leaseMs, [...opts.partnerLimits.keys()], [...opts.partnerLimits.values()]],
+      { replan: true },
     );
   }
 

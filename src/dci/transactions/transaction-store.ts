@@ -171,6 +171,7 @@ export class TransactionStore {
                               order by x.id limit $2 for update skip locked))
        returning t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count`,
       [owner, limit],
+      { replan: true },
     );
   }
 
@@ -192,6 +193,7 @@ export class TransactionStore {
          where t.id = u.id and t.lease_owner = $1 and t.state = 'received'
          returning t.id`,
         [owner, done.map((d) => d.id), done.map((d) => JSON.stringify(d.outcome)), done.map((d) => d.completedCount)],
+        { replan: true },
       ).then((rows) => rows.map((r) => Number(r.id)));
       const ownedSet = new Set(owned);
       const deliveries = done.filter((d) => ownedSet.has(d.id)).flatMap((d) => d.deliveries);

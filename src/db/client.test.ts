@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from './client.js';
+
+/** `replan` on PostgreSQL (TEST_DATABASE_URL set) and on the embedded PGlite, where it changes nothing. */
+describe('Database.query with replan', () => {
+  let db: Database;
+  beforeAll(async () => {
+    const url = process.env.TEST_DATABASE_URL;
+    // One connection: the statements below and the look at its prepared statements share a session.
+    db = url ? await openDatabase({ databaseUrl: url, poolSize: 1 }) : await openDatabase({ memory: true });
+  });
+  afterAll(() => db.close());
+
+  const statement = (tag: string) => `select n * $1::int as doubled, '${tag}' as tag from generate_series(1, 3) as g(n) order by n`;
+  const prepared = async (tag: string) =>
+    Number((await db.query<{ n: number }>(`select count(*)::int as n from pg_prepared_statements where statement like $1`, [`%'${tag}' as tag%`]))[0].n);
+
+  it('answers as a prepared statement does, and leaves no prepared statement behind on PostgreSQL', async () => {
+    const tag = `t${Date.now()}`;
+    const again = await db.query<{ doubled: number }>(statement(`${tag}r`), [2], { replan: true });
+    const cached = await db.query<{ doubled: number }>(statement(`${tag}p`), [2]);
+    expect(again.map((r) => r.doubled)).toEqual([2, 4, 6]);
+    expect(cached.map((r) => r.doubled)).toEqual([2, 4, 6]);
+    if (db.kind === 'postgres') {
+      expect(await prepared(`${tag}r`)).toBe(0);
+      expect(await prepared(`${tag}p`)).toBe(1);
+    }
+  });
+
+  it('plans afresh inside a transaction too', async () => {
+    const tag = `x${Date.now()}`;
+    const rows = await db.transaction((tx) => tx.query<{ doubled: number }>(statement(tag), [5], { replan: true }));
+    expect(rows.map((r) => r.doubled)).toEqual([5, 10, 15]);
+    if (db.kind === 'postgres') expect(await prepared(tag)).toBe(0);
+  });
+});
