@@ -34,3 +34,21 @@ describe('Database.query with replan', () => {
     if (db.kind === 'postgres') expect(await prepared(tag)).toBe(0);
   });
 });
+
+describe('the async queue tables', () => {
+  it("leave half of each page free for their rows' next versions (migration 0019)", async () => {
+    const { openTestDatabase } = await import('../../test/support/server.js');
+    const migrated = await openTestDatabase();
+    try {
+      const rows = await migrated.query<{ relname: string; reloptions: string[] | null }>(
+        `select relname, reloptions from pg_class where relname in ('dci_transactions', 'callback_deliveries') and relkind = 'r' order by relname`,
+      );
+      expect(rows.map((r) => [r.relname, r.reloptions])).toEqual([
+        ['callback_deliveries', ['fillfactor=50']],
+        ['dci_transactions', ['fillfactor=50']],
+      ]);
+    } finally {
+      await migrated.close();
+    }
+  });
+});
