@@ -1,4 +1,17 @@
 /**
+ * How many of `items`, from `from` on, fit together within `max` by `sizeOf`: at least one, so that an item heavier
+ * than `max` goes alone. The one grouping rule of the batcher and of the async executor's chunks.
+ */
+export function leadingFit<T>(items: readonly T[], max: number, sizeOf: (item: T) => number, from = 0): number {
+  let taken = 1;
+  for (let size = sizeOf(items[from]); from + taken < items.length; taken++) {
+    size += sizeOf(items[from + taken]);
+    if (size > max) break;
+  }
+  return taken;
+}
+
+/**
  * Groups calls that arrive together into one call of `run` with all their inputs (up to `maxBatch` of them, or of
  * their `sizeOf` when inputs differ in weight; an input heavier than that goes alone), with at most `maxInFlight`
  * batches running at once: under load, many requests share one statement and one commit; alone, a call runs at once.
@@ -24,12 +37,7 @@ export class Batcher<In, Out> {
 
   private drain(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      let taken = 1;
-      for (let size = this.sizeOf(this.queue[0].input); taken < this.queue.length; taken++) {
-        size += this.sizeOf(this.queue[taken].input);
-        if (size > this.maxBatch) break;
-      }
-      const batch = this.queue.splice(0, taken);
+      const batch = this.queue.splice(0, leadingFit(this.queue, this.maxBatch, (q) => this.sizeOf(q.input)));
       this.inFlight++;
       this.run(batch.map((b) => b.input)).then(
         (outputs) => batch.forEach((b, i) => b.resolve(outputs[i])),

@@ -11,6 +11,7 @@ import type { ClaimedDelivery } from './delivery-store.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
 import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 import { PollingLoop } from './polling-loop.js';
+import { leadingFit } from '../../db/batcher.js';
 import type { WorkerIdentity } from './worker-identity.js';
 
 export interface ExecutorOptions {
@@ -39,7 +40,7 @@ interface Executed {
  * items' results at a time. Chunks of 16 requests had made a round of 128 one-UIN searches wait on eight chunks one
  * after another (60 of its 75 ms), and callbacks fell behind a steady 2,000 requests/s with a quarter of the CPU idle.
  */
-export const ITEMS_PER_CHUNK = 128;
+const ITEMS_PER_CHUNK = 128;
 
 /** A request's weight in a chunk: its batch items (search, subscribe), else 1. */
 function itemCount(t: ClaimedTransaction): number {
@@ -51,19 +52,11 @@ function itemCount(t: ClaimedTransaction): number {
 /** Consecutive chunks of at most `maxItems` items; a request larger than that is a chunk of its own. */
 export function chunksByItems(claimed: ClaimedTransaction[], maxItems: number): ClaimedTransaction[][] {
   const chunks: ClaimedTransaction[][] = [];
-  let chunk: ClaimedTransaction[] = [];
-  let items = 0;
-  for (const t of claimed) {
-    const n = itemCount(t);
-    if (chunk.length > 0 && items + n > maxItems) {
-      chunks.push(chunk);
-      chunk = [];
-      items = 0;
-    }
-    chunk.push(t);
-    items += n;
+  for (let i = 0; i < claimed.length; ) {
+    const n = leadingFit(claimed, maxItems, itemCount, i);
+    chunks.push(claimed.slice(i, i + n));
+    i += n;
   }
-  if (chunk.length > 0) chunks.push(chunk);
   return chunks;
 }
 
