@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase } from '../../test/support/server.js';
 import { type Database, openDatabase } from './client.js';
 
 /** `replan` on PostgreSQL (TEST_DATABASE_URL set) and on the embedded PGlite, where it changes nothing. */
@@ -37,7 +38,6 @@ describe('Database.query with replan', () => {
 
 describe('the async queue tables', () => {
   it("leave half of each page free for their rows' next versions (migration 0019)", async () => {
-    const { openTestDatabase } = await import('../../test/support/server.js');
     const migrated = await openTestDatabase();
     try {
       const rows = await migrated.query<{ relname: string; reloptions: string[] | null }>(

@@ -91,6 +91,12 @@ const runVia =
 const copyStatement = (table: string, columns: readonly string[], source: string) =>
   `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM ${source}`;
 
+/** Statements on the pool or on a transaction's reserved connection: prepared (plans cached) unless `replan`. */
+const textQuery =
+  (sql: postgres.Sql): TextQuery =>
+  async <T extends object>(text: string, params: readonly unknown[] = [], options?: QueryOptions) =>
+    (await sql.unsafe(text, params as any[], { prepare: !options?.replan })) as unknown as T[];
+
 /** COPY ... FROM STDIN on a transaction's reserved connection. */
 async function copyInto(sql: postgres.Sql, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
   const query = sql.unsafe(copyStatement(table, columns, 'STDIN')) as unknown as { reject: (e: Error) => void; writable(): Promise<Writable> };
@@ -153,8 +159,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     },
   });
   const db = drizzlePostgres(sql);
-  const query = async <T extends object>(text: string, params: readonly unknown[] = [], options?: QueryOptions) =>
-    (await sql.unsafe(text, params as any[], { prepare: !options?.replan })) as unknown as T[];
+  const query = textQuery(sql);
   return {
     kind: 'postgres',
     drizzle: db,
@@ -167,8 +172,7 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
       try {
         const begun = (options?.genericPlans ? conn.unsafe('begin; set local plan_cache_mode = force_generic_plan') : conn.unsafe('begin')).execute() as unknown as Promise<unknown>;
         begun.catch(() => {});
-        const q = async <T extends object>(text: string, params: readonly unknown[] = [], queryOptions?: QueryOptions) =>
-          (await conn.unsafe(text, params as any[], { prepare: !queryOptions?.replan })) as unknown as T[];
+        const q = textQuery(conn);
         const result = await fn({ query: q, run: runVia(q), copyIn: (table, columns, rows) => copyInto(conn, table, columns, rows) });
         await begun;
         await conn.unsafe('commit');
