@@ -52,8 +52,8 @@ function searchLoad(o: Pick<Options, 'serverUrl' | 'token' | 'uins'>, callbackUr
       message: { transaction_id: randomUUID(), search_request: [{ reference_id: '1', timestamp: new Date().toISOString(), search_criteria: { query_type: 'idtype-value', query: { type: 'UIN', value: pick() } } }] },
     });
   const headers = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
-  const load = async (opts: { connections: number; duration: number; overallRate?: number }) => {
-    let accepted = 0;
+  /** `counter.accepted` counts the ACKs as they come in, for a backlog sampled during the run. */
+  const load = async (opts: { connections: number; duration: number; overallRate?: number }, counter = { accepted: 0 }) => {
     let bad = 0;
     const result = await autocannon({
       url: o.serverUrl,
@@ -67,11 +67,11 @@ function searchLoad(o: Pick<Options, 'serverUrl' | 'token' | 'uins'>, callbackUr
           method: 'POST',
           path: '/social/registry/search',
           setupRequest: (req: any) => ({ ...req, body: body() }),
-          onResponse: (status: number) => (status === 202 ? accepted++ : bad++),
+          onResponse: (status: number) => (status === 202 ? counter.accepted++ : bad++),
         },
       ],
     } as any);
-    return { result, accepted, errors: bad + result.errors };
+    return { result, accepted: counter.accepted, errors: bad + result.errors };
   };
   return { headers, load };
 }
@@ -88,11 +88,7 @@ export async function benchIntake(o: Pick<Options, 'serverUrl' | 'token' | 'uins
 
 export async function benchAsync(o: Options): Promise<AsyncFigures> {
   const receiver = await startReceiver(o.receiverPort);
-  const { headers, load } = searchLoad(o, receiver.url);
-  const backlogNow = async () => {
-    const q = (await (await fetch(`${o.serverUrl}/admin/queues`, { headers })).json()) as { transactions: Record<string, number> };
-    return (q.transactions.received ?? 0) + (q.transactions.pending ?? 0);
-  };
+  const { load } = searchLoad(o, receiver.url);
 
   try {
     // Burst: as many async searches as 32 connections can get acknowledged, then the time to deliver them all.
@@ -105,8 +101,13 @@ export async function benchAsync(o: Options): Promise<AsyncFigures> {
     const drainedAt = Date.now();
     const delivered = (await receiver.stats()).transactions - before.transactions;
 
-    // Steady: a fixed request rate for steadySeconds, sampling the backlog every 5 s.
+    // Steady: a fixed request rate for steadySeconds, sampling the backlog every 5 s. The backlog is what the server
+    // acknowledged and the receiver has not yet had, counted on both ends: asking the server (GET /admin/queues)
+    // counts every row of the queue tables, 250 ms of PostgreSQL time a sample at 100,000 requests, taken from the
+    // run being measured.
     const steadyBefore = await receiver.stats();
+    const steadyAcks = { accepted: 0 };
+    const backlogNow = async () => burst.accepted + steadyAcks.accepted - ((await receiver.stats()).transactions - before.transactions);
     const backlog: number[] = [];
     let sampling = true;
     const sampler = (async () => {
@@ -115,7 +116,7 @@ export async function benchAsync(o: Options): Promise<AsyncFigures> {
         if (sampling) backlog.push(await backlogNow());
       }
     })();
-    const steady = await load({ connections: o.connections, duration: o.steadySeconds, overallRate: o.steadyRate });
+    const steady = await load({ connections: o.connections, duration: o.steadySeconds, overallRate: o.steadyRate }, steadyAcks);
     sampling = false;
     await sampler;
     const steadyAfter = await receiver.stats();
