@@ -37,14 +37,15 @@ describe('Database.query with replan', () => {
 });
 
 describe('the async queue tables', () => {
-  it("leave half of each page free for their rows' next versions (migration 0019)", async () => {
+  it("leave half of each page free for their rows' next versions (migrations 0019, 0020)", async () => {
     const migrated = await openTestDatabase();
     try {
       const rows = await migrated.query<{ relname: string; reloptions: string[] | null }>(
-        `select relname, reloptions from pg_class where relname in ('dci_transactions', 'callback_deliveries') and relkind = 'r' order by relname`,
+        `select relname, reloptions from pg_class where relname in ('dci_transactions', 'callback_deliveries', 'dci_execution_queue') and relkind = 'r' order by relname`,
       );
       expect(rows.map((r) => [r.relname, r.reloptions])).toEqual([
         ['callback_deliveries', ['fillfactor=50']],
+        ['dci_execution_queue', ['fillfactor=50']],
         ['dci_transactions', ['fillfactor=50']],
       ]);
     } finally {

@@ -109,14 +109,17 @@ export class TransactionStore {
   private async acceptMany(batch: NewTransaction[]): Promise<AcceptOutcome[]> {
     const col = <K extends keyof NewTransaction>(k: K) => batch.map((t) => t[k]);
     const inserted = await this.db.query<{ sender_id: string; message_id: string; acked_at: unknown }>(
-      `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id,
+      `with stored as (
+       insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id,
          reference_ids, callback_url, request, total_count, acked_at)
        select u.domain, u.action, u.sender_id, u.message_id, u.body_hash, u.correlation_id, u.transaction_id,
          array(select jsonb_array_elements_text(u.reference_ids::jsonb)), u.callback_url, u.request::jsonb, u.total_count, now()
        from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[])
          as u(domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count)
        on conflict (sender_id, message_id) do nothing
-       returning sender_id, message_id, acked_at`,
+       returning id, sender_id, message_id, acked_at
+       ), queued as (insert into dci_execution_queue (transaction_id) select id from stored)
+       select sender_id, message_id, acked_at from stored`,
       [
         col('domain'),
         col('action'),
@@ -160,16 +163,20 @@ export class TransactionStore {
   }
 
   /**
-   * Takes up to `limit` received requests for this worker to execute. The ids are chosen and locked once, as an
-   * array: as `t.id in (subquery)` the plan cached while the table was small rescanned the backlog for every row it
-   * updated (2.5 million buffer reads a claim under a 25,000-request backlog).
+   * Takes up to `limit` received requests for this worker to execute, oldest first. The ids are chosen and locked
+   * once, as an array: as `q.transaction_id in (subquery)` a plan cached while the table was small rescanned the
+   * backlog for every row it updated.
    */
   claimReceived(owner: number, limit: number): Promise<ClaimedTransaction[]> {
     return this.db.query<ClaimedTransaction>(
-      `update dci_transactions t set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}'
-       where t.id = any(array(select x.id from dci_transactions x where x.state = 'received' and ${STALE_LEASE('x')}
-                              order by x.id limit $2 for update skip locked))
-       returning t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count`,
+      `with leased as (
+         update dci_execution_queue q set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}'
+         where q.transaction_id = any(array(select x.transaction_id from dci_execution_queue x where ${STALE_LEASE('x')}
+                                             order by x.transaction_id limit $2 for update skip locked))
+         returning q.transaction_id)
+       select t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
+       from leased l join dci_transactions t on t.id = l.transaction_id
+       order by t.id`,
       [owner, limit],
       { replan: true },
     );
@@ -187,10 +194,13 @@ export class TransactionStore {
     if (done.length === 0) return [];
     return this.db.transaction(async (tx) => {
       const owned = await tx.query<{ id: number }>(
-        `update dci_transactions t set state = 'pending', outcome = u.outcome::jsonb, completed_count = u.completed,
-           lease_owner = null, lease_until = null, updated_at = now()
+        `with owned as (
+           delete from dci_execution_queue q where q.transaction_id = any($2::bigint[]) and q.lease_owner = $1
+           returning q.transaction_id)
+         update dci_transactions t set state = 'pending', outcome = u.outcome::jsonb, completed_count = u.completed, updated_at = now()
          from (select * from unnest($2::bigint[], $3::text[], $4::int[]) as u(id, outcome, completed)) u
-         where t.id = u.id and t.lease_owner = $1 and t.state = 'received'
+         join owned o on o.transaction_id = u.id
+         where t.id = u.id and t.state = 'received'
          returning t.id`,
         [owner, done.map((d) => d.id), done.map((d) => JSON.stringify(d.outcome)), done.map((d) => d.completedCount)],
         { replan: true },
@@ -204,8 +214,9 @@ export class TransactionStore {
   /** A request that cannot be executed at all (e.g. its domain vanished from the configuration). */
   async failExecution(owner: number, id: number, error: string): Promise<void> {
     await this.db.query(
-      `update dci_transactions set state = 'failed', last_error = $3, lease_owner = null, lease_until = null, updated_at = now()
-       where id = $1 and lease_owner = $2`,
+      `with owned as (delete from dci_execution_queue where transaction_id = $1 and lease_owner = $2 returning transaction_id)
+       update dci_transactions t set state = 'failed', last_error = $3, updated_at = now()
+       from owned o where t.id = o.transaction_id`,
       [id, owner, error.slice(0, 2000)],
     );
   }

@@ -1,0 +1,145 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase } from '../../../test/support/server.js';
+import { type Database, MIGRATIONS_DIR, migrateDatabase, openDatabase } from '../../db/client.js';
+import { TransactionStore, type NewTransaction } from './transaction-store.js';
+import { registerWorker, type WorkerIdentity } from './worker-identity.js';
+
+const newRequest = (sender: string): NewTransaction => {
+  const messageId = randomUUID();
+  return {
+    domain: 'social',
+    action: 'search',
+    senderId: sender,
+    messageId,
+    bodyHash: `hash-${messageId}`,
+    correlationId: randomUUID(),
+    transactionId: randomUUID(),
+    referenceIds: ['r1'],
+    callbackUrl: 'https://spmis.example.org/on-search',
+    request: { header: { message_id: messageId }, message: { search_request: [] } },
+    totalCount: 1,
+  };
+};
+
+/** The execution queue of received requests, on this run's database (PGlite, or PostgreSQL with TEST_DATABASE_URL). */
+describe('TransactionStore: received requests and their execution', () => {
+  let db: Database;
+  let store: TransactionStore;
+  let a: WorkerIdentity;
+  let b: WorkerIdentity;
+  // A sender of this file's own: claims here see only these requests once the queue is otherwise empty.
+  const sender = `queue-test-${randomUUID()}`;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    store = new TransactionStore(db);
+    await db.query('delete from dci_execution_queue');
+    a = await registerWorker(db);
+    b = await registerWorker(db);
+  });
+  afterAll(async () => {
+    await b.release().catch(() => {});
+    await db.close();
+  });
+
+  const state = async (correlationId: string) =>
+    (await db.query<{ state: string; queued: number }>(
+      `select t.state, (select count(*)::int from dci_execution_queue q where q.transaction_id = t.id) as queued
+       from dci_transactions t where t.correlation_id = $1`,
+      [correlationId],
+    ))[0];
+
+  it('queues each accepted request once, a retry of the same message not again', async () => {
+    const first = newRequest(sender);
+    expect((await store.accept(first)).stored).toBe('new');
+    expect((await store.accept({ ...first, correlationId: randomUUID() })).stored).toBe('retry');
+    expect(await state(first.correlationId)).toEqual({ state: 'received', queued: 1 });
+    await db.query('delete from dci_execution_queue');
+  });
+
+  it('gives each received request to one worker, oldest first; only its owner answers it', async () => {
+    const requests = [newRequest(sender), newRequest(sender), newRequest(sender)];
+    for (const r of requests) await store.accept(r);
+    const byA = await store.claimReceived(a.id, 2);
+    expect(byA.map((t) => t.correlation_id)).toEqual(requests.slice(0, 2).map((r) => r.correlationId));
+    expect(byA[0].request.header).toEqual({ message_id: requests[0].messageId });
+    const byB = await store.claimReceived(b.id, 10);
+    expect(byB.map((t) => t.correlation_id)).toEqual([requests[2].correlationId]);
+    expect(await store.claimReceived(a.id, 10)).toEqual([]);
+
+    // B answering A's request changes nothing; A answering it moves it on and out of the queue.
+    const answer = (id: number) => ({ id, outcome: [{ reference_id: 'r1', status: 'succ' as const }], completedCount: 1, deliveries: [] });
+    await store.completeExecution(b.id, [answer(byA[0].id)], { horizonSeconds: 60, leaseMs: 1000 });
+    expect(await state(requests[0].correlationId)).toEqual({ state: 'received', queued: 1 });
+    await store.completeExecution(a.id, [answer(byA[0].id)], { horizonSeconds: 60, leaseMs: 1000 });
+    expect(await state(requests[0].correlationId)).toEqual({ state: 'pending', queued: 0 });
+    const [answered] = await db.query<{ outcome: unknown; completed_count: number }>('select outcome, completed_count from dci_transactions where id = $1', [byA[0].id]);
+    expect(answered).toEqual({ outcome: [{ reference_id: 'r1', status: 'succ' }], completed_count: 1 });
+
+    // Failing is the owner's too.
+    await store.failExecution(a.id, byB[0].id, 'not mine');
+    expect(await state(requests[2].correlationId)).toEqual({ state: 'received', queued: 1 });
+    await store.failExecution(b.id, byB[0].id, 'domain gone');
+    expect(await state(requests[2].correlationId)).toEqual({ state: 'failed', queued: 0 });
+
+    // A worker whose process is gone (its advisory lock released) loses its leases at once.
+    await a.release();
+    const takenOver = await store.claimReceived(b.id, 10);
+    expect(takenOver.map((t) => t.correlation_id)).toEqual([requests[1].correlationId]);
+  });
+
+  it('keeps the request state out of every index of dci_transactions, so that state changes stay on their page', async () => {
+    const indexes = await db.query<{ indexdef: string }>(`select indexdef from pg_indexes where tablename = 'dci_transactions'`);
+    expect(indexes.length).toBeGreaterThanOrEqual(5);
+    expect(indexes.filter((i) => /\bstate\b/.test(i.indexdef))).toEqual([]);
+    const [queue] = await db.query<{ reloptions: string[] | null }>(`select reloptions from pg_class where relname = 'dci_execution_queue' and relkind = 'r'`);
+    expect(queue.reloptions).toEqual(['fillfactor=50']);
+  });
+});
+
+describe('migration 0020', () => {
+  it('moves the received requests, with their leases, into the execution queue', async () => {
+    // The migrations up to 0019 on an empty embedded database, a request in each state, then the rest.
+    const before = mkdtempSync(join(tmpdir(), 'migrations-0019-'));
+    cpSync(MIGRATIONS_DIR, before, { recursive: true });
+    const journalFile = join(before, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number }[] };
+    journal.entries = journal.entries.filter((e) => e.idx <= 19);
+    writeFileSync(journalFile, JSON.stringify(journal));
+    const db = await openDatabase({ memory: true });
+    try {
+      await migratePglite(db.drizzle as Parameters<typeof migratePglite>[0], { migrationsFolder: before });
+      const insert = (message: string, state: string, lease: number | null) =>
+        db.query(
+          `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url,
+             request, state, total_count, acked_at, lease_owner, lease_until)
+           values ('social', 'search', 'p', $1, 'h', $1, 't', '{r1}', 'https://p.example.org/on-search', '{}', $2, 1, now(), $3,
+             case when $3::bigint is null then null else now() + interval '5 minutes' end)`,
+          [message, state, lease],
+        );
+      await insert('leased', 'received', 42);
+      await insert('waiting', 'received', null);
+      await insert('answered', 'pending', null);
+      await insert('done', 'delivered', null);
+      await migrateDatabase(db);
+      const queued = await db.query<{ message_id: string; lease_owner: number | null; leased: boolean }>(
+        `select t.message_id, q.lease_owner, q.lease_until is not null as leased
+         from dci_execution_queue q join dci_transactions t on t.id = q.transaction_id order by t.message_id`,
+      );
+      expect(queued.map((r) => ({ ...r, lease_owner: r.lease_owner === null ? null : Number(r.lease_owner) }))).toEqual([
+        { message_id: 'leased', lease_owner: 42, leased: true },
+        { message_id: 'waiting', lease_owner: null, leased: false },
+      ]);
+      const leaseColumns = await db.query(`select column_name from information_schema.columns where table_name = 'dci_transactions' and column_name like 'lease%'`);
+      expect(leaseColumns).toEqual([]);
+    } finally {
+      await db.close();
+      rmSync(before, { recursive: true, force: true });
+    }
+  });
+});
