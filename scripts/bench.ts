@@ -185,7 +185,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 async function withoutAsyncBacklog(child: ChildProcess, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   await stopServer(child);
   const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
-  await db.unsafe('truncate callback_attempts, callback_deliveries, dci_transactions');
+  await db.unsafe('truncate callback_attempts, callback_deliveries, dci_execution_queue, dci_transactions');
   await db.end();
   return startServer(extraEnv);
 }
