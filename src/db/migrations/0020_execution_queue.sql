@@ -1,7 +1,7 @@
 -- Received requests wait in a queue table of their own, with their execution lease, instead of being found through a
 -- partial index on dci_transactions.state: with no index covering the state, the answer and the delivery update the
--- request row on its page (HOT) instead of adding an entry to each of its indexes. The lease update and the delete
--- keep the queue's pages half free for the same reason.
+-- request row on its page (HOT) instead of adding an entry to each of its indexes. The queue's own pages are kept
+-- half free, as the request table's are (0019), so that its lease updates stay on their page too.
 CREATE TABLE "dci_execution_queue" (
 	"transaction_id" bigint PRIMARY KEY NOT NULL,
 	"lease_owner" bigint,

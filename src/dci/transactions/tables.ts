@@ -50,7 +50,7 @@ export const dciTransactions = pgTable(
 /**
  * Requests received and not yet answered, each with the lease of the worker executing it. The queue is a table of
  * its own so that no index of dci_transactions covers the request's state: the answer and the delivery then update
- * the request row on its page (HOT) instead of adding an entry to each of its five indexes (an update that changed an
+ * the request row on its page (HOT) instead of adding an entry to each of its six indexes (an update that changed an
  * indexed state cost about three times one that did not).
  */
 export const dciExecutionQueue = pgTable('dci_execution_queue', {
