@@ -101,13 +101,21 @@ export async function benchAsync(o: Options): Promise<AsyncFigures> {
     const drainedAt = Date.now();
     const delivered = (await receiver.stats()).transactions - before.transactions;
 
+    // The requests still in flight when the burst's time ran out were accepted too, but their ACKs came after
+    // autocannon stopped counting: wait for their callbacks (the count standing still for a second) before the
+    // steady run, whose backlog would otherwise start 32 (the connections) below zero.
+    for (let last = -1, now = (await receiver.stats()).transactions; now !== last && Date.now() < deadline; now = (await receiver.stats()).transactions) {
+      last = now;
+      await sleep(1000);
+    }
+
     // Steady: a fixed request rate for steadySeconds, sampling the backlog every 5 s. The backlog is what the server
     // acknowledged and the receiver has not yet had, counted on both ends: asking the server (GET /admin/queues)
     // counts every row of the queue tables, 250 ms of PostgreSQL time a sample at 100,000 requests, taken from the
     // run being measured.
     const steadyBefore = await receiver.stats();
     const steadyAcks = { accepted: 0 };
-    const backlogNow = async () => burst.accepted + steadyAcks.accepted - ((await receiver.stats()).transactions - before.transactions);
+    const backlogNow = async () => steadyAcks.accepted - ((await receiver.stats()).transactions - steadyBefore.transactions);
     const backlog: number[] = [];
     let sampling = true;
     const sampler = (async () => {
