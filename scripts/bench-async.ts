@@ -20,6 +20,10 @@ export interface AsyncFigures {
   steadyRate: number;
   steadySeconds: number;
   steadyCallbacksPerSecond: number;
+  /** ACKs per second of the steady run (below steadyRate when the server could not take requests in that fast). */
+  steadyAckRps: number;
+  steadyAckP50: number;
+  steadyAckP99: number;
   /** Accepted-but-undelivered requests sampled during the steady run. */
   backlog: number[];
   steadyErrors: number;
@@ -140,6 +144,9 @@ export async function benchAsync(o: Options): Promise<AsyncFigures> {
       steadyRate: o.steadyRate,
       steadySeconds: o.steadySeconds,
       steadyCallbacksPerSecond: (steadyAfter.transactions - steadyBefore.transactions) / o.steadySeconds,
+      steadyAckRps: steadyAcks.accepted / o.steadySeconds,
+      steadyAckP50: steady.result.latency.p50,
+      steadyAckP99: steady.result.latency.p99,
       backlog,
       steadyErrors: steady.errors,
     };

@@ -259,7 +259,8 @@ async function main() {
       process.stdout.write(`| ACKs per second, ${connections} connections, ${duration} s | ${Math.round(a.ackRps)} (p50 ${a.ackP50} ms, p99 ${a.ackP99} ms, ${a.ackErrors} errors) |\n`);
       process.stdout.write(`| callbacks delivered per second, from the first ACK to the last callback of that burst (${a.accepted} requests) | ${Math.round(a.burstCallbacksPerSecond)} |\n`);
       process.stdout.write(`| time to deliver the burst's backlog after the load stopped | ${a.drainSeconds.toFixed(1)} s |\n`);
-      process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} (${a.steadyErrors} errors) |\n`);
+      process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: ACKs per second | ${Math.round(a.steadyAckRps)} (p50 ${a.steadyAckP50} ms, p99 ${a.steadyAckP99} ms, ${a.steadyErrors} errors) |\n`);
+      process.stdout.write(`| steady ${a.steadyRate} requests/s for ${a.steadySeconds} s: callbacks per second | ${Math.round(a.steadyCallbacksPerSecond)} |\n`);
       process.stdout.write(`| backlog (accepted, not yet delivered) every 5 s of the steady run | ${a.backlog.join(', ')} |\n`);
       // Intake alone, on a fresh server without workers; then a fresh server with them for the parts that follow.
       server = await withoutAsyncBacklog(server, { WORKERS: 'false' });
