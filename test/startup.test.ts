@@ -53,5 +53,11 @@ describe('first start', () => {
   it('refuses invalid settings with a message naming them', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ CALLBACK_PARTNER_CONCURRENCY: '0' })).toThrow(/CALLBACK_PARTNER_CONCURRENCY/);
+  });
+
+  it('sends at most 16 callbacks at once to one partner and 64 in all unless configured otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ CALLBACK_PARTNER_CONCURRENCY: 16, CALLBACK_CONCURRENCY: 64 });
+    expect(loadConfig({ CALLBACK_PARTNER_CONCURRENCY: '40' }).CALLBACK_PARTNER_CONCURRENCY).toBe(40);
   });
 });
