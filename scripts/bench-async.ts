@@ -77,7 +77,7 @@ function searchLoad(o: Pick<Options, 'serverUrl' | 'token' | 'uins'>, callbackUr
     } as any);
     return { result, accepted: counter.accepted, errors: bad + result.errors };
   };
-  return { headers, load };
+  return load;
 }
 
 /**
@@ -85,14 +85,14 @@ function searchLoad(o: Pick<Options, 'serverUrl' | 'token' | 'uins'>, callbackUr
  * processes, as a deployment may run them); nothing is executed or called back meanwhile.
  */
 export async function benchIntake(o: Pick<Options, 'serverUrl' | 'token' | 'uins' | 'connections' | 'duration' | 'receiverPort'>) {
-  const { load } = searchLoad(o, `http://127.0.0.1:${o.receiverPort}/dci/social/registry/on-search`);
+  const load = searchLoad(o, `http://127.0.0.1:${o.receiverPort}/dci/social/registry/on-search`);
   const run = await load({ connections: o.connections, duration: o.duration });
   return { rps: run.result.requests.average, p50: run.result.latency.p50, p99: run.result.latency.p99, accepted: run.accepted, errors: run.errors };
 }
 
 export async function benchAsync(o: Options): Promise<AsyncFigures> {
   const receiver = await startReceiver(o.receiverPort);
-  const { load } = searchLoad(o, receiver.url);
+  const load = searchLoad(o, receiver.url);
 
   try {
     // Burst: as many async searches as 32 connections can get acknowledged, then the time to deliver them all.
