@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
+import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { copyTestDatabase } from './support/server.js';
 import { testDataKeyFile } from './support/data-keys.js';
 
@@ -25,24 +25,33 @@ afterAll(() => {
 });
 
 
+/**
+ * A server in a child process on a port it picks itself (PORT=0), read from the address it prints once ready: a port
+ * found free beforehand can be taken by another test file's listener before the child binds it, and that listener
+ * then answers in the child's place.
+ */
 async function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
+  let stdout = '';
   let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
+  let url = '';
   await waitFor(
-    async () => {
+    () => {
       if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${stderr}`);
-      return (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
+      const port = /server ready at http:\/\/[^:\s]+:(\d+)/.exec(stdout)?.[1];
+      if (port) url = `http://127.0.0.1:${port}`;
+      return port !== undefined;
     },
     60_000,
     'the server to be ready',
   );
+  expect((await fetch(`${url}/readyz`)).status).toBe(200);
   return { child, url };
 }
 
