@@ -232,7 +232,8 @@ export function findMembersByIdentifiers(db: Pick<Database, 'query'>, vault: Ide
   return lookUp<StoredMemberRow, MemberRow>(db, MEMBERS_BY_IDENTIFIERS, keys, (rows) => openMemberRows(vault, rows));
 }
 
-const KEYS = `unnest($1::text[], $2::text[]) with ordinality as k(id_type, id_lookup, ord)
+/** The keys as rows (migration 0021: a function, so that the lookup statements keep one cached plan). */
+const KEYS = `identifier_keys($1::text[], $2::text[]) as k(id_type, id_lookup, ord)
   join identifiers held on held.id_type = k.id_type and held.id_lookup = k.id_lookup`;
 
 const MEMBERS_BY_IDENTIFIERS = `select k.ord::int as ord, ${MEMBER_ROW_JSON} as row

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { type Database, openDatabase } from '../../db/client.js';
+import { IdentifierVault } from '../../registry/identifiers.js';
+import { copyTestDatabase, openTestDatabase } from '../../../test/support/server.js';
+import { TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
+import { findGroupsByIdentifiers, findMembersByIdentifiers, type IdentifierKey } from './store.js';
+
+/**
+ * The by-identifier lookups of the test registry. On PostgreSQL over one connection, so that the look at its
+ * prepared statements sees the session the lookups ran in.
+ */
+let db: Database;
+let vault: IdentifierVault;
+/** Living household members with a UIN: their person id, UIN and household id. */
+let holders: { externalId: string; uin: string; householdId: string }[];
+
+beforeAll(async () => {
+  const url = inject('postgresUrl');
+  db = url ? await openDatabase({ databaseUrl: await copyTestDatabase(url), poolSize: 1 }) : await openTestDatabase();
+  vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
+  const rows = await db.query<{ external_id: string; type: string; value: string | null; sealed: string | null; household_id: string }>(
+    `select i.external_id, x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed, g.external_id as household_id
+     from identifiers x join individuals i on i.id = x.individual_id
+     join memberships m on m.individual_id = i.id and m.end_date is null join groups g on g.id = m.group_id
+     where x.id_type = 'UIN' and i.death_date is null order by i.id limit 12`,
+  );
+  holders = rows.map((r) => ({ externalId: r.external_id, uin: vault.openAll([r])[0].value, householdId: r.household_id }));
+});
+
+afterAll(() => db?.close());
+
+const uinKey = (uin: string): IdentifierKey => ({ type: 'UIN', lookup: vault.lookupKey('UIN', uin) });
+
+describe('lookups by identifier', () => {
+  it('answer each key at its own position, an unknown one with nothing', async () => {
+    const [a, b] = holders;
+    const keys = [uinKey(b.uin), uinKey('0000000000'), uinKey(a.uin)];
+    const members = await findMembersByIdentifiers(db, vault, keys);
+    expect(members.map((m) => m?.person.external_id)).toEqual([b.externalId, undefined, a.externalId]);
+    expect(members[0]?.person.identifiers).toContainEqual({ type: 'UIN', value: b.uin });
+    const groups = await findGroupsByIdentifiers(db, vault, keys);
+    expect(groups.map((g) => g?.external_id)).toEqual([b.householdId, undefined, a.householdId]);
+    expect(groups[2]?.members.map((p) => p.external_id)).toContain(a.externalId);
+  });
+
+  it('keep one cached plan on PostgreSQL instead of planning every lookup (migration 0021)', async () => {
+    // One key at a time, as a lone search sends them: with its keys estimated at 10 rows, PostgreSQL had priced its
+    // cached plan above each one-key plan and planned every execution afresh.
+    for (const h of holders) {
+      const [member] = await findMembersByIdentifiers(db, vault, [uinKey(h.uin)]);
+      expect(member?.person.external_id).toBe(h.externalId);
+      const [group] = await findGroupsByIdentifiers(db, vault, [uinKey(h.uin)]);
+      expect(group?.external_id).toBe(h.householdId);
+    }
+    if (db.kind !== 'postgres') return;
+    const plans = await db.query<{ generic_plans: number; custom_plans: number }>(
+      `select generic_plans::int, custom_plans::int from pg_prepared_statements where statement like '%identifier_keys(%' order by statement`,
+    );
+    // The member lookup and the household lookup: five custom plans each to price them, the generic one after that.
+    expect(plans).toHaveLength(2);
+    for (const p of plans) {
+      expect(p.custom_plans).toBeLessThanOrEqual(5);
+      expect(p.generic_plans).toBeGreaterThanOrEqual(holders.length - 5);
+    }
+  });
+});
