@@ -23,10 +23,13 @@ export const SEARCH_ONLY_PARTNER = { id: 'spmis-search-only', secret: 'search-on
 /** A partner that may use CRVS but not SR. */
 export const CRVS_ONLY_PARTNER = { id: 'crvs-only', secret: 'crvs-only-secret', scopes: ['crvs:registry.search'] };
 
-/** Opens this file's copy of the test registry (PGlite template copy, or the shared PostgreSQL test database). */
-export async function openTestDatabase(): Promise<Database> {
+/**
+ * Opens this file's copy of the test registry (PGlite template copy, or the shared PostgreSQL test database). With
+ * `poolSize` 1 every statement shares one PostgreSQL session, whose prepared statements a test can then look at.
+ */
+export async function openTestDatabase(poolSize = 8): Promise<Database> {
   const url = inject('postgresUrl');
-  if (url) return openDatabase({ databaseUrl: await copyTestDatabase(url), poolSize: 8 });
+  if (url) return openDatabase({ databaseUrl: await copyTestDatabase(url), poolSize });
   const template = readFileSync(inject('pgliteTemplate'));
   return openDatabase({ memory: true, loadDataDir: new Blob([template]) });
 }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { type Database, openDatabase } from '../../db/client.js';
+import type { Database } from '../../db/client.js';
 import { IdentifierVault } from '../../registry/identifiers.js';
-import { copyTestDatabase, openTestDatabase } from '../../../test/support/server.js';
+import { openTestDatabase } from '../../../test/support/server.js';
 import { TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
+import { sessionPlans } from '../../../test/support/plans.js';
 import { findGroupsByIdentifiers, findMembersByIdentifiers, type IdentifierKey } from './store.js';
 
 /**
@@ -16,8 +16,7 @@ let vault: IdentifierVault;
 let holders: { externalId: string; uin: string; householdId: string }[];
 
 beforeAll(async () => {
-  const url = inject('postgresUrl');
-  db = url ? await openDatabase({ databaseUrl: await copyTestDatabase(url), poolSize: 1 }) : await openTestDatabase();
+  db = await openTestDatabase(1);
   vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
   const rows = await db.query<{ external_id: string; type: string; value: string | null; sealed: string | null; household_id: string }>(
     `select i.external_id, x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed, g.external_id as household_id
@@ -54,14 +53,12 @@ describe('lookups by identifier', () => {
       expect(group?.external_id).toBe(h.householdId);
     }
     if (db.kind !== 'postgres') return;
-    const plans = await db.query<{ generic_plans: number; custom_plans: number }>(
-      `select generic_plans::int, custom_plans::int from pg_prepared_statements where statement like '%identifier_keys(%' order by statement`,
-    );
+    const plans = await sessionPlans(db, 'identifier_keys(');
     // The member lookup and the household lookup: five custom plans each to price them, the generic one after that.
     expect(plans).toHaveLength(2);
     for (const p of plans) {
-      expect(p.custom_plans).toBeLessThanOrEqual(5);
-      expect(p.generic_plans).toBeGreaterThanOrEqual(holders.length - 5);
+      expect(p.custom).toBeLessThanOrEqual(5);
+      expect(p.generic).toBeGreaterThanOrEqual(holders.length - 5);
     }
   });
 });
