@@ -72,16 +72,16 @@ export async function resolveSubjects(db: Pick<Database, 'query'>, vault: Identi
     }
   });
   const rows = n.length
-    ? await db.query<{ n: number; individual_id: string | null; group_id: string | null; external_id: string }>(
-        `select q.n, x.individual_id, x.group_id, coalesce(i.external_id, g.external_id)::text as external_id
-         from unnest($1::int[], $2::text[], $3::text[]) as q(n, t, k)
+    ? await db.query<{ ord: number; individual_id: string | null; group_id: string | null; external_id: string }>(
+        `select q.ord::int as ord, x.individual_id, x.group_id, coalesce(i.external_id, g.external_id)::text as external_id
+         from identifier_keys($1::text[], $2::text[]) as q(t, k, ord)
          join identifiers x on x.id_type = q.t and x.id_lookup = q.k
          left join individuals i on i.id = x.individual_id left join groups g on g.id = x.group_id`,
-        [n, types, lookups],
+        [types, lookups],
       )
     : [];
   const found = refs.map(() => new Map<string, string>());
-  for (const r of rows) found[r.n].set(r.individual_id !== null ? `i${r.individual_id}` : `g${r.group_id}`, r.external_id);
+  for (const r of rows) found[n[r.ord - 1]].set(r.individual_id !== null ? `i${r.individual_id}` : `g${r.group_id}`, r.external_id);
   return refs.map((ref, i) => {
     const owners = [...found[i].keys()];
     const what = ref.owner === 'group' ? 'household' : 'person';
