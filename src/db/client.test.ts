@@ -28,6 +28,19 @@ describe('Database.query with replan', () => {
     }
   });
 
+  it('prepares a statement without parameters too, where postgres.js would send it as a simple query', async () => {
+    const tag = `s${Date.now()}`;
+    for (let k = 0; k < 3; k++) expect(await db.query<{ tag: string }>(`select '${tag}' as tag`)).toEqual([{ tag }]);
+    if (db.kind === 'postgres') {
+      const [plans] = await db.query<{ generic: number; custom: number }>(
+        `select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements where statement = $1`,
+        [`select '${tag}' as tag`],
+      );
+      // One plan, made once and used for all three executions; a simple query leaves no prepared statement.
+      expect(plans).toEqual({ generic: 3, custom: 0 });
+    }
+  });
+
   it('plans afresh inside a transaction too', async () => {
     const tag = `x${Date.now()}`;
     const rows = await db.transaction((tx) => tx.query<{ doubled: number }>(statement(tag), [5], { replan: true }));
