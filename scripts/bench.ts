@@ -215,6 +215,9 @@ async function main() {
       await run('SR sync search by UIN (Member)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
     );
     figures.push(
+      await run('same, 1 connection (single-request latency)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord, 1),
+    );
+    figures.push(
       await run('SR sync search by UIN (Group + members)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
     );
     const groupSearch = () => {
