@@ -1,19 +1,34 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/client.js';
+import { type Database, openDatabase } from '../src/db/client.js';
 import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { TEST_DATA_KEYS } from './support/data-keys.js';
-import { testEncryptionKey } from './support/server.js';
+import { emptyTestDatabaseUrl, testEncryptionKey } from './support/server.js';
+
+/**
+ * An empty database of the run's kind. On PostgreSQL the server opens its own pool from DATABASE_URL, at the smallest
+ * DATABASE_POOL_SIZE allowed: one connection holds the demo load's lock while the seeding needs another, and the
+ * worker's lifelong lock must not take that one (it did, and the first start hung). `db` is the test's own handle.
+ */
+async function emptyDatabase(): Promise<{ env: Record<string, string>; db: Database; serverDb?: Database }> {
+  const template = inject('postgresUrl');
+  if (!template) {
+    const db = await openDatabase({ memory: true });
+    return { env: {}, db, serverDb: db };
+  }
+  const url = await emptyTestDatabaseUrl(template);
+  return { env: { DATABASE_URL: url, DATABASE_POOL_SIZE: '2' }, db: await openDatabase({ databaseUrl: url, poolSize: 2 }) };
+}
 
 /** First start on an empty database: migrate, listen, load the demo registry, and only then report ready. */
 describe('first start', () => {
   it('loads the demo registry into an empty database and is ready only afterwards', async () => {
-    const db = await openDatabase({ memory: true });
-    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEMO_HOUSEHOLDS: '60', DEMO_SEED: '3', LOG_LEVEL: 'silent' });
-    const server = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
+    const { env, db, serverDb } = await emptyDatabase();
+    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEMO_HOUSEHOLDS: '60', DEMO_SEED: '3', LOG_LEVEL: 'silent', ...env });
+    const server = await startServer(config, { db: serverDb, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
     try {
       const early = await fetch(`${server.url}/readyz`);
       expect([200, 503]).toContain(early.status);
@@ -35,7 +50,7 @@ describe('first start', () => {
     }
 
     // A second start on the same database does not load the demo data again.
-    const restarted = await startServer(config, { db, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
+    const restarted = await startServer(config, { db: serverDb, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
     try {
       await restarted.ready;
       const [{ n }] = await db.query<{ n: number }>('select count(*)::int as n from groups');

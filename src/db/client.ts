@@ -205,15 +205,20 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
       }
     },
     async tryHoldAdvisoryLock(classId, objId) {
-      const conn = await sql.reserve();
-      const [{ locked }] = await conn`select pg_try_advisory_lock(${classId}::int, ${objId}::int) as locked`;
-      if (!locked) {
-        conn.release();
-        return undefined;
+      // A client of its own, not a pool connection: the lock is held for the process's life, and a pool of 2 (the
+      // smallest allowed) had one connection left for everything else, and none at all for the demo data's seeding
+      // next to its lock's transaction: the first start hung. No lifetime limit, which would close it and drop the lock.
+      const own = postgres(url, { max: 1, onnotice: () => {}, idle_timeout: undefined, max_lifetime: null, fetch_types: false });
+      let locked = false;
+      try {
+        [{ locked }] = await own<{ locked: boolean }[]>`select pg_try_advisory_lock(${classId}::int, ${objId}::int) as locked`;
+      } finally {
+        if (!locked) await own.end({ timeout: 5 });
       }
+      if (!locked) return undefined;
       return async () => {
-        await conn`select pg_advisory_unlock(${classId}::int, ${objId}::int)`.catch(() => {});
-        conn.release();
+        await own`select pg_advisory_unlock(${classId}::int, ${objId}::int)`.catch(() => {});
+        await own.end({ timeout: 5 });
       };
     },
     async ping() {

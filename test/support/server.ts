@@ -48,6 +48,20 @@ export async function copyTestDatabase(templateUrl: string): Promise<string> {
   return template.toString();
 }
 
+/** PostgreSQL runs: a new empty database (not migrated) named after the template, so the global teardown drops it. */
+export async function emptyTestDatabaseUrl(templateUrl: string): Promise<string> {
+  const url = new URL(templateUrl);
+  const name = `${url.pathname.slice(1)}_empty_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(templateUrl.replace(url.pathname, '/postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 /** A partner as a test writes it: the secret in clear. */
 export interface TestPartner {
   id: string;
