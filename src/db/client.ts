@@ -51,7 +51,7 @@ export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly drizzle: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePostgres>;
   query<T extends object = Row>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<T[]>;
-  run<T extends object = Row>(fragment: SQL): Promise<T[]>;
+  run<T extends object = Row>(fragment: SQL, options?: QueryOptions): Promise<T[]>;
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs `fn` while holding a PostgreSQL session advisory lock on a connection of its own (PGlite: just runs it). */
   withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
@@ -83,9 +83,9 @@ type TextQuery = <T extends object>(text: string, params?: readonly unknown[], o
 /** `run` over a driver's text query: the drizzle fragment rendered to text and parameters. */
 const runVia =
   (query: TextQuery) =>
-  <T extends object>(fragment: SQL): Promise<T[]> => {
+  <T extends object>(fragment: SQL, options?: QueryOptions): Promise<T[]> => {
     const { text, params } = renderSql(fragment);
-    return query<T>(text, params);
+    return query<T>(text, params, options);
   };
 
 const copyStatement = (table: string, columns: readonly string[], source: string) =>

@@ -4,7 +4,8 @@ import { IdentifierVault } from '../../registry/identifiers.js';
 import { openTestDatabase } from '../../../test/support/server.js';
 import { TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
 import { sessionPlans } from '../../../test/support/plans.js';
-import { findGroupsByIdentifiers, findMembersByIdentifiers, type IdentifierKey } from './store.js';
+import { sql } from 'drizzle-orm';
+import { findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
 
 /**
  * The by-identifier lookups of the test registry. On PostgreSQL over one connection, so that the look at its
@@ -60,5 +61,23 @@ describe('lookups by identifier', () => {
       expect(p.custom).toBeLessThanOrEqual(5);
       expect(p.generic).toBeGreaterThanOrEqual(holders.length - 5);
     }
+  });
+});
+
+describe('pages', () => {
+  it('follow one another in order without overlap, and leave no prepared statement per page on PostgreSQL', async () => {
+    const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, orderBy: sql`i.birth_date, i.id`, limit: 7, offset })));
+    const people = members.flat().map((m) => m.person);
+    expect(people).toHaveLength(21);
+    expect(new Set(people.map((p) => p.external_id)).size).toBe(21);
+    const births = people.map((p) => p.birth_date ?? '');
+    expect(births).toEqual([...births].sort());
+    const groups = await Promise.all([0, 3].map((offset) => findGroupsPage(db, vault, { where: sql`g.group_size >= 2`, orderBy: sql`g.poverty_score, g.id`, limit: 3, offset })));
+    expect(groups.map((page) => page.length)).toEqual([3, 3]);
+    expect(new Set(groups.flat().map((g) => g.external_id)).size).toBe(6);
+    expect(groups.flat().every((g) => g.group_size >= 2 && g.members.length === g.group_size)).toBe(true);
+    // Each page's text differs by its LIMIT and OFFSET: prepared, every page of a long export stayed in the session.
+    expect(await sessionPlans(db, 'limit 7 offset')).toEqual([]);
+    expect(await sessionPlans(db, 'limit 3 offset')).toEqual([]);
   });
 });
