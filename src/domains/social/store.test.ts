@@ -5,7 +5,7 @@ import { openTestDatabase } from '../../../test/support/server.js';
 import { TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
 import { sessionPlans } from '../../../test/support/plans.js';
 import { sql } from 'drizzle-orm';
-import { findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
+import { countGroups, countMembers, findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
 
 /**
  * The by-identifier lookups of the test registry. On PostgreSQL over one connection, so that the look at its
@@ -65,7 +65,7 @@ describe('lookups by identifier', () => {
 });
 
 describe('pages', () => {
-  it('follow one another in order without overlap, and leave no prepared statement per page on PostgreSQL', async () => {
+  it('follow one another in order without overlap, and leave no prepared statement per page or count on PostgreSQL', async () => {
     const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, orderBy: sql`i.birth_date, i.id`, limit: 7, offset })));
     const people = members.flat().map((m) => m.person);
     expect(people).toHaveLength(21);
@@ -76,8 +76,14 @@ describe('pages', () => {
     expect(groups.map((page) => page.length)).toEqual([3, 3]);
     expect(new Set(groups.flat().map((g) => g.external_id)).size).toBe(6);
     expect(groups.flat().every((g) => g.group_size >= 2 && g.members.length === g.group_size)).toBe(true);
+    const [{ living, pairs }] = await db.query<{ living: number; pairs: number }>(
+      `select (select count(*) from individuals where death_date is null)::int as living, (select count(*) from groups where group_size >= 2)::int as pairs`,
+    );
+    expect(await countMembers(db, sql`i.death_date is null`)).toBe(living);
+    expect(await countGroups(db, sql`g.group_size >= 2`)).toBe(pairs);
     // Each page's text differs by its LIMIT and OFFSET: prepared, every page of a long export stayed in the session.
     expect(await sessionPlans(db, 'limit 7 offset')).toEqual([]);
     expect(await sessionPlans(db, 'limit 3 offset')).toEqual([]);
+    expect(await sessionPlans(db, 'select count(*)::int as n from')).toEqual([]);
   });
 });
