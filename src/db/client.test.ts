@@ -49,6 +49,35 @@ describe('Database.query with replan', () => {
   });
 });
 
+describe('Database.tryHoldAdvisoryLock', () => {
+  it('takes the lock again when its connection is lost, and gives it back on release (PostgreSQL)', async () => {
+    const db = await openTestDatabase(2);
+    try {
+      const release = await db.tryHoldAdvisoryLock(0x7e57, 42);
+      expect(release).toBeTypeOf('function');
+      const holder = async () =>
+        (await db.query<{ pid: number }>(`select pid from pg_locks where locktype = 'advisory' and classid = 32343 and objid = 42 and objsubid = 2 and granted`))[0]?.pid;
+      if (db.kind === 'postgres') {
+        // A PostgreSQL restart or an administrator's pg_terminate_backend: the session goes, and its lock with it.
+        const first = await holder();
+        expect(first).toBeTypeOf('number');
+        await db.query('select pg_terminate_backend($1)', [first]);
+        let again: number | undefined;
+        for (let k = 0; k < 100 && !again; k++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          again = await holder();
+        }
+        expect(again).toBeTypeOf('number');
+        expect(again).not.toBe(first);
+      }
+      await release!();
+      if (db.kind === 'postgres') expect(await holder()).toBeUndefined();
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('the async queue tables', () => {
   it("leave half of each page free for their rows' next versions (migrations 0019, 0020)", async () => {
     const migrated = await openTestDatabase();

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { SQL } from 'drizzle-orm';
@@ -208,15 +209,46 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
       // A client of its own, not a pool connection: the lock is held for the process's life, and a pool of 2 (the
       // smallest allowed) had one connection left for everything else, and none at all for the demo data's seeding
       // next to its lock's transaction: the first start hung. No lifetime limit, which would close it and drop the lock.
-      const own = postgres(url, { max: 1, onnotice: () => {}, idle_timeout: undefined, max_lifetime: null, fetch_types: false });
-      let locked = false;
+      // A session lost anyway (a PostgreSQL restart, pg_terminate_backend) loses the lock with it: it is taken again on
+      // a new session, since without it every lease of this process's workers would look stale to every claim.
+      let holding = false;
+      let retaking = false;
+      const take = async () => (await own<{ locked: boolean }[]>`select pg_try_advisory_lock(${classId}::int, ${objId}::int) as locked`)[0].locked;
+      const retake = async () => {
+        // One loop at a time: each failed connection attempt closes too.
+        if (retaking) return;
+        retaking = true;
+        try {
+          for (let attempt = 0; holding; attempt++) {
+            try {
+              if (await take()) return;
+            } catch {
+              // PostgreSQL not back yet: try again.
+            }
+            await sleep(Math.min(100 * 2 ** attempt, 5_000));
+          }
+        } finally {
+          retaking = false;
+        }
+      };
+      const own = postgres(url, {
+        max: 1,
+        onnotice: () => {},
+        idle_timeout: undefined,
+        max_lifetime: null,
+        fetch_types: false,
+        onclose: () => {
+          if (holding) void retake();
+        },
+      });
       try {
-        [{ locked }] = await own<{ locked: boolean }[]>`select pg_try_advisory_lock(${classId}::int, ${objId}::int) as locked`;
+        holding = await take();
       } finally {
-        if (!locked) await own.end({ timeout: 5 });
+        if (!holding) await own.end({ timeout: 5 });
       }
-      if (!locked) return undefined;
+      if (!holding) return undefined;
       return async () => {
+        holding = false;
         await own`select pg_advisory_unlock(${classId}::int, ${objId}::int)`.catch(() => {});
         await own.end({ timeout: 5 });
       };
