@@ -225,7 +225,8 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
             } catch {
               // PostgreSQL not back yet: try again.
             }
-            await sleep(Math.min(100 * 2 ** attempt, 5_000));
+            // Unreferenced: a process shutting down during an outage does not wait out the pause.
+            await sleep(Math.min(100 * 2 ** attempt, 5_000), undefined, { ref: false });
           }
         } finally {
           retaking = false;
