@@ -3,7 +3,7 @@ import type { Database } from '../db/client.js';
 import { IdentifierVault } from './identifiers.js';
 import { resolveSubjects, type SubjectRef } from './subjects.js';
 import { openTestDatabase } from '../../test/support/server.js';
-import { TEST_DATA_KEYS } from '../../test/support/data-keys.js';
+import { clearValue, idColumns, TEST_DATA_KEYS } from '../../test/support/data-keys.js';
 import { sessionPlans } from '../../test/support/plans.js';
 
 /** Subjects of IBR and DR calls found in the test registry; on PostgreSQL over one connection (see sessionPlans). */
@@ -15,16 +15,14 @@ let household: { id: number; externalId: string; householdId: string };
 beforeAll(async () => {
   db = await openTestDatabase(1);
   vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
-  const rows = await db.query<{ id: number; external_id: string; type: string; value: string | null; sealed: string | null }>(
-    `select i.id, i.external_id, x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed
-     from identifiers x join individuals i on i.id = x.individual_id where x.id_type = 'UIN' order by i.id limit 10`,
+  const rows = await db.query<Record<string, unknown>>(
+    `select i.id, i.external_id, ${idColumns()} from identifiers x join individuals i on i.id = x.individual_id where x.id_type = 'UIN' order by i.id limit 10`,
   );
-  people = rows.map((r) => ({ id: Number(r.id), externalId: r.external_id, uin: vault.openAll([r])[0].value }));
-  const [g] = await db.query<{ id: number; external_id: string; type: string; value: string | null; sealed: string | null }>(
-    `select g.id, g.external_id, x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed
-     from identifiers x join groups g on g.id = x.group_id where x.id_type = 'HOUSEHOLD_ID' order by g.id limit 1`,
+  people = rows.map((r) => ({ id: Number(r.id), externalId: r.external_id as string, uin: clearValue(r) }));
+  const [g] = await db.query<Record<string, unknown>>(
+    `select g.id, g.external_id, ${idColumns()} from identifiers x join groups g on g.id = x.group_id where x.id_type = 'HOUSEHOLD_ID' order by g.id limit 1`,
   );
-  household = { id: Number(g.id), externalId: g.external_id, householdId: vault.openAll([g])[0].value };
+  household = { id: Number(g.id), externalId: g.external_id as string, householdId: clearValue(g) };
 });
 
 afterAll(() => db?.close());

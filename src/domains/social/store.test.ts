@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client.js';
 import { IdentifierVault } from '../../registry/identifiers.js';
 import { openTestDatabase } from '../../../test/support/server.js';
-import { TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
+import { clearValue, idColumns, TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
 import { sessionPlans } from '../../../test/support/plans.js';
 import { sql } from 'drizzle-orm';
 import { countGroups, countMembers, findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
@@ -19,13 +19,13 @@ let holders: { externalId: string; uin: string; householdId: string }[];
 beforeAll(async () => {
   db = await openTestDatabase(1);
   vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
-  const rows = await db.query<{ external_id: string; type: string; value: string | null; sealed: string | null; household_id: string }>(
-    `select i.external_id, x.id_type as type, x.id_value as value, encode(x.id_sealed, 'base64') as sealed, g.external_id as household_id
+  const rows = await db.query<Record<string, unknown>>(
+    `select i.external_id, ${idColumns()}, g.external_id as household_id
      from identifiers x join individuals i on i.id = x.individual_id
      join memberships m on m.individual_id = i.id and m.end_date is null join groups g on g.id = m.group_id
      where x.id_type = 'UIN' and i.death_date is null order by i.id limit 12`,
   );
-  holders = rows.map((r) => ({ externalId: r.external_id, uin: vault.openAll([r])[0].value, householdId: r.household_id }));
+  holders = rows.map((r) => ({ externalId: r.external_id as string, uin: clearValue(r), householdId: r.household_id as string }));
 });
 
 afterAll(() => db?.close());
