@@ -6,7 +6,7 @@ import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { TEST_DATA_KEYS } from './support/data-keys.js';
-import { emptyTestDatabaseUrl, testEncryptionKey } from './support/server.js';
+import { copyTestDatabase, testEncryptionKey } from './support/server.js';
 
 /**
  * An empty database of the run's kind. On PostgreSQL the server opens its own pool from DATABASE_URL, at the smallest
@@ -19,7 +19,7 @@ async function emptyDatabase(): Promise<{ env: Record<string, string>; db: Datab
     const db = await openDatabase({ memory: true });
     return { env: {}, db, serverDb: db };
   }
-  const url = await emptyTestDatabaseUrl(template);
+  const url = await copyTestDatabase(template, { empty: true });
   return { env: { DATABASE_URL: url, DATABASE_POOL_SIZE: '2' }, db: await openDatabase({ databaseUrl: url, poolSize: 2 }) };
 }
 

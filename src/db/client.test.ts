@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../test/support/server.js';
+import { sessionPlans } from '../../test/support/plans.js';
 import { type Database, openDatabase } from './client.js';
 
 /** `replan` on PostgreSQL (TEST_DATABASE_URL set) and on the embedded PGlite, where it changes nothing. */
@@ -13,8 +14,7 @@ describe('Database.query with replan', () => {
   afterAll(() => db.close());
 
   const statement = (tag: string) => `select n * $1::int as doubled, '${tag}' as tag from generate_series(1, 3) as g(n) order by n`;
-  const prepared = async (tag: string) =>
-    Number((await db.query<{ n: number }>(`select count(*)::int as n from pg_prepared_statements where statement like $1`, [`%'${tag}' as tag%`]))[0].n);
+  const prepared = async (tag: string) => (await sessionPlans(db, `'${tag}' as tag`)).length;
 
   it('answers as a prepared statement does, and leaves no prepared statement behind on PostgreSQL', async () => {
     const tag = `t${Date.now()}`;
@@ -32,10 +32,7 @@ describe('Database.query with replan', () => {
     const tag = `s${Date.now()}`;
     for (let k = 0; k < 3; k++) expect(await db.query<{ tag: string }>(`select '${tag}' as tag`)).toEqual([{ tag }]);
     if (db.kind === 'postgres') {
-      const [plans] = await db.query<{ generic: number; custom: number }>(
-        `select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements where statement = $1`,
-        [`select '${tag}' as tag`],
-      );
+      const [plans] = await sessionPlans(db, `select '${tag}' as tag`);
       // One plan, made once and used for all three executions; a simple query leaves no prepared statement.
       expect(plans).toEqual({ generic: 3, custom: 0 });
     }

@@ -34,27 +34,17 @@ export async function openTestDatabase(poolSize = 8): Promise<Database> {
   return openDatabase({ memory: true, loadDataDir: new Blob([template]) });
 }
 
-/** A database of this file's own, copied from the seeded template; the global teardown drops it. */
-export async function copyTestDatabase(templateUrl: string): Promise<string> {
-  const template = new URL(templateUrl);
-  const name = `${template.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(templateUrl.replace(template.pathname, '/postgres'), { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database "${name}" template "${template.pathname.slice(1)}"`);
-  } finally {
-    await admin.end();
-  }
-  template.pathname = `/${name}`;
-  return template.toString();
-}
-
-/** PostgreSQL runs: a new empty database (not migrated) named after the template, so the global teardown drops it. */
-export async function emptyTestDatabaseUrl(templateUrl: string): Promise<string> {
+/**
+ * A database of this file's own beside the seeded template, named after it so that the global teardown drops it: a
+ * copy of the template, or (`empty`) a new database with nothing in it, not even the migrations.
+ */
+export async function copyTestDatabase(templateUrl: string, opts: { empty?: boolean } = {}): Promise<string> {
   const url = new URL(templateUrl);
-  const name = `${url.pathname.slice(1)}_empty_${randomBytes(4).toString('hex')}`;
+  const template = url.pathname.slice(1);
+  const name = `${template}_${opts.empty ? 'empty_' : ''}${randomBytes(4).toString('hex')}`;
   const admin = postgres(templateUrl.replace(url.pathname, '/postgres'), { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database "${name}"`);
+    await admin.unsafe(opts.empty ? `create database "${name}"` : `create database "${name}" template "${template}"`);
   } finally {
     await admin.end();
   }
