@@ -101,8 +101,11 @@ const copyStatement = (table: string, columns: readonly string[], source: string
 const textQuery =
   (sql: postgres.Sql): TextQuery =>
   async <T extends object>(text: string, params: readonly unknown[] = [], options?: QueryOptions) =>
-    // `simple` is a postgres.js 3.4.9 option of unsafe() that its type declarations leave out.
-    (await sql.unsafe(text, params as any[], { prepare: !options?.replan, simple: false } as postgres.UnsafeQueryOptions)) as unknown as T[];
+    (await sql.unsafe(text, params as any[], options?.replan ? REPLANNED : PREPARED)) as unknown as T[];
+
+// `simple` is a postgres.js 3.4.9 option of unsafe() that its type declarations leave out.
+const PREPARED = { prepare: true, simple: false } as postgres.UnsafeQueryOptions;
+const REPLANNED = { prepare: false, simple: false } as postgres.UnsafeQueryOptions;
 
 /** COPY ... FROM STDIN on a transaction's reserved connection. */
 async function copyInto(sql: postgres.Sql, table: string, columns: readonly string[], rows: Iterable<string>): Promise<void> {
