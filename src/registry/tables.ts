@@ -74,10 +74,17 @@ export const individuals = pgTable(
     attributes: jsonb('attributes').notNull().default(sql`'{}'::jsonb`),
     registrationDate: timestamp('registration_date', { withTimezone: true }).notNull().defaultNow(),
     lastUpdated: timestamp('last_updated', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The area of the person's household (active membership), null without one. Derived: triggers of migration 0022
+     * keep it in step with memberships and households, so that a person search by region or district reads one index
+     * instead of joining every member of the area.
+     */
+    householdAreaId: bigint('household_area_id', { mode: 'number' }),
   },
   (t) => [
     uniqueIndex('individuals_external_id_uq').on(t.externalId),
     index('individuals_birth_date_idx').on(t.birthDate),
+    index('individuals_household_area_birth_idx').on(t.householdAreaId, t.birthDate),
     index('individuals_sex_marital_idx').on(t.sex, t.maritalStatus),
     index('individuals_disabled_idx').on(t.id).where(sql`${t.isDisabled}`),
     index('individuals_deceased_idx').on(t.deathDate).where(sql`${t.deathDate} is not null`),

@@ -21,7 +21,7 @@ export const GROUP_COLUMNS = [
 export const INDIVIDUAL_COLUMNS = [
   'id', 'external_id', 'given_name', 'second_name', 'surname', 'maiden_name', 'sex', 'birth_date', 'death_date', 'death_place',
   'marital_status', 'is_disabled', 'disability_info', 'education_level', 'occupation', 'employment_status',
-  'income_level', 'language_code', 'phone_number', 'email', 'registration_date', 'last_updated',
+  'income_level', 'language_code', 'phone_number', 'email', 'registration_date', 'last_updated', 'household_area_id',
 ] as const;
 export const MEMBERSHIP_COLUMNS = ['id', 'group_id', 'individual_id', 'is_head', 'relationship_to_head', 'start_date', 'end_date'] as const;
 export const IDENTIFIER_COLUMNS = ['id', 'id_type', 'id_value', 'id_sealed', 'id_lookup', 'individual_id', 'group_id'] as const;
@@ -563,13 +563,13 @@ class HouseholdBuilder {
     // Its people.
     let slot = firstPerson;
     for (let k = 0; k < members.length; k++) {
-      this.emit(members[k], ids, slot++, groupId, k === 0, k === 0 ? incomeLevel : null, regDay, regTs, region, out);
+      this.emit(members[k], ids, slot++, groupId, areaId, k === 0, k === 0 ? incomeLevel : null, regDay, regTs, region, out);
     }
-    for (const f of formers) this.emit(f, ids, slot++, groupId, false, null, regDay, regTs, region, out);
+    for (const f of formers) this.emit(f, ids, slot++, groupId, areaId, false, null, regDay, regTs, region, out);
     return slot - firstPerson;
   }
 
-  private emit(p: Person, ids: GenerateOptions, slot: number, groupId: number, isHead: boolean, incomeLevel: string | null, regDay: number, regTs: string, region: RegionDef, out: GeneratedBatch): void {
+  private emit(p: Person, ids: GenerateOptions, slot: number, groupId: number, areaId: number, isHead: boolean, incomeLevel: string | null, regDay: number, regTs: string, region: RegionDef, out: GeneratedBatch): void {
     const rng = this.rng;
     const refDay = this.refDay;
     const id = ids.personIds[slot];
@@ -579,7 +579,7 @@ class HouseholdBuilder {
     const deathPlace = dead ? (rng.chance(0.55) ? 'Home' : `${this.district.name} District Hospital`) : null;
     const registered = p.regDay === regDay ? regTs : `${isoDate(p.regDay)} 10:00:00+00`;
     out.individuals.push(
-      `${id}\t${this.newUuid()}\t${copyText(p.given)}\t${copyText(p.second)}\t${copyText(p.surname)}\t${copyText(p.maiden)}\t${p.sex}\t${isoDate(p.birthDay)}\t${deathDate}\t${copyText(deathPlace)}\t${copyText(p.marital)}\t${p.disability ? 't' : 'f'}\t${copyText(p.disability ?? '[]')}\t${copyText(p.edu)}\t${copyText(p.occ)}\t${copyText(p.emp)}\t${copyText(incomeLevel)}\t${region.language}\t${copyText(dead ? null : p.phone)}\t${copyText(dead ? null : p.email)}\t${registered}\t${isoDate(updatedDay)} 12:00:00+00\n`,
+      `${id}\t${this.newUuid()}\t${copyText(p.given)}\t${copyText(p.second)}\t${copyText(p.surname)}\t${copyText(p.maiden)}\t${p.sex}\t${isoDate(p.birthDay)}\t${deathDate}\t${copyText(deathPlace)}\t${copyText(p.marital)}\t${p.disability ? 't' : 'f'}\t${copyText(p.disability ?? '[]')}\t${copyText(p.edu)}\t${copyText(p.occ)}\t${copyText(p.emp)}\t${copyText(incomeLevel)}\t${region.language}\t${copyText(dead ? null : p.phone)}\t${copyText(dead ? null : p.email)}\t${registered}\t${isoDate(updatedDay)} 12:00:00+00\t${dead ? '\\N' : areaId}\n`,
     );
     out.memberships.push(`${ids.membershipIds[slot]}\t${groupId}\t${id}\t${isHead ? 't' : 'f'}\t${p.rel}\t${isoDate(p.startDay)}\t${deathDate}\n`);
     if (p.age >= 18) out.identifiers.push(UIN, id);

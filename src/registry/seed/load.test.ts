@@ -83,6 +83,10 @@ async function expectInvariants() {
   expect(await count(`select count(*) as n from groups where area_id is null`)).toBe(0);
   expect(await count(`select count(*) as n from areas r where r.level = 'region' and not exists (select 1 from areas d where d.parent_id = r.id)`)).toBe(0);
   expect(await count(`select count(*) as n from groups where poverty_score is null or poverty_score < 0 or poverty_score > 100`)).toBe(0);
+  // Each person carries their household's area (none for the deceased, whose memberships ended); living people have one.
+  expect(await count(`select count(*) as n from individuals i left join memberships m on m.individual_id = i.id and m.end_date is null
+    left join groups g on g.id = m.group_id where i.household_area_id is distinct from g.area_id`)).toBe(0);
+  expect(await count(`select count(*) as n from individuals where death_date is null and household_area_id is null`)).toBe(0);
 }
 
 describe('seedRegistry / loadDemoDataIfEmpty', () => {
