@@ -148,6 +148,52 @@ describe('use case: households by poverty score, size and region, paginated', ()
   });
 });
 
+describe('people by their household area', () => {
+  // Expected from the households' own areas, joined through active memberships (not from the people's copy of it).
+  const peopleIn = (condition: string, params: unknown[]) => sqlAll<{ id: string }>(`
+    select i.external_id::text as id from individuals i
+    left join memberships m on m.individual_id = i.id and m.end_date is null left join groups g on g.id = m.group_id
+    left join areas a on a.id = g.area_id
+    where ${condition} order by i.birth_date asc, i.id asc`, params);
+  const memberSearch = (query: Record<string, unknown>, page = 1) =>
+    one({
+      query_type: 'expression',
+      response_entity: 'Member',
+      query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Member', query } } },
+      sort: [{ attribute_name: 'birth_date', sort_order: 'asc' }],
+      pagination: { page_size: 10, page_number: page },
+    });
+  const idsOfPage = (item: any) => item.data.reg_records.map((m: any) => m.member_identifier[0].identifier_value);
+
+  it('people of a region aged 60 or over, by region name: the count and the pages', async () => {
+    const region = await sqlOne<{ code: string; name: string }>(`select code, name from areas where level = 'region' order by code limit 1 offset 1`);
+    const expected = await peopleIn(`(a.path = $1 or a.path like $1 || '.%') and i.birth_date <= (current_date - interval '60 years')::date`, [region.code]);
+    expect(expected.length).toBeGreaterThan(10);
+    const first = await memberSearch({ $and: [{ region: region.name }, { age: { $gte: 60 } }] });
+    expect(first.status).toBe('succ');
+    expect(first.pagination.total_count).toBe(expected.length);
+    expect(idsOfPage(first)).toEqual(expected.slice(0, 10).map((r) => r.id));
+    const second = await memberSearch({ $and: [{ region: region.name }, { age: { $gte: 60 } }] }, 2);
+    expect(idsOfPage(second)).toEqual(expected.slice(10, 20).map((r) => r.id));
+  });
+
+  it('people of a district by code, and everyone outside a region, the deceased (no household) included', async () => {
+    const district = await sqlOne<{ code: string; region: string }>(`select code, split_part(path, '.', 1) as region from areas where level = 'district' order by code desc limit 1`);
+    const inDistrict = await peopleIn(`a.code = $1`, [district.code]);
+    const byDistrict = await memberSearch({ district: { $eq: district.code } });
+    expect(byDistrict.pagination.total_count).toBe(inDistrict.length);
+    expect(idsOfPage(byDistrict)).toEqual(inDistrict.slice(0, 10).map((r) => r.id));
+
+    const outside = await peopleIn(`a.id is null or not (a.path = $1 or a.path like $1 || '.%')`, [district.region]);
+    const withoutHousehold = await sqlOne<{ n: number }>(`select count(*)::int as n from individuals i
+      where not exists (select 1 from memberships m where m.individual_id = i.id and m.end_date is null)`);
+    expect(withoutHousehold.n).toBeGreaterThan(0);
+    const byNotRegion = await memberSearch({ region: { $ne: district.region } });
+    expect(byNotRegion.pagination.total_count).toBe(outside.length);
+    expect(idsOfPage(byNotRegion)).toEqual(outside.slice(0, 10).map((r) => r.id));
+  });
+});
+
 describe('use case: poverty scores for a list of UINs in one batch', () => {
   it('answers each UIN in its own item, in order, with its household poverty score', async () => {
     const found = await sqlAll<{ score: string }>(`

@@ -47,13 +47,13 @@ function agePredicate(op: Operator, value: unknown): SQL {
 }
 
 /** Area by code or name at a level (region, district) or any level, including everything below it. */
-function areaPredicate(level: string | null) {
+function areaPredicate(level: string | null, areaId: SQL) {
   return (op: Operator, value: unknown): SQL => {
     const values = (Array.isArray(value) ? value : [value]).map((v) => String(v));
     const lowered = values.map((v) => v.toLowerCase());
     const list = (vs: string[]) => sql.join(vs.map((v) => sql`${v}`), sql`, `);
     const subtree = sql`(select a.id from areas a join areas p on (a.path = p.path or a.path like p.path || '.%') where (p.code in (${list(values)}) or lower(p.name) in (${list(lowered)}))${level ? sql` and p.level = ${level}` : sql``})`;
-    return op === 'ne' || op === 'nin' ? sql`(g.area_id is null or g.area_id not in ${subtree})` : sql`g.area_id in ${subtree}`;
+    return op === 'ne' || op === 'nin' ? sql`(${areaId} is null or ${areaId} not in ${subtree})` : sql`${areaId} in ${subtree}`;
   };
 }
 
@@ -114,10 +114,17 @@ const householdAttributes: AttributeDef[] = [
   def('poverty_score', 'number', sql`g.poverty_score`),
   def('group_size', 'integer', sql`g.group_size`),
   def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: codedValue(GROUP_TYPES) }),
-  { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region') },
-  { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district') },
-  { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null) },
   def('group_registration_date', 'date', sql`(g.registration_date at time zone 'UTC')::date`),
+];
+
+/**
+ * The household's area, by the column that holds it: `g.area_id` for households, and for people the copy of their
+ * household's area on their own row (`i.household_area_id`, migration 0022), which the (area, birth date) index serves.
+ */
+const areaAttributes = (areaId: SQL): AttributeDef[] => [
+  { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region', areaId) },
+  { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district', areaId) },
+  { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null, areaId) },
 ];
 
 /** Other spellings partners send (DIGEST 11.2 #25, samples), mapped to canonical names. */
@@ -211,8 +218,8 @@ export interface SocialCatalogs {
 
 export function socialCatalogs(vault: IdentifierVault): SocialCatalogs {
   const personOnly = new Catalog(personAttributes, vault, 'person');
-  const members = new Catalog([...personAttributes, ...householdAttributes], vault, 'person');
-  const groups = new Catalog(householdAttributes, vault, 'group-by-member', (path) => {
+  const members = new Catalog([...personAttributes, ...householdAttributes, ...areaAttributes(sql`i.household_area_id`)], vault, 'person');
+  const groups = new Catalog([...householdAttributes, ...areaAttributes(sql`g.area_id`)], vault, 'group-by-member', (path) => {
     const dot = path.indexOf('.');
     if (dot < 0) return undefined;
     const scope = path.slice(0, dot).toLowerCase();

@@ -5,6 +5,8 @@ import { openTestDatabase } from '../../../test/support/server.js';
 import { clearValue, idColumns, TEST_DATA_KEYS } from '../../../test/support/data-keys.js';
 import { sessionPlans } from '../../../test/support/plans.js';
 import { sql } from 'drizzle-orm';
+import { renderSql } from '../../db/client.js';
+import { socialCatalogs } from './attributes.js';
 import { countGroups, countMembers, findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
 
 /**
@@ -85,5 +87,26 @@ describe('pages', () => {
     expect(await sessionPlans(db, 'limit 7 offset')).toEqual([]);
     expect(await sessionPlans(db, 'limit 3 offset')).toEqual([]);
     expect(await sessionPlans(db, 'select count(*)::int as n from')).toEqual([]);
+  });
+});
+
+describe('people by their household area', () => {
+  it('are counted from the people alone, without joining memberships and households (migration 0022)', async () => {
+    const region = socialCatalogs(vault).members.resolve('region')!;
+    const [{ code }] = await db.query<{ code: string }>(`select code from areas where level = 'region' order by code limit 1`);
+    const where = sql`${region.predicate('eq', code)} and i.birth_date <= (current_date - interval '60 years')::date`;
+    const statements: string[] = [];
+    const watched = { run: ((query, options) => (statements.push(renderSql(query).text), db.run(query, options))) as Database['run'] };
+    const counted = await countMembers(watched, where);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).not.toMatch(/memberships|groups/);
+    const [{ n }] = await db.query<{ n: number }>(
+      `select count(*)::int as n from individuals i join memberships m on m.individual_id = i.id and m.end_date is null
+       join groups g on g.id = m.group_id join areas a on a.id = g.area_id
+       where (a.path = $1 or a.path like $1 || '.%') and i.birth_date <= (current_date - interval '60 years')::date`,
+      [code],
+    );
+    expect(n).toBeGreaterThan(0);
+    expect(counted).toBe(n);
   });
 });
