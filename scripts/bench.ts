@@ -1,6 +1,7 @@
 /**
- * npm run bench: loads 100,000 households into PostgreSQL and measures, at 32 connections, the SR sync search by UIN
- * and a 100-result expression search against the bare-lookup ceiling on the same server; also the seeding rate.
+ * npm run bench: loads 100,000 households into PostgreSQL and measures, at 32 connections, the SR sync search by UIN,
+ * a 100-result expression search and a search of people by region and age against the bare-lookup ceiling on the same
+ * server; also the seeding rate.
  *
  *   BENCH_DATABASE_URL   admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
  *                        the bench creates and drops its own database `dci_bench` (BENCH_DATABASE_NAME to change)
@@ -236,6 +237,19 @@ async function main() {
     };
     figures.push(await run('100-result expression search (Group records with members)', groupSearch, auth, hasHundred));
     figures.push(await run('same, 1 connection (single-request latency)', groupSearch, auth, hasHundred, 1));
+    // People aged 60 or over in a region (a social pension's list), a page of 10 with its total count.
+    const elderlySearch = () => ({
+      method: 'POST' as const,
+      path: '/social/registry/sync/search',
+      body: envelope({
+        query_type: 'expression',
+        response_entity: 'Member',
+        query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Member', query: { $and: [{ region: pick(regions) }, { age: { $gte: 60 } }] } } } },
+        pagination: { page_size: 10, page_number: 1 + Math.floor(Math.random() * 5) },
+      }),
+    });
+    const hasTenOfMany = (body: string) => body.includes('"status":"succ"') && JSON.parse(body).message.search_response[0].data?.reg_records.length === 10;
+    figures.push(await run('Member search by region and age >= 60 (10 per page, with count)', elderlySearch, auth, hasTenOfMany));
     const signedAuth = { authorization: `Bearer ${await getToken('bench-signed', 'bench-signed-secret')}`, 'content-type': 'application/json' };
     signedFigure = await run('SR sync search by UIN, request signature verified, answer signed', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }, 'bench-signed', true) }), signedAuth, hasOneRecord);
     figures.push(signedFigure);
