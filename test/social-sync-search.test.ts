@@ -194,6 +194,44 @@ describe('people by their household area', () => {
   });
 });
 
+describe('small and empty areas', () => {
+  // A district of one household of two, and one of nobody: pages of a few matches are collected, none fetched for none.
+  let hamlet: { code: string; people: string[]; household: string };
+  let vale: string;
+  beforeAll(async () => {
+    const region = await sqlOne<{ id: string; code: string; path: string }>(`select id, code, path from areas where level = 'region' order by code limit 1`);
+    const area = async (suffix: string) =>
+      (await sqlOne<{ id: string; code: string }>(`insert into areas (code, name, level, parent_id, path) values ($1, $2, 'district', $3, $4) returning id, code`,
+        [`${region.code}-T${suffix}`, `Test ${suffix}`, region.id, `${region.path}.${region.code}-T${suffix}`]));
+    const [tiny, empty] = [await area('1'), await area('2')];
+    const group = await sqlOne<{ id: string; external_id: string }>(`insert into groups (area_id, group_size, poverty_score) values ($1, 2, 40) returning id, external_id::text`, [tiny.id]);
+    const people = await sqlAll<{ id: string; external_id: string }>(`insert into individuals (sex, birth_date) values ('female', '1950-03-01'), ('male', '1948-07-12') returning id, external_id::text`);
+    await server.db.query(`insert into memberships (group_id, individual_id, is_head, relationship_to_head) values ($1, $2, true, 'SELF'), ($1, $3, false, 'SPOUSE')`, [group.id, people[0].id, people[1].id]);
+    hamlet = { code: tiny.code, people: [people[1].external_id, people[0].external_id], household: group.external_id };
+    vale = empty.code;
+  });
+  const inDistrict = (entity: string, code: string) =>
+    one({ query_type: 'expression', response_entity: entity, query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { district: code } } } }, sort: [{ attribute_name: 'birth_date', sort_order: 'asc' }].filter(() => entity !== 'Group') });
+
+  it('a district of two people: both, oldest first, and their household', async () => {
+    const members = await inDistrict('Member', hamlet.code);
+    expect(members.pagination.total_count).toBe(2);
+    expect(members.data.reg_records.map((m: any) => m.member_identifier[0].identifier_value)).toEqual(hamlet.people);
+    const groups = await inDistrict('Group', hamlet.code);
+    expect(groups.pagination.total_count).toBe(1);
+    expect(groups.data.reg_records.map((g: any) => g.group_identifier.find((x: any) => x.identifier_type === 'REGISTRY_ID')?.identifier_value)).toEqual([hamlet.household]);
+  });
+
+  it('a district of nobody: succ, no records, a total of 0', async () => {
+    for (const entity of ['Member', 'Group']) {
+      const item = await inDistrict(entity, vale);
+      expect(item.status).toBe('succ');
+      expect(item.pagination.total_count).toBe(0);
+      expect(item.data.reg_records).toEqual([]);
+    }
+  });
+});
+
 describe('use case: poverty scores for a list of UINs in one batch', () => {
   it('answers each UIN in its own item, in order, with its household poverty score', async () => {
     const found = await sqlAll<{ score: string }>(`

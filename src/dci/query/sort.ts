@@ -8,9 +8,19 @@ function rejectSort(message: string): never {
   throw new QueryRejection('rjct.sort.invalid', message);
 }
 
-/** An ORDER BY list without the keyword; `onSealed` when a key was a sealed attribute (see AttributeDef.sealed). */
+/** One sort key asked for: its SQL expression and direction (NULLs last either way). */
+export interface SortKey {
+  expression: SQL;
+  order: 'asc' | 'desc';
+}
+
+/**
+ * An ORDER BY list without the keyword (the keys asked for, then the tie-break), the keys asked for on their own, and
+ * `onSealed` when a key was a sealed attribute (see AttributeDef.sealed).
+ */
 export interface CompiledSort {
   orderBy: SQL;
+  keys: SortKey[];
   onSealed: boolean;
 }
 
@@ -25,7 +35,7 @@ export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: 
   const items: unknown[] = !present(sort) ? [] : Array.isArray(sort) ? sort : [sort];
   if (items.length > MAX_SORT_KEYS) rejectSort(`sort takes at most ${MAX_SORT_KEYS} keys`);
   let onSealed = false;
-  const keys = items.flatMap((item, index) => {
+  const keys = items.flatMap((item, index): SortKey[] => {
     if (!isObject(item)) return rejectSort(`sort item ${index + 1} must be an object, got ${show(item)}`);
     const name = own(item, 'attribute_name');
     if (typeof name !== 'string' || name.trim() === '') return rejectSort(`sort item ${index + 1}: attribute_name is required`);
@@ -37,9 +47,10 @@ export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: 
       return [];
     }
     if (!def.sortKey) return rejectSort(`cannot sort by attribute ${show(name)}`);
-    return [sql`${def.sortKey} ${sql.raw(order)} nulls last`];
+    return [{ expression: def.sortKey, order }];
   });
-  return { orderBy: sql.join([...keys, sql`${tieBreak} asc`], sql`, `), onSealed };
+  const orderBy = sql.join([...keys.map((k) => sql`${k.expression} ${sql.raw(k.order)} nulls last`), sql`${tieBreak} asc`], sql`, `);
+  return { orderBy, keys, onSealed };
 }
 
 function direction(raw: unknown, name: string): 'asc' | 'desc' {

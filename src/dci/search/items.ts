@@ -4,7 +4,21 @@ import type { RequestStatus, SearchReasonCode } from '../envelope/codes.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
+import type { SortKey } from '../query/sort.js';
 import type { AttributeCatalog } from '../query/types.js';
+
+/** A page of a search as a domain's store fetches it. */
+export interface PageQuery {
+  where: SQL;
+  /** The whole ORDER BY list: the keys asked for, then the tie-break. */
+  orderBy: SQL;
+  /** The keys asked for alone (the tie-break is the record's id). */
+  sortKeys: SortKey[];
+  limit: number;
+  offset: number;
+  /** How many records match `where`, counted just before; the store may pick how to fetch the page by it. */
+  total?: number;
+}
 
 /** What a domain supplies to answer one search item: the record type asked for and how to fetch a page of it. */
 export interface SearchPlan {
@@ -14,7 +28,7 @@ export interface SearchPlan {
   readonly subject: 'individual' | 'group';
   readonly catalog: AttributeCatalog;
   readonly tieBreak: SQL;
-  fetch(page: { where: SQL; orderBy: SQL; limit: number; offset: number }): Promise<object[]>;
+  fetch(page: PageQuery): Promise<object[]>;
   count(where: SQL): Promise<number>;
   /**
    * The record an identifier names, found directly (a domain may batch such lookups): used for the first page of an
@@ -114,14 +128,22 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
     const query = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
-    const { orderBy, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
+    const { orderBy, keys: sortKeys, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
     const offset = (page.number - 1) * page.size;
     const direct = query.identifier && offset === 0 ? plan.findByIdentifier?.(query.identifier) : undefined;
-    const fetched = await (direct ?? plan.fetch({ where: query.where, orderBy, limit: page.size, offset }));
-    // A short page tells the total without counting (the common case of an identifier lookup).
-    const total = direct || (fetched.length < page.size && (fetched.length > 0 || offset === 0)) ? offset + fetched.length : await plan.count(query.where);
-    if (onSealed && total > 1) {
-      throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
+    let fetched: object[];
+    let total: number;
+    if (direct) {
+      fetched = await direct;
+      total = fetched.length;
+    } else {
+      // Counted first: no page to fetch when nothing (or nothing that far) matches, and the store fetches the page of
+      // a few matches by collecting them, never by walking an index in sort order in search of them (store.ts).
+      total = await plan.count(query.where);
+      if (onSealed && total > 1) {
+        throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
+      }
+      fetched = total > offset ? await plan.fetch({ where: query.where, orderBy, sortKeys, limit: page.size, offset, total }) : [];
     }
     handling.observe?.(reference_id, fetched);
     const records = handling.project ? fetched.map(handling.project) : fetched;

@@ -7,6 +7,7 @@ import { sessionPlans } from '../../../test/support/plans.js';
 import { sql } from 'drizzle-orm';
 import { renderSql } from '../../db/client.js';
 import { socialCatalogs } from './attributes.js';
+import { compileSort } from '../../dci/query/index.js';
 import { countGroups, countMembers, findGroupsByIdentifiers, findGroupsPage, findMembersByIdentifiers, findMembersPage, type IdentifierKey } from './store.js';
 
 /**
@@ -68,13 +69,13 @@ describe('lookups by identifier', () => {
 
 describe('pages', () => {
   it('follow one another in order without overlap, and leave no prepared statement per page or count on PostgreSQL', async () => {
-    const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, orderBy: sql`i.birth_date, i.id`, limit: 7, offset })));
+    const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, orderBy: sql`i.birth_date, i.id`, sortKeys: [], limit: 7, offset })));
     const people = members.flat().map((m) => m.person);
     expect(people).toHaveLength(21);
     expect(new Set(people.map((p) => p.external_id)).size).toBe(21);
     const births = people.map((p) => p.birth_date ?? '');
     expect(births).toEqual([...births].sort());
-    const groups = await Promise.all([0, 3].map((offset) => findGroupsPage(db, vault, { where: sql`g.group_size >= 2`, orderBy: sql`g.poverty_score, g.id`, limit: 3, offset })));
+    const groups = await Promise.all([0, 3].map((offset) => findGroupsPage(db, vault, { where: sql`g.group_size >= 2`, orderBy: sql`g.poverty_score, g.id`, sortKeys: [], limit: 3, offset })));
     expect(groups.map((page) => page.length)).toEqual([3, 3]);
     expect(new Set(groups.flat().map((g) => g.external_id)).size).toBe(6);
     expect(groups.flat().every((g) => g.group_size >= 2 && g.members.length === g.group_size)).toBe(true);
@@ -87,6 +88,40 @@ describe('pages', () => {
     expect(await sessionPlans(db, 'limit 7 offset')).toEqual([]);
     expect(await sessionPlans(db, 'limit 3 offset')).toEqual([]);
     expect(await sessionPlans(db, 'select count(*)::int as n from')).toEqual([]);
+  });
+});
+
+describe('pages collected first', () => {
+  const catalogs = () => socialCatalogs(vault);
+  // Sorts with ties, NULLs (death_date, poverty_score of no household) and keys of the household, both directions.
+  const memberSorts = [undefined, [{ attribute_name: 'birth_date', sort_order: 'desc' }], [{ attribute_name: 'poverty_score' }, { attribute_name: 'sex', sort_order: 'desc' }], [{ attribute_name: 'death_date' }]];
+  const groupSorts = [undefined, [{ attribute_name: 'group_size', sort_order: 'desc' }, { attribute_name: 'poverty_score' }]];
+
+  // A page with no total is walked; one whose total is 100 or fewer is collected first (the total only picks the way).
+  it('are the pages the index walk gives, for every sort and page, members and households', async () => {
+    const where = sql`(i.is_disabled or i.death_date is not null)`;
+    const total = await countMembers(db, where);
+    expect(total).toBeGreaterThan(20);
+    for (const sort of memberSorts) {
+      const { orderBy, keys } = compileSort(sort, catalogs().members, sql`i.id`);
+      for (const offset of [0, 9, total - 4]) {
+        const page = { where, orderBy, sortKeys: keys, limit: 9, offset };
+        const walked = await findMembersPage(db, vault, page);
+        const collected = await findMembersPage(db, vault, { ...page, total: 1 });
+        expect(walked.length).toBe(Math.min(9, total - offset));
+        expect(collected).toEqual(walked);
+      }
+    }
+    const groupWhere = sql`g.group_size >= 6`;
+    const groupTotal = await countGroups(db, groupWhere);
+    expect(groupTotal).toBeGreaterThan(10);
+    for (const sort of groupSorts) {
+      const { orderBy, keys } = compileSort(sort, catalogs().groups, sql`g.id`);
+      const page = { where: groupWhere, orderBy, sortKeys: keys, limit: 5, offset: 3 };
+      const walked = await findGroupsPage(db, vault, page);
+      expect(walked).toHaveLength(5);
+      expect(await findGroupsPage(db, vault, { ...page, total: 1 })).toEqual(walked);
+    }
   });
 });
 
