@@ -79,3 +79,58 @@ describe('a person carries their household area', () => {
     expect(Number(drift.n)).toBe(0);
   });
 });
+
+/**
+ * A household moving while one of its memberships changes in another transaction: the membership's trigger takes the
+ * household's row lock (FOR SHARE) before it reads the area, so the move waits for it, or it for the move, and the
+ * person ends with the area of the household they are in. (On PGlite, one connection, the move simply runs after.)
+ */
+describe('a household moving while a membership changes in another transaction', () => {
+  /** `first` in a transaction held open, `second` started meanwhile on another connection, then `first` commits. */
+  const concurrently = async (first: (tx: Pick<Database, 'query'>) => Promise<unknown>, second: () => Promise<unknown>) => {
+    let done!: () => void;
+    const didFirst = new Promise<void>((resolve) => (done = resolve));
+    let commit!: () => void;
+    const mayCommit = new Promise<void>((resolve) => (commit = resolve));
+    const holding = db.transaction(async (tx) => {
+      await first(tx);
+      done();
+      await mayCommit;
+    });
+    await didFirst;
+    const running = second();
+    // Long enough for the second to run to its end when nothing holds it back.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    commit();
+    await Promise.all([holding, running]);
+  };
+
+  it('joining: the person takes the area the household moved to', async () => {
+    const [home, person] = [await newHousehold(areaA), await newPerson()];
+    await concurrently(
+      (tx) => tx.query(`insert into memberships (group_id, individual_id, relationship_to_head) values ($1, $2, 'SELF')`, [home, person]),
+      () => db.query(`update groups set area_id = $2 where id = $1`, [home, areaB]),
+    );
+    expect(await areaOf(person)).toBe(areaB);
+  });
+
+  it('joining while the household moves: the person takes the area it moved to', async () => {
+    const [home, person] = [await newHousehold(areaA), await newPerson()];
+    await concurrently(
+      (tx) => tx.query(`update groups set area_id = $2 where id = $1`, [home, areaB]),
+      () => db.query(`insert into memberships (group_id, individual_id, relationship_to_head) values ($1, $2, 'SELF')`, [home, person]),
+    );
+    expect(await areaOf(person)).toBe(areaB);
+  });
+
+  it('leaving: the person keeps no area', async () => {
+    const [home, person] = [await newHousehold(areaA), await newPerson()];
+    await db.query(`insert into memberships (group_id, individual_id, relationship_to_head) values ($1, $2, 'SELF')`, [home, person]);
+    await concurrently(
+      (tx) => tx.query(`update memberships set end_date = current_date where individual_id = $1 and end_date is null`, [person]),
+      () => db.query(`update groups set area_id = $2 where id = $1`, [home, areaB]),
+    );
+    expect(await areaOf(person)).toBeNull();
+  });
+});
+
