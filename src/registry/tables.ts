@@ -75,7 +75,7 @@ export const individuals = pgTable(
     registrationDate: timestamp('registration_date', { withTimezone: true }).notNull().defaultNow(),
     lastUpdated: timestamp('last_updated', { withTimezone: true }).notNull().defaultNow(),
     /**
-     * The area of the person's household (active membership), null without one. Derived: triggers (migrations 0022-0023)
+     * The area of the person's household (active membership), null without one. Derived: triggers of migration 0022
      * keep it in step with memberships and households, so that a person search by region or district reads one index
      * instead of joining every member of the area.
      */
