@@ -14,21 +14,14 @@ export interface SortKey {
   order: 'asc' | 'desc';
 }
 
-/**
- * An ORDER BY list without the keyword (the keys asked for, then the tie-break), the keys asked for on their own, and
- * `onSealed` when a key was a sealed attribute (see AttributeDef.sealed).
- */
+/** The keys asked for, and `onSealed` when a key was a sealed attribute (see AttributeDef.sealed). */
 export interface CompiledSort {
-  orderBy: SQL;
   keys: SortKey[];
   onSealed: boolean;
 }
 
-/**
- * Compiles `search_criteria.sort` (`[{attribute_name, sort_order}]`, a lone object = one key) into an ORDER BY list.
- * NULLs sort last either way, and `tieBreak` (ascending) always ends the list so pages are deterministic (DIGEST 3.3).
- */
-export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: SQL): CompiledSort {
+/** Compiles `search_criteria.sort` (`[{attribute_name, sort_order}]`, a lone object = one key) into sort keys. */
+export function compileSort(sort: unknown, catalog: AttributeCatalog): CompiledSort {
   if (present(sort) && !Array.isArray(sort) && !isObject(sort)) {
     rejectSort(`sort must be an array of {attribute_name, sort_order}, got ${show(sort)}`);
   }
@@ -49,8 +42,15 @@ export function compileSort(sort: unknown, catalog: AttributeCatalog, tieBreak: 
     if (!def.sortKey) return rejectSort(`cannot sort by attribute ${show(name)}`);
     return [{ expression: def.sortKey, order }];
   });
-  const orderBy = sql.join([...keys.map((k) => sql`${k.expression} ${sql.raw(k.order)} nulls last`), sql`${tieBreak} asc`], sql`, `);
-  return { orderBy, keys, onSealed };
+  return { keys, onSealed };
+}
+
+/**
+ * An ORDER BY list (without the keyword): the keys, NULLs last either way, then `tieBreak` (the record's id,
+ * ascending), which makes the order total so that pages are deterministic (DIGEST 3.3).
+ */
+export function orderByOf(keys: readonly SortKey[], tieBreak: SQL): SQL {
+  return sql.join([...keys.map((k) => sql`${k.expression} ${sql.raw(k.order)} nulls last`), sql`${tieBreak} asc`], sql`, `);
 }
 
 function direction(raw: unknown, name: string): 'asc' | 'desc' {

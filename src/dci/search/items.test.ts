@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { catalog } from '../query/test-support.js';
 import { answerSearchBatch, type PageQuery, type SearchDomain } from './items.js';
@@ -13,7 +12,6 @@ function fakeDomain(matches: number) {
       recordType: 'Thing',
       subject: 'individual',
       catalog,
-      tieBreak: sql`t.id`,
       count: async () => {
         calls.push('count');
         return matches;

@@ -10,9 +10,7 @@ import type { AttributeCatalog } from '../query/types.js';
 /** A page of a search as a domain's store fetches it. */
 export interface PageQuery {
   where: SQL;
-  /** The whole ORDER BY list: the keys asked for, then the tie-break. */
-  orderBy: SQL;
-  /** The keys asked for alone (the tie-break is the record's id). */
+  /** The sort keys asked for; the store orders by them, then by the record's id (orderByOf). */
   sortKeys: SortKey[];
   limit: number;
   offset: number;
@@ -27,7 +25,6 @@ export interface SearchPlan {
   /** What a record is about: a person (the catalog's alias `i`) or a household (`g`). */
   readonly subject: 'individual' | 'group';
   readonly catalog: AttributeCatalog;
-  readonly tieBreak: SQL;
   fetch(page: PageQuery): Promise<object[]>;
   count(where: SQL): Promise<number>;
   /**
@@ -128,7 +125,7 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
     const query = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
-    const { orderBy, keys: sortKeys, onSealed } = compileSort(criteria.sort, plan.catalog, plan.tieBreak);
+    const { keys: sortKeys, onSealed } = compileSort(criteria.sort, plan.catalog);
     const offset = (page.number - 1) * page.size;
     const direct = query.identifier && offset === 0 ? plan.findByIdentifier?.(query.identifier) : undefined;
     let fetched: object[];
@@ -143,7 +140,7 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
       if (onSealed && total > 1) {
         throw new QueryRejection('rjct.sort.invalid', `${total} records match: a restricted identifier is stored sealed and cannot order more than one record`);
       }
-      fetched = total > offset ? await plan.fetch({ where: query.where, orderBy, sortKeys, limit: page.size, offset, total }) : [];
+      fetched = total > offset ? await plan.fetch({ where: query.where, sortKeys, limit: page.size, offset, total }) : [];
     }
     handling.observe?.(reference_id, fetched);
     const records = handling.project ? fetched.map(handling.project) : fetched;

@@ -165,7 +165,7 @@ export class NotifyFanout {
     if (id === null) return undefined;
     const own = plan.subject === 'group' ? sql`g.id = ${id}` : sql`i.id = ${id}`;
     const filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
-    const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, orderBy: plan.tieBreak, sortKeys: [], limit: 1, offset: 0 });
+    const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, sortKeys: [], limit: 1, offset: 0 });
     return record;
   }
 

@@ -40,7 +40,6 @@ export class CrvsSearch implements SearchDomain {
       recordType: CRVS_RECORD_TYPE,
       subject: 'individual',
       catalog: this.catalogs.members,
-      tieBreak: sql`i.id`,
       fetch: async (page) => {
         const rows = await findMembersPage(db, vault, page);
         const parents = await parentsOf(db, vault, rows.map((r) => r.person.external_id));

@@ -173,7 +173,6 @@ export class DrSearch implements SearchDomain {
       recordType: DISABLED_PERSON,
       subject: 'individual',
       catalog: this.catalog,
-      tieBreak: sql`i.id`,
       fetch: async (page) => {
         const rows = await findMembersPage(db, vault, { ...page, where: assessed(page.where) });
         const ids = rows.map((r) => r.person.external_id);

@@ -127,7 +127,6 @@ export class IbrSearch implements SearchDomain {
         recordType: BENEFICIARY,
         subject: 'group',
         catalog: this.groupCatalog,
-        tieBreak: sql`g.id`,
         fetch: async (page) => {
           const rows = await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) });
           const enrolments = await enrolmentsByOwner(db, 'group', rows.map((r) => r.external_id));
@@ -143,7 +142,6 @@ export class IbrSearch implements SearchDomain {
       recordType: BENEFICIARY,
       subject: 'individual',
       catalog: this.personCatalog,
-      tieBreak: sql`i.id`,
       fetch: async (page) => {
         const rows = await findMembersPage(db, vault, { ...page, where: enrolled(page.where) });
         const enrolments = await enrolmentsByOwner(db, 'individual', rows.map((r) => r.person.external_id));

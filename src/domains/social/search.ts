@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
 import { present } from '../../dci/envelope/normalize.js';
 import { expressionCollection, QueryRejection } from '../../dci/query/index.js';
@@ -81,7 +80,6 @@ export class SocialSearch implements SearchDomain {
         recordType: recordTypeName('Group'),
         subject: 'group',
         catalog: this.catalogs.groups,
-        tieBreak: sql`g.id`,
         fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
         count: (where) => countGroups(db, where),
         findByIdentifier: within ? undefined : (identifier) => {
@@ -97,7 +95,6 @@ export class SocialSearch implements SearchDomain {
       recordType: recordTypeName(type),
       subject: 'individual',
       catalog: this.catalogs.members,
-      tieBreak: sql`i.id`,
       fetch: async (page) => (await findMembersPage(db, vault, page)).map(record),
       count: (where) => countMembers(db, where),
       findByIdentifier: within ? undefined : (identifier) => {

@@ -69,13 +69,13 @@ describe('lookups by identifier', () => {
 
 describe('pages', () => {
   it('follow one another in order without overlap, and leave no prepared statement per page or count on PostgreSQL', async () => {
-    const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, orderBy: sql`i.birth_date, i.id`, sortKeys: [], limit: 7, offset })));
+    const members = await Promise.all([0, 7, 14].map((offset) => findMembersPage(db, vault, { where: sql`i.death_date is null`, sortKeys: [{ expression: sql`i.birth_date`, order: 'asc' }], limit: 7, offset })));
     const people = members.flat().map((m) => m.person);
     expect(people).toHaveLength(21);
     expect(new Set(people.map((p) => p.external_id)).size).toBe(21);
     const births = people.map((p) => p.birth_date ?? '');
     expect(births).toEqual([...births].sort());
-    const groups = await Promise.all([0, 3].map((offset) => findGroupsPage(db, vault, { where: sql`g.group_size >= 2`, orderBy: sql`g.poverty_score, g.id`, sortKeys: [], limit: 3, offset })));
+    const groups = await Promise.all([0, 3].map((offset) => findGroupsPage(db, vault, { where: sql`g.group_size >= 2`, sortKeys: [{ expression: sql`g.poverty_score`, order: 'asc' }], limit: 3, offset })));
     expect(groups.map((page) => page.length)).toEqual([3, 3]);
     expect(new Set(groups.flat().map((g) => g.external_id)).size).toBe(6);
     expect(groups.flat().every((g) => g.group_size >= 2 && g.members.length === g.group_size)).toBe(true);
@@ -103,9 +103,9 @@ describe('pages collected first', () => {
     const total = await countMembers(db, where);
     expect(total).toBeGreaterThan(20);
     for (const sort of memberSorts) {
-      const { orderBy, keys } = compileSort(sort, catalogs().members, sql`i.id`);
+      const { keys } = compileSort(sort, catalogs().members);
       for (const offset of [0, 9, total - 4]) {
-        const page = { where, orderBy, sortKeys: keys, limit: 9, offset };
+        const page = { where, sortKeys: keys, limit: 9, offset };
         const walked = await findMembersPage(db, vault, page);
         const collected = await findMembersPage(db, vault, { ...page, total: 1 });
         expect(walked.length).toBe(Math.min(9, total - offset));
@@ -116,8 +116,8 @@ describe('pages collected first', () => {
     const groupTotal = await countGroups(db, groupWhere);
     expect(groupTotal).toBeGreaterThan(10);
     for (const sort of groupSorts) {
-      const { orderBy, keys } = compileSort(sort, catalogs().groups, sql`g.id`);
-      const page = { where: groupWhere, orderBy, sortKeys: keys, limit: 5, offset: 3 };
+      const { keys } = compileSort(sort, catalogs().groups);
+      const page = { where: groupWhere, sortKeys: keys, limit: 5, offset: 3 };
       const walked = await findGroupsPage(db, vault, page);
       expect(walked).toHaveLength(5);
       expect(await findGroupsPage(db, vault, { ...page, total: 1 })).toEqual(walked);

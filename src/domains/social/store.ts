@@ -5,6 +5,7 @@ import { type Database, renderSql } from '../../db/client.js';
 export type Queryable = Pick<Database, 'run'>;
 import { IDENTIFIER_JSON, type IdentifierVault, type StoredIdentifier } from '../../registry/identifiers.js';
 import type { PageQuery } from '../../dci/search/items.js';
+import { orderByOf } from '../../dci/query/index.js';
 
 /** A person as the record queries return it: one JSON object per person, built in SQL (see PERSON_JSON). */
 export interface PersonRow {
@@ -216,18 +217,25 @@ async function tableRows(db: Queryable, table: string): Promise<number> {
   return Number(row.rows);
 }
 
+/** A page's ids over `from`, ordered and limited in one query: PostgreSQL may walk an index in sort order. */
+function walkedPageIds(from: SQL, id: SQL, page: PageQuery): { ids: SQL; orderBy: SQL } {
+  const orderBy = orderByOf(page.sortKeys, id);
+  return { ids: sql`select ${id} from ${from} where ${page.where} order by ${orderBy} ${limitClause(page)}`, orderBy };
+}
+
 /**
  * A page's ids (with its sort keys as `s1`, `s2`, ...) over `from`: every match collected in a materialized CTE,
  * which PostgreSQL plans for all its rows (so by the condition's own index), then ordered and limited.
  */
 function collectedPageIds(from: SQL, id: SQL, page: PageQuery): { ids: SQL; orderBy: SQL } {
-  const keys = page.sortKeys.map((k, n) => ({ column: sql.raw(`s${n + 1}`), expression: k.expression, order: sql.raw(k.order) }));
-  const select = sql.join([sql`${id} as id`, ...keys.map((k) => sql`${k.expression} as ${k.column}`)], sql`, `);
-  const orderBy = (table: SQL) => sql.join([...keys.map((k) => sql`${table}${k.column} ${k.order} nulls last`), sql`${table}id asc`], sql`, `);
+  const columns = page.sortKeys.map((_, n) => `s${n + 1}`);
+  const select = sql.join([sql`${id} as id`, ...page.sortKeys.map((k, n) => sql`${k.expression} as ${sql.raw(columns[n])}`)], sql`, `);
+  // The same keys, read from the collected columns.
+  const orderBy = (table: string) => orderByOf(page.sortKeys.map((k, n) => ({ ...k, expression: sql.raw(`${table}${columns[n]}`) })), sql.raw(`${table}id`));
   return {
     ids: sql`with matches as materialized (select ${select} from ${from} where ${page.where})
-      select * from matches order by ${orderBy(sql``)} ${limitClause(page)}`,
-    orderBy: orderBy(sql`page.`),
+      select * from matches order by ${orderBy('')} ${limitClause(page)}`,
+    orderBy: orderBy('page.'),
   };
 }
 
@@ -258,7 +266,7 @@ export async function findMembersPage(db: Queryable, vault: IdentifierVault, pag
   const household = usesHousehold(page.where) || page.sortKeys.some((k) => usesHousehold(k.expression));
   const { ids, orderBy } = (await collectsFirst(db, page, 'individuals'))
     ? collectedPageIds(household ? MEMBER_FROM : sql.raw('individuals i'), sql`i.id`, page)
-    : { ids: sql`select i.id from ${MEMBER_FROM} where ${page.where} order by ${page.orderBy} ${limitClause(page)}`, orderBy: page.orderBy };
+    : walkedPageIds(MEMBER_FROM, sql`i.id`, page);
   const rows = await db.run<{ row: StoredMemberRow }>(sql`
     select ${sql.raw(MEMBER_ROW_JSON)} as row
     from (${ids}) page
@@ -343,7 +351,7 @@ function openGroupRows(vault: IdentifierVault, rows: StoredGroupRow[]): GroupRow
 export async function findGroupsPage(db: Queryable, vault: IdentifierVault, page: PageQuery): Promise<GroupRow[]> {
   const { ids, orderBy } = (await collectsFirst(db, page, 'groups'))
     ? collectedPageIds(sql`groups g`, sql`g.id`, page)
-    : { ids: sql`select g.id from groups g where ${page.where} order by ${page.orderBy} ${limitClause(page)}`, orderBy: page.orderBy };
+    : walkedPageIds(sql`groups g`, sql`g.id`, page);
   const rows = await db.run<{ row: StoredGroupRow }>(sql`
     select ${sql.raw(GROUP_ROW_JSON)} as row
     from (${ids}) page
