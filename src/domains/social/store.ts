@@ -262,10 +262,8 @@ function openMemberRows(vault: IdentifierVault, rows: StoredMemberRow[]): Member
 }
 
 export async function findMembersPage(db: Queryable, vault: IdentifierVault, page: PageQuery): Promise<MemberRow[]> {
-  // Collected over the person alone when neither the condition nor a sort key is about the household.
-  const household = usesHousehold(page.where) || page.sortKeys.some((k) => usesHousehold(k.expression));
   const { ids, orderBy } = (await collectsFirst(db, page, 'individuals'))
-    ? collectedPageIds(household ? MEMBER_FROM : sql.raw('individuals i'), sql`i.id`, page)
+    ? collectedPageIds(personFrom(page.where, ...page.sortKeys.map((k) => k.expression)), sql`i.id`, page)
     : walkedPageIds(MEMBER_FROM, sql`i.id`, page);
   const rows = await db.run<{ row: StoredMemberRow }>(sql`
     select ${sql.raw(MEMBER_ROW_JSON)} as row
@@ -305,16 +303,19 @@ async function lookUp<S, T>(db: Pick<Database, 'query'>, text: string, keys: Ide
   return out;
 }
 
-/** Does a condition use the membership (`m`) or household (`g`) aliases? Values are bound, so the text is all ours. */
-const usesHousehold = (where: SQL) => /\b[mg]\.[a-z_]+/.test(renderSql(where).text);
+/** Does a fragment use the membership (`m`) or household (`g`) aliases? Values are bound, so the text is all ours. */
+const usesHousehold = (fragment: SQL) => /\b[mg]\.[a-z_]+/.test(renderSql(fragment).text);
 
 /**
- * Counting is the costly half of a large search: it skips the membership and household joins when the condition is
- * about the person alone (PostgreSQL does not drop the left joins itself, the active-membership index being partial).
+ * The person `i` alone, or joined to their active membership and household when one of `fragments` (a condition, a
+ * sort key) is about them: PostgreSQL does not drop the left joins itself, the active-membership index being partial.
  */
+const personFrom = (...fragments: SQL[]): SQL => (fragments.some(usesHousehold) ? MEMBER_FROM : PERSON_FROM);
+const PERSON_FROM = sql.raw('individuals i');
+
+/** Counting is the costly half of a large search: over the person alone when the condition allows (personFrom). */
 export async function countMembers(db: Queryable, where: SQL): Promise<number> {
-  const from = usesHousehold(where) ? MEMBER_FROM : sql.raw('individuals i');
-  const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from ${from} where ${where}`, { replan: true });
+  const [row] = await db.run<{ n: number }>(sql`select count(*)::int as n from ${personFrom(where)} where ${where}`, { replan: true });
   return row.n;
 }
 
