@@ -466,6 +466,10 @@ describe('per-item reason codes', () => {
     ['missing query', { query_type: 'expression' }, 'rjct.search_criteria.invalid'],
     ['value of the wrong type', { query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { poverty_score: { $lt: 'very poor' } } } } } }, 'rjct.search_criteria.invalid'],
     ['value outside the vocabulary', { query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'sex', operator: 'eq', attribute_value: 'banana' } }] }, 'rjct.search_criteria.invalid'],
+    // Both had reached PostgreSQL and come back as HTTP 500 (integer out of range, timestamp out of range).
+    ['a household size beyond a 4-byte integer', { query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gt: 2 ** 40 } } } } } }, 'rjct.search_criteria.invalid'],
+    ['an age of 10,000 years', { query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'age', operator: 'ge', attribute_value: 10000 } }] }, 'rjct.search_criteria.invalid'],
+    ['a negative age', { query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'age', operator: 'gt', attribute_value: -1 } }] }, 'rjct.search_criteria.invalid'],
     ['unknown record type', { ...valid, response_entity: 'Spaceship' }, 'rjct.search_criteria.invalid'],
     ['predicate with an extra expression3', { query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'age', operator: 'lt', attribute_value: '25' }, condition: 'and', expression2: { attribute_name: 'poverty_score', operator: 'lt', attribute_value: '2.5' }, expression3: { attribute_name: 'sex', operator: 'eq', attribute_value: 'm' } }] }, 'rjct.search_criteria.invalid'],
     ['page_size 0', { ...valid, pagination: { page_size: 0, page_number: 1 } }, 'rjct.pagination.invalid'],

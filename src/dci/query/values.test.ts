@@ -34,6 +34,12 @@ describe('numbers', () => {
     rejects('household_size', 'eq', '2.5', /"household_size": expected an integer, got "2.5"/);
     rejects('household_size', 'eq', 2.5, /"household_size": expected an integer/);
     rejects('household_size', 'eq', 2 ** 60, /expected an integer/);
+    // Integer columns hold 4 bytes: a larger value would fail in PostgreSQL, as an HTTP 500.
+    expect(await ids('household_size', 'lt', 2 ** 31 - 1)).toEqual([1, 2, 3, 5]); // 4 has no size
+    expect(await ids('household_size', 'gt', -(2 ** 31))).toEqual([1, 2, 3, 5]);
+    rejects('household_size', 'lt', 2 ** 31, /"household_size": expected an integer from -2147483648 to 2147483647, got 2147483648/);
+    rejects('household_size', 'gt', String(-(2 ** 31) - 1), /expected an integer from -2147483648 to 2147483647/);
+    rejects('household_size', 'in', [3, 2 ** 40], /expected an integer from/);
   });
 
   it('rejects non-numbers', () => {

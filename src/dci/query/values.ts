@@ -45,7 +45,9 @@ function coerceType(def: AttributeDef, value: unknown, label: string): unknown {
     }
     case 'integer': {
       const n = toNumber(value);
-      return n === undefined || !Number.isSafeInteger(n) ? fail('an integer') : n;
+      if (n === undefined || !Number.isSafeInteger(n)) return fail('an integer');
+      // Integer attributes are 4-byte columns: PostgreSQL would refuse a larger value only when the query ran.
+      return n >= INT4_MIN && n <= INT4_MAX ? n : fail(`an integer from ${INT4_MIN} to ${INT4_MAX}`);
     }
     case 'date':
       return (typeof value === 'string' ? toDate(value) : undefined) ?? fail('a date (YYYY-MM-DD)');
@@ -63,6 +65,9 @@ function coerceType(def: AttributeDef, value: unknown, label: string): unknown {
       return fail('a value of a supported type');
   }
 }
+
+const INT4_MIN = -(2 ** 31);
+const INT4_MAX = 2 ** 31 - 1;
 
 const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 

@@ -28,6 +28,18 @@ function def(name: string, type: AttributeDef['type'], column: SQL, extra: Parti
   return { name, type, predicate: columnPredicate(column), sortKey: column, ...extra };
 }
 
+/**
+ * Ages are whole years from 0 to MAX_AGE: PostgreSQL's dates end about 6,700 years back, and a number of years near
+ * 2^31 wraps the interval round (`age >= 2147483647` matched people born in the last year).
+ */
+const MAX_AGE = 150;
+
+function checkAge(value: unknown): number {
+  const n = value as number;
+  if (n < 0 || n > MAX_AGE) throw new QueryRejection('rjct.search_criteria.invalid', `attribute "age": expected whole years from 0 to ${MAX_AGE}, got ${n}`);
+  return n;
+}
+
 /** Age in whole years, compiled to birth-date ranges so the birth_date index serves it. */
 function agePredicate(op: Operator, value: unknown): SQL {
   const bornOnOrBefore = (years: number) => sql`i.birth_date <= (current_date - make_interval(years => ${years}))::date`;
@@ -86,7 +98,7 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
 const personAttributes: AttributeDef[] = [
   def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: inVocabulary('sex', normalizeSex) }),
   def('birth_date', 'date', sql`i.birth_date`),
-  { name: 'age', type: 'integer', predicate: agePredicate, sortKey: sql`(current_date - i.birth_date)` },
+  { name: 'age', type: 'integer', normalize: checkAge, predicate: agePredicate, sortKey: sql`(current_date - i.birth_date)` },
   def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: inVocabulary('marital_status', normalizeMaritalStatus) }),
   def('is_disabled', 'boolean', sql`i.is_disabled`),
   def('is_deceased', 'boolean', sql`(i.death_date is not null)`),
