@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectErrorBody, expectValidSearchResponse, postJson, searchEnvelope, searchItem } from './support/dci.js';
@@ -96,6 +97,36 @@ describe('transport-level refusals', () => {
     expect(res.status).toBe(200);
     expect(res.json.message.search_response[0].status, JSON.stringify(res.json.message.search_response[0])).toBe('succ');
     expect(res.json.message.search_response[0].data.reg_records).toEqual([]);
+  });
+
+  it('an unpaired UTF-16 surrogate (a lone \\ud800 escape) -> 400 err.request.bad, on search and on subscribe; a surrogate pair is text', async () => {
+    const byName = (name: string) =>
+      searchItem({ query_type: 'expression', response_entity: 'Person', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { collection: 'Person', query: { given_name: { $eq: name } } } } } });
+    const subscription = (eventType: string) => ({
+      ...searchEnvelope([]),
+      header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'subscribe', sender_id: 'demo-spmis', sender_uri: 'https://spmis.example.org/on-subscribe', total_count: 1 },
+      message: { transaction_id: 't-1', subscribe_request: [{ reference_id: 's-1', timestamp: new Date().toISOString(), subscribe_criteria: { reg_event_type: eventType, frequency: '0 0 * * * ?' } }] },
+    });
+    // JSON.stringify writes a lone surrogate as the escape \ud800 (and a key's too); PostgreSQL's json refuses it,
+    // which the subscription's insert had answered with a 500.
+    const refused: [string, unknown][] = [
+      [url, searchEnvelope([byName('Ana\ud800')])],
+      [url, searchEnvelope([item()], { message_id: 'm-\udc00' })],
+      [`${server.url}/social/registry/subscribe`, subscription('death\udbff')],
+      [`${server.url}/social/registry/subscribe`, JSON.stringify(subscription('death')).replace('"reg_event_type"', '"\\udfff":1,"reg_event_type"')],
+    ];
+    for (const [target, body] of refused) {
+      const res = await postJson(target, token, body);
+      expect(res.status, `${target}: ${res.text}`).toBe(400);
+      expectErrorBody(res.json, 'err.request.bad');
+      expect(res.json.message.error.message).toMatch(/unpaired surrogate/);
+    }
+    // An emoji is a surrogate pair, whether sent as UTF-8 or as two escapes; "\\ud800" (an escaped backslash) is text.
+    for (const text of [JSON.stringify(searchEnvelope([byName('Ana \u{1F600}')])), JSON.stringify(searchEnvelope([byName('Ana \u{1F600}')])).replace('\u{1F600}', '\\ud83d\\ude00'), JSON.stringify(searchEnvelope([byName('Ana\\ud800')]))]) {
+      const res = await postJson(url, token, text);
+      expect(res.status, res.text).toBe(200);
+      expect(res.json.message.search_response[0].status).toBe('succ');
+    }
   });
 
   it('a body nested thousands deep -> 400 err.request.bad on sync and async routes, not a stack overflow', async () => {

@@ -80,14 +80,17 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
 /**
  * Refuses (400) JSON the server cannot process safely: nested deeper than MAX_JSON_DEPTH (canonical JSON for
  * signatures and body hashes walks it recursively, and so do JSON.stringify and PostgreSQL's jsonb: thousands of
- * levels overflow their stacks; DCI messages nest about ten deep), or holding U+0000, which PostgreSQL text and jsonb
- * cannot store. Both text tests are cheap filters; the body is parsed (`parse`) and walked only when one finds
- * something ("\\u0000", an escaped backslash then u0000, is ordinary text).
+ * levels overflow their stacks; DCI messages nest about ten deep), holding U+0000, which PostgreSQL text and jsonb
+ * cannot store, or holding an unpaired UTF-16 surrogate (a lone `\ud800`-`\udfff` escape: not Unicode text, and
+ * PostgreSQL's json refuses it, so a stored request failed as a 500). The text tests are cheap filters; the body is
+ * parsed (`parse`) and walked only when one finds something ("\\u0000", an escaped backslash then u0000, is
+ * ordinary text, and so is an emoji's escaped surrogate pair).
  */
 function assertStorableJson(text: string, parse: () => unknown): void {
   const deep = occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH;
   const nul = text.includes('\\u0000');
-  if (!deep && !nul) return;
+  const surrogate = SURROGATE_ESCAPE.test(text);
+  if (!deep && !nul && !surrogate) return;
   const problem = unstorable(parse());
   if (problem) throw new DciError(400, 'err.request.bad', problem);
 }
@@ -130,11 +133,13 @@ function unstorable(body: unknown): string | undefined {
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\0')) return NUL_REFUSAL;
+      const problem = unstorableText(value);
+      if (problem) return problem;
     } else if (typeof value === 'object' && value !== null) {
       if (depth >= MAX_JSON_DEPTH) return `the body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
       for (const [k, v] of Object.entries(value)) {
-        if (k.includes('\0')) return NUL_REFUSAL;
+        const problem = unstorableText(k);
+        if (problem) return problem;
         stack.push([v, depth + 1]);
       }
     }
@@ -142,7 +147,16 @@ function unstorable(body: unknown): string | undefined {
   return undefined;
 }
 
-const NUL_REFUSAL = 'a string in the body contains the character U+0000, which is not accepted';
+function unstorableText(text: string): string | undefined {
+  if (text.includes('\0')) return 'a string in the body contains the character U+0000, which is not accepted';
+  if (UNPAIRED_SURROGATE.test(text)) return 'a string in the body holds an unpaired surrogate (a lone \\ud800-\\udfff escape), which is not Unicode text';
+  return undefined;
+}
+
+/** A `\uD800`-`\uDFFF` escape in JSON text, in either case. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A 200 answer whose JSON text is already made (signed envelopes are serialised once, for the signature and the wire). */
 export function jsonText(c: Context, text: string): Response {
