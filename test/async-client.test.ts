@@ -8,7 +8,7 @@ import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { OutboundStore } from '../src/dci/transactions/outbound-store.js';
 import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
 import { postJson, searchItem } from './support/dci.js';
-import { freePort, waitFor } from './support/receiver.js';
+import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 
@@ -126,6 +126,39 @@ describe('the gateway as a DCI client', () => {
     });
     expect(refused).toMatchObject({ state: 'refused', httpStatus: 401, error: expect.stringContaining('err.request.unauthorized') });
     expect((await outbound.get(refused.outboundId))?.state).toBe('refused');
+  });
+
+  it("records an answer it cannot store as a refusal that says why, the peer's text kept where it can be", async () => {
+    const fake = await CallbackReceiver.start();
+    const fakePeer: Peer = { id: 'registry-a', baseUrl: fake.url };
+    const ackWith = (correlationId: unknown) => ({ status: 200, body: { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: correlationId } } });
+    const send = (transactionId: string) =>
+      client.search(fakePeer, 'social', { transaction_id: transactionId, search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })] });
+    try {
+      // The same fake, answering well: acknowledged, and its ACK stored.
+      fake.respondWith(() => ackWith('corr-ok'));
+      const good = await send('fwd-fake-ok');
+      expect(good).toMatchObject({ state: 'acknowledged', correlationId: 'corr-ok' });
+      expect(await outbound.get(good.outboundId)).toMatchObject({ state: 'acknowledged', correlation_id: 'corr-ok', ack: { message: { ack_status: 'ACK' } } });
+
+      for (const [name, correlationId, why] of [
+        ['a lone surrogate', 'corr-\ud800', /unpaired surrogate/],
+        ['U+0000', 'corr-\u0000', /U\+0000/],
+      ] as const) {
+        fake.respondWith(() => ackWith(correlationId));
+        const sent = await send(`fwd-fake-${name}`);
+        expect(sent, name).toMatchObject({ state: 'refused', httpStatus: 200, error: expect.stringMatching(why) });
+        expect(await outbound.get(sent.outboundId), name).toMatchObject({ state: 'refused', correlation_id: null, ack: { error: expect.stringMatching(why) } });
+      }
+
+      // Not JSON, with a NUL, cut at 2,000 characters between the halves of an emoji: stored as text jsonb can hold.
+      fake.respondWith(() => ({ status: 502, text: `ab\u0000${'x'.repeat(1996)}\u{1F600} and more` }));
+      const notJson = await send('fwd-fake-html');
+      expect(notJson).toMatchObject({ state: 'refused', httpStatus: 502 });
+      expect((await outbound.get(notJson.outboundId))?.ack).toEqual({ text: `ab\uFFFD${'x'.repeat(1996)}` });
+    } finally {
+      await fake.close();
+    }
   });
 });
 

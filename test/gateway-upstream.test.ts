@@ -3,7 +3,7 @@ import type { Database } from '../src/db/client.js';
 import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
-import { freePort } from './support/receiver.js';
+import { CallbackReceiver, freePort } from './support/receiver.js';
 import { parseDciSignature } from './support/signatures.js';
 import { type GatewayPair, startGatewayPair } from './support/gateway.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -82,6 +82,61 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
       } finally {
         await broken.close();
       }
+    }
+  });
+
+  it('answers 502 when the upstream answers with text that is not Unicode or nests too deep, and audits nothing of it', async () => {
+    const upstream = await CallbackReceiver.start();
+    const answerWith = (registryId: unknown) => (req: { body: any }) => ({
+      status: 200,
+      body: {
+        header: { version: '1.0.0', message_id: 'm-1', message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs' },
+        message: {
+          transaction_id: req.body.message.transaction_id,
+          search_response: [
+            {
+              reference_id: req.body.message.search_request[0].reference_id,
+              timestamp: new Date().toISOString(),
+              status: 'succ',
+              data: { reg_records: [{ '@type': 'CRVS_Person', identifier: [{ identifier_type: 'REGISTRY_ID', identifier_value: registryId }] }] },
+            },
+          ],
+        },
+      },
+    });
+    let deep: unknown = 'x';
+    for (let i = 0; i < 1_000; i++) deep = [deep];
+    const broken = await startTestServer(
+      { UPSTREAMS_FILE: pair.upstreamsFile('fake.json', { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
+      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
+    );
+    try {
+      const audited = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log`))[0].n);
+      // The same fake answering well-formed text: the record comes through, and its disclosure is audited.
+      upstream.respondWith(answerWith('CRVS-REG-1'));
+      const before = await audited();
+      const good = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
+      expect(good.status).toBe(200);
+      expect(good.json.message.search_response[0].data.reg_records[0].identifier).toEqual([{ identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-1' }]);
+      expect(await audited()).toBe(before + 1);
+
+      for (const [name, value, why] of [
+        ['a lone high surrogate', 'CRVS-\ud800-1', /unpaired surrogate/],
+        ['a lone low surrogate', '\udfff', /unpaired surrogate/],
+        ['U+0000', 'CRVS\u0000', /U\+0000/],
+        ['1,000 levels of arrays', deep, /deeper than/],
+      ] as const) {
+        upstream.respondWith(answerWith(value));
+        const count = await audited();
+        const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
+        expect(res.status, name).toBe(502);
+        expectErrorBody(res.json, 'err.service.unavailable');
+        expect(res.json.message.error.message, name).toMatch(why);
+        expect(await audited(), name).toBe(count);
+      }
+    } finally {
+      await broken.close();
+      await upstream.close();
     }
   });
 

@@ -5,6 +5,7 @@ import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
 import type { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat } from '../dci/signing/verifier.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
+import { unprocessableJson } from '../http/json-body.js';
 
 /** Another DCI registry this server sends requests to (an upstream CRVS, another IBR, or a partner under test). */
 export interface Peer {
@@ -82,13 +83,20 @@ export class PeerClient {
       } catch {
         answer = undefined;
       }
+      // The answer is stored (jsonb): text PostgreSQL cannot hold, or nesting too deep to walk, is no answer we can keep.
+      const unprocessable = answer === undefined ? undefined : unprocessableJson(text, () => answer);
+      if (unprocessable) {
+        const error = `answered with JSON that cannot be processed (${unprocessable})`;
+        await this.outbound.refused(outboundId, { error });
+        return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
+      }
       const ack = answer?.message;
       // ack_status is ACK in the spec; samples also write it in other cases (DIGEST 2.3).
       if (res.statusCode >= 200 && res.statusCode < 300 && String(ack?.ack_status ?? '').toUpperCase() === 'ACK' && typeof ack?.correlation_id === 'string') {
         await this.outbound.acknowledged(outboundId, answer, ack.correlation_id);
         return { state: 'acknowledged', outboundId, correlationId: ack.correlation_id };
       }
-      await this.outbound.refused(outboundId, answer ?? { text: text.slice(0, 2000) });
+      await this.outbound.refused(outboundId, answer ?? { text: storablePrefix(text, 2000) });
       const error = ack?.error ? `${String(ack.error.code)}: ${String(ack.error.message ?? '')}` : `HTTP ${res.statusCode}`;
       return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
     } catch (err) {
@@ -97,4 +105,13 @@ export class PeerClient {
       return { state: 'refused', outboundId, httpStatus: null, error };
     }
   }
+}
+
+/**
+ * At most `length` UTF-16 units of a peer's answer that is not JSON, as jsonb can store it: U+0000 replaced, and never
+ * ending on the first half of a surrogate pair (text decoded from bytes holds no other lone surrogate).
+ */
+function storablePrefix(text: string, length: number): string {
+  const prefix = text.slice(0, length).replaceAll('\0', '\uFFFD');
+  return /[\uD800-\uDBFF]$/.test(prefix) ? prefix.slice(0, -1) : prefix;
 }

@@ -12,6 +12,7 @@ import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
 import { DciError } from '../http/errors.js';
+import { unprocessableJson } from '../http/json-body.js';
 
 /** A domain served by another DCI registry: this gateway forwards its searches there. */
 export interface Upstream {
@@ -143,6 +144,9 @@ export class UpstreamSearch {
     } catch {
       throw unavailable(u, 'answered with something that is not JSON');
     }
+    // Its records go to our audit log (jsonb) and into our signed answer: held to what we accept from callers.
+    const unprocessable = unprocessableJson(text, () => answer);
+    if (unprocessable) throw unavailable(u, `answered with JSON that cannot be processed (${unprocessable})`);
     try {
       await this.verifier.verify(u, answer.signature, text, u.id);
     } catch (e) {

@@ -78,20 +78,25 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
 }
 
 /**
- * Refuses (400) JSON the server cannot process safely: nested deeper than MAX_JSON_DEPTH (canonical JSON for
- * signatures and body hashes walks it recursively, and so do JSON.stringify and PostgreSQL's jsonb: thousands of
- * levels overflow their stacks; DCI messages nest about ten deep), holding U+0000, which PostgreSQL text and jsonb
+ * Why JSON the server received cannot be processed safely, or undefined: nested deeper than MAX_JSON_DEPTH (canonical
+ * JSON for signatures and body hashes walks it recursively, and so do JSON.stringify and PostgreSQL's jsonb: thousands
+ * of levels overflow their stacks; DCI messages nest about ten deep), holding U+0000, which PostgreSQL text and jsonb
  * cannot store, or holding an unpaired UTF-16 surrogate (a lone `\ud800`-`\udfff` escape: not Unicode text, and
- * PostgreSQL's json refuses it, so a stored request failed as a 500). The text tests are cheap filters; the body is
- * parsed (`parse`) and walked only when one finds something ("\\u0000", an escaped backslash then u0000, is
- * ordinary text, and so is an emoji's escaped surrogate pair).
+ * PostgreSQL's json refuses it, so a stored request failed as a 500). For requests and for what peers answer alike.
+ * The text tests are cheap filters; the body is parsed (`parse`) and walked only when one finds something ("\\u0000",
+ * an escaped backslash then u0000, is ordinary text, and so is an emoji's escaped surrogate pair).
  */
-function assertStorableJson(text: string, parse: () => unknown): void {
+export function unprocessableJson(text: string, parse: () => unknown): string | undefined {
   const deep = occurrences(text, '{') + occurrences(text, '[') > MAX_JSON_DEPTH;
   const nul = text.includes('\\u0000');
   const surrogate = SURROGATE_ESCAPE.test(text);
-  if (!deep && !nul && !surrogate) return;
-  const problem = unstorable(parse());
+  if (!deep && !nul && !surrogate) return undefined;
+  return unstorable(parse());
+}
+
+/** Refuses (400) a request body holding what unprocessableJson names. */
+function assertStorableJson(text: string, parse: () => unknown): void {
+  const problem = unprocessableJson(text, parse);
   if (problem) throw new DciError(400, 'err.request.bad', problem);
 }
 

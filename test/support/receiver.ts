@@ -9,8 +9,8 @@ export interface ReceivedRequest {
   at: number;
 }
 
-/** What the receiver does with a request: answer (status, body), or hang until the test ends. */
-export type Responder = (req: ReceivedRequest) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } | 'hang';
+/** What the receiver does with a request: answer (status, and `body` as JSON or `text` as it is), or hang until the test ends. */
+export type Responder = (req: ReceivedRequest) => { status: number; body?: unknown; text?: string; headers?: Record<string, string>; delayMs?: number } | 'hang';
 
 const ACK = (req: ReceivedRequest) => ({
   status: 200,
@@ -49,7 +49,7 @@ export class CallbackReceiver {
         }
         const send = () => {
           res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-          res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+          res.end(answer.text ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)));
           r.answered.push(received);
         };
         if (answer.delayMs) setTimeout(send, answer.delayMs);
