@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './support/server.js';
+
+/** The operators' API answers what it is given, however odd, with a list, a 404 or a 400 problem document: never a 500. */
+
+let server: TestServer;
+let admin: string;
+
+beforeAll(async () => {
+  server = await startTestServer({}, { partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+  admin = await server.token({ clientId: 'ops', secret: 'ops-secret-123' });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+const get = async (path: string, method = 'GET') => {
+  // A body only where the route takes one (dismissing says why): its ids are what is tested here.
+  const body = path.endsWith('/dismiss') ? JSON.stringify({ reason: 'duplicate' }) : undefined;
+  const res = await fetch(`${server.url}${path}`, { method, body, headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) } });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as Record<string, any> };
+};
+
+const LISTS = ['/admin/audit', '/admin/crvs/events', '/admin/transactions', '/admin/deliveries'];
+
+describe("the operators' API with odd paging and ids", () => {
+  it('pages from the largest id it takes (2^53 - 1), and refuses larger ids, fractions, zero and words with 400', async () => {
+    for (const list of LISTS) {
+      const page = await get(`${list}?before=${Number.MAX_SAFE_INTEGER}&limit=500`);
+      expect(page.status, list).toBe(200);
+      expect(Array.isArray(page.body.items), list).toBe(true);
+      for (const query of ['before=9007199254740992', 'before=1e20', 'before=1.5', 'before=0', 'before=-1', 'before=abc', 'limit=0', 'limit=501', 'limit=1e3', 'limit=x']) {
+        const res = await get(`${list}?${query}`);
+        expect(res.status, `${list}?${query}`).toBe(400);
+        expect(res.type, `${list}?${query}`).toContain('application/problem+json');
+        expect(res.body, `${list}?${query}`).toMatchObject({ status: 400, code: expect.any(String), detail: expect.any(String) });
+      }
+    }
+  });
+
+  it('answers 404 for an id nothing has, up to 2^53 - 1, and 400 for larger ids, fractions, zero and words', async () => {
+    for (const [method, path] of [
+      ['GET', '/admin/transactions/{id}'],
+      ['GET', '/admin/deliveries/{id}'],
+      ['POST', '/admin/deliveries/{id}/replay'],
+      ['POST', '/admin/crvs/events/{id}/reapply'],
+      ['POST', '/admin/crvs/events/{id}/dismiss'],
+    ] as const) {
+      for (const id of ['2147483648', String(Number.MAX_SAFE_INTEGER)]) {
+        const res = await get(path.replace('{id}', id), method);
+        expect(res.status, `${method} ${path} ${id}`).toBe(404);
+        expect(res.type).toContain('application/problem+json');
+      }
+      for (const id of ['9007199254740992', '9223372036854775808', '1e20', '99999999999999999999', '0', '1.5', 'x']) {
+        const res = await get(path.replace('{id}', id), method);
+        expect(res.status, `${method} ${path} ${id}`).toBe(400);
+        expect(res.type).toContain('application/problem+json');
+      }
+    }
+  });
+
+  it('refuses text filters and partner ids holding U+0000 (400); other odd text matches nothing', async () => {
+    // [filter value, status of the lists, status of a partner id]: a broken UTF-8 escape decodes to U+FFFD.
+    for (const [odd, listStatus, partnerStatus] of [
+      ['a%00b', 400, 400],
+      ['%ED%A0%80', 200, 404],
+      ['x'.repeat(300), 200, 400],
+    ] as const) {
+      for (const path of [`/admin/audit?partner_id=${odd}`, `/admin/crvs/events?sender_id=${odd}`, `/admin/transactions?sender_id=${odd}&domain=${odd}`, `/admin/deliveries?partner_id=${odd}`]) {
+        const res = await get(path);
+        expect(res.status, path).toBe(listStatus);
+        if (listStatus === 200) expect(res.body.items, path).toEqual([]);
+        else expect(res.type, path).toContain('application/problem+json');
+      }
+      for (const method of ['GET', 'DELETE']) {
+        const res = await get(`/admin/partners/${odd}`, method);
+        expect(res.status, `${method} /admin/partners/${odd}`).toBe(partnerStatus);
+        expect(res.type).toContain('application/problem+json');
+      }
+    }
+  });
+});
