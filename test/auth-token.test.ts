@@ -42,6 +42,18 @@ describe('token endpoint', () => {
     expect(res.json.scope).toBe('social:registry.search');
   });
 
+  it('decodes form-urlencoded Basic credentials (RFC 6749 2.3.1), and refuses malformed ones with 401 invalid_client', async () => {
+    const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
+    const encoded = await post(form({ grant_type: 'client_credentials' }), basic(`demo%2Dspmis:${encodeURIComponent('demo-spmis-secret')}`));
+    expect(encoded.status).toBe(200);
+    for (const credentials of ['demo-spmis', 'demo%zzspmis:demo-spmis-secret', 'demo-spmis:secret%', 'demo-spmis:%E0%A4%A']) {
+      const res = await post(form({ grant_type: 'client_credentials' }), basic(credentials));
+      expect(res.status, credentials).toBe(401);
+      expect(res.json, credentials).toEqual({ error: 'invalid_client', error_description: 'malformed Basic credentials' });
+      expect(res.headers.get('www-authenticate'), credentials).toBe('Basic realm="dci"');
+    }
+  });
+
   it('accepts a JSON body', async () => {
     const res = await post(JSON.stringify({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' }), { 'content-type': 'application/json' });
     expect(res.status).toBe(200);

@@ -33,6 +33,21 @@ async function readTokenParams(c: Context, maxBytes: number): Promise<Record<str
 }
 
 /**
+ * HTTP Basic client credentials: base64 of `id:secret`, each form-urlencoded first (RFC 6749 2.3.1). Undefined when
+ * malformed: no colon, or a broken percent escape.
+ */
+function basicCredentials(encoded: string): { clientId: string; secret: string } | undefined {
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    return { clientId: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * POST /oauth2/client/token: OAuth2 client credentials (DCI authz API, DIGEST 7.3). Credentials in the form body or
  * HTTP Basic (RFC 6749 2.3.1); `expires_in` a JSON number (RFC 6749 5.1); the spec's required `timestamp` header is
  * not required (clients omit it).
@@ -40,7 +55,7 @@ async function readTokenParams(c: Context, maxBytes: number): Promise<Record<str
 export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDirectory, tokens: AccessTokens, maxBodyBytes: number): void {
   app.post('/oauth2/client/token', async (c) => {
     const params = await readTokenParams(c, maxBodyBytes);
-    if (!params) return oauthError(c, 400, 'invalid_request', 'body must be application/x-www-form-urlencoded');
+    if (!params) return oauthError(c, 400, 'invalid_request', 'body must be application/x-www-form-urlencoded (or a JSON object of the same parameters)');
     if (params.grant_type !== 'client_credentials') {
       return params.grant_type
         ? oauthError(c, 400, 'unsupported_grant_type', 'only client_credentials is supported')
@@ -50,14 +65,10 @@ export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDi
     let secret = params.client_secret;
     const basic = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
     if (basic) {
-      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      if (colon < 0) return oauthError(c, 401, 'invalid_client', 'malformed Basic credentials', true);
-      if (clientId && clientId !== decodeURIComponent(decoded.slice(0, colon))) {
-        return oauthError(c, 400, 'invalid_request', 'client_id differs from the Basic credentials');
-      }
-      clientId = decodeURIComponent(decoded.slice(0, colon));
-      secret = decodeURIComponent(decoded.slice(colon + 1));
+      const credentials = basicCredentials(basic[1]);
+      if (!credentials) return oauthError(c, 401, 'invalid_client', 'malformed Basic credentials', true);
+      if (clientId && clientId !== credentials.clientId) return oauthError(c, 400, 'invalid_request', 'client_id differs from the Basic credentials');
+      ({ clientId, secret } = credentials);
     }
     if (!clientId || !secret) return oauthError(c, 401, 'invalid_client', 'client_id and client_secret are required', !!basic);
     const partner = await partners.authenticate(clientId, secret);
