@@ -101,7 +101,7 @@ describe('jws-detached dialect (OpenG2P style, RS256)', () => {
     expect(check).toEqual({ valid: true, header: { alg: 'EdDSA', kid: ourJwk.kid } });
   });
 
-  it('refuses alg none, HS256, a tampered payload and an unknown kid', async () => {
+  it('refuses alg none, HS256, a tampered payload, an unknown kid and a protected header that is not an object', async () => {
     const uin = await aUin();
     const signed = python({ op: 'sign-jws', pem: keys.rsa.pem, envelope_text: asText(envelope('openg2p-partner', uin)), kid: 'py-rsa-1' }).text;
     const body = JSON.parse(signed);
@@ -112,6 +112,8 @@ describe('jws-detached dialect (OpenG2P style, RS256)', () => {
       hs256: withHeader({ alg: 'HS256', kid: 'py-rsa-1' }),
       tampered: signed.replace(uin, '0000000001'),
       unknownKid: python({ op: 'sign-jws', pem: keys.rsa.pem, envelope_text: asText(envelope('openg2p-partner', uin)), kid: 'nope' }).text,
+      nullHeader: JSON.stringify({ ...body, signature: `${Buffer.from('null').toString('base64url')}..${sig}` }),
+      arrayHeader: JSON.stringify({ ...body, signature: `${Buffer.from('[{"alg":"RS256","kid":"py-rsa-1"}]').toString('base64url')}..${sig}` }),
     };
     for (const [name, text] of Object.entries(cases)) {
       const res = await post(text, tokens.openg2p);

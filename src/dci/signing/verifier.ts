@@ -97,6 +97,7 @@ export class SignatureVerifier {
     } catch {
       throw invalid('the JWS header is not JSON');
     }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw invalid('the JWS header is not a JSON object');
     if (typeof header.alg !== 'string' || !JWS_ALGORITHMS.includes(header.alg)) throw invalid(`JWS algorithm ${String(header.alg).slice(0, 20)} is not accepted`);
     if (typeof header.kid !== 'string') throw invalid('the JWS header has no kid');
     const key = await this.key(partner, header.kid);
