@@ -115,6 +115,23 @@ describe('encrypted messages', () => {
     expect(res.json.message.search_response[0].data.reg_records).toHaveLength(1);
   });
 
+  it('holds a decrypted message to what a clear one must be: U+0000, an unpaired surrogate or deep nesting is 400 err.request.bad', async () => {
+    let deep: unknown = uin;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    for (const [name, value, why] of [
+      ['U+0000', `${uin}\u0000`, /U\+0000/],
+      ['an unpaired surrogate', `${uin}\ud800`, /unpaired surrogate/],
+      ['100 levels of arrays', deep, /deeper than 64/],
+    ] as const) {
+      for (const route of ['sync/search', 'search']) {
+        const res = await postJson(`${server.url}/social/registry/${route}`, tokens.sealed, sealedRequest({ ...byUin, query: { type: 'UIN', value } }, { sender_uri: `${receiver.url}/on-search` }));
+        expect(res.status, `${route}: ${name}`).toBe(400);
+        expectErrorBody(res.json, 'err.request.bad');
+        expect(res.json.message.error.message, `${route}: ${name}`).toMatch(why);
+      }
+    }
+  });
+
   it('refuses what it cannot open with err.encryption.invalid (400), and sends nothing in clear to a partner without a key', async () => {
     const clear = searchEnvelope([searchItem({ ...byUin, query: { type: 'UIN', value: uin } })]);
     const jwe = python({ op: 'jwe-encrypt', jwk: ourEncryption, plaintext: clear.message });

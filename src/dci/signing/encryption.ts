@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { calculateJwkThumbprint, FlattenedEncrypt, flattenedDecrypt, type JWK } from 'jose';
 import { DciError } from '../../http/errors.js';
+import { unprocessableJson } from '../../http/json-body.js';
 
 /**
  * DCI message encryption (DIGEST 7.5): with `header.is_msg_encrypted`, `message` is a JWE in the flattened JSON
@@ -86,13 +87,18 @@ export class MessageCrypto {
     } catch {
       throw invalid('encrypted message: it does not decrypt with our key');
     }
+    let text: string;
     let clear: unknown;
     try {
-      clear = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+      clear = JSON.parse(text);
     } catch {
       throw invalid('encrypted message: the plaintext is not UTF-8 JSON');
     }
     if (typeof clear !== 'object' || clear === null || Array.isArray(clear)) throw invalid('encrypted message: the plaintext is not a JSON object');
+    // The envelope's text was checked with the message still sealed: the message is held to the same rules here.
+    const unprocessable = unprocessableJson(text, () => clear);
+    if (unprocessable) throw new DciError(400, 'err.request.bad', `encrypted message: ${unprocessable}`);
     return clear as Record<string, unknown>;
   }
 
