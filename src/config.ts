@@ -88,6 +88,8 @@ const ConfigSchema = z.object({
   ASYNC_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   /** An on-search callback grows to about this size before further results go into another message. */
   CALLBACK_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Largest sync search answer read from an upstream registry (gateway mode): beyond it the search fails with 502. */
+  UPSTREAM_MAX_ANSWER_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & { demoData: boolean; publicUrl: string };

@@ -8,7 +8,7 @@ import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { OutboundStore } from '../src/dci/transactions/outbound-store.js';
 import { type Peer, PeerClient } from '../src/gateway/peer-client.js';
 import { postJson, searchItem } from './support/dci.js';
-import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
+import { CallbackReceiver, freePort, startEndlessServer, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 
@@ -158,6 +158,25 @@ describe('the gateway as a DCI client', () => {
       expect((await outbound.get(notJson.outboundId))?.ack).toEqual({ text: `ab\uFFFD${'x'.repeat(1996)}` });
     } finally {
       await fake.close();
+    }
+  });
+});
+
+describe('peers that answer without end', () => {
+  it('reads at most 64 KB of an ACK or a token answer, and records the request as refused', async () => {
+    const endless = await startEndlessServer();
+    const search = (p: Peer, transactionId: string) =>
+      client.search(p, 'social', { transaction_id: transactionId, search_request: [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })] });
+    try {
+      const ack = await search({ id: 'registry-a', baseUrl: endless.url }, 'fwd-endless-ack');
+      expect(ack).toMatchObject({ state: 'refused', httpStatus: 200, error: 'answered with more than 65536 bytes (HTTP 200)' });
+      expect(await outbound.get(ack.outboundId)).toMatchObject({ state: 'refused', ack: { error: 'answered with more than 65536 bytes (HTTP 200)' } });
+
+      const token = await search({ ...peer, auth: { tokenUrl: `${endless.url}/token`, clientId: 'gateway-b', clientSecret: 'x' } }, 'fwd-endless-token');
+      expect(token).toMatchObject({ state: 'refused', httpStatus: null, error: `token endpoint ${endless.url}/token answered with more than 65536 bytes` });
+      expect(endless.requests()).toBe(2);
+    } finally {
+      await endless.close();
     }
   });
 });

@@ -3,7 +3,7 @@ import type { Database } from '../src/db/client.js';
 import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
-import { CallbackReceiver, freePort } from './support/receiver.js';
+import { CallbackReceiver, freePort, startEndlessServer } from './support/receiver.js';
 import { parseDciSignature } from './support/signatures.js';
 import { type GatewayPair, startGatewayPair } from './support/gateway.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -137,6 +137,28 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
     } finally {
       await broken.close();
       await upstream.close();
+    }
+  });
+
+  it('answers 502 soon, having read only UPSTREAM_MAX_ANSWER_BYTES, when the upstream answers without end', async () => {
+    const endless = await startEndlessServer();
+    const broken = await startTestServer(
+      { UPSTREAM_MAX_ANSWER_BYTES: '65536', UPSTREAMS_FILE: pair.upstreamsFile('endless.json', { base_url: `${endless.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
+      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
+    );
+    try {
+      const started = Date.now();
+      const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
+      expect(res.status).toBe(502);
+      expectErrorBody(res.json, 'err.service.unavailable');
+      expect(res.json.message.error.message).toContain('answered with more than 65536 bytes');
+      expect(endless.requests()).toBe(1);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const health = await fetch(`${broken.url}/healthz`);
+      expect(health.status).toBe(200);
+    } finally {
+      await broken.close();
+      await endless.close();
     }
   });
 

@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from 'undici';
 import type { PeerAuth } from './partners.js';
+import { readBoundedText, SMALL_ANSWER_BYTES } from '../http/bounded-body.js';
 
 interface CachedToken {
   token: string;
@@ -48,8 +49,9 @@ export class PeerTokens {
       headersTimeout: this.opts.timeoutMs,
       bodyTimeout: this.opts.timeoutMs,
     });
-    const text = await res.body.text();
+    const { text, complete } = await readBoundedText(res.body, SMALL_ANSWER_BYTES);
     if (res.statusCode !== 200) throw new Error(`token endpoint ${auth.tokenUrl} answered HTTP ${res.statusCode}`);
+    if (!complete) throw new Error(`token endpoint ${auth.tokenUrl} answered with more than ${SMALL_ANSWER_BYTES} bytes`);
     const body = JSON.parse(text) as { access_token?: unknown; expires_in?: unknown };
     if (typeof body.access_token !== 'string' || body.access_token === '') throw new Error(`token endpoint ${auth.tokenUrl} sent no access_token`);
     // expires_in is a string in the DCI authz schema and a number in RFC 6749 (DIGEST 7.3): accept both.

@@ -5,6 +5,7 @@ import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
 import type { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat } from '../dci/signing/verifier.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
+import { readBoundedText, SMALL_ANSWER_BYTES } from '../http/bounded-body.js';
 import { unprocessableJson } from '../http/json-body.js';
 
 /** Another DCI registry this server sends requests to (an upstream CRVS, another IBR, or a partner under test). */
@@ -76,7 +77,12 @@ export class PeerClient {
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
       });
-      const text = await res.body.text();
+      const refused = async (error: string): Promise<SendOutcome> => {
+        await this.outbound.refused(outboundId, { error });
+        return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
+      };
+      const { text, complete } = await readBoundedText(res.body, SMALL_ANSWER_BYTES);
+      if (!complete) return refused(`answered with more than ${SMALL_ANSWER_BYTES} bytes (HTTP ${res.statusCode})`);
       let answer: { message?: { ack_status?: unknown; correlation_id?: unknown; error?: { code?: unknown; message?: unknown } } } | undefined;
       try {
         answer = JSON.parse(text);
@@ -85,11 +91,7 @@ export class PeerClient {
       }
       // The answer is stored (jsonb): text PostgreSQL cannot hold, or nesting too deep to walk, is no answer we can keep.
       const unprocessable = answer === undefined ? undefined : unprocessableJson(text, () => answer);
-      if (unprocessable) {
-        const error = `answered with JSON that cannot be processed (${unprocessable})`;
-        await this.outbound.refused(outboundId, { error });
-        return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
-      }
+      if (unprocessable) return refused(`answered with JSON that cannot be processed (${unprocessable})`);
       const ack = answer?.message;
       // ack_status is ACK in the spec; samples also write it in other cases (DIGEST 2.3).
       if (res.statusCode >= 200 && res.statusCode < 300 && String(ack?.ack_status ?? '').toUpperCase() === 'ACK' && typeof ack?.correlation_id === 'string') {

@@ -12,6 +12,7 @@ import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
 import { DciError } from '../http/errors.js';
+import { readBoundedText } from '../http/bounded-body.js';
 import { unprocessableJson } from '../http/json-body.js';
 
 /** A domain served by another DCI registry: this gateway forwards its searches there. */
@@ -84,7 +85,7 @@ export class UpstreamSearch {
     signingKey: SigningKey,
     private readonly peerTokens: PeerTokens,
     private readonly verifier: SignatureVerifier,
-    private readonly timeoutMs: number,
+    private readonly limits: { timeoutMs: number; maxAnswerBytes: number },
   ) {
     this.signer = new EnvelopeSigner(signingKey, upstream.senderId);
   }
@@ -123,21 +124,23 @@ export class UpstreamSearch {
     const body = this.signer.signedEnvelopeText(u.signatureFormat, header, { transaction_id: transactionId, search_request: items });
     let status: number;
     let text: string;
+    let complete: boolean;
     try {
       const token = await this.peerTokens.bearer(u.auth);
       const res = await request(`${u.baseUrl.replace(/\/+$/, '')}/registry/sync/search`, {
         method: 'POST',
         body,
         headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        headersTimeout: this.limits.timeoutMs,
+        bodyTimeout: this.limits.timeoutMs,
       });
       status = res.statusCode;
-      text = await res.body.text();
+      ({ text, complete } = await readBoundedText(res.body, this.limits.maxAnswerBytes));
     } catch (e) {
       throw unavailable(u, `could not be reached: ${(e as Error).message.slice(0, 200)}`);
     }
     if (status !== 200) throw unavailable(u, `answered HTTP ${status}`);
+    if (!complete) throw unavailable(u, `answered with more than ${this.limits.maxAnswerBytes} bytes (UPSTREAM_MAX_ANSWER_BYTES)`);
     let answer: { signature?: unknown; header?: { sender_id?: unknown }; message?: { search_response?: unknown } };
     try {
       answer = JSON.parse(text);

@@ -102,3 +102,31 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => s.close(r));
   return port;
 }
+
+/** A server that answers every request 200 with a JSON body that never ends, until the client hangs up. */
+export async function startEndlessServer(): Promise<{ url: string; requests: () => number; bytesSent: () => number; close(): Promise<void> }> {
+  let requests = 0;
+  let sent = 0;
+  const chunk = Buffer.from(`{"padding":"${'x'.repeat(16_000)}"},`);
+  const server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('[');
+    const more = () => {
+      while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    bytesSent: () => sent,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { request } from 'undici';
+import { readBoundedText } from '../../http/bounded-body.js';
 import { type EncryptionTarget, keyAlgOf } from './encryption.js';
 
 export interface Jwks {
@@ -22,6 +23,8 @@ interface Cached {
 }
 
 const FRESH_MS = 10 * 60_000;
+/** A JWKS holds a few keys: an RSA one is under 1 KB. */
+const MAX_JWKS_BYTES = 1024 * 1024;
 
 function importKeys(jwks: Jwks): Cached {
   const keys = new Map<string, KeyObject>();
@@ -92,8 +95,9 @@ export class PartnerKeys {
     if (!pending) {
       pending = (async () => {
         const res = await request(uri, { method: 'GET', headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs, headers: { accept: 'application/json' } });
-        const text = await res.body.text();
+        const { text, complete } = await readBoundedText(res.body, MAX_JWKS_BYTES);
         if (res.statusCode !== 200) throw new Error(`JWKS ${uri} answered HTTP ${res.statusCode}`);
+        if (!complete) throw new Error(`JWKS ${uri} is larger than ${MAX_JWKS_BYTES} bytes`);
         const cached = importKeys(JSON.parse(text) as Jwks);
         this.cache.set(partnerId, cached);
         return cached;

@@ -9,6 +9,7 @@ import { checkCallbackUrl } from './callback-target.js';
 import type { AttemptResult, ClaimedDelivery, DeliveryStore } from './delivery-store.js';
 import { Wakeup } from './wakeup.js';
 import type { WorkerIdentity } from './worker-identity.js';
+import { readBoundedText } from '../../http/bounded-body.js';
 
 export interface DispatcherOptions {
   /** Longest we wait for a receiver's answer; a hanging receiver costs one slot this long. */
@@ -230,7 +231,7 @@ export class CallbackDispatcher {
         bodyTimeout: this.opts.timeoutMs,
         signal: this.aborts.signal,
       });
-      const answer = await readAnswer(res.body);
+      const { text: answer } = await readBoundedText(res.body, MAX_ANSWER_BYTES);
       if (res.statusCode === 401) this.peerTokens.invalidate(callbacks.auth);
       if (res.statusCode === 410) return done(410, 'receiver answered 410 Gone: no further attempts', 'gone');
       if (res.statusCode < 200 || res.statusCode >= 300) return done(res.statusCode, `receiver answered HTTP ${res.statusCode}`, 'pending');
@@ -241,18 +242,6 @@ export class CallbackDispatcher {
       return done(null, describeFailure(err, this.opts.timeoutMs), 'pending');
     }
   }
-}
-
-async function readAnswer(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  let text = '';
-  for await (const chunk of body) {
-    text += chunk.toString('utf8');
-    if (text.length > MAX_ANSWER_BYTES) {
-      body.destroy();
-      break;
-    }
-  }
-  return text;
 }
 
 /** A 2xx whose ACK body says ERR is a refusal, not a delivery (DIGEST 2.6). */

@@ -1,0 +1,45 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEndlessServer } from '../../../test/support/receiver.js';
+import { generateSigningKey, type SigningKey } from './keys.js';
+import { PartnerKeys } from './partner-keys.js';
+
+let key: SigningKey;
+let jwksServer: ReturnType<typeof createServer>;
+let jwksUrl: string;
+
+beforeAll(async () => {
+  key = await generateSigningKey();
+  jwksServer = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [key.publicJwk] }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
+});
+afterAll(async () => {
+  jwksServer.closeAllConnections();
+  await new Promise((resolve) => jwksServer.close(resolve));
+});
+
+describe("a partner's published JWKS", () => {
+  it('is fetched and its key found by kid', async () => {
+    const keys = new PartnerKeys({ timeoutMs: 5_000, refetchMinMs: 0 });
+    const found = await keys.get({ id: 'p', jwksUri: jwksUrl }, key.kid);
+    expect(found?.asymmetricKeyType).toBe('ed25519');
+  });
+
+  it('is read no further than 1 MB: a JWKS endpoint answering without end gives no key, soon', async () => {
+    const endless = await startEndlessServer();
+    try {
+      const keys = new PartnerKeys({ timeoutMs: 5_000, refetchMinMs: 0 });
+      const started = Date.now();
+      expect(await keys.get({ id: 'p', jwksUri: `${endless.url}/jwks.json` }, key.kid)).toBeUndefined();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(endless.requests()).toBe(1);
+    } finally {
+      await endless.close();
+    }
+  });
+});
