@@ -65,7 +65,7 @@ const ConfigSchema = z.object({
   WORKERS: bool.optional(),
   /** How often idle workers look for work that other processes queued (their own work wakes them at once). */
   WORKER_POLL_MS: z.coerce.number().int().min(10).default(500),
-  /** Longest a callback receiver may take to answer before the attempt counts as failed. */
+  /** Longest a callback receiver or peer registry may take to send its answer's headers, and again its body, before the attempt fails. */
   CALLBACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** First retry delay (doubling after each failure, with jitter). */
   CALLBACK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(2_000),

@@ -162,6 +162,26 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
     }
   });
 
+  it('answers 502 once CALLBACK_TIMEOUT_MS has passed on the body of an upstream that trickles its answer', async () => {
+    const trickling = await startEndlessServer({ trickle: true });
+    const broken = await startTestServer(
+      { CALLBACK_TIMEOUT_MS: '1000', UPSTREAMS_FILE: pair.upstreamsFile('trickling.json', { base_url: `${trickling.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
+      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
+    );
+    try {
+      const started = Date.now();
+      const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
+      expect(res.status).toBe(502);
+      expectErrorBody(res.json, 'err.service.unavailable');
+      expect(res.json.message.error.message).toContain('the answer took longer than 1000 ms to arrive');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      await broken.close();
+      await trickling.close();
+    }
+  });
+
   it('refuses an invalid UPSTREAMS_FILE at start', async () => {
     const file = pair.upstreamsFile('bad.json', { base_url: 'not a url', id: 'x' });
     await expect(startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb })).rejects.toThrow(/UPSTREAMS_FILE .*base_url/);

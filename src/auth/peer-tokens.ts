@@ -49,7 +49,7 @@ export class PeerTokens {
       headersTimeout: this.opts.timeoutMs,
       bodyTimeout: this.opts.timeoutMs,
     });
-    const { text, complete } = await readBoundedText(res.body, SMALL_ANSWER_BYTES);
+    const { text, complete } = await readBoundedText(res.body, { maxBytes: SMALL_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
     if (res.statusCode !== 200) throw new Error(`token endpoint ${auth.tokenUrl} answered HTTP ${res.statusCode}`);
     if (!complete) throw new Error(`token endpoint ${auth.tokenUrl} answered with more than ${SMALL_ANSWER_BYTES} bytes`);
     const body = JSON.parse(text) as { access_token?: unknown; expires_in?: unknown };

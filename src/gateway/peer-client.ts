@@ -81,7 +81,7 @@ export class PeerClient {
         await this.outbound.refused(outboundId, { error });
         return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
       };
-      const { text, complete } = await readBoundedText(res.body, SMALL_ANSWER_BYTES);
+      const { text, complete } = await readBoundedText(res.body, { maxBytes: SMALL_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
       if (!complete) return refused(`answered with more than ${SMALL_ANSWER_BYTES} bytes (HTTP ${res.statusCode})`);
       let answer: { message?: { ack_status?: unknown; correlation_id?: unknown; error?: { code?: unknown; message?: unknown } } } | undefined;
       try {

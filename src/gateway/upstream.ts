@@ -135,7 +135,7 @@ export class UpstreamSearch {
         bodyTimeout: this.limits.timeoutMs,
       });
       status = res.statusCode;
-      ({ text, complete } = await readBoundedText(res.body, this.limits.maxAnswerBytes));
+      ({ text, complete } = await readBoundedText(res.body, { maxBytes: this.limits.maxAnswerBytes, deadlineMs: this.limits.timeoutMs }));
     } catch (e) {
       throw unavailable(u, `could not be reached: ${(e as Error).message.slice(0, 200)}`);
     }

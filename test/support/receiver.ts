@@ -103,8 +103,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A server that answers every request 200 with a JSON body that never ends, until the client hangs up. */
-export async function startEndlessServer(): Promise<{ url: string; requests: () => number; bytesSent: () => number; close(): Promise<void> }> {
+/**
+ * A server that answers every request 200 with a JSON body that never ends, until the client hangs up: as fast as it
+ * can be read, or (`trickle`) a byte every 100 ms.
+ */
+export async function startEndlessServer(opts: { trickle?: boolean } = {}): Promise<{ url: string; requests: () => number; bytesSent: () => number; close(): Promise<void> }> {
   let requests = 0;
   let sent = 0;
   const chunk = Buffer.from(`{"padding":"${'x'.repeat(16_000)}"},`);
@@ -113,6 +116,11 @@ export async function startEndlessServer(): Promise<{ url: string; requests: () 
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write('[');
+    if (opts.trickle) {
+      const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(' ')), 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     const more = () => {
       while (!res.destroyed && res.write(chunk)) sent += chunk.length;
       if (!res.destroyed) res.once('drain', more);

@@ -95,7 +95,7 @@ export class PartnerKeys {
     if (!pending) {
       pending = (async () => {
         const res = await request(uri, { method: 'GET', headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs, headers: { accept: 'application/json' } });
-        const { text, complete } = await readBoundedText(res.body, MAX_JWKS_BYTES);
+        const { text, complete } = await readBoundedText(res.body, { maxBytes: MAX_JWKS_BYTES, deadlineMs: this.opts.timeoutMs });
         if (res.statusCode !== 200) throw new Error(`JWKS ${uri} answered HTTP ${res.statusCode}`);
         if (!complete) throw new Error(`JWKS ${uri} is larger than ${MAX_JWKS_BYTES} bytes`);
         const cached = importKeys(JSON.parse(text) as Jwks);

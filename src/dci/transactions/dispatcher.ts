@@ -231,7 +231,7 @@ export class CallbackDispatcher {
         bodyTimeout: this.opts.timeoutMs,
         signal: this.aborts.signal,
       });
-      const { text: answer } = await readBoundedText(res.body, MAX_ANSWER_BYTES);
+      const { text: answer } = await readBoundedText(res.body, { maxBytes: MAX_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
       if (res.statusCode === 401) this.peerTokens.invalidate(callbacks.auth);
       if (res.statusCode === 410) return done(410, 'receiver answered 410 Gone: no further attempts', 'gone');
       if (res.statusCode < 200 || res.statusCode >= 300) return done(res.statusCode, `receiver answered HTTP ${res.statusCode}`, 'pending');
