@@ -184,6 +184,22 @@ describe('assessments', () => {
     expect(badDate.status).toBe(400);
     const backwards = await assess({ ...base, valid_until: '2025-01-01' });
     expect(backwards.status).toBe(400);
+    // Year 0 exists in ISO 8601, not in PostgreSQL (it had been a 500); a future date would outrank later assessments.
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    for (const [field, value, why] of [
+      ['assessment_date', '0000-01-01', /assessment_date: year 0000 is not a date/],
+      ['valid_until', '0000-01-01', /valid_until: year 0000 is not a date/],
+      ['assessment_date', day(2), /assessment_date: assessment_date is in the future/],
+      ['assessment_date', '9999-12-31', /assessment_date: assessment_date is in the future/],
+    ] as const) {
+      const res = await assess({ ...base, [field]: value });
+      expect(res.status, `${field} ${value}`).toBe(400);
+      expectErrorBody(res.json, 'err.request.bad');
+      expect(res.json.message.error.message, `${field} ${value}`).toMatch(why);
+    }
+    const support = await assess({ ...base, disability_support: { assistive_technology: [{ type: 'wheelchair', support_status: 'Required', since: '0000-12-31' }] } });
+    expect(support.status).toBe(400);
+    expect(support.json.message.error.message).toMatch(/since: year 0000 is not a date/);
     const unknown = await assess({ ...base, person: { identifier_type: 'UIN', identifier_value: '0000000000' } });
     expect(unknown.status).toBe(404);
     const household = await assess({ ...base, person: { identifier_type: 'HOUSEHOLD_ID', identifier_value: 'HH-1' } });
@@ -192,6 +208,10 @@ describe('assessments', () => {
     expect(notBoard.status).toBe(403);
     const [n] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records where individual_id = $1`, [person.id]);
     expect(n.n).toBe(0);
+    // Tomorrow in UTC is already today east of it: accepted.
+    const other = await personWithoutRecord();
+    const tomorrow = await assess({ ...base, person: { identifier_type: 'UIN', identifier_value: other.uin }, assessment_date: day(1) });
+    expect(tomorrow.status, tomorrow.text).toBe(201);
   });
 });
 

@@ -85,7 +85,11 @@ function vocabField<V extends string | number>(vocab: Vocabulary<V>) {
 }
 
 const schemaName = (vocab: { name: string }) => vocab.name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
-const isoDate = z.iso.date();
+// ISO 8601 has a year 0; PostgreSQL's dates (like the Gregorian calendar) begin at year 1.
+const isoDate = z.iso.date().refine((d) => d >= '0001-01-01', { message: 'year 0000 is not a date' });
+
+/** The latest date an assessment may carry: tomorrow in UTC (where it is already tomorrow east of UTC). */
+const latestAssessmentDate = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
 const SupportEntry = z.object({
   type: z.string().min(1).max(200),
@@ -128,6 +132,8 @@ const AssessmentBody = z
     housing_type: z.string().max(200).optional(),
   })
   .refine((a) => !a.valid_until || a.valid_until >= a.assessment_date, { message: 'valid_until is before assessment_date', path: ['valid_until'] })
+  // A future date would also outrank every real assessment that follows it (an older one is refused).
+  .refine((a) => a.assessment_date <= latestAssessmentDate(), { message: 'assessment_date is in the future', path: ['assessment_date'] })
   .openapi('DisabilityAssessment');
 
 /** The code lists of the IBR and DR, published as OpenAPI components (DIGEST 5: values, labels accepted on input). */
