@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { clearValue, idColumns, TEST_DATA_KEYS } from './support/data-keys.js';
+import { clearValue, idColumns, TEST_DATA_KEYS, testVault } from './support/data-keys.js';
 import { IdentifierVault } from '../src/registry/identifiers.js';
 import { VitalEventApplier } from '../src/domains/crvs/apply.js';
 import { VitalEventInbox } from '../src/domains/crvs/vital-event-inbox.js';
@@ -331,6 +331,37 @@ describe('refusals', () => {
       { reference_id: 'evt-adoption', state: 'pending', outcome: 'event type Adoption is not applied automatically' },
       { reference_id: 'evt-empty', state: 'pending', outcome: 'the deceased has no identifier' },
     ]);
+  });
+
+  it('acknowledges and keeps for review, applying nothing, an event whose date is no calendar date or is in the future', async () => {
+    const hh = await marriedHousehold(6);
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    const death = (ref: string, deathDate: unknown) => ({ type: 'Death', record: { identifier: [uinOf(hh.headUin), { identifier_type: 'DRN', identifier_value: `D-${ref}` }], death_date: deathDate }, ref });
+    // PostgreSQL refuses the first two dates: each had failed the notify with a 500, at every resend.
+    await sendOk([
+      death('evt-feb30', '2026-02-30'),
+      death('evt-year0', '0000-01-01T10:00:00Z'),
+      death('evt-five-digits', '99999-01-01'),
+      death('evt-number', 20261120),
+      death('evt-future', day(2)),
+      { type: 'Birth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-evt-future' }], birth_date: '2099-02-03', parent1_identifier: [uinOf(hh.spouseUin)] }, ref: 'evt-future-birth' },
+      { type: 'Marriage', record: { identifier: [uinOf(hh.spouseUin), { identifier_type: 'MRN', identifier_value: 'M-evt-future' }], marriage_date: day(3) }, ref: 'evt-future-marriage' },
+    ]);
+    const rows = await db.query(`select reference_id, state, outcome from crvs_events where reference_id like 'evt-f%' or reference_id in ('evt-year0', 'evt-number') order by reference_id`);
+    expect(rows).toEqual([
+      { reference_id: 'evt-feb30', state: 'pending', outcome: 'the record cannot be read: death_date "2026-02-30" is not a date' },
+      { reference_id: 'evt-five-digits', state: 'pending', outcome: 'the record cannot be read: death_date "99999-01-01" is not a date' },
+      { reference_id: 'evt-future', state: 'pending', outcome: `death_date ${day(2)} is in the future` },
+      { reference_id: 'evt-future-birth', state: 'pending', outcome: 'birth_date 2099-02-03 is in the future' },
+      { reference_id: 'evt-future-marriage', state: 'pending', outcome: `the marriage or divorce date ${day(3)} is in the future` },
+      { reference_id: 'evt-number', state: 'pending', outcome: 'the record cannot be read: death_date 20261120 is not a date' },
+      { reference_id: 'evt-year0', state: 'pending', outcome: 'the record cannot be read: death_date "0000-01-01T10:00:00Z" is not a date' },
+    ]);
+    expect(await one('select death_date, marital_status from individuals where id = $1', [hh.headId])).toEqual({ death_date: null, marital_status: 'M' });
+    expect(await one(`select count(*)::int as n from identifiers where id_type = 'BRN' and id_lookup = $1`, [testVault().lookupKey('BRN', 'B-evt-future')])).toEqual({ n: 0 });
+    // A death dated tomorrow (UTC) is today east of UTC: applied.
+    await sendOk([death('evt-tomorrow', day(1))]);
+    expect(await one('select death_date::text as d from individuals where id = $1', [hh.headId])).toEqual({ d: day(1) });
   });
 
   it('stores the CRVS records sealed: no name or identifier in clear', async () => {

@@ -121,6 +121,14 @@ export function toDate(value: string): string | undefined {
   return `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }
 
+/**
+ * The latest date an event that has happened may carry: tomorrow in UTC, as it is already tomorrow east of UTC. A
+ * later one is a mistake (or a forgery) that would outrank every real event after it.
+ */
+export function latestEventDate(now = Date.now()): string {
+  return new Date(now + 86_400_000).toISOString().slice(0, 10);
+}
+
 function daysInMonth(y: number, m: number): number {
   if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
   return [4, 6, 9, 11].includes(m) ? 30 : 31;

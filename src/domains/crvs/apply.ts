@@ -1,4 +1,5 @@
 import type { Database } from '../../db/client.js';
+import { latestEventDate } from '../../dci/query/values.js';
 import { EventBatch } from '../../registry/events.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { REGISTRATION_NUMBER, type Identifier, type VitalEvent } from './vital-events.js';
@@ -19,6 +20,15 @@ export interface ApplyResult {
 
 const applied = (outcome: string, created: string[] = []): ApplyResult => ({ state: 'applied', outcome, waitingFor: [], created });
 const pending = (outcome: string, waitingFor: string[]): ApplyResult => ({ state: 'pending', outcome, waitingFor, created: [] });
+
+/** Why an event cannot have happened yet (a date after latestEventDate): it waits for review instead of applying. */
+function futureDateOf(e: VitalEvent): string | undefined {
+  const latest = latestEventDate();
+  for (const [field, date] of [['birth_date', e.birthDate], ['death_date', e.deathDate], ['the marriage or divorce date', e.eventDate]] as const) {
+    if (date && date > latest) return `${field} ${date} is in the future`;
+  }
+  return undefined;
+}
 
 const SPOUSE = ['SPS', 'HUSB', 'WIFE'];
 
@@ -50,6 +60,8 @@ export class VitalEventApplier {
   }
 
   async apply(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
+    const future = futureDateOf(e);
+    if (future) return pending(future, []);
     const events = new EventBatch(source);
     let result: ApplyResult;
     switch (e.type) {

@@ -148,10 +148,21 @@ export class VitalEventInbox {
         [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created, ...(written?.params ?? [])],
       );
       if (!waiting || tries === MAX_RETRIES_PER_CHANGE) return;
-      const retried = await this.applier.apply(tx, readVitalEvent(this.open(waiting.record)), `crvs:${waiting.sender_id}`);
+      const retried = await this.applyStored(tx, waiting.record, waiting.sender_id);
       created = retried.state === 'applied' ? [...created, ...retried.created] : created.filter((k) => !retried.waitingFor.includes(k));
       current = { id: Number(waiting.id), result: retried };
     }
+  }
+
+  /** Applies a stored record again; one that does not read (it never did, or the reader is stricter now) stays pending, saying why. */
+  private async applyStored(tx: Tx, record: string, senderId: string): Promise<ApplyResult> {
+    let event: VitalEvent;
+    try {
+      event = readVitalEvent(this.open(record));
+    } catch (e) {
+      return { state: 'pending', outcome: `the record cannot be read: ${(e as Error).message}`, waitingFor: [], created: [] };
+    }
+    return this.applier.apply(tx, event, `crvs:${senderId}`);
   }
 
   async list(filter: { state?: string; senderId?: string; beforeId?: number; limit: number }): Promise<VitalEventRow[]> {
@@ -171,12 +182,7 @@ export class VitalEventInbox {
         [id],
       );
       if (!row) return false;
-      let result: ApplyResult;
-      try {
-        result = await this.applier.apply(tx, readVitalEvent(this.open(row.record)), `crvs:${row.sender_id}`);
-      } catch (e) {
-        result = { state: 'pending', outcome: `the record cannot be read: ${(e as Error).message}`, waitingFor: [], created: [] };
-      }
+      const result = await this.applyStored(tx, row.record, row.sender_id);
       await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
       await this.settle(tx, id, result);
       return true;

@@ -1,4 +1,5 @@
 import { isObject, present } from '../../dci/envelope/normalize.js';
+import { toDate } from '../../dci/query/values.js';
 import { canonicalIdType } from '../../registry/identifiers.js';
 import { normalizeSex } from '../../registry/vocabularies.js';
 
@@ -65,11 +66,18 @@ function identifiersOf(v: unknown): Identifier[] {
   return out;
 }
 
-/** `YYYY-MM-DD` of a date or date-time (CRVS sends `2025-01-01T04:20:15Z` for a birth date); undefined if not one. */
-function dateOf(v: unknown): string | undefined {
-  if (typeof v !== 'string') return undefined;
-  const m = /^(\d{4}-\d{2}-\d{2})/.exec(v.trim());
-  return m && !Number.isNaN(Date.parse(m[1])) ? m[1] : undefined;
+/**
+ * `YYYY-MM-DD` of a date or date-time (CRVS sends `2025-01-01T04:20:15Z` for a birth date), undefined when absent.
+ * One that is not a calendar date (2026-02-30, year 0: PostgreSQL refuses both, and a notify carrying one had failed
+ * as a 500 at every resend) makes the record unreadable: it is kept for review rather than applied without its date.
+ */
+function dateOf(v: unknown, field: string): string | undefined {
+  const text = typeof v === 'string' ? v.trim() : '';
+  if (!present(v) || (typeof v === 'string' && text === '')) return undefined;
+  const prefix = /^(\d{4}-\d{2}-\d{2})/.exec(text);
+  const date = toDate(text) ?? (prefix ? toDate(prefix[1]) : undefined);
+  if (!date) throw new Error(`${field} ${JSON.stringify(v).slice(0, 40)} is not a date`);
+  return date;
 }
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
@@ -100,11 +108,11 @@ export function readVitalEvent(data: Record<string, unknown>): VitalEvent {
     givenName: text(name.given_name ?? r.given_name),
     surname: text(name.surname ?? r.surname),
     sex: (typeof r.sex === 'string' && normalizeSex(r.sex)) || 'unknown',
-    birthDate: dateOf(r.birth_date),
+    birthDate: dateOf(r.birth_date, 'birth_date'),
     birthPlace: placeName(r.birth_place),
-    deathDate: dateOf(r.death_date),
+    deathDate: dateOf(r.death_date, 'death_date'),
     deathPlace: placeName(r.death_place),
-    eventDate: dateOf(r.marriage_date) ?? dateOf(r.divorce_date),
+    eventDate: dateOf(r.marriage_date, 'marriage_date') ?? dateOf(r.divorce_date, 'divorce_date'),
   };
 }
 

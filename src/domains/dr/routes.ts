@@ -6,6 +6,7 @@ import type { Database } from '../../db/client.js';
 import { type CheckAnswer, type CheckDeps, type CheckItem, checkSubjects, itemStatus, registerCheckEndpoint } from '../../dci/checks/check-route.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
 import { QueryRejection } from '../../dci/query/index.js';
+import { latestEventDate } from '../../dci/query/values.js';
 import { subjectConditions } from '../../dci/query/subject.js';
 import { projectionOf } from '../../dci/search/projection.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
@@ -88,8 +89,6 @@ const schemaName = (vocab: { name: string }) => vocab.name.split('_').map((w) =>
 // ISO 8601 has a year 0; PostgreSQL's dates (like the Gregorian calendar) begin at year 1.
 const isoDate = z.iso.date().refine((d) => d >= '0001-01-01', { message: 'year 0000 is not a date' });
 
-/** The latest date an assessment may carry: tomorrow in UTC (where it is already tomorrow east of UTC). */
-const latestAssessmentDate = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
 const SupportEntry = z.object({
   type: z.string().min(1).max(200),
@@ -133,7 +132,7 @@ const AssessmentBody = z
   })
   .refine((a) => !a.valid_until || a.valid_until >= a.assessment_date, { message: 'valid_until is before assessment_date', path: ['valid_until'] })
   // A future date would also outrank every real assessment that follows it (an older one is refused).
-  .refine((a) => a.assessment_date <= latestAssessmentDate(), { message: 'assessment_date is in the future', path: ['assessment_date'] })
+  .refine((a) => a.assessment_date <= latestEventDate(), { message: 'assessment_date is in the future', path: ['assessment_date'] })
   .openapi('DisabilityAssessment');
 
 /** The code lists of the IBR and DR, published as OpenAPI components (DIGEST 5: values, labels accepted on input). */
