@@ -252,6 +252,29 @@ describe('subscribe refusals', () => {
   });
 });
 
+describe('a stored filter this version refuses', () => {
+  it('leaves that subscription out, and notifies the others as before', async () => {
+    const { items } = await subscribe([
+      deathsCriteria({ notify_record_type: 'spdci-extensions-dci:Person', filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { age: { $gte: 16 } } } } } }),
+    ]);
+    expect(items[0].status, JSON.stringify(items[0])).toBe('succ');
+    const healthy = items[0].subscriptions[0].code;
+    // As an older version stored it: ages beyond 150 years have been refused since (they had failed as a 500).
+    const filter = { filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { age: { $gte: 10000 } } } } } };
+    const [old] = await db.query<{ code: string }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, notify_url, fingerprint, status, criteria)
+       select 'SUB-00000000000000000OLD', domain, partner_id, 's-old', event_types, reg_event_type, record_type, $1::jsonb, notify_url, 'an older filter', status, criteria
+       from subscriptions where code = $2 returning code`,
+      [JSON.stringify(filter), healthy],
+    );
+    const person = await someone();
+    await reportDeath(person.uin);
+    const [notify] = await waitFor(() => notifiesFor(healthy).length > 0 && notifiesFor(healthy), 10_000, 'the healthy subscription\'s notify');
+    expect(notify.body.message.notify_event[0].data.reg_records.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
+    expect(notifiesFor(old.code)).toHaveLength(0);
+  });
+});
+
 describe('durability', () => {
   it('notifies, after a restart, of the changes made while no worker was running', async () => {
     const { items } = await subscribe([

@@ -59,6 +59,8 @@ const ROUND_GAP_MS = 50;
  */
 export class NotifyFanout {
   private readonly loop: PollingLoop;
+  /** Subscriptions whose stored filter no longer compiles, already reported in the log. */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -67,7 +69,7 @@ export class NotifyFanout {
     private readonly audit: AuditLog,
     private readonly envelopes: EnvelopeBuilder,
     private readonly opts: { pollMs: number; horizonSeconds: number },
-    logger: Logger,
+    private readonly logger: Logger,
     private readonly dispatcher: { wake(): void },
   ) {
     this.loop = new PollingLoop(
@@ -164,7 +166,18 @@ export class NotifyFanout {
     const id = plan.subject === 'group' ? event.group_id : event.individual_id;
     if (id === null) return undefined;
     const own = plan.subject === 'group' ? sql`g.id = ${id}` : sql`i.id = ${id}`;
-    const filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
+    let filter;
+    try {
+      filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
+    } catch (err) {
+      // Accepted by an older version, refused by this one (stricter values): left out, as one subscription's filter
+      // must not stop the cursor, and with it every other subscriber's notifies.
+      if (!this.reported.has(sub.code)) {
+        this.reported.add(sub.code);
+        this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, 'subscription filter no longer compiles: its notifies are not sent');
+      }
+      return undefined;
+    }
     const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, sortKeys: [], limit: 1, offset: 0 });
     return record;
   }
