@@ -41,6 +41,26 @@ afterAll(async () => {
 
 const byUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')]);
 
+type UpstreamSearch = () => ReturnType<typeof postJson>;
+
+/** A gateway whose CRVS upstream is a fake at `upstreamUrl` (no token asked, no signature checked), for `run`. */
+async function withUpstreamAt(upstreamUrl: string, env: Record<string, string>, run: (search: UpstreamSearch, gateway: TestServer) => Promise<void>): Promise<void> {
+  const file = pair.upstreamsFile(`fake-${Object.keys(env).join('-') || 'plain'}.json`, { base_url: `${upstreamUrl}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
+  const gateway = await startTestServer({ ...env, UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] });
+  try {
+    await run(async () => postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), byUin()), gateway);
+  } finally {
+    await gateway.close();
+  }
+}
+
+async function expectUnavailable(search: UpstreamSearch, why: RegExp, name = String(why)): Promise<void> {
+  const res = await search();
+  expect(res.status, name).toBe(502);
+  expectErrorBody(res.json, 'err.service.unavailable');
+  expect(res.json.message.error.message, name).toMatch(why);
+}
+
 describe('gateway mode: the CRVS domain forwarded upstream', () => {
   it("answers with the upstream CRVS's record, signed by the gateway, and both sides audit the disclosure", async () => {
     const res = await postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), byUin());
@@ -106,78 +126,59 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
     });
     let deep: unknown = 'x';
     for (let i = 0; i < 1_000; i++) deep = [deep];
-    const broken = await startTestServer(
-      { UPSTREAMS_FILE: pair.upstreamsFile('fake.json', { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
-      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
-    );
+    const audited = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log`))[0].n);
     try {
-      const audited = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log`))[0].n);
-      // The same fake answering well-formed text: the record comes through, and its disclosure is audited.
-      upstream.respondWith(answerWith('CRVS-REG-1'));
-      const before = await audited();
-      const good = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
-      expect(good.status).toBe(200);
-      expect(good.json.message.search_response[0].data.reg_records[0].identifier).toEqual([{ identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-1' }]);
-      expect(await audited()).toBe(before + 1);
+      await withUpstreamAt(upstream.url, {}, async (search) => {
+        // The same fake answering well-formed text: the record comes through, and its disclosure is audited.
+        upstream.respondWith(answerWith('CRVS-REG-1'));
+        const before = await audited();
+        const good = await search();
+        expect(good.status).toBe(200);
+        expect(good.json.message.search_response[0].data.reg_records[0].identifier).toEqual([{ identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-1' }]);
+        expect(await audited()).toBe(before + 1);
 
-      for (const [name, value, why] of [
-        ['a lone high surrogate', 'CRVS-\ud800-1', /unpaired surrogate/],
-        ['a lone low surrogate', '\udfff', /unpaired surrogate/],
-        ['U+0000', 'CRVS\u0000', /U\+0000/],
-        ['1,000 levels of arrays', deep, /deeper than/],
-      ] as const) {
-        upstream.respondWith(answerWith(value));
-        const count = await audited();
-        const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
-        expect(res.status, name).toBe(502);
-        expectErrorBody(res.json, 'err.service.unavailable');
-        expect(res.json.message.error.message, name).toMatch(why);
-        expect(await audited(), name).toBe(count);
-      }
+        for (const [name, value, why] of [
+          ['a lone high surrogate', 'CRVS-\ud800-1', /unpaired surrogate/],
+          ['a lone low surrogate', '\udfff', /unpaired surrogate/],
+          ['U+0000', 'CRVS\u0000', /U\+0000/],
+          ['1,000 levels of arrays', deep, /deeper than/],
+        ] as const) {
+          upstream.respondWith(answerWith(value));
+          const count = await audited();
+          await expectUnavailable(search, why, name);
+          expect(await audited(), name).toBe(count);
+        }
+      });
     } finally {
-      await broken.close();
       await upstream.close();
     }
   });
 
   it('answers 502 soon, having read only UPSTREAM_MAX_ANSWER_BYTES, when the upstream answers without end', async () => {
     const endless = await startEndlessServer();
-    const broken = await startTestServer(
-      { UPSTREAM_MAX_ANSWER_BYTES: '65536', UPSTREAMS_FILE: pair.upstreamsFile('endless.json', { base_url: `${endless.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
-      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
-    );
     try {
-      const started = Date.now();
-      const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
-      expect(res.status).toBe(502);
-      expectErrorBody(res.json, 'err.service.unavailable');
-      expect(res.json.message.error.message).toContain('answered with more than 65536 bytes');
-      expect(endless.requests()).toBe(1);
-      expect(Date.now() - started).toBeLessThan(5_000);
-      const health = await fetch(`${broken.url}/healthz`);
-      expect(health.status).toBe(200);
+      await withUpstreamAt(endless.url, { UPSTREAM_MAX_ANSWER_BYTES: '65536' }, async (search, gateway) => {
+        const started = Date.now();
+        await expectUnavailable(search, /answered with more than 65536 bytes/);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(endless.requests()).toBe(1);
+        expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+      });
     } finally {
-      await broken.close();
       await endless.close();
     }
   });
 
   it('answers 502 once CALLBACK_TIMEOUT_MS has passed on the body of an upstream that trickles its answer', async () => {
     const trickling = await startEndlessServer({ trickle: true });
-    const broken = await startTestServer(
-      { CALLBACK_TIMEOUT_MS: '1000', UPSTREAMS_FILE: pair.upstreamsFile('trickling.json', { base_url: `${trickling.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined }) },
-      { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] },
-    );
     try {
-      const started = Date.now();
-      const res = await postJson(`${broken.url}/crvs/registry/sync/search`, await broken.token(), byUin());
-      expect(res.status).toBe(502);
-      expectErrorBody(res.json, 'err.service.unavailable');
-      expect(res.json.message.error.message).toContain('the answer took longer than 1000 ms to arrive');
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
-      expect(Date.now() - started).toBeLessThan(4_000);
+      await withUpstreamAt(trickling.url, { CALLBACK_TIMEOUT_MS: '1000' }, async (search) => {
+        const started = Date.now();
+        await expectUnavailable(search, /the answer took longer than 1000 ms to arrive/);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+        expect(Date.now() - started).toBeLessThan(4_000);
+      });
     } finally {
-      await broken.close();
       await trickling.close();
     }
   });
