@@ -32,15 +32,12 @@ export class ReplayGuard {
       await this.checkFirstSeen(senderId, messageId);
       return answer();
     }
-    const recording = this.checkFirstSeen(senderId, messageId);
-    const answering = answer();
-    try {
-      await recording;
-    } catch (e) {
-      await answering.catch(() => {});
-      throw e;
-    }
-    return answering;
+    // Both settle before either outcome is used: an answer failing while the record is still being written (a 504, a
+    // database error) had been an unhandled rejection for that moment, which ends a Node process.
+    const [recorded, answered] = await Promise.allSettled([this.checkFirstSeen(senderId, messageId), answer()]);
+    if (recorded.status === 'rejected') throw recorded.reason;
+    if (answered.status === 'rejected') throw answered.reason;
+    return answered.value;
   }
 
   private async recordMany(batch: { senderId: string; messageId: string }[]): Promise<boolean[]> {
