@@ -96,6 +96,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxResultWindow: deps.config.MAX_RESULT_WINDOW,
       maxBatchItems: deps.config.MAX_BATCH_ITEMS,
       maxBodyBytes: deps.config.MAX_BODY_BYTES,
+      budgetMs: deps.config.SYNC_SEARCH_BUDGET_MS,
     },
   };
   registerSocialRoutes(app, { ...syncSearch, search: deps.searchDomains.get('social')!, forward: deps.upstreams.get('social') });

@@ -14,6 +14,12 @@ const ConfigSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   /** PostgreSQL cancels a statement running longer than this; the caller gets 504 err.request.timeout, not a hang. */
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /**
+   * How long a sync search batch may keep running: items not yet started by then are not run, and the request is
+   * answered 504 err.request.timeout (a batch of 100 whole-registry searches could otherwise hold eight connections
+   * for minutes after its caller gave up).
+   */
+  SYNC_SEARCH_BUDGET_MS: z.coerce.number().int().min(1).default(30_000),
   DATA_DIR: z.string().default('./data'),
   /** Load the demo registry into an empty database on start (never in production). */
   DEMO_DATA: bool.optional(),

@@ -293,3 +293,27 @@ describe('header-level rejections (200, header status rjct)', () => {
     }
   });
 });
+
+describe('a batch that outlives SYNC_SEARCH_BUDGET_MS', () => {
+  it('runs its first eight items, then stops and answers 504 err.request.timeout with what was left', async () => {
+    const budgeted = await startTestServer({ SYNC_SEARCH_BUDGET_MS: '1' });
+    try {
+      const budgetedToken = await budgeted.token();
+      const whole = (n: number) => searchEnvelope(Array.from({ length: n }, () => searchItem({ query_type: 'expression', query: { poverty_score: { $gte: 0 } } })));
+      const eight = await postJson(`${budgeted.url}/social/registry/sync/search`, budgetedToken, whole(8));
+      expect(eight.status).toBe(200);
+      expect(eight.json.message.search_response.map((r: any) => r.status)).toEqual(Array(8).fill('succ'));
+      const twenty = await postJson(`${budgeted.url}/social/registry/sync/search`, budgetedToken, whole(20));
+      expect(twenty.status).toBe(504);
+      expectErrorBody(twenty.json, 'err.request.timeout');
+      expect(twenty.json.message.error.message).toContain('(1 ms) with 12 of 20 items still to run');
+      // The batch failed while its message id was still being recorded: that had been an unhandled rejection, which
+      // ends the server's process. It still answers.
+      expect((await fetch(`${budgeted.url}/healthz`)).status).toBe(200);
+      const again = await postJson(`${budgeted.url}/social/registry/sync/search`, budgetedToken, whole(8));
+      expect(again.status).toBe(200);
+    } finally {
+      await budgeted.close();
+    }
+  });
+});

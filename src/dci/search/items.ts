@@ -6,6 +6,7 @@ import { isObject, present } from '../envelope/normalize.js';
 import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
 import type { SortKey } from '../query/sort.js';
 import type { AttributeCatalog } from '../query/types.js';
+import { DciError } from '../../http/errors.js';
 
 /** A page of a search as a domain's store fetches it. */
 export interface PageQuery {
@@ -164,13 +165,15 @@ const ITEM_CONCURRENCY = 8;
 
 /**
  * Answers a search batch, each item on its own (DIGEST 3.1): a duplicate reference_id is refused for the later
- * items, and a bad item never fails the others.
+ * items, and a bad item never fails the others. With a `budget` (sync searches: a caller is waiting), items still to
+ * run when it is spent are not started (the first eight always run), and the batch fails with 504.
  */
 export async function answerSearchBatch(
   domain: SearchDomain,
   items: Record<string, unknown>[],
   limits: SearchLimits,
   handling: RecordHandling = {},
+  budget?: { deadlineAt: number; budgetMs: number },
 ): Promise<SearchResponseItem[]> {
   const seen = new Set<string>();
   const results: SearchResponseItem[] = new Array(items.length);
@@ -186,6 +189,9 @@ export async function answerSearchBatch(
     pending.push(i);
   });
   for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
+    if (budget && start > 0 && Date.now() > budget.deadlineAt) {
+      throw new DciError(504, 'err.request.timeout', `the batch ran longer than the server allows (${budget.budgetMs} ms) with ${pending.length - start} of ${items.length} items still to run; send fewer items, or narrower ones`);
+    }
     const chunk = pending.slice(start, start + ITEM_CONCURRENCY);
     const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits, handling)));
     chunk.forEach((i, k) => (results[i] = answers[k]));

@@ -17,7 +17,7 @@ import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
 
-export type SyncSearchLimits = SearchLimits & { maxBatchItems: number; maxBodyBytes: number };
+export type SyncSearchLimits = SearchLimits & { maxBatchItems: number; maxBodyBytes: number; /** SYNC_SEARCH_BUDGET_MS */ budgetMs: number };
 
 export interface SyncSearchDeps {
   domain: string;
@@ -36,6 +36,7 @@ export interface SyncSearchDeps {
 export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDeps): void {
   const path = `/${deps.domain}/registry/sync/search`;
   app.post(path, requireScope(deps.tokens, deps.domain, 'search'), async (c) => {
+    const started = Date.now();
     const body = await deps.reader.read(c, { validate: validateSearchEnvelope, batchMember: 'search_request' });
     const header = body.header as RequestHeader;
     const message = body.message as { transaction_id: string; search_request: Record<string, unknown>[] };
@@ -59,7 +60,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       results = await deps.replay.answerOnce(
         header.sender_id,
         header.message_id,
-        () => (deps.forward ? deps.forward.answer(message.transaction_id, items, handling) : answerSearchBatch(deps.search, items, deps.limits, handling)),
+        () => (deps.forward ? deps.forward.answer(message.transaction_id, items, handling) : answerSearchBatch(deps.search, items, deps.limits, handling, { deadlineAt: started + deps.limits.budgetMs, budgetMs: deps.limits.budgetMs })),
         !deps.forward,
       );
     } catch (e) {
