@@ -242,6 +242,21 @@ describe('subscribe refusals', () => {
     expect(items[4].status_reason_message).toMatch(/L, W and # are not supported/);
   });
 
+  it('refuses, per item, start and end times that are no calendar instant or whose first batch would fall after year 9999', async () => {
+    const withFrequency = (frequency: Record<string, unknown>) => deathsCriteria({ notify_record_type: 'Person', frequency });
+    // The first and the last had been acknowledged, then refused by PostgreSQL at every retry: no on-subscribe ever came.
+    const { items } = await subscribe([
+      withFrequency({ frequency: 'daily', start_time: '0000-01-01T00:00:00Z' }),
+      withFrequency({ frequency: 'daily', end_time: '0000-06-01T00:00:00Z' }),
+      withFrequency({ frequency: 'daily', start_time: '2026-02-30T00:00:00Z' }),
+      withFrequency({ frequency: 'daily', start_time: '2026-12-01T24:00:00Z' }),
+      withFrequency({ frequency: 'daily', start_time: '9999-12-31T23:59:59Z' }),
+    ]);
+    expect(items.map((i) => [i.status, i.status_reason_code])).toEqual(Array(5).fill(['rjct', 'rjct.notify_details.invalid']));
+    for (const k of [0, 1, 2, 3]) expect(items[k].status_reason_message).toMatch(/_time must be an RFC 3339 date-time of years 1 to 9999/);
+    expect(items[4].status_reason_message).toMatch(/it never fires within the subscription's time window/);
+  });
+
   it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {
     const crvsTry = await postJson(`${server.url}/social/registry/subscribe`, tokens.crvs, { header: header('subscribe', 'national-crvs'), message: { transaction_id: 't', subscribe_request: [] } });
     expect(crvsTry.status).toBe(403);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileQuery } from './compile.js';
 import { MAX_LIST_ITEMS, MAX_STRING_LENGTH } from './limits.js';
 import { catalog, createTestDb, expectRejection, selectIds } from './test-support.js';
-import { coerceValue } from './values.js';
+import { coerceValue, toTimestamp } from './values.js';
 
 let pg: PGlite;
 beforeAll(async () => {
@@ -79,6 +79,22 @@ describe('dates', () => {
     rejects('birth_date', 'eq', '2023/01/01', /expected a date/);
     rejects('birth_date', 'eq', 'yesterday', /expected a date/);
     rejects('birth_date', 'eq', 20230101, /expected a date/);
+  });
+});
+
+describe('date-times (toTimestamp)', () => {
+  it('gives the instant in UTC of an RFC 3339 date-time, with or without seconds or zone', () => {
+    expect(toTimestamp('2026-12-01T10:00:00+05:30')).toBe('2026-12-01T04:30:00.000Z');
+    expect(toTimestamp(' 2026-12-01t10:00:00.123456Z ')).toBe('2026-12-01T10:00:00.123Z');
+    expect(toTimestamp('0001-01-01T00:00:00Z')).toBe('0001-01-01T00:00:00.000Z');
+    expect(toTimestamp('9999-12-31T23:59:59Z')).toBe('9999-12-31T23:59:59.000Z');
+    expect(toTimestamp('2024-04-12T00:00')).toMatch(/^2024-04-1[12]T/);
+  });
+
+  it('refuses what is no calendar instant, or lies outside years 1 to 9999', () => {
+    for (const bad of ['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '2026-12-01T24:00:00Z', '2026-12-01T10:60:00Z', '2026-12-01T10:00:00+99:99', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00', '2026-12-01', 'soon']) {
+      expect(toTimestamp(bad), bad).toBeUndefined();
+    }
   });
 });
 

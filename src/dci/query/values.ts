@@ -121,6 +121,25 @@ export function toDate(value: string): string | undefined {
   return `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }
 
+/** The instants PostgreSQL's timestamptz takes as input and a four-digit ISO year can write: years 1 to 9999. */
+const EARLIEST_MS = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+export function withinTimestampRange(ms: number): boolean {
+  return ms >= EARLIEST_MS && ms <= LATEST_MS;
+}
+
+/**
+ * An RFC 3339 date-time as an ISO string in UTC, or undefined: its date a calendar date and its time a clock time
+ * (`Date.parse` alone takes 2026-02-30 for 2 March, and year 0), the instant within withinTimestampRange.
+ */
+export function toTimestamp(value: string): string | undefined {
+  const text = value.trim();
+  if (!DATE_TIME.test(text) || toDate(text) === undefined) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) || !withinTimestampRange(ms) ? undefined : new Date(ms).toISOString();
+}
+
 /**
  * The latest date an event that has happened may carry: tomorrow in UTC, as it is already tomorrow east of UTC. A
  * later one is a mistake (or a forgery) that would outrank every real event after it.

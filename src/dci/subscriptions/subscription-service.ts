@@ -4,6 +4,7 @@ import type { Database } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
+import { toTimestamp, withinTimestampRange } from '../query/values.js';
 import { RFC3339, type SearchDomain } from '../search/items.js';
 import { canonicalJson } from '../signing/canonical.js';
 import { CronError } from './cron.js';
@@ -35,8 +36,10 @@ function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: str
   const text = typeof spec.frequency === 'string' ? spec.frequency.trim() : spec.frequency;
   const time = (v: unknown, name: string) => {
     if (!present(v)) return undefined;
-    if (typeof v !== 'string' || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) throw new Refusal('rjct.notify_details.invalid', `frequency.${name} must be an RFC 3339 date-time`);
-    return new Date(v).toISOString();
+    const at = typeof v === 'string' && RFC3339.test(v) ? toTimestamp(v) : undefined;
+    // Year 0, or 2026-02-30, had been taken by Date.parse and then refused by PostgreSQL at every retry of the request.
+    if (!at) throw new Refusal('rjct.notify_details.invalid', `frequency.${name} must be an RFC 3339 date-time of years 1 to 9999`);
+    return at;
   };
   const start = time(spec.start_time, 'start_time');
   const end = time(spec.end_time, 'end_time');
@@ -46,7 +49,7 @@ function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: str
   try {
     const schedule = parseFrequency(text);
     const first = schedule.next(new Date(Math.max(Date.now(), start ? Date.parse(start) : 0)));
-    if (!first || (end && first.toISOString() >= end)) throw new CronError('it never fires within the subscription\'s time window');
+    if (!first || !withinTimestampRange(first.getTime()) || (end && first.toISOString() >= end)) throw new CronError('it never fires within the subscription\'s time window');
     return { frequency: schedule.frequency, firstBatch: first.toISOString(), start, end };
   } catch (e) {
     if (!(e instanceof CronError)) throw e;
