@@ -491,6 +491,35 @@ async function syncTxnStatus(request: { attribute_type: string; attribute_value:
   return res.json;
 }
 
+describe('a request whose execution keeps failing', () => {
+  /** Stored as the ACK stores a request, with a message the executor cannot take (a bug's stand-in), claimed `attempts` times. */
+  async function storedPoison(name: string, attempts: number): Promise<string> {
+    const correlationId = randomUUID();
+    const request = { header: { message_id: name, sender_id: 'demo-spmis' }, message: { transaction_id: `t-${name}`, search_request: 'not a list' } };
+    const [row] = await server.db.query<{ id: number }>(
+      `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count, acked_at)
+       values ('social', 'search', 'demo-spmis', $1, 'x', $2, $3, array[$4], $5, $6::jsonb, 1, now()) returning id`,
+      [name, correlationId, `t-${name}`, `ref-${name}`, `${receiver.url}/dci/social/registry/on-search`, JSON.stringify(request)],
+    );
+    await server.db.query('insert into dci_execution_queue (transaction_id, attempts) values ($1, $2)', [row.id, attempts]);
+    return correlationId;
+  }
+
+  it('is retried at first, then failed for good on its fifth claim, and txn status says why', async () => {
+    const first = await storedPoison('poison-first', 0);
+    const fifth = await storedPoison('poison-fifth', 4);
+    await waitFor(async () => (await transactionState(fifth)) === 'failed', 10_000, 'the fifth claim to fail the request');
+    expect(await sqlOne('select last_error from dci_transactions where correlation_id = $1', [fifth])).toEqual({ last_error: expect.stringMatching(/^it could not be executed \(5 attempts\): /) });
+    const status = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: fifth });
+    expect(status.message.txnstatus_response.txn_status.search_response).toEqual([
+      expect.objectContaining({ reference_id: 'ref-poison-fifth', status: 'rjct', status_reason_message: expect.stringMatching(/^the request failed: it could not be executed \(5 attempts\)/) }),
+    ]);
+    // The first failure leaves it claimed, to be tried again when the lease runs out: still received.
+    const retried = await sqlOne('select t.state, q.attempts from dci_transactions t join dci_execution_queue q on q.transaction_id = t.id where t.correlation_id = $1', [first]);
+    expect(retried).toEqual({ state: 'received', attempts: 1 });
+  });
+});
+
 describe('txn status', () => {
   it('reports a delivered search as succ by transaction id, correlation id and reference ids', async () => {
     const [uin] = await someUins(1);

@@ -4,6 +4,7 @@ import type { ClaimedTransaction } from './transaction-store.js';
 
 const request = (id: number, message: Record<string, unknown>): ClaimedTransaction => ({
   id,
+  attempts: 1,
   domain: 'social',
   action: 'search',
   sender_id: 'p',

@@ -42,6 +42,12 @@ interface Executed {
  */
 const ITEMS_PER_CHUNK = 128;
 
+/**
+ * Claims of a request before one that keeps failing is failed for good (txn status then says why): with the lease of
+ * five minutes, about twenty minutes of retries, which a brief database failure does not exhaust.
+ */
+const MAX_EXECUTION_ATTEMPTS = 5;
+
 /** A request's weight in a chunk: its batch items (search, subscribe), else 1. */
 function itemCount(t: ClaimedTransaction): number {
   const m = t.request.message as { search_request?: unknown; subscribe_request?: unknown };
@@ -114,8 +120,15 @@ export class TransactionExecutor {
           try {
             return await this.execute(t);
           } catch (err) {
+            const message = (err as Error).message;
+            if (t.attempts >= MAX_EXECUTION_ATTEMPTS) {
+              this.logger.error({ err: { message }, transaction: t.id, attempts: t.attempts }, 'async request failed for good');
+              // Should this fail too, the request stays claimed and the next claim fails it.
+              await this.store.failExecution(this.worker.id, t.id, `it could not be executed (${t.attempts} attempts): ${message}`.slice(0, 500)).catch(() => {});
+              return undefined;
+            }
             // Left claimed: retried once the lease runs out (a database failure here is usually brief).
-            this.logger.error({ err: { message: (err as Error).message }, transaction: t.id }, 'async request failed; will retry');
+            this.logger.error({ err: { message }, transaction: t.id, attempts: t.attempts }, 'async request failed; will retry');
             return undefined;
           }
         }),

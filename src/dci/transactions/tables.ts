@@ -59,6 +59,8 @@ export const dciExecutionQueue = pgTable('dci_execution_queue', {
     .references(() => dciTransactions.id, { onDelete: 'cascade' }),
   leaseOwner: bigint('lease_owner', { mode: 'number' }),
   leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'string' }),
+  /** How many times a worker took it: past MAX_EXECUTION_ATTEMPTS a request that keeps failing is failed for good. */
+  attempts: integer('attempts').notNull().default(0),
 });
 
 /** The callback outbox: one row per message we POST to a partner (on-search pages, txn-on-status, later notify). */

@@ -33,6 +33,8 @@ export interface NewTransaction {
 
 export interface ClaimedTransaction {
   id: number;
+  /** Times it has been claimed, this one included. */
+  attempts: number;
   domain: string;
   action: string;
   sender_id: string;
@@ -170,11 +172,11 @@ export class TransactionStore {
   claimReceived(owner: number, limit: number): Promise<ClaimedTransaction[]> {
     return this.db.query<ClaimedTransaction>(
       `with leased as (
-         update dci_execution_queue q set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}'
+         update dci_execution_queue q set lease_owner = $1, lease_until = now() + interval '${EXECUTION_LEASE}', attempts = q.attempts + 1
          where q.transaction_id = any(array(select x.transaction_id from dci_execution_queue x where ${STALE_LEASE('x')}
                                              order by x.transaction_id limit $2 for update skip locked))
-         returning q.transaction_id)
-       select t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
+         returning q.transaction_id, q.attempts)
+       select l.attempts, t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
        from leased l join dci_transactions t on t.id = l.transaction_id
        order by t.id`,
       [owner, limit],

@@ -39,7 +39,9 @@ function itemStatus(row: TransactionRow, referenceId: string): Omit<SearchRespon
   if (row.state === 'received') return { reference_id: referenceId, timestamp, status: 'rcvd', status_reason_message: 'received, not yet processed' };
   const outcome: ItemOutcome | undefined = row.outcome?.find((o) => o.reference_id === referenceId);
   if (row.state === 'failed') {
-    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_message: `the result could not be delivered: ${row.last_error ?? 'callback failed'}`.slice(0, 999) };
+    // Never executed (no outcome): it failed before it had a result to deliver.
+    const why = row.outcome ? `the result could not be delivered: ${row.last_error ?? 'callback failed'}` : `the request failed: ${row.last_error ?? 'it could not be executed'}`;
+    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_message: why.slice(0, 999) };
   }
   if (row.state === 'pending') return { reference_id: referenceId, timestamp, status: 'pdng', status_reason_message: 'processed; the callback is being delivered' };
   if (outcome?.status === 'rjct') {
