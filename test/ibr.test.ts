@@ -307,16 +307,19 @@ describe('sync/enrollment/updates: SP-MIS push enrolments', () => {
       { member: { member_identifier: [{ identifier_type: 'UIN', identifier_value: person.uin }] } },
       beneficiary(person.uin, 'A-CASH', 'Active'),
       { member: { member_identifier: [{ identifier_type: 'PASSPORT', identifier_value: 'X1' }] }, programme_identifier: [] },
+      // Cut to 100 characters it had been stored as a programme another long identifier could share.
+      beneficiary(person.uin, `B-${'X'.repeat(99)}`, 'Active'),
       beneficiary(person.uin, 'B-CASH', 'Active'),
     ]);
     const items = res.message.enrolled_response;
-    expect(items.map((r: any) => r.status)).toEqual(['rjct', 'rjct', 'rjct', 'rjct', 'rjct', 'succ']);
+    expect(items.map((r: any) => r.status)).toEqual(['rjct', 'rjct', 'rjct', 'rjct', 'rjct', 'rjct', 'succ']);
     expect(items[0].status_reason_message).toMatch(/no person in this registry has that UIN/);
     expect(items[1].status_reason_message).toMatch(/enrolment_status: Enrolled-ish is not one of 1 Active, 2 Deceased, 3 Graduated, 4 Suspended/);
     expect(items[2].status_reason_message).toMatch(/programme_identifier/);
     expect(items[3].status_reason_message).toMatch(/A-CASH is run by another system/);
     expect(items[4].status_reason_message).toMatch(/no identifier of a type this registry knows/);
-    expect(items.slice(0, 5).every((r: any) => r.status_reason_code === 'rjct.beneficiary.invalid')).toBe(true);
+    expect(items[5].status_reason_message).toBe('programme_identifier[0].programme.programme_identifier is longer than 100 characters');
+    expect(items.slice(0, 6).every((r: any) => r.status_reason_code === 'rjct.beneficiary.invalid')).toBe(true);
     // Nothing of the refused ones was written; the last one was.
     const rows = await db.query(`select p.code from enrolments e join programmes p on p.id = e.programme_id where e.individual_id = $1`, [person.id]);
     expect(rows).toEqual([{ code: 'B-CASH' }]);

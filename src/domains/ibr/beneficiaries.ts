@@ -22,6 +22,8 @@ export interface BeneficiaryUpdate {
 
 export class BeneficiaryRejection extends Error {}
 
+const MAX_PROGRAMME_CODE = 100;
+
 const fail = (message: string): never => {
   throw new BeneficiaryRejection(message);
 };
@@ -99,6 +101,8 @@ export function readBeneficiary(b: unknown, index: number, vault: IdentifierVaul
     if (!isObject(e)) return fail(`programme_identifier[${i}] must be an object`);
     const p = isObject(e.programme) ? e.programme : isObject(e.program) ? e.program : e;
     const code = text(p.programme_identifier) ?? fail(`programme_identifier[${i}].programme.programme_identifier is required`);
+    // An identifier cut short would merge two programmes that differ after the cut: refused instead.
+    if (code.length > MAX_PROGRAMME_CODE) fail(`programme_identifier[${i}].programme.programme_identifier is longer than ${MAX_PROGRAMME_CODE} characters`);
     const statusIn = e.enrolment_status ?? e.enrollment_status ?? b.enrolment_status ?? b.enrollment_status;
     const status = coded(ENROLMENT_STATUS, statusIn, `programme_identifier[${i}].enrolment_status`) ?? fail(`programme_identifier[${i}].enrolment_status is required (${ENROLMENT_STATUS.describe()})`);
     const enrolmentDate =
@@ -111,7 +115,7 @@ export function readBeneficiary(b: unknown, index: number, vault: IdentifierVaul
     const benefitType = benefitList.map((x) => (isObject(x) ? x.benefit_type : undefined)).find(present);
     return {
       programme: {
-        code: code.slice(0, 100),
+        code,
         name: (text(p.programme_name) ?? code).slice(0, 200),
         benefitType: coded(BENEFIT_TYPE, benefitType, 'benefit_type'),
         benefitFrequency: coded(BENEFIT_FREQUENCY, frequency, 'benefit_frequency'),
