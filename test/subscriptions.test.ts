@@ -288,6 +288,30 @@ describe('a stored filter this version refuses', () => {
     expect(notify.body.message.notify_event[0].data.reg_records.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
     expect(notifiesFor(old.code)).toHaveLength(0);
   });
+
+  it('sends the batches of other subscriptions when one stored frequency is refused now, and schedules none for it', async () => {
+    const adults = { filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { age: { $gte: 1 } } } } } };
+    const { items } = await subscribe([{ ...deathsCriteria(adults), frequency: { start_time: new Date().toISOString(), frequency: 'weekly' } }]);
+    expect(items[0].status, JSON.stringify(items[0])).toBe('succ');
+    const healthy = items[0].subscriptions[0].code;
+    // As an older, more liberal version could have stored it (L is not supported here), due first.
+    const [old] = await db.query<{ code: string }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, notify_url, fingerprint, status, criteria, next_batch_at)
+       select 'SUB-00000000000000OLDCRON', domain, partner_id, 's-old-cron', event_types, reg_event_type, record_type, filter, '0 0 0 L * ? *', notify_url, 'an older frequency', status, criteria, now() + interval '1 hour'
+       from subscriptions where code = $1 returning code`,
+      [healthy],
+    );
+    await reportDeath((await someone()).uin);
+    await waitFor(async () => Number((await db.query<{ n: number }>('select count(*)::int as n from pending_notifications p join subscriptions s on s.id = p.subscription_id where s.code = $1', [old.code]))[0].n) === 1);
+    // Both due now; the refused one first.
+    await db.query(`update subscriptions set next_batch_at = now() - interval '2 seconds' where code = $1`, [old.code]);
+    await db.query(`update subscriptions set next_batch_at = now() - interval '1 second' where code = $1`, [healthy]);
+    const [batch] = await waitFor(() => notifiesFor(healthy).length > 0 && notifiesFor(healthy), 10_000, 'the healthy subscription\'s batch');
+    expect(batch.body.message.notify_event).toHaveLength(1);
+    // Its due batch was sent; then, like an expression that never fires again, no next one.
+    await waitFor(() => notifiesFor(old.code).length > 0);
+    expect(await db.query('select next_batch_at from subscriptions where code = $1', [old.code])).toEqual([{ next_batch_at: null }]);
+  });
 });
 
 describe('durability', () => {

@@ -59,7 +59,7 @@ const ROUND_GAP_MS = 50;
  */
 export class NotifyFanout {
   private readonly loop: PollingLoop;
-  /** Subscriptions whose stored filter no longer compiles, already reported in the log. */
+  /** Subscriptions whose stored filter or frequency this version refuses, already reported in the log. */
   private readonly reported = new Set<string>();
 
   constructor(
@@ -148,7 +148,13 @@ export class NotifyFanout {
         const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
         if (delivery) deliveries.push(delivery);
         // A cron expression that never fires again leaves no next batch: what is pending waits for the subscription's end.
-        const next = nextBatchAt(sub.frequency!, new Date(sub.next_batch_at!), new Date());
+        let next: Date | undefined;
+        try {
+          next = nextBatchAt(sub.frequency!, new Date(sub.next_batch_at!), new Date());
+        } catch (err) {
+          // Accepted by an older version, refused by this one: as one that never fires again, not a stalled round.
+          this.reportUnusable(sub, 'frequency', err);
+        }
         await tx.query(`update subscriptions set next_batch_at = $2::timestamptz where id = $1`, [sub.id, next?.toISOString() ?? null]);
       }
       await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
@@ -172,14 +178,19 @@ export class NotifyFanout {
     } catch (err) {
       // Accepted by an older version, refused by this one (stricter values): left out, as one subscription's filter
       // must not stop the cursor, and with it every other subscriber's notifies.
-      if (!this.reported.has(sub.code)) {
-        this.reported.add(sub.code);
-        this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, 'subscription filter no longer compiles: its notifies are not sent');
-      }
+      this.reportUnusable(sub, 'filter', err);
       return undefined;
     }
     const [record] = await plan.fetch({ where: filter ? and(own, filter)! : own, sortKeys: [], limit: 1, offset: 0 });
     return record;
+  }
+
+  /** Logs, once per subscription and process, a stored filter or frequency this version refuses. */
+  private reportUnusable(sub: Subscription, what: 'filter' | 'frequency', err: unknown): void {
+    if (this.reported.has(`${what} ${sub.code}`)) return;
+    this.reported.add(`${what} ${sub.code}`);
+    const consequence = what === 'filter' ? 'its notifies are not sent' : 'no further batches are scheduled';
+    this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, `subscription ${what} no longer accepted: ${consequence}`);
   }
 
   /** The notify of these events for one subscription, projected for its partner and audited; none if nothing matched. */
