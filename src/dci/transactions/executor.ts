@@ -123,8 +123,9 @@ export class TransactionExecutor {
             const message = (err as Error).message;
             if (t.attempts >= MAX_EXECUTION_ATTEMPTS) {
               this.logger.error({ err: { message }, transaction: t.id, attempts: t.attempts }, 'async request failed for good');
+              // The reason stays in the log: txn status shows last_error to the partner, and it may name our internals.
               // Should this fail too, the request stays claimed and the next claim fails it.
-              await this.store.failExecution(this.worker.id, t.id, `it could not be executed (${t.attempts} attempts): ${message}`.slice(0, 500)).catch(() => {});
+              await this.store.failExecution(this.worker.id, t.id, `it could not be executed (${t.attempts} attempts; the server log has the reason)`).catch(() => {});
               return undefined;
             }
             // Left claimed: retried once the lease runs out (a database failure here is usually brief).
