@@ -506,6 +506,10 @@ describe('per-item reason codes', () => {
     expect(r2).toMatchObject({ reference_id: 'b', status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
     expect(r3).toMatchObject({ reference_id: 'c', status: 'rjct', status_reason_code: 'rjct.timestamp.invalid' });
     expect(r4).toMatchObject({ reference_id: 'a', status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate' });
+    // A timestamp is a calendar instant (one check, toTimestamp, for every DCI timestamp); the samples' forms pass.
+    const times = ['2026-02-30T10:00:00Z', '2026-12-01T24:00:00Z', '2026-12-01 10:00', '2026-12-01T10:00:00.123456789012+05:30'];
+    const timed = await search(times.map((timestamp, k) => ({ ...searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: p.uin } }, `t${k}`), timestamp })));
+    expect(timed.message.search_response.map((r: any) => r.status_reason_code ?? r.status)).toEqual(['rjct.timestamp.invalid', 'rjct.timestamp.invalid', 'succ', 'succ']);
   });
 
   it('binds values: an injection attempt is just a value that matches nothing', async () => {

@@ -13,7 +13,7 @@ import { isObject, present } from '../envelope/normalize.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import type { ReplayGuard } from '../transactions/replay-guard.js';
-import { RFC3339 } from '../search/items.js';
+import { isTimestamp } from '../query/values.js';
 import type { Database } from '../../db/client.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { resolveSubjects, type SubjectRef } from '../../registry/subjects.js';
@@ -75,7 +75,7 @@ function itemsOf(message: Record<string, unknown>, endpoint: CheckEndpoint, purp
     const criteria = isObject(entry[endpoint.member]) ? (entry[endpoint.member] as Record<string, unknown>) : {};
     const item: CheckItem = { reference_id, criteria };
     if (seen.has(reference_id)) item.refused = { code: 'rjct.reference_id.duplicate', message: `reference_id ${reference_id.slice(0, 99)} appears twice in the message` };
-    else if (present(entry.timestamp) && (typeof entry.timestamp !== 'string' || !RFC3339.test(entry.timestamp))) item.refused = { code: 'rjct.timestamp.invalid', message: 'timestamp must be an RFC 3339 date-time' };
+    else if (present(entry.timestamp) && !isTimestamp(entry.timestamp)) item.refused = { code: 'rjct.timestamp.invalid', message: 'timestamp must be an RFC 3339 date-time' };
     else if (purposes) {
       const refusal = purposeRefusal(purposes, purposeOf(entry, endpoint.member));
       if (refusal) item.refused = { code: 'rjct.search_criteria.invalid', message: refusal };

@@ -98,7 +98,7 @@ function toBoolean(value: unknown): boolean | undefined {
 
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // Seconds and zone optional: samples send `2024-04-12T00:00` (DIGEST 11.4).
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
 const DOTTED = /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/;
 
 /** A calendar date as `YYYY-MM-DD`; a date-time keeps the date part as written (no zone conversion). */
@@ -130,8 +130,9 @@ export function withinTimestampRange(ms: number): boolean {
 }
 
 /**
- * An RFC 3339 date-time as an ISO string in UTC, or undefined: its date a calendar date and its time a clock time
- * (`Date.parse` alone takes 2026-02-30 for 2 March, and year 0), the instant within withinTimestampRange.
+ * A DCI date-time as an ISO string in UTC, or undefined. RFC 3339 as partners send it (samples also a space for T,
+ * no seconds or no offset), its date a calendar date and its time a clock time (`Date.parse` alone takes 2026-02-30
+ * for 2 March, and year 0), the instant within withinTimestampRange.
  */
 export function toTimestamp(value: string): string | undefined {
   const text = value.trim();
@@ -139,6 +140,9 @@ export function toTimestamp(value: string): string | undefined {
   const ms = Date.parse(text);
   return Number.isNaN(ms) || !withinTimestampRange(ms) ? undefined : new Date(ms).toISOString();
 }
+
+/** Whether `value` is a date-time toTimestamp takes: what every DCI `timestamp` must be. */
+export const isTimestamp = (value: unknown): boolean => typeof value === 'string' && toTimestamp(value) !== undefined;
 
 /**
  * The latest date an event that has happened may carry: tomorrow in UTC, as it is already tomorrow east of UTC. A

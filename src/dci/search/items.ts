@@ -4,6 +4,7 @@ import type { RequestStatus, SearchReasonCode } from '../envelope/codes.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
+import { isTimestamp } from '../query/values.js';
 import type { SortKey } from '../query/sort.js';
 import type { AttributeCatalog } from '../query/types.js';
 import { DciError } from '../../http/errors.js';
@@ -69,9 +70,6 @@ class ItemRejection extends Error {
   }
 }
 
-/** A DCI date-time as partners send it (RFC 3339; samples also a space for T, no seconds or no offset). */
-export const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
-
 /** `locale` arrives as `en`, `EN/GB`, `eng` or `""` (DIGEST 3.3); we emit ISO 639-3. */
 const LOCALE_639_3: Record<string, string> = { en: 'eng', fr: 'fra', es: 'spa', pt: 'por', ar: 'ara', sw: 'swa', am: 'amh', ha: 'hau', yo: 'yor', ig: 'ibo', th: 'tha', hi: 'hin' };
 function normalizeLocale(v: unknown): string {
@@ -114,7 +112,7 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
   const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
   const locale = normalizeLocale(item.locale);
   try {
-    if (present(item.timestamp) && (typeof item.timestamp !== 'string' || !RFC3339.test(item.timestamp) || Number.isNaN(Date.parse(item.timestamp)))) {
+    if (present(item.timestamp) && !isTimestamp(item.timestamp)) {
       throw new ItemRejection('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     }
     const criteria = item.search_criteria;

@@ -4,8 +4,8 @@ import type { Database } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
-import { toTimestamp, withinTimestampRange } from '../query/values.js';
-import { RFC3339, type SearchDomain } from '../search/items.js';
+import { isTimestamp, toTimestamp, withinTimestampRange } from '../query/values.js';
+import type { SearchDomain } from '../search/items.js';
 import { canonicalJson } from '../signing/canonical.js';
 import { CronError } from './cron.js';
 import { eventTypesOf, parseFrequency } from './event-types.js';
@@ -36,7 +36,7 @@ function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: str
   const text = typeof spec.frequency === 'string' ? spec.frequency.trim() : spec.frequency;
   const time = (v: unknown, name: string) => {
     if (!present(v)) return undefined;
-    const at = typeof v === 'string' && RFC3339.test(v) ? toTimestamp(v) : undefined;
+    const at = typeof v === 'string' ? toTimestamp(v) : undefined;
     // Year 0, or 2026-02-30, had been taken by Date.parse and then refused by PostgreSQL at every retry of the request.
     if (!at) throw new Refusal('rjct.notify_details.invalid', `frequency.${name} must be an RFC 3339 date-time of years 1 to 9999`);
     return at;
@@ -83,7 +83,7 @@ export class SubscriptionService {
   }
 
   private async subscribeOne(domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string): Promise<Record<string, unknown>> {
-    if (present(item.timestamp) && (typeof item.timestamp !== 'string' || !RFC3339.test(item.timestamp))) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
+    if (present(item.timestamp) && !isTimestamp(item.timestamp)) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     const criteria = item.subscribe_criteria;
     if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
     const eventTypes = eventTypesOf(criteria.reg_event_type);
