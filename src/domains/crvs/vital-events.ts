@@ -72,8 +72,8 @@ function identifiersOf(v: unknown): Identifier[] {
  * as a 500 at every resend) makes the record unreadable: it is kept for review rather than applied without its date.
  */
 function dateOf(v: unknown, field: string): string | undefined {
+  if (!present(v) || (typeof v === 'string' && v.trim() === '')) return undefined;
   const text = typeof v === 'string' ? v.trim() : '';
-  if (!present(v) || (typeof v === 'string' && text === '')) return undefined;
   const prefix = /^(\d{4}-\d{2}-\d{2})/.exec(text);
   const date = toDate(text) ?? (prefix ? toDate(prefix[1]) : undefined);
   if (!date) throw new Error(`${field} ${JSON.stringify(v).slice(0, 40)} is not a date`);

@@ -6,7 +6,7 @@ import type { Database } from '../../db/client.js';
 import { type CheckAnswer, type CheckDeps, type CheckItem, checkSubjects, itemStatus, registerCheckEndpoint } from '../../dci/checks/check-route.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
 import { QueryRejection } from '../../dci/query/index.js';
-import { latestEventDate } from '../../dci/query/values.js';
+import { latestEventDate, toDate } from '../../dci/query/values.js';
 import { subjectConditions } from '../../dci/query/subject.js';
 import { projectionOf } from '../../dci/search/projection.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
@@ -86,9 +86,8 @@ function vocabField<V extends string | number>(vocab: Vocabulary<V>) {
 }
 
 const schemaName = (vocab: { name: string }) => vocab.name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
-// ISO 8601 has a year 0; PostgreSQL's dates (like the Gregorian calendar) begin at year 1.
-const isoDate = z.iso.date().refine((d) => d >= '0001-01-01', { message: 'year 0000 is not a date' });
-
+// ISO 8601 has a year 0; toDate, like PostgreSQL's dates, begins at year 1.
+const isoDate = z.iso.date().refine((d) => toDate(d) !== undefined, { message: 'year 0000 is not a date' });
 
 const SupportEntry = z.object({
   type: z.string().min(1).max(200),
