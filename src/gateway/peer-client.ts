@@ -77,8 +77,9 @@ export class PeerClient {
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
       });
-      const refused = async (error: string): Promise<SendOutcome> => {
-        await this.outbound.refused(outboundId, { error });
+      /** Recorded with what the peer answered when we can keep it, else with the error. */
+      const refused = async (error: string, answered: unknown = { error }): Promise<SendOutcome> => {
+        await this.outbound.refused(outboundId, answered);
         return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
       };
       const { text, complete } = await readBoundedText(res.body, { maxBytes: SMALL_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
@@ -98,9 +99,7 @@ export class PeerClient {
         await this.outbound.acknowledged(outboundId, answer, ack.correlation_id);
         return { state: 'acknowledged', outboundId, correlationId: ack.correlation_id };
       }
-      await this.outbound.refused(outboundId, answer ?? { text: storablePrefix(text, 2000) });
-      const error = ack?.error ? `${String(ack.error.code)}: ${String(ack.error.message ?? '')}` : `HTTP ${res.statusCode}`;
-      return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
+      return refused(ack?.error ? `${String(ack.error.code)}: ${String(ack.error.message ?? '')}` : `HTTP ${res.statusCode}`, answer ?? { text: storablePrefix(text, 2000) });
     } catch (err) {
       const error = (err as Error).message;
       await this.outbound.refused(outboundId, { error });
