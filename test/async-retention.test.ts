@@ -37,6 +37,9 @@ beforeAll(async () => {
     const [t] = await request(message, state, daysAgo);
     await delivery(`cb-${message}`, Number(t.id), state === 'failed' ? 'dead' : state === 'delivered' ? 'delivered' : 'pending', daysAgo);
   }
+  // Failed, with the callback telling its partner so still on its way.
+  const [telling] = await request('old-failed-telling', 'failed', 40);
+  await delivery('cb-old-failed-telling', Number(telling.id), 'pending', 40);
   await delivery('notify-old-delivered', null, 'delivered', 40);
   await delivery('notify-old-dead', null, 'dead', 40);
   await delivery('notify-old-pending', null, 'pending', 40);
@@ -74,15 +77,15 @@ describe('retention of settled async work', () => {
     const before = await left();
     await (await startTestServer({ ASYNC_RETENTION_DAYS: '0' }, { db })).close();
     expect(await left()).toEqual(before);
-    expect(before.requests).toHaveLength(4);
+    expect(before.requests).toHaveLength(5);
   });
 
   it('deletes settled requests, notify deliveries and requests sent upstream past 30 days, with their callbacks and attempts, and keeps pending work', async () => {
     await (await startTestServer({ ASYNC_RETENTION_DAYS: '30' }, { db })).close();
     expect(await left()).toEqual({
-      requests: ['old-pending', 'recent-delivered'],
-      deliveries: ['cb-old-pending', 'cb-recent-delivered', 'notify-old-pending', 'notify-recent-delivered'],
-      attempts: 4,
+      requests: ['old-failed-telling', 'old-pending', 'recent-delivered'],
+      deliveries: ['cb-old-failed-telling', 'cb-old-pending', 'cb-recent-delivered', 'notify-old-pending', 'notify-recent-delivered'],
+      attempts: 5,
       upstream: ['up-old-acknowledged', 'up-recent-answered'],
       upstreamCallbacks: ['cb-up-old-acknowledged', 'cb-up-recent-answered'],
     });

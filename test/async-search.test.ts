@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSchema, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { CallbackReceiver, freePort, waitFor } from './support/receiver.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { verifyDciSignatureWithPython } from './support/signatures.js';
+import { parseDciSignature, verifyDciSignatureWithPython } from './support/signatures.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 
 /**
@@ -518,6 +518,50 @@ describe('a request whose execution keeps failing', () => {
     // The first failure leaves it claimed, to be tried again when the lease runs out: still received.
     const retried = await sqlOne('select t.state, q.attempts from dci_transactions t join dci_execution_queue q on q.transaction_id = t.id where t.correlation_id = $1', [first]);
     expect(retried).toEqual({ state: 'received', attempts: 1 });
+    expect(receiver.forCorrelation(first)).toEqual([]);
+  });
+
+  it('tells the partner with a signed on-search refused as a whole, and stays failed once that is delivered or replayed', async () => {
+    const correlationId = await storedPoison('poison-callback', 4);
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the rejection on-search');
+    expect(callback.body.header).toMatchObject({
+      action: 'on-search',
+      status: 'rjct',
+      status_reason_message: 'the request failed: it could not be executed (5 attempts; the server log has the reason)',
+      total_count: 1,
+      completed_count: 0,
+      receiver_id: 'demo-spmis',
+    });
+    expect(callback.body.header.status_reason_code).toBeUndefined();
+    expect(callback.body.message).toEqual({ transaction_id: 't-poison-callback', correlation_id: correlationId, search_response: [] });
+    expect(parseDciSignature(callback.body.signature).kidId).toMatch(/^dci-gateway\|/);
+
+    const delivery = await waitFor(async () => ((await deliveryOf(correlationId))?.state === 'delivered' ? deliveryOf(correlationId) : undefined), 5000, 'delivered');
+    expect(delivery).toMatchObject({ action: 'on-search', attempts: 1 });
+    expect(await transactionState(correlationId)).toBe('failed');
+
+    // An operator replaying it (after it went dead, say) does not turn the request into a delivered one.
+    await server.db.query(`update callback_deliveries set state = 'dead' where id = $1`, [delivery.id]);
+    const replay = await admin(`/admin/deliveries/${delivery.id}/replay`, { method: 'POST' });
+    expect(replay.status).toBe(200);
+    await waitFor(() => receiver.forCorrelation(correlationId).length === 2, 5000, 'the replayed on-search');
+    await waitFor(async () => ((await deliveryOf(correlationId))?.state === 'delivered' ? true : undefined), 5000, 'replay delivered');
+    expect(await transactionState(correlationId)).toBe('failed');
+    const status = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId });
+    expect(status.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'ref-poison-callback', status: 'rjct' })]);
+  });
+
+  it('fails a request of a partner no longer registered without a callback', async () => {
+    const correlationId = randomUUID();
+    const [row] = await server.db.query<{ id: number }>(
+      `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count, acked_at)
+       values ('social', 'subscribe', 'gone-partner', 'gone-1', 'x', $1, 't-gone', array['ref-gone'], $2, $3::jsonb, 1, now()) returning id`,
+      [correlationId, `${receiver.url}/dci/social/registry/on-subscribe`, JSON.stringify({ header: {}, message: { transaction_id: 't-gone', subscribe_request: [] } })],
+    );
+    await server.db.query('insert into dci_execution_queue (transaction_id) values ($1)', [row.id]);
+    await waitFor(async () => (await transactionState(correlationId)) === 'failed', 10_000, 'failed');
+    expect(await sqlOne('select last_error from dci_transactions where id = $1', [row.id])).toEqual({ last_error: 'partner gone-partner is no longer registered' });
+    expect(await sqlOne('select count(*)::int as n from callback_deliveries where transaction_id = $1', [row.id])).toEqual({ n: 0 });
   });
 });
 

@@ -6,7 +6,7 @@ import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { parseDciSignature } from './support/signatures.js';
 import { type GatewayPair, startGatewayPair } from './support/gateway.js';
-import type { TestServer } from './support/server.js';
+import { startTestServer, type TestServer } from './support/server.js';
 
 /**
  * Gateway mode, async: an async CRVS search is acknowledged by the gateway, forwarded to the national CRVS (a second
@@ -72,5 +72,48 @@ describe('gateway mode: async search forwarded upstream', () => {
     // The upstream saw a request from the gateway, and each side audited its disclosure.
     expect((await crvsDb.query(`select partner_id from audit_log order by id desc limit 1`))[0]).toEqual({ partner_id: 'gateway-a' });
     expect((await gatewayDb.query(`select partner_id, action from audit_log order by id desc limit 1`))[0]).toEqual({ partner_id: 'caller', action: 'search' });
+  });
+
+  it('tells the caller with a signed on-search refused as a whole when the upstream refuses the search, and txn status says why', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith(() => ({
+      status: 403,
+      body: { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'up-1', error: { code: 'err.request.forbidden', message: 'no searches today' } } },
+    }));
+    // A gateway of its own (its own database), so that the pair's gateway, which forwards to the real CRVS, does not take the request.
+    const file = pair.upstreamsFile('refusing.json', { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
+    const refusing = await startTestServer(
+      { WORKER_POLL_MS: '50', UPSTREAMS_FILE: file },
+      { signingKey: gatewayKey, partners: [{ id: 'caller', secret: 'caller-secret-1', scopes: ['crvs:registry.search', 'crvs:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } }] },
+    );
+    try {
+      const token = await refusing.token({ clientId: 'caller', secret: 'caller-secret-1' });
+      const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-refused')], { sender_id: 'caller', sender_uri: `${receiver.url}/on-search` });
+      const res = await postJson(`${refusing.url}/crvs/registry/search`, token, envelope);
+      expect(res.status).toBe(202);
+      const correlationId = res.json.message.correlation_id;
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 15_000, 'the rejection on-search');
+      expect(upstream.requests).toHaveLength(1);
+      expect(callback.body.header).toMatchObject({
+        action: 'on-search',
+        status: 'rjct',
+        status_reason_message: 'the request failed: the upstream national-crvs refused it: err.request.forbidden: no searches today',
+        completed_count: 0,
+        total_count: 1,
+        receiver_id: 'caller',
+      });
+      expect(callback.body.message).toEqual({ transaction_id: (envelope.message as { transaction_id: string }).transaction_id, correlation_id: correlationId, search_response: [] });
+      expect(parseDciSignature(callback.body.signature).kidId).toBe(`dci-gateway|${gatewayKey.kid}|ed25519`);
+      const status = await postJson(`${refusing.url}/crvs/registry/sync/txn/status`, token, {
+        header: { version: '1.0.0', message_id: `s-${correlationId}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'caller', total_count: 1 },
+        message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+      });
+      expect(status.json.message.txnstatus_response.txn_status.search_response).toEqual([
+        expect.objectContaining({ reference_id: 'r-refused', status: 'rjct', status_reason_message: callback.body.header.status_reason_message }),
+      ]);
+    } finally {
+      await refusing.close();
+      await upstream.close();
+    }
   });
 });

@@ -186,7 +186,9 @@ export class DeliveryStore {
 
   /**
    * Puts a dead-lettered (or gone) delivery back in the queue, due now, with a fresh horizon; its transaction is
-   * pending again until it is delivered. Undefined when there is no such delivery in a final failed state.
+   * pending again until it is delivered, unless it was never executed (no outcome): the replayed callback is then the
+   * one telling its partner so, and the request stays failed. Undefined when there is no such delivery in a final
+   * failed state.
    */
   async replay(id: number, horizonSeconds: number): Promise<DeliveryRow | undefined> {
     return this.db.transaction(async (tx) => {
@@ -198,7 +200,7 @@ export class DeliveryStore {
         [id, horizonSeconds],
       );
       if (row?.transaction_id) {
-        await tx.query(`update dci_transactions set state = 'pending', updated_at = now() where id = $1 and state in ('failed', 'delivered')`, [row.transaction_id]);
+        await tx.query(`update dci_transactions set state = 'pending', updated_at = now() where id = $1 and state in ('failed', 'delivered') and outcome is not null`, [row.transaction_id]);
       }
       return row;
     });

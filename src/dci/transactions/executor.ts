@@ -4,6 +4,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { projectionOf } from '../search/projection.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
+import type { HeaderReasonCode } from '../envelope/codes.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
@@ -123,9 +124,11 @@ export class TransactionExecutor {
             const message = (err as Error).message;
             if (t.attempts >= MAX_EXECUTION_ATTEMPTS) {
               this.logger.error({ err: { message }, transaction: t.id, attempts: t.attempts }, 'async request failed for good');
-              // The reason stays in the log: txn status shows last_error to the partner, and it may name our internals.
-              // Should this fail too, the request stays claimed and the next claim fails it.
-              await this.store.failExecution(this.worker.id, t.id, `it could not be executed (${t.attempts} attempts; the server log has the reason)`).catch(() => {});
+              // The reason stays in the log: the partner sees last_error, and it may name our internals. Should this
+              // fail too, the request stays claimed and the next claim fails it.
+              await this.fail(t, `it could not be executed (${t.attempts} attempts; the server log has the reason)`).catch((e: Error) =>
+                this.logger.error({ err: { message: e.message }, transaction: t.id }, 'failing the async request failed'),
+              );
               return undefined;
             }
             // Left claimed: retried once the lease runs out (a database failure here is usually brief).
@@ -153,7 +156,7 @@ export class TransactionExecutor {
     if (t.action === 'search') {
       const domain = this.searchDomains.get(t.domain);
       if (!domain) {
-        await this.store.failExecution(this.worker.id, t.id, `domain ${t.domain} no longer serves search`);
+        await this.fail(t, `domain ${t.domain} no longer serves search`, 'rjct.action.not_supported');
         return undefined;
       }
       const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
@@ -179,8 +182,28 @@ export class TransactionExecutor {
     }
     if (t.action === 'subscribe') return this.subscribe(t);
     if (t.action === 'unsubscribe') return this.unsubscribe(t);
-    await this.store.failExecution(this.worker.id, t.id, `unknown async action ${t.action}`);
+    await this.fail(t, `unknown async action ${t.action}`, 'rjct.action.not_supported');
     return undefined;
+  }
+
+  /**
+   * Fails a request and tells its partner, who is waiting for the callback: the action's callback with header `rjct`,
+   * nothing completed and the answer's members empty, as a sync request refused as a whole is answered. The request
+   * is failed either way; the callback is left out when there is no partner to sign it for or no callback to build.
+   */
+  private async fail(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode): Promise<void> {
+    let delivery: NewDelivery | undefined;
+    const rejection = rejectionCallback(t, `the request failed: ${error}`);
+    if (rejection && this.partners.get(t.sender_id)) {
+      const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: rejection.reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
+      delivery = await this.delivery(t, header, rejection.message, 1).catch((e: Error) => {
+        // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
+        this.logger.warn({ err: { message: e.message }, transaction: t.id }, 'the failed request\'s callback could not be built');
+        return undefined;
+      });
+    }
+    await this.store.failExecution(this.worker.id, t.id, error, delivery && { delivery, horizonSeconds: this.opts.horizonSeconds });
+    if (delivery) this.dispatcher.wake();
   }
 
   /**
@@ -191,7 +214,7 @@ export class TransactionExecutor {
     const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
     const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.transaction_id, search_request: items }, t.id);
     if (sent.state === 'refused') {
-      await this.store.failExecution(this.worker.id, t.id, `the upstream ${link.upstream.id} refused it: ${sent.error}`);
+      await this.fail(t, `the upstream ${link.upstream.id} refused it: ${sent.error}`);
       return undefined;
     }
     return { id: t.id, outcome: items.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'succ' as const })), completedCount: 0, deliveries: [] };
@@ -200,7 +223,7 @@ export class TransactionExecutor {
   private async subscribe(t: ClaimedTransaction): Promise<Executed | undefined> {
     const partner = this.partners.get(t.sender_id);
     if (!partner) {
-      await this.store.failExecution(this.worker.id, t.id, `partner ${t.sender_id} is no longer registered`);
+      await this.fail(t, `partner ${t.sender_id} is no longer registered`);
       return undefined;
     }
     const items = (t.request.message as { subscribe_request: Record<string, unknown>[] }).subscribe_request;
@@ -277,6 +300,25 @@ export class TransactionExecutor {
   private async delivery(t: ClaimedTransaction, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
     const stored = await this.envelopes.storedCallback(this.partners.get(t.sender_id), header, message);
     return { transactionId: t.id, partnerId: t.sender_id, action: header.action, messageId: header.message_id, page, targetUrl: t.callback_url, ...stored };
+  }
+}
+
+/** The callback action and empty answer that tell a partner its request of this action failed as a whole. */
+function rejectionCallback(t: ClaimedTransaction, reason: string): { action: string; reason: string; message: Record<string, unknown> } | undefined {
+  const ids = { transaction_id: t.transaction_id, correlation_id: t.correlation_id };
+  switch (t.action) {
+    case 'search':
+      return { action: 'on-search', reason, message: { ...ids, search_response: [] } };
+    case 'subscribe':
+      return { action: 'on-subscribe', reason, message: { ...ids, subscribe_response: [] } };
+    case 'unsubscribe':
+      return { action: 'on-unsubscribe', reason, message: { ...ids, timestamp: new Date().toISOString(), status: 'rjct', status_reason_message: reason.slice(0, 999), subscription_status: [] } };
+    case 'txn-status': {
+      const txnType = (t.request.message as { txnstatus_request?: { txn_type?: unknown } }).txnstatus_request?.txn_type;
+      return { action: 'txn-on-status', reason, message: { ...ids, txnstatus_response: { txn_type: typeof txnType === 'string' ? txnType : 'search', txn_status: { ...ids, search_response: [] } } } };
+    }
+    default:
+      return undefined;
   }
 }
 

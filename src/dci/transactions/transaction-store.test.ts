@@ -81,11 +81,18 @@ describe('TransactionStore: received requests and their execution', () => {
     const [answered] = await db.query<{ outcome: unknown; completed_count: number }>('select outcome, completed_count from dci_transactions where id = $1', [byA[0].id]);
     expect(answered).toEqual({ outcome: [{ reference_id: 'r1', status: 'succ' }], completed_count: 1 });
 
-    // Failing is the owner's too.
-    await store.failExecution(a.id, byB[0].id, 'not mine');
+    // Failing is the owner's too, and only the owner's failure queues the callback telling the partner.
+    const rejection = (messageId: string) => ({
+      delivery: { transactionId: byB[0].id, partnerId: sender, action: 'on-search', messageId, page: 1, targetUrl: 'https://spmis.example.org/on-search', body: '{}', digest: 'd' },
+      horizonSeconds: 60,
+    });
+    const callbacks = async () => (await db.query<{ message_id: string }>('select message_id from callback_deliveries where transaction_id = $1', [byB[0].id])).map((r) => r.message_id);
+    await store.failExecution(a.id, byB[0].id, 'not mine', rejection('cb-not-mine'));
     expect(await state(requests[2].correlationId)).toEqual({ state: 'received', queued: 1 });
-    await store.failExecution(b.id, byB[0].id, 'domain gone');
+    expect(await callbacks()).toEqual([]);
+    await store.failExecution(b.id, byB[0].id, 'domain gone', rejection('cb-domain-gone'));
     expect(await state(requests[2].correlationId)).toEqual({ state: 'failed', queued: 0 });
+    expect(await callbacks()).toEqual(['cb-domain-gone']);
 
     // A worker whose process is gone (its advisory lock released) loses its leases at once.
     await a.release();

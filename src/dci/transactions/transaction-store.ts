@@ -91,7 +91,8 @@ export const SETTLED_TRANSACTIONS: SettledRows = {
   table: 'dci_transactions',
   ageColumn: 'acked_at',
   brinIndex: 'dci_transactions_acked_brin',
-  settled: "state in ('delivered', 'failed')",
+  // A failed request's rejection callback may still be on its way (TransactionStore.failExecution).
+  settled: "state in ('delivered', 'failed') and not exists (select 1 from callback_deliveries d where d.transaction_id = dci_transactions.id and d.state = 'pending')",
 };
 
 /** The durable side of the async protocol: requests in, their execution claimed by workers, their state for txn status. */
@@ -213,14 +214,22 @@ export class TransactionStore {
     });
   }
 
-  /** A request that cannot be executed at all (e.g. its domain vanished from the configuration). */
-  async failExecution(owner: number, id: number, error: string): Promise<void> {
-    await this.db.query(
-      `with owned as (delete from dci_execution_queue where transaction_id = $1 and lease_owner = $2 returning transaction_id)
-       update dci_transactions t set state = 'failed', last_error = $3, updated_at = now()
-       from owned o where t.id = o.transaction_id`,
-      [id, owner, error.slice(0, 2000)],
-    );
+  /**
+   * A request that cannot be executed (its domain vanished from the configuration, its upstream refused it, it kept
+   * failing): failed, with the callback that tells its partner so queued in the same commit, only by the worker still
+   * holding it.
+   */
+  async failExecution(owner: number, id: number, error: string, rejection?: { delivery: NewDelivery; horizonSeconds: number }): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const failed = await tx.query(
+        `with owned as (delete from dci_execution_queue where transaction_id = $1 and lease_owner = $2 returning transaction_id)
+         update dci_transactions t set state = 'failed', last_error = $3, updated_at = now()
+         from owned o where t.id = o.transaction_id
+         returning t.id`,
+        [id, owner, error.slice(0, 2000)],
+      );
+      if (failed.length > 0 && rejection) await insertDeliveries(tx, [rejection.delivery], { horizonSeconds: rejection.horizonSeconds });
+    });
   }
 
   /** A partner's own transactions, found the ways txn status names them (DIGEST 3.7). */
