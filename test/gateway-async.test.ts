@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import type { SigningKey } from '../src/dci/signing/keys.js';
@@ -75,23 +76,8 @@ describe('gateway mode: async search forwarded upstream', () => {
   });
 
   it('tells the caller with a signed on-search refused as a whole when the upstream refuses the search, and txn status says why', async () => {
-    const upstream = await CallbackReceiver.start();
-    upstream.respondWith(() => ({
-      status: 403,
-      body: { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'up-1', error: { code: 'err.request.forbidden', message: 'no searches today' } } },
-    }));
-    // A gateway of its own (its own database), so that the pair's gateway, which forwards to the real CRVS, does not take the request.
-    const file = pair.upstreamsFile('refusing.json', { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
-    const refusing = await startTestServer(
-      { WORKER_POLL_MS: '50', UPSTREAMS_FILE: file },
-      { signingKey: gatewayKey, partners: [{ id: 'caller', secret: 'caller-secret-1', scopes: ['crvs:registry.search', 'crvs:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } }] },
-    );
-    try {
-      const token = await refusing.token({ clientId: 'caller', secret: 'caller-secret-1' });
-      const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-refused')], { sender_id: 'caller', sender_uri: `${receiver.url}/on-search` });
-      const res = await postJson(`${refusing.url}/crvs/registry/search`, token, envelope);
-      expect(res.status).toBe(202);
-      const correlationId = res.json.message.correlation_id;
+    await withFakeUpstream({ status: 403, body: errAck('err.request.forbidden', 'no searches today') }, async ({ upstream, search, txnStatus }) => {
+      const { correlationId, transactionId } = await search('r-refused');
       const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 15_000, 'the rejection on-search');
       expect(upstream.requests).toHaveLength(1);
       expect(callback.body.header).toMatchObject({
@@ -102,18 +88,83 @@ describe('gateway mode: async search forwarded upstream', () => {
         total_count: 1,
         receiver_id: 'caller',
       });
-      expect(callback.body.message).toEqual({ transaction_id: (envelope.message as { transaction_id: string }).transaction_id, correlation_id: correlationId, search_response: [] });
+      expect(callback.body.message).toEqual({ transaction_id: transactionId, correlation_id: correlationId, search_response: [] });
       expect(parseDciSignature(callback.body.signature).kidId).toBe(`dci-gateway|${gatewayKey.kid}|ed25519`);
-      const status = await postJson(`${refusing.url}/crvs/registry/sync/txn/status`, token, {
-        header: { version: '1.0.0', message_id: `s-${correlationId}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'caller', total_count: 1 },
-        message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+      expect(await txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-refused', status: 'rjct', status_reason_message: callback.body.header.status_reason_message })]);
+    });
+  });
+
+  it('sends the search again while the upstream answers 503, and tells the caller once the attempts are used up', async () => {
+    await withFakeUpstream({ status: 503, body: errAck('err.service.unavailable', 'down for maintenance') }, async ({ upstream, server, search, txnStatus }) => {
+      const { correlationId } = await search('r-down');
+      await waitFor(() => upstream.requests.length === 1 || undefined, 10_000, 'the first send');
+      // Not failed: still received, claimed once, to be sent again when its lease runs out.
+      await waitFor(async () => ((await server.db.query(`select state from outbound_requests`))[0]?.state === 'refused' ? true : undefined), 5000, 'the refusal recorded');
+      const queued = async () => (await server.db.query(`select t.state, q.attempts from dci_transactions t left join dci_execution_queue q on q.transaction_id = t.id where t.correlation_id = $1`, [correlationId]))[0];
+      expect(await queued()).toEqual({ state: 'received', attempts: 1 });
+      expect(await txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-down', status: 'rcvd' })]);
+      expect(receiver.forCorrelation(correlationId)).toEqual([]);
+
+      // Its lease run out as after the fifth five-minute wait: the fifth send is the last.
+      await server.db.query(`update dci_execution_queue set attempts = 4, lease_until = now() - interval '1 second'`);
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 15_000, 'the rejection on-search');
+      expect(upstream.requests).toHaveLength(2);
+      expect(callback.body.header).toMatchObject({
+        action: 'on-search',
+        status: 'rjct',
+        status_reason_message: 'the request failed: the upstream national-crvs did not take it: err.service.unavailable: down for maintenance (5 attempts)',
       });
-      expect(status.json.message.txnstatus_response.txn_status.search_response).toEqual([
-        expect.objectContaining({ reference_id: 'r-refused', status: 'rjct', status_reason_message: callback.body.header.status_reason_message }),
-      ]);
-    } finally {
-      await refusing.close();
-      await upstream.close();
-    }
+      expect(await queued()).toEqual({ state: 'failed', attempts: null });
+    });
   });
 });
+
+function errAck(code: string, message: string) {
+  return { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'up-1', error: { code, message } } };
+}
+
+/**
+ * A gateway of its own (its own database, so that the pair's gateway, which forwards to the real CRVS, takes none of
+ * its requests) forwarding the CRVS domain to a fake upstream that answers every request with `answer`.
+ */
+async function withFakeUpstream(
+  answer: { status: number; body: unknown },
+  run: (ctx: {
+    upstream: CallbackReceiver;
+    server: TestServer;
+    search: (referenceId: string) => Promise<{ correlationId: string; transactionId: string }>;
+    txnStatus: (correlationId: string) => Promise<unknown[]>;
+  }) => Promise<void>,
+): Promise<void> {
+  const upstream = await CallbackReceiver.start();
+  upstream.respondWith(() => answer);
+  const file = pair.upstreamsFile(`fake-${answer.status}.json`, { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
+  const server = await startTestServer(
+    { WORKER_POLL_MS: '50', UPSTREAMS_FILE: file },
+    { signingKey: gatewayKey, partners: [{ id: 'caller', secret: 'caller-secret-1', scopes: ['crvs:registry.search', 'crvs:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } }] },
+  );
+  try {
+    const token = await server.token({ clientId: 'caller', secret: 'caller-secret-1' });
+    await run({
+      upstream,
+      server,
+      async search(referenceId) {
+        const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, referenceId)], { sender_id: 'caller', sender_uri: `${receiver.url}/on-search` });
+        const res = await postJson(`${server.url}/crvs/registry/search`, token, envelope);
+        expect(res.status).toBe(202);
+        return { correlationId: res.json.message.correlation_id, transactionId: (envelope.message as { transaction_id: string }).transaction_id };
+      },
+      async txnStatus(correlationId) {
+        const res = await postJson(`${server.url}/crvs/registry/sync/txn/status`, token, {
+          header: { version: '1.0.0', message_id: `s-${randomUUID()}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'caller', total_count: 1 },
+          message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+        });
+        expect(res.status).toBe(200);
+        return res.json.message.txnstatus_response.txn_status.search_response;
+      },
+    });
+  } finally {
+    await server.close();
+    await upstream.close();
+  }
+}

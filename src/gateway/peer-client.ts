@@ -19,7 +19,10 @@ export interface Peer {
 
 export type SendOutcome =
   | { state: 'acknowledged'; outboundId: number; correlationId: string }
-  | { state: 'refused'; outboundId: number; httpStatus: number | null; error: string };
+  /** `retryable`: the peer did not take it and may later: no answer at all, or HTTP 429, 502, 503 or 504. */
+  | { state: 'refused'; outboundId: number; httpStatus: number | null; error: string; retryable: boolean };
+
+const UNAVAILABLE_STATUSES = new Set([429, 502, 503, 504]);
 
 /**
  * Sends async requests (search, subscribe, txn/status) to a peer registry as a DCI client: the request is stored before it
@@ -80,7 +83,7 @@ export class PeerClient {
       /** Recorded with what the peer answered when we can keep it, else with the error. */
       const refused = async (error: string, answered: unknown = { error }): Promise<SendOutcome> => {
         await this.outbound.refused(outboundId, answered);
-        return { state: 'refused', outboundId, httpStatus: res.statusCode, error };
+        return { state: 'refused', outboundId, httpStatus: res.statusCode, error, retryable: UNAVAILABLE_STATUSES.has(res.statusCode) };
       };
       const { text, complete } = await readBoundedText(res.body, { maxBytes: SMALL_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
       if (!complete) return refused(`answered with more than ${SMALL_ANSWER_BYTES} bytes (HTTP ${res.statusCode})`);
@@ -103,7 +106,7 @@ export class PeerClient {
     } catch (err) {
       const error = (err as Error).message;
       await this.outbound.refused(outboundId, { error });
-      return { state: 'refused', outboundId, httpStatus: null, error };
+      return { state: 'refused', outboundId, httpStatus: null, error, retryable: true };
     }
   }
 }

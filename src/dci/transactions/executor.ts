@@ -49,6 +49,9 @@ const ITEMS_PER_CHUNK = 128;
  */
 const MAX_EXECUTION_ATTEMPTS = 5;
 
+/** An upstream that did not take a forwarded request and may later: its reason may be shown to the partner. */
+class UpstreamUnavailable extends Error {}
+
 /** A request's weight in a chunk: its batch items (search, subscribe), else 1. */
 function itemCount(t: ClaimedTransaction): number {
   const m = t.request.message as { search_request?: unknown; subscribe_request?: unknown };
@@ -124,9 +127,10 @@ export class TransactionExecutor {
             const message = (err as Error).message;
             if (t.attempts >= MAX_EXECUTION_ATTEMPTS) {
               this.logger.error({ err: { message }, transaction: t.id, attempts: t.attempts }, 'async request failed for good');
-              // The reason stays in the log: the partner sees last_error, and it may name our internals. Should this
-              // fail too, the request stays claimed and the next claim fails it.
-              await this.fail(t, `it could not be executed (${t.attempts} attempts; the server log has the reason)`).catch((e: Error) =>
+              // Any other reason stays in the log: the partner sees last_error, and it may name our internals. Should
+              // this fail too, the request stays claimed and the next claim fails it.
+              const reason = err instanceof UpstreamUnavailable ? `${message} (${t.attempts} attempts)` : `it could not be executed (${t.attempts} attempts; the server log has the reason)`;
+              await this.fail(t, reason).catch((e: Error) =>
                 this.logger.error({ err: { message: e.message }, transaction: t.id }, 'failing the async request failed'),
               );
               return undefined;
@@ -208,11 +212,15 @@ export class TransactionExecutor {
 
   /**
    * Sends the search to the upstream registry; its on-search is relayed to the partner when it arrives (CallbackRelay),
-   * so the request stays pending here until then. A refusal by the upstream fails the request (txn status says why).
+   * so the request stays pending here until then. A refusal by the upstream fails the request; an upstream that is
+   * down or busy (no answer, 429, 502-504) gets it again with the next claim, as any request whose execution failed.
+   * A retry after a timeout may reach an upstream that had taken the first: the caller may then get the answer twice
+   * (at least once), each relayed on-search with its own message_id.
    */
   private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
     const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
     const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.transaction_id, search_request: items }, t.id);
+    if (sent.state === 'refused' && sent.retryable) throw new UpstreamUnavailable(`the upstream ${link.upstream.id} did not take it: ${sent.error}`);
     if (sent.state === 'refused') {
       await this.fail(t, `the upstream ${link.upstream.id} refused it: ${sent.error}`);
       return undefined;
