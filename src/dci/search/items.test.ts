@@ -65,3 +65,61 @@ describe('the search engine counts before it fetches', () => {
     expect(answer.pagination?.total_count).toBe(1);
   });
 });
+
+describe('the items of a batch', () => {
+  /** A domain whose item `ref` answers when `gate(ref)` resolves; logs when each item starts and ends. */
+  function gatedDomain(gate: (ref: string) => Promise<void>) {
+    const log: string[] = [];
+    const domain: SearchDomain = {
+      plan: (criteria) => {
+        const ref = String((criteria as { ref: string }).ref);
+        return {
+          regType: 'test',
+          recordType: 'Thing',
+          subject: 'individual',
+          catalog,
+          count: async () => {
+            log.push(`start ${ref}`);
+            await gate(ref);
+            log.push(`end ${ref}`);
+            if (ref === 'broken') throw new Error('the database went away');
+            return 0;
+          },
+          fetch: async () => [],
+        };
+      },
+    };
+    return { domain, log };
+  }
+  const itemRef = (ref: string) => ({ ...bySex(), reference_id: ref, search_criteria: { ...bySex().search_criteria, ref } });
+
+  it('starts the next item as soon as one is answered: a slow item holds up none of the others', async () => {
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const refs = Array.from({ length: 16 }, (_, n) => (n === 0 ? 'slow' : `fast-${n}`));
+    const { domain, log } = gatedDomain((ref) => (ref === 'slow' ? slow : Promise.resolve()));
+    const batch = answerSearchBatch(domain, refs.map(itemRef), limits);
+    // The fifteen fast items all finish while the slow one still runs (in groups of eight, items 8-15 would wait for it).
+    for (let n = 0; n < 50 && log.filter((l) => l.startsWith('end fast')).length < 15; n++) await new Promise((r) => setTimeout(r, 1));
+    expect(log.filter((l) => l.startsWith('end fast'))).toHaveLength(15);
+    expect(log).not.toContain('end slow');
+    releaseSlow();
+    const answers = await batch;
+    expect(answers.map((a) => [a.reference_id, a.status])).toEqual(refs.map((r) => [r, 'succ']));
+  });
+
+  it('fails the batch when an item fails, once the items running have finished, and starts no more', async () => {
+    let releaseRunning!: () => void;
+    const running = new Promise<void>((resolve) => (releaseRunning = resolve));
+    const refs = ['broken', ...Array.from({ length: 7 }, (_, n) => `running-${n}`), ...Array.from({ length: 8 }, (_, n) => `later-${n}`)];
+    const { domain, log } = gatedDomain((ref) => (ref.startsWith('running') ? running : Promise.resolve()));
+    let settled = false;
+    const batch = answerSearchBatch(domain, refs.map(itemRef), limits).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    releaseRunning();
+    await expect(batch).rejects.toThrow('the database went away');
+    expect(log.filter((l) => l.startsWith('end running'))).toHaveLength(7);
+    expect(log.filter((l) => l.includes('later'))).toEqual([]);
+  });
+});

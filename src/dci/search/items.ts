@@ -163,8 +163,11 @@ const ITEM_CONCURRENCY = 8;
 
 /**
  * Answers a search batch, each item on its own (DIGEST 3.1): a duplicate reference_id is refused for the later
- * items, and a bad item never fails the others. With a `budget` (sync searches: a caller is waiting), items still to
- * run when it is spent are not started (the first eight always run), and the batch fails with 504.
+ * items, and a bad item never fails the others. Up to eight items run at once, the next starting as soon as one is
+ * answered, so that a slow item holds up no others. With a `budget` (sync searches: a caller is waiting), items still
+ * to run when it is spent are not started (the first eight always run), and the batch fails with 504. An item that
+ * fails (not a rejection: the database, say) fails the batch once the items already running have finished: none is
+ * left running after the answer.
  */
 export async function answerSearchBatch(
   domain: SearchDomain,
@@ -186,13 +189,24 @@ export async function answerSearchBatch(
     if (typeof ref === 'string' && ref !== '') seen.add(ref);
     pending.push(i);
   });
-  for (let start = 0; start < pending.length; start += ITEM_CONCURRENCY) {
-    if (budget && start > 0 && Date.now() > budget.deadlineAt) {
-      throw new DciError(504, 'err.request.timeout', `the batch ran longer than the server allows (${budget.budgetMs} ms) with ${pending.length - start} of ${items.length} items still to run; send fewer items, or narrower ones`);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const runner = async (): Promise<void> => {
+    while (next < pending.length && !failure) {
+      if (budget && next >= ITEM_CONCURRENCY && Date.now() > budget.deadlineAt) {
+        const left = pending.length - next;
+        failure = { error: new DciError(504, 'err.request.timeout', `the batch ran longer than the server allows (${budget.budgetMs} ms) with ${left} of ${items.length} items still to run; send fewer items, or narrower ones`) };
+        return;
+      }
+      const i = pending[next++];
+      try {
+        results[i] = await answerItem(domain, items[i], limits, handling);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
-    const chunk = pending.slice(start, start + ITEM_CONCURRENCY);
-    const answers = await Promise.all(chunk.map((i) => answerItem(domain, items[i], limits, handling)));
-    chunk.forEach((i, k) => (results[i] = answers[k]));
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(ITEM_CONCURRENCY, pending.length) }, runner));
+  if (failure) throw failure.error;
   return results;
 }
