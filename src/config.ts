@@ -94,6 +94,11 @@ const ConfigSchema = z.object({
   ASYNC_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   /** An on-search callback grows to about this size before further results go into another message. */
   CALLBACK_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /**
+   * Gateway mode: how long a forwarded async search waits for its upstream's answer before it is failed and its caller
+   * told so (a day: an upstream that ACKed holds the request, and may answer after hours of maintenance).
+   */
+  UPSTREAM_ANSWER_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(86_400),
   /** Largest sync search answer read from an upstream registry (gateway mode): beyond it the search fails with 502. */
   UPSTREAM_MAX_ANSWER_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });

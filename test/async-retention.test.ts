@@ -48,6 +48,7 @@ beforeAll(async () => {
   for (const [message, state, daysAgo] of [
     ['up-old-answered', 'answered', 40],
     ['up-old-refused', 'refused', 40],
+    ['up-old-unanswered', 'unanswered', 40],
     ['up-old-acknowledged', 'acknowledged', 40],
     ['up-recent-answered', 'answered', 5],
   ] as const) {

@@ -7,7 +7,7 @@ import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { parseDciSignature } from './support/signatures.js';
 import { type GatewayPair, startGatewayPair } from './support/gateway.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /**
  * Gateway mode, async: an async CRVS search is acknowledged by the gateway, forwarded to the national CRVS (a second
@@ -117,54 +117,102 @@ describe('gateway mode: async search forwarded upstream', () => {
       expect(await queued()).toEqual({ state: 'failed', attempts: null });
     });
   });
+
+  it('fails a forwarded search whose upstream ACKed but never answered within UPSTREAM_ANSWER_TIMEOUT_SECONDS, tells the caller, and relays no late answer', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-silent' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-silent');
+      const outbound = async () => (await ctx.server.db.query(`select state from outbound_requests`)).map((r) => r.state);
+      await waitFor(async () => ((await outbound())[0] === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-silent', status: 'pdng' })]);
+
+      // Within the timeout nothing happens; past it, the sweep (run at each start, then every minute) fails it.
+      await ctx.restart({ UPSTREAM_ANSWER_TIMEOUT_SECONDS: '3600' });
+      expect(await outbound()).toEqual(['acknowledged']);
+      expect(receiver.forCorrelation(correlationId)).toEqual([]);
+      await ctx.server.db.query(`update outbound_requests set created_at = now() - interval '2 hours'`);
+      await ctx.restart({ UPSTREAM_ANSWER_TIMEOUT_SECONDS: '3600' });
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the rejection on-search');
+      expect(callback.body.header).toMatchObject({ action: 'on-search', status: 'rjct', status_reason_message: 'the request failed: the upstream national-crvs sent no answer within 3600 s', completed_count: 0 });
+      expect(callback.body.message).toEqual({ transaction_id: transactionId, correlation_id: correlationId, search_response: [] });
+      expect(await outbound()).toEqual(['unanswered']);
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-silent', status: 'rjct', status_reason_message: callback.body.header.status_reason_message })]);
+
+      // The upstream's answer arriving after that is taken (ACK) but not relayed: the caller was told it failed.
+      const late = await postJson(`${ctx.server.url}/crvs/registry/on-search`, await ctx.server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
+        header: { version: '1.0.0', message_id: 'late-1', message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs', total_count: 1, completed_count: 1 },
+        message: { transaction_id: transactionId, correlation_id: 'up-silent', search_response: [{ reference_id: 'r-silent', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] } }] },
+      });
+      expect(late.status).toBe(200);
+      expect(late.json.message.ack_status).toBe('ACK');
+      const deliveries = await ctx.server.db.query(`select d.action from callback_deliveries d join dci_transactions t on t.id = d.transaction_id where t.correlation_id = $1`, [correlationId]);
+      expect(deliveries).toEqual([{ action: 'on-search' }]);
+      expect(receiver.forCorrelation(correlationId)).toHaveLength(1);
+    });
+  });
 });
 
 function errAck(code: string, message: string) {
   return { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'up-1', error: { code, message } } };
 }
 
+interface FakeUpstreamGateway {
+  upstream: CallbackReceiver;
+  server: TestServer;
+  /** Stops the gateway and starts it again on its database (its start runs the minute's sweep at once). */
+  restart(env?: Record<string, string>): Promise<void>;
+  search(referenceId: string): Promise<{ correlationId: string; transactionId: string }>;
+  txnStatus(correlationId: string): Promise<unknown[]>;
+}
+
 /**
  * A gateway of its own (its own database, so that the pair's gateway, which forwards to the real CRVS, takes none of
  * its requests) forwarding the CRVS domain to a fake upstream that answers every request with `answer`.
  */
-async function withFakeUpstream(
-  answer: { status: number; body: unknown },
-  run: (ctx: {
-    upstream: CallbackReceiver;
-    server: TestServer;
-    search: (referenceId: string) => Promise<{ correlationId: string; transactionId: string }>;
-    txnStatus: (correlationId: string) => Promise<unknown[]>;
-  }) => Promise<void>,
-): Promise<void> {
+async function withFakeUpstream(answer: { status: number; body: unknown }, run: (ctx: FakeUpstreamGateway) => Promise<void>): Promise<void> {
   const upstream = await CallbackReceiver.start();
   upstream.respondWith(() => answer);
   const file = pair.upstreamsFile(`fake-${answer.status}.json`, { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
-  const server = await startTestServer(
-    { WORKER_POLL_MS: '50', UPSTREAMS_FILE: file },
-    { signingKey: gatewayKey, partners: [{ id: 'caller', secret: 'caller-secret-1', scopes: ['crvs:registry.search', 'crvs:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } }] },
-  );
+  const db = await openTestDatabase();
+  const start = (env: Record<string, string> = {}) =>
+    startTestServer(
+      { WORKER_POLL_MS: '50', UPSTREAMS_FILE: file, ...env },
+      {
+        db,
+        signingKey: gatewayKey,
+        partners: [
+          { id: 'caller', secret: 'caller-secret-1', scopes: ['crvs:registry.search', 'crvs:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } },
+          { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.on-search'] },
+        ],
+      },
+    );
+  const ctx: FakeUpstreamGateway = {
+    upstream,
+    server: await start(),
+    async restart(env) {
+      await ctx.server.close();
+      ctx.server = await start(env);
+    },
+    async search(referenceId) {
+      const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, referenceId)], { sender_id: 'caller', sender_uri: `${receiver.url}/on-search` });
+      const res = await postJson(`${ctx.server.url}/crvs/registry/search`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), envelope);
+      expect(res.status).toBe(202);
+      return { correlationId: res.json.message.correlation_id, transactionId: (envelope.message as { transaction_id: string }).transaction_id };
+    },
+    async txnStatus(correlationId) {
+      const res = await postJson(`${ctx.server.url}/crvs/registry/sync/txn/status`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), {
+        header: { version: '1.0.0', message_id: `s-${randomUUID()}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'caller', total_count: 1 },
+        message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+      });
+      expect(res.status).toBe(200);
+      return res.json.message.txnstatus_response.txn_status.search_response;
+    },
+  };
   try {
-    const token = await server.token({ clientId: 'caller', secret: 'caller-secret-1' });
-    await run({
-      upstream,
-      server,
-      async search(referenceId) {
-        const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, referenceId)], { sender_id: 'caller', sender_uri: `${receiver.url}/on-search` });
-        const res = await postJson(`${server.url}/crvs/registry/search`, token, envelope);
-        expect(res.status).toBe(202);
-        return { correlationId: res.json.message.correlation_id, transactionId: (envelope.message as { transaction_id: string }).transaction_id };
-      },
-      async txnStatus(correlationId) {
-        const res = await postJson(`${server.url}/crvs/registry/sync/txn/status`, token, {
-          header: { version: '1.0.0', message_id: `s-${randomUUID()}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: 'caller', total_count: 1 },
-          message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
-        });
-        expect(res.status).toBe(200);
-        return res.json.message.txnstatus_response.txn_status.search_response;
-      },
-    });
+    await run(ctx);
   } finally {
-    await server.close();
+    await ctx.server.close();
+    await db.close();
     await upstream.close();
   }
 }

@@ -174,11 +174,15 @@ export class AsyncProtocol {
     this.pruning.unref();
   }
 
-  /** Forgets replay ids past their window, and deletes settled async work past ASYNC_RETENTION_DAYS. */
+  /**
+   * Forgets replay ids past their window, fails forwarded searches their upstream left unanswered too long, and deletes
+   * settled async work past ASYNC_RETENTION_DAYS.
+   */
   private async prune(): Promise<void> {
     const { db, config, logger } = this.deps;
     try {
       await this.replay.prune();
+      if (this.executor.forwards.size > 0) await this.executor.failUnansweredRelays(config.UPSTREAM_ANSWER_TIMEOUT_SECONDS);
       if (config.ASYNC_RETENTION_DAYS === 0) return;
       for (const [what, rows] of [
         ['async requests', SETTLED_TRANSACTIONS],

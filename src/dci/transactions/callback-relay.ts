@@ -30,7 +30,8 @@ export class CallbackRelay {
     if (request.relay_transaction_id === null) return;
     const t = await this.transactions.get(Number(request.relay_transaction_id));
     const partner = t && this.partners.get(t.sender_id);
-    if (!t || !partner) return;
+    // Failed: the upstream answered too late (TransactionExecutor.failUnansweredRelays) and its caller was told so.
+    if (!t || !partner || t.state === 'failed') return;
     const items = Array.isArray(envelope.message.search_response) ? (envelope.message.search_response as Record<string, unknown>[]) : [];
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);

@@ -196,18 +196,46 @@ export class TransactionExecutor {
    * is failed either way; the callback is left out when there is no partner to sign it for or no callback to build.
    */
   private async fail(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode): Promise<void> {
-    let delivery: NewDelivery | undefined;
-    const rejection = rejectionCallback(t, `the request failed: ${error}`);
-    if (rejection && this.partners.get(t.sender_id)) {
-      const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: rejection.reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
-      delivery = await this.delivery(t, header, rejection.message, 1).catch((e: Error) => {
-        // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
-        this.logger.warn({ err: { message: e.message }, transaction: t.id }, 'the failed request\'s callback could not be built');
-        return undefined;
-      });
-    }
+    const delivery = await this.rejectionDelivery(t, error, reasonCode);
     await this.store.failExecution(this.worker.id, t.id, error, delivery && { delivery, horizonSeconds: this.opts.horizonSeconds });
     if (delivery) this.dispatcher.wake();
+  }
+
+  private async rejectionDelivery(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode): Promise<NewDelivery | undefined> {
+    const rejection = rejectionCallback(t, `the request failed: ${error}`);
+    if (!rejection || !this.partners.get(t.sender_id)) return undefined;
+    const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: rejection.reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
+    return this.delivery(t, header, rejection.message, 1).catch((e: Error) => {
+      // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
+      this.logger.warn({ err: { message: e.message }, transaction: t.id }, "the failed request's callback could not be built");
+      return undefined;
+    });
+  }
+
+  /**
+   * Gateway mode: fails the forwarded searches whose upstream has sent no final answer within `timeoutSeconds` and
+   * tells their callers, as for any failed request; the upstream's requests are marked unanswered (an answer arriving
+   * later is not relayed). Callers that already had a page relayed are not told. Returns how many requests failed.
+   */
+  async failUnansweredRelays(timeoutSeconds: number): Promise<number> {
+    const awaiting = await this.store.awaitingRelays(timeoutSeconds, 100);
+    if (awaiting.length === 0) return 0;
+    const failing = new Map<number, { error: string; delivery?: NewDelivery }>();
+    for (const a of awaiting) {
+      if (!a.silent || failing.has(a.id)) continue;
+      const error = `the upstream ${a.peer_id} sent no answer within ${timeoutSeconds} s`;
+      failing.set(a.id, { error, delivery: await this.rejectionDelivery(a, error) });
+    }
+    const failed = await this.store.expireRelays(
+      awaiting.map((a) => a.outbound_id),
+      [...failing].map(([transactionId, f]) => ({ transactionId, ...f })),
+      this.opts.horizonSeconds,
+    );
+    if (failed > 0) {
+      this.logger.warn({ failed, timeoutSeconds }, 'forwarded searches failed: their upstream sent no answer in time');
+      this.dispatcher.wake();
+    }
+    return failed;
   }
 
   /**

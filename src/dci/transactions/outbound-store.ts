@@ -1,7 +1,7 @@
 import type { Database } from '../../db/client.js';
 import type { SettledRows } from '../../db/retention.js';
 
-export type OutboundState = 'sent' | 'acknowledged' | 'answered' | 'refused';
+export type OutboundState = 'sent' | 'acknowledged' | 'answered' | 'refused' | 'unanswered';
 
 export interface OutboundRequestRow {
   id: number;
@@ -28,12 +28,12 @@ export interface ReceivedCallbackRow {
   received_at: string;
 }
 
-/** Requests we sent that were answered or refused, with the callbacks received for them (cascade), by their creation. */
+/** Requests we sent that were answered, refused or given up on, with the callbacks received for them (cascade), by their creation. */
 export const SETTLED_OUTBOUND: SettledRows = {
   table: 'outbound_requests',
   ageColumn: 'created_at',
   brinIndex: 'outbound_requests_created_brin',
-  settled: "state in ('answered', 'refused')",
+  settled: "state in ('answered', 'refused', 'unanswered')",
 };
 
 const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, relay_transaction_id, created_at, updated_at';

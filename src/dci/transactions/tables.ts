@@ -132,7 +132,10 @@ export const outboundRequests = pgTable(
     /** Issued by the peer in its ACK. */
     correlationId: text('correlation_id'),
     request: jsonb('request').notNull(),
-    /** sent -> acknowledged -> answered (final callback received) | refused */
+    /**
+     * sent -> acknowledged -> answered (final callback received) | refused | unanswered (gateway mode: no final
+     * callback within UPSTREAM_ANSWER_TIMEOUT_SECONDS; the caller was told the search failed)
+     */
     state: text('state').notNull(),
     ack: jsonb('ack'),
     /** Gateway mode: the async request of ours (dci_transactions.id) whose caller gets the peer's answers relayed. */
@@ -144,6 +147,9 @@ export const outboundRequests = pgTable(
     uniqueIndex('outbound_requests_message_uq').on(t.messageId),
     index('outbound_requests_transaction_idx').on(t.peerId, t.transactionId),
     index('outbound_requests_created_brin').using('brin', t.createdAt).with({ autosummarize: true }),
+    index('outbound_requests_awaiting_relay_idx')
+      .on(t.createdAt)
+      .where(sql`${t.state} in ('sent', 'acknowledged') and ${t.relayTransactionId} is not null`),
   ],
 );
 
