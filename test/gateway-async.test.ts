@@ -150,7 +150,70 @@ describe('gateway mode: async search forwarded upstream', () => {
       expect(receiver.forCorrelation(correlationId)).toHaveLength(1);
     });
   });
+
+  it('keeps the search pending while the upstream sends pdng pages, settles it on the final page, and relays a redelivered page it had stored but not relayed', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-pages' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-pages');
+      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      const page = (messageId: string, status: string) => upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: 'up-pages', referenceId: 'r-pages' });
+      const state = async () => (await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
+
+      expect((await page('page-1', 'pdng')).status).toBe(200);
+      await waitFor(async () => ((await deliveriesOf(ctx.server, correlationId)).every((d) => d.state === 'delivered') || undefined), 10_000, 'page 1 delivered');
+      expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['pdng']);
+      // Delivered, but not the answer's end: still pending, and txn status says so.
+      expect(await state()).toBe('pending');
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-pages', status: 'pdng' })]);
+
+      // The final page, stored as if the gateway had died before relaying it: the upstream sends it again.
+      const [outbound] = await ctx.server.db.query(`select id from outbound_requests`);
+      await ctx.server.db.query(
+        `insert into received_callbacks (outbound_request_id, sender_id, message_id, action, status, envelope) values ($1, 'national-crvs', 'page-2', 'on-search', 'succ', '{}')`,
+        [outbound.id],
+      );
+      await ctx.server.db.query(`update outbound_requests set state = 'answered'`);
+      expect((await page('page-2', 'succ')).status).toBe(200);
+      await waitFor(async () => ((await state()) === 'delivered' ? true : undefined), 10_000, 'the final page delivered');
+      expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['pdng', 'succ']);
+      // Sent a third time, it is relayed no more.
+      expect((await page('page-2', 'succ')).status).toBe(200);
+      expect(await deliveriesOf(ctx.server, correlationId)).toHaveLength(2);
+    });
+  });
+
+  it('tells a caller who had pages relayed when the upstream sends no final one in time', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-stalled' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-stalled');
+      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      expect((await upstreamCallback(ctx.server, { messageId: 'stalled-1', status: 'pdng', transactionId, correlationId: 'up-stalled', referenceId: 'r-stalled' })).status).toBe(200);
+      await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'page 1');
+      await ctx.server.db.query(`update outbound_requests set created_at = now() - interval '2 hours'`);
+      await ctx.restart({ UPSTREAM_ANSWER_TIMEOUT_SECONDS: '3600' });
+      await waitFor(() => receiver.forCorrelation(correlationId).length === 2 || undefined, 10_000, 'the rejection');
+      const [, last] = receiver.forCorrelation(correlationId);
+      expect(last.body.header).toMatchObject({ status: 'rjct', status_reason_message: 'the request failed: the upstream national-crvs sent no final answer (1 page relayed) within 3600 s' });
+      expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page)).toEqual([1, 2]);
+    });
+  });
 });
+
+/** The fake upstream's on-search for the gateway's forwarded search, sent as the upstream would (its own token). */
+async function upstreamCallback(server: TestServer, c: { messageId: string; status: string; transactionId: string; correlationId: string; referenceId: string }) {
+  return postJson(`${server.url}/crvs/registry/on-search`, await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
+    header: { version: '1.0.0', message_id: c.messageId, message_ts: new Date().toISOString(), action: 'on-search', status: c.status, sender_id: 'national-crvs', total_count: 1, completed_count: c.status === 'pdng' ? 0 : 1 },
+    message: {
+      transaction_id: c.transactionId,
+      correlation_id: c.correlationId,
+      search_response: [{ reference_id: c.referenceId, timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] } }],
+    },
+  });
+}
+
+async function deliveriesOf(server: TestServer, correlationId: string): Promise<{ state: string; page: number }[]> {
+  return server.db.query(`select d.state, d.page from callback_deliveries d join dci_transactions t on t.id = d.transaction_id where t.correlation_id = $1 order by d.id`, [correlationId]);
+}
 
 function errAck(code: string, message: string) {
   return { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'up-1', error: { code, message } } };

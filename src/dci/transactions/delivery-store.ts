@@ -213,7 +213,8 @@ export class DeliveryStore {
 }
 
 /**
- * A transaction is delivered once all its callbacks are, failed once none is pending and one gave up. Its deliveries
+ * A transaction is delivered once all its callbacks are, failed once none is pending and one gave up; a search
+ * forwarded upstream (gateway mode) not before the upstream's final answer has come. Its deliveries
  * are read through their transaction index alone and judged together: asked per transaction with the state in the
  * condition ("not exists ... state = 'pending'"), PostgreSQL scanned the whole pending-due index for every
  * transaction whenever its statistics were taken with the queue empty (13 ms a batch under a 10,000-callback backlog).
@@ -228,7 +229,8 @@ async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): P
            where d.transaction_id = any($1::bigint[])
            group by d.transaction_id
            having not bool_or(d.state = 'pending')) s
-     where t.id = s.transaction_id and t.state = 'pending'`,
+     where t.id = s.transaction_id and t.state = 'pending'
+       and not exists (select 1 from outbound_requests o where o.relay_transaction_id = t.id and o.state in ('sent', 'acknowledged'))`,
     [ids],
   );
 }

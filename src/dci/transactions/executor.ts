@@ -201,11 +201,12 @@ export class TransactionExecutor {
     if (delivery) this.dispatcher.wake();
   }
 
-  private async rejectionDelivery(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode): Promise<NewDelivery | undefined> {
+  /** `page`: the callback's place among the request's callbacks (after pages an upstream did send, say). */
+  private async rejectionDelivery(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode, page = 1): Promise<NewDelivery | undefined> {
     const rejection = rejectionCallback(t, `the request failed: ${error}`);
     if (!rejection || !this.partners.get(t.sender_id)) return undefined;
     const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: rejection.reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
-    return this.delivery(t, header, rejection.message, 1).catch((e: Error) => {
+    return this.delivery(t, header, rejection.message, page).catch((e: Error) => {
       // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
       this.logger.warn({ err: { message: e.message }, transaction: t.id }, "the failed request's callback could not be built");
       return undefined;
@@ -214,17 +215,17 @@ export class TransactionExecutor {
 
   /**
    * Gateway mode: fails the forwarded searches whose upstream has sent no final answer within `timeoutSeconds` and
-   * tells their callers, as for any failed request; the upstream's requests are marked unanswered (an answer arriving
-   * later is not relayed). Callers that already had a page relayed are not told. Returns how many requests failed.
+   * tells their callers, as for any failed request (after the pages relayed so far, if any); the upstream's requests
+   * are marked unanswered, and an answer arriving later is not relayed. Returns how many requests failed.
    */
   async failUnansweredRelays(timeoutSeconds: number): Promise<number> {
     const awaiting = await this.store.awaitingRelays(timeoutSeconds, 100);
     if (awaiting.length === 0) return 0;
     const failing = new Map<number, { error: string; delivery?: NewDelivery }>();
     for (const a of awaiting) {
-      if (!a.silent || failing.has(a.id)) continue;
-      const error = `the upstream ${a.peer_id} sent no answer within ${timeoutSeconds} s`;
-      failing.set(a.id, { error, delivery: await this.rejectionDelivery(a, error) });
+      if (!a.waiting || failing.has(a.id)) continue;
+      const error = `the upstream ${a.peer_id} sent no ${a.relayed > 0 ? `final answer (${a.relayed} ${a.relayed === 1 ? 'page' : 'pages'} relayed)` : 'answer'} within ${timeoutSeconds} s`;
+      failing.set(a.id, { error, delivery: await this.rejectionDelivery(a, error, undefined, a.relayed + 1) });
     }
     const failed = await this.store.expireRelays(
       awaiting.map((a) => a.outbound_id),

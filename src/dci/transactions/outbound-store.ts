@@ -77,16 +77,25 @@ export class OutboundStore {
 
   /**
    * Stores a callback once per sender and message id; a redelivery is recognised and not applied again. A final
-   * status (succ, rjct) marks the request answered.
+   * status (succ, rjct) marks the request answered. `relayed`: a relay of it to our caller was queued (gateway mode).
    */
-  async storeCallback(request: OutboundRequestRow, c: { senderId: string; messageId: string; action: string; status: string; envelope: unknown }): Promise<'new' | 'duplicate'> {
+  async storeCallback(
+    request: OutboundRequestRow,
+    c: { senderId: string; messageId: string; action: string; status: string; envelope: unknown },
+  ): Promise<{ stored: 'new' | 'duplicate'; id: number; relayed: boolean }> {
     return this.db.transaction(async (tx) => {
-      const inserted = await tx.query(
+      const [inserted] = await tx.query<{ id: number }>(
         `insert into received_callbacks (outbound_request_id, sender_id, message_id, action, status, envelope)
          values ($1, $2, $3, $4, $5, $6::jsonb) on conflict (sender_id, message_id) do nothing returning id`,
         [request.id, c.senderId, c.messageId, c.action, c.status, JSON.stringify(c.envelope)],
       );
-      if (inserted.length === 0) return 'duplicate';
+      if (!inserted) {
+        const [earlier] = await tx.query<{ id: number; relayed: boolean }>(
+          'select id, relayed_at is not null as relayed from received_callbacks where sender_id = $1 and message_id = $2',
+          [c.senderId, c.messageId],
+        );
+        return { stored: 'duplicate', id: Number(earlier.id), relayed: earlier.relayed };
+      }
       const correlationId = (c.envelope as { message: { correlation_id: string } }).message.correlation_id;
       await tx.query(
         `update outbound_requests set correlation_id = coalesce(correlation_id, $2),
@@ -94,8 +103,13 @@ export class OutboundStore {
          where id = $1`,
         [request.id, correlationId, c.status],
       );
-      return 'new';
+      return { stored: 'new', id: Number(inserted.id), relayed: false };
     });
+  }
+
+  /** Its relay to our caller was queued: a redelivery of it is not relayed again. */
+  async markRelayed(callbackId: number): Promise<void> {
+    await this.db.query('update received_callbacks set relayed_at = now() where id = $1', [callbackId]);
   }
 
   async get(id: number): Promise<OutboundRequestRow | undefined> {

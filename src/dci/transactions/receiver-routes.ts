@@ -38,8 +38,12 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
     throw new DciError(404, 'err.request.not_found', `no ${spec.requestAction} request sent to ${senderId} matches transaction_id and correlation_id`);
   }
   const stored = await outbound.storeCallback(request, { senderId, messageId: header.message_id, action: header.action.toLowerCase(), status, envelope: { header, message } });
-  // Gateway mode: the answer to a search we forwarded goes on to the partner who asked us (once per message).
-  if (stored === 'new' && request.relay_transaction_id !== null && relay) await relay.relay(request, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
+  // Gateway mode: the answer to a search we forwarded goes on to the partner who asked us, once per message, and
+  // before the ACK: a message stored but not relayed (a crash in between) is relayed when the peer sends it again.
+  if (!stored.relayed && request.relay_transaction_id !== null && relay) {
+    await relay.relay(request, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
+    await outbound.markRelayed(stored.id);
+  }
   return c.json(ackBody(message.correlation_id), 200);
 }
 

@@ -148,7 +148,7 @@ export const outboundRequests = pgTable(
     index('outbound_requests_transaction_idx').on(t.peerId, t.transactionId),
     index('outbound_requests_created_brin').using('brin', t.createdAt).with({ autosummarize: true }),
     index('outbound_requests_awaiting_relay_idx')
-      .on(t.createdAt)
+      .on(t.relayTransactionId, t.createdAt)
       .where(sql`${t.state} in ('sent', 'acknowledged') and ${t.relayTransactionId} is not null`),
   ],
 );
@@ -167,6 +167,8 @@ export const receivedCallbacks = pgTable(
     status: text('status').notNull(),
     envelope: jsonb('envelope').notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    /** Gateway mode: when it was queued for our caller (a redelivery of one stored but not yet relayed is relayed). */
+    relayedAt: timestamp('relayed_at', { withTimezone: true, mode: 'string' }),
   },
   (t) => [
     uniqueIndex('received_callbacks_message_uq').on(t.senderId, t.messageId),

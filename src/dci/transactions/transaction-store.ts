@@ -234,12 +234,12 @@ export class TransactionStore {
 
   /**
    * Gateway mode: requests sent upstream for a caller of ours at least `seconds` ago with no final answer yet, oldest
-   * first, with the caller's request; `silent` when that is still pending with nothing relayed to its caller.
+   * first, with the caller's request; `waiting` when that is still pending, `relayed` the pages relayed to it so far.
    */
-  awaitingRelays(seconds: number, limit: number): Promise<(ClaimedTransaction & { outbound_id: number; peer_id: string; silent: boolean })[]> {
+  awaitingRelays(seconds: number, limit: number): Promise<(ClaimedTransaction & { outbound_id: number; peer_id: string; waiting: boolean; relayed: number })[]> {
     return this.db.query(
-      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending' and not exists (select 1 from callback_deliveries d where d.transaction_id = t.id), false) as silent,
-         0 as attempts, t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
+      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending', false) as waiting,
+         (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as relayed, 0 as attempts, t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
        from outbound_requests o left join dci_transactions t on t.id = o.relay_transaction_id
        where o.state in ('sent', 'acknowledged') and o.relay_transaction_id is not null and o.created_at < now() - $1 * interval '1 second'
        order by o.created_at limit $2`,
@@ -248,8 +248,8 @@ export class TransactionStore {
   }
 
   /**
-   * Marks requests sent upstream unanswered and fails the callers' requests named in `failing` (still pending, nothing
-   * relayed), queuing the callbacks that tell them, in one commit. Returns how many requests failed.
+   * Marks requests sent upstream unanswered and fails the callers' requests named in `failing` (if still pending),
+   * queuing the callbacks that tell them, in one commit. Returns how many requests failed.
    */
   async expireRelays(outboundIds: number[], failing: { transactionId: number; error: string; delivery?: NewDelivery }[], horizonSeconds: number): Promise<number> {
     return this.db.transaction(async (tx) => {
@@ -259,7 +259,7 @@ export class TransactionStore {
         // No outcome: no result came to deliver (txn status then says the request failed, and a replay keeps it so).
         `update dci_transactions t set state = 'failed', last_error = u.error, outcome = null, updated_at = now()
          from unnest($1::bigint[], $2::text[]) as u(id, error)
-         where t.id = u.id and t.state = 'pending' and not exists (select 1 from callback_deliveries d where d.transaction_id = t.id)
+         where t.id = u.id and t.state = 'pending'
          returning t.id`,
         [failing.map((f) => f.transactionId), failing.map((f) => f.error.slice(0, 2000))],
       );
