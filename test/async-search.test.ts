@@ -492,14 +492,22 @@ async function syncTxnStatus(request: { attribute_type: string; attribute_value:
 }
 
 describe('a request whose execution keeps failing', () => {
-  /** Stored as the ACK stores a request, with a message the executor cannot take (a bug's stand-in), claimed `attempts` times. */
-  async function storedPoison(name: string, attempts: number): Promise<string> {
+  /** Messages of each action that the executor cannot take (a bug's stand-in). */
+  const POISON: Record<string, Record<string, unknown>> = {
+    search: { search_request: 'not a list' },
+    subscribe: { subscribe_request: null },
+    unsubscribe: { subscription_codes: 'not a list' },
+    'txn-status': { txnstatus_request: 'not an object' },
+  };
+
+  /** Stored as the ACK stores a request, with a message the executor cannot take, claimed `attempts` times. */
+  async function storedPoison(name: string, attempts: number, action = 'search'): Promise<string> {
     const correlationId = randomUUID();
-    const request = { header: { message_id: name, sender_id: 'demo-spmis' }, message: { transaction_id: `t-${name}`, search_request: 'not a list' } };
+    const request = { header: { message_id: name, sender_id: 'demo-spmis' }, message: { transaction_id: `t-${name}`, ...POISON[action] } };
     const [row] = await server.db.query<{ id: number }>(
       `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count, acked_at)
-       values ('social', 'search', 'demo-spmis', $1, 'x', $2, $3, array[$4], $5, $6::jsonb, 1, now()) returning id`,
-      [name, correlationId, `t-${name}`, `ref-${name}`, `${receiver.url}/dci/social/registry/on-search`, JSON.stringify(request)],
+       values ('social', $7, 'demo-spmis', $1, 'x', $2, $3, array[$4], $5, $6::jsonb, 1, now()) returning id`,
+      [name, correlationId, `t-${name}`, `ref-${name}`, `${receiver.url}/dci/social/registry/on-${action}`, JSON.stringify(request), action],
     );
     await server.db.query('insert into dci_execution_queue (transaction_id, attempts) values ($1, $2)', [row.id, attempts]);
     return correlationId;
@@ -549,6 +557,21 @@ describe('a request whose execution keeps failing', () => {
     expect(await transactionState(correlationId)).toBe('failed');
     const status = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId });
     expect(status.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'ref-poison-callback', status: 'rjct' })]);
+  });
+
+  it('answers a failed subscribe, unsubscribe and txn status with their own callbacks, refused as a whole', async () => {
+    const reason = 'the request failed: it could not be executed (5 attempts; the server log has the reason)';
+    for (const [action, callbackAction, empty] of [
+      ['subscribe', 'on-subscribe', { subscribe_response: [] }],
+      ['unsubscribe', 'on-unsubscribe', { status: 'rjct', status_reason_message: reason, subscription_status: [] }],
+      ['txn-status', 'txn-on-status', { txnstatus_response: { txn_type: 'search', txn_status: { search_response: [] } } }],
+    ] as const) {
+      const correlationId = await storedPoison(`poison-${action}`, 4, action);
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, callbackAction);
+      expect(callback.body.header, action).toMatchObject({ action: callbackAction, status: 'rjct', status_reason_message: reason, completed_count: 0 });
+      expect(callback.body.message, action).toMatchObject({ transaction_id: `t-poison-${action}`, correlation_id: correlationId, ...empty });
+      expect(await transactionState(correlationId), action).toBe('failed');
+    }
   });
 
   it('fails a request of a partner no longer registered without a callback', async () => {
