@@ -203,9 +203,10 @@ export class TransactionExecutor {
 
   /** `page`: the callback's place among the request's callbacks (after pages an upstream did send, say). */
   private async rejectionDelivery(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode, page = 1): Promise<NewDelivery | undefined> {
-    const rejection = rejectionCallback(t, `the request failed: ${error}`);
+    const reason = `the request failed: ${error}`;
+    const rejection = rejectionCallback(t, reason);
     if (!rejection || !this.partners.get(t.sender_id)) return undefined;
-    const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: rejection.reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
+    const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
     return this.delivery(t, header, rejection.message, page).catch((e: Error) => {
       // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
       this.logger.warn({ err: { message: e.message }, transaction: t.id }, "the failed request's callback could not be built");
@@ -341,18 +342,18 @@ export class TransactionExecutor {
 }
 
 /** The callback action and empty answer that tell a partner its request of this action failed as a whole. */
-function rejectionCallback(t: ClaimedTransaction, reason: string): { action: string; reason: string; message: Record<string, unknown> } | undefined {
+function rejectionCallback(t: ClaimedTransaction, reason: string): { action: string; message: Record<string, unknown> } | undefined {
   const ids = { transaction_id: t.transaction_id, correlation_id: t.correlation_id };
   switch (t.action) {
     case 'search':
-      return { action: 'on-search', reason, message: { ...ids, search_response: [] } };
+      return { action: 'on-search', message: { ...ids, search_response: [] } };
     case 'subscribe':
-      return { action: 'on-subscribe', reason, message: { ...ids, subscribe_response: [] } };
+      return { action: 'on-subscribe', message: { ...ids, subscribe_response: [] } };
     case 'unsubscribe':
-      return { action: 'on-unsubscribe', reason, message: { ...ids, timestamp: new Date().toISOString(), status: 'rjct', status_reason_message: reason.slice(0, 999), subscription_status: [] } };
+      return { action: 'on-unsubscribe', message: { ...ids, timestamp: new Date().toISOString(), status: 'rjct', status_reason_message: reason.slice(0, 999), subscription_status: [] } };
     case 'txn-status': {
       const txnType = (t.request.message as { txnstatus_request?: { txn_type?: unknown } }).txnstatus_request?.txn_type;
-      return { action: 'txn-on-status', reason, message: { ...ids, txnstatus_response: { txn_type: typeof txnType === 'string' ? txnType : 'search', txn_status: { ...ids, search_response: [] } } } };
+      return { action: 'txn-on-status', message: { ...ids, txnstatus_response: { txn_type: typeof txnType === 'string' ? txnType : 'search', txn_status: { ...ids, search_response: [] } } } };
     }
     default:
       return undefined;
