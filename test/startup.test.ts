@@ -69,6 +69,13 @@ describe('first start', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ CALLBACK_PARTNER_CONCURRENCY: '0' })).toThrow(/CALLBACK_PARTNER_CONCURRENCY/);
+    expect(() => loadConfig({ SERVER_PROCESSES: '0' })).toThrow(/SERVER_PROCESSES/);
+  });
+
+  it('runs several server processes only on PostgreSQL: the embedded database is one process\'s own', () => {
+    expect(() => loadConfig({ SERVER_PROCESSES: '2' })).toThrow('SERVER_PROCESSES above 1 needs DATABASE_URL');
+    expect(loadConfig({ SERVER_PROCESSES: '2', DATABASE_URL: 'postgres://db.example.org/registry' }).SERVER_PROCESSES).toBe(2);
+    expect(loadConfig({}).SERVER_PROCESSES).toBe(1);
   });
 
   it('sends at most 16 callbacks at once to one partner and 64 in all unless configured otherwise', () => {
