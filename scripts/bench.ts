@@ -106,18 +106,20 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Child
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', BENCH_ROUTES: 'true', LOG_LEVEL: 'warn', NODE_ENV: 'development', PARTNERS_FILE: partnersFile, DATA_KEY: dataKeyFile, ...extraEnv },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  for (let k = 0; k < 200; k++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return child;
-    } catch {
-      /* not listening yet */
-    }
-    await sleep(100);
-  }
+  // Ready when it says so: with SERVER_PROCESSES, /readyz answers once the first process is up, before the others.
+  let said = '';
+  const ready = new Promise<boolean>((resolve) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (said.length < 100_000) said += d.toString();
+      if (said.includes('server ready at')) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+  });
+  if (await Promise.race([ready, sleep(60_000).then(() => false)])) return child;
   child.kill('SIGKILL');
-  throw new Error('server did not become ready');
+  throw new Error(`server did not become ready: ${said.slice(-2000)}`);
 }
 
 async function getToken(clientId = 'demo-spmis', secret = 'demo-spmis-secret'): Promise<string> {
@@ -260,6 +262,21 @@ async function main() {
       process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
     }
     process.stdout.write(`| seeding (COPY) | | ${Math.round(peoplePerSecond)} people/s | | | | |\n`);
+    // The same two searches served by two server processes (SERVER_PROCESSES=2) on the same two cores.
+    await stopServer(server);
+    server = await startServer({ SERVER_PROCESSES: '2' });
+    await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
+    const twoAuth = { authorization: `Bearer ${await getToken()}`, 'content-type': 'application/json' };
+    const two = [
+      await run('SR sync search by UIN (Member), 2 server processes', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), twoAuth, hasOneRecord),
+      await run('100-result expression search, 2 server processes', groupSearch, twoAuth, hasHundred),
+    ];
+    for (const f of two) process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
+    figures.push(...two);
+    await stopServer(server);
+    server = await startServer();
+    token = await getToken();
+    auth.authorization = `Bearer ${token}`;
     }
     if (only === undefined || only === 'async') {
       const a = await benchAsync({
