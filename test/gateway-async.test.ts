@@ -197,6 +197,28 @@ describe('gateway mode: async search forwarded upstream', () => {
       expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page)).toEqual([1, 2]);
     });
   });
+
+  it('relays the final answer of only one send when a search sent twice (a retry after a timeout) is answered for both', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-first' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-twice');
+      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      // The second send, as the retry after a timeout leaves it: the upstream took it too, under its own correlation id.
+      await ctx.server.db.query(
+        `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id)
+         select domain, peer_id, action, 'second-send', transaction_id, 'up-second', request, 'acknowledged', relay_transaction_id from outbound_requests`,
+      );
+      const final = (messageId: string, upstreamCorrelation: string) =>
+        upstreamCallback(ctx.server, { messageId, status: 'succ', transactionId, correlationId: upstreamCorrelation, referenceId: 'r-twice' });
+      expect((await final('answer-second', 'up-second')).status).toBe(200);
+      expect((await final('answer-first', 'up-first')).status).toBe(200);
+      // Both answers taken from the upstream (ACK, stored); one relayed.
+      expect((await ctx.server.db.query(`select count(*)::int as n from received_callbacks`))[0].n).toBe(2);
+      expect(await deliveriesOf(ctx.server, correlationId)).toHaveLength(1);
+      await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'the relayed answer');
+      expect(receiver.forCorrelation(correlationId)[0].body.header.status).toBe('succ');
+    });
+  });
 });
 
 /** The fake upstream's on-search for the gateway's forwarded search, sent as the upstream would (its own token). */

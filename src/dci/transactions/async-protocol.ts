@@ -182,7 +182,11 @@ export class AsyncProtocol {
     const { db, config, logger } = this.deps;
     try {
       await this.replay.prune();
-      if (this.executor.forwards.size > 0) await this.executor.failUnansweredRelays(config.UPSTREAM_ANSWER_TIMEOUT_SECONDS);
+      if (this.executor.forwards.size > 0) {
+        await this.executor.failUnansweredRelays(config.UPSTREAM_ANSWER_TIMEOUT_SECONDS).catch((err: Error) =>
+          logger.warn({ err: { message: err.message } }, 'failing forwarded searches left unanswered failed; tried again in a minute'),
+        );
+      }
       if (config.ASYNC_RETENTION_DAYS === 0) return;
       for (const [what, rows] of [
         ['async requests', SETTLED_TRANSACTIONS],

@@ -32,6 +32,13 @@ export class CallbackRelay {
     const partner = t && this.partners.get(t.sender_id);
     // Failed: the upstream answered too late (TransactionExecutor.failUnansweredRelays) and its caller was told so.
     if (!t || !partner || t.state === 'failed') return;
+    // A search sent again after a timeout may be answered for both sends (TransactionExecutor.forward): once one send
+    // has had its final answer, the other's answers are not relayed. (Pages of both that came before are.)
+    const [answered] = await this.db.query(
+      `select 1 from outbound_requests where relay_transaction_id = $1 and id <> $2 and state = 'answered' limit 1`,
+      [t.id, request.id],
+    );
+    if (answered) return;
     const items = Array.isArray(envelope.message.search_response) ? (envelope.message.search_response as Record<string, unknown>[]) : [];
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);
