@@ -34,6 +34,23 @@ function children(): number[] {
   }
 }
 
+describe('several server processes that cannot start', () => {
+  it('stop: the primary exits 1 when its first server process dies before it is ready', async () => {
+    // Nothing listens on port 1: the first server process cannot reach its database.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', SERVER_PROCESSES: '2', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/registry', DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain('starting the server processes failed');
+    expect(output).not.toContain('server ready at');
+  }, 60_000);
+});
+
 describe.runIf(postgresUrl)('several server processes (SERVER_PROCESSES, PostgreSQL)', () => {
   it('serve one port, a process that dies is replaced while the others answer, and SIGTERM stops them all', async () => {
     primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

@@ -28,7 +28,7 @@ export function runPrimary(count: number, logger: Logger, graceMs: number): Prom
   const stopAll = (code: number) => {
     if (stopping) return;
     stopping = true;
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
     if (workers.length === 0) process.exit(code);
     let left = workers.length;
     for (const w of workers) {
@@ -40,6 +40,7 @@ export function runPrimary(count: number, logger: Logger, graceMs: number): Prom
     // Each process gives its requests graceMs; one that is still there after that is killed.
     setTimeout(() => {
       for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+      process.exit(code);
     }, graceMs + 5_000).unref();
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
