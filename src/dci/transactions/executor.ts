@@ -9,7 +9,7 @@ import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchRes
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
-import type { ClaimedTransaction, ItemOutcome, NewDelivery, TransactionStore } from './transaction-store.js';
+import type { ClaimedTransaction, ItemOutcome, NewDelivery, RequestToAnswer, TransactionStore } from './transaction-store.js';
 import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 import { PollingLoop } from './polling-loop.js';
 import { leadingFit } from '../../db/batcher.js';
@@ -186,7 +186,7 @@ export class TransactionExecutor {
     }
     if (t.action === 'subscribe') return this.subscribe(t);
     if (t.action === 'unsubscribe') return this.unsubscribe(t);
-    await this.fail(t, `unknown async action ${t.action}`, 'rjct.action.not_supported');
+    await this.fail(t, `unknown async action ${t.action}`);
     return undefined;
   }
 
@@ -202,7 +202,7 @@ export class TransactionExecutor {
   }
 
   /** `page`: the callback's place among the request's callbacks (after pages an upstream did send, say). */
-  private async rejectionDelivery(t: ClaimedTransaction, error: string, reasonCode?: HeaderReasonCode, page = 1): Promise<NewDelivery | undefined> {
+  private async rejectionDelivery(t: RequestToAnswer, error: string, reasonCode?: HeaderReasonCode, page = 1): Promise<NewDelivery | undefined> {
     const reason = `the request failed: ${error}`;
     const rejection = rejectionCallback(t, reason);
     if (!rejection || !this.partners.get(t.sender_id)) return undefined;
@@ -335,14 +335,14 @@ export class TransactionExecutor {
     return Promise.all(deliveries);
   }
 
-  private async delivery(t: ClaimedTransaction, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
+  private async delivery(t: RequestToAnswer, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
     const stored = await this.envelopes.storedCallback(this.partners.get(t.sender_id), header, message);
     return { transactionId: t.id, partnerId: t.sender_id, action: header.action, messageId: header.message_id, page, targetUrl: t.callback_url, ...stored };
   }
 }
 
 /** The callback action and empty answer that tell a partner its request of this action failed as a whole. */
-function rejectionCallback(t: ClaimedTransaction, reason: string): { action: string; message: Record<string, unknown> } | undefined {
+function rejectionCallback(t: RequestToAnswer, reason: string): { action: string; message: Record<string, unknown> } | undefined {
   const ids = { transaction_id: t.transaction_id, correlation_id: t.correlation_id };
   switch (t.action) {
     case 'search':

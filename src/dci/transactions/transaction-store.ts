@@ -45,6 +45,9 @@ export interface ClaimedTransaction {
   total_count: number;
 }
 
+/** What answering a request takes, a callback to its partner included (its execution aside). */
+export type RequestToAnswer = Pick<ClaimedTransaction, 'id' | 'action' | 'sender_id' | 'correlation_id' | 'transaction_id' | 'callback_url' | 'request' | 'total_count'>;
+
 export interface TransactionRow {
   id: number;
   domain: string;
@@ -236,10 +239,11 @@ export class TransactionStore {
    * Gateway mode: requests sent upstream for a caller of ours at least `seconds` ago with no final answer yet, oldest
    * first, with the caller's request; `waiting` when that is still pending, `relayed` the pages relayed to it so far.
    */
-  awaitingRelays(seconds: number, limit: number): Promise<(ClaimedTransaction & { outbound_id: number; peer_id: string; waiting: boolean; relayed: number })[]> {
+  awaitingRelays(seconds: number, limit: number): Promise<(RequestToAnswer & { outbound_id: number; peer_id: string; waiting: boolean; relayed: number })[]> {
     return this.db.query(
       `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending', false) as waiting,
-         (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as relayed, 0 as attempts, t.id, t.domain, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
+         (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as relayed,
+         t.id, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
        from outbound_requests o left join dci_transactions t on t.id = o.relay_transaction_id
        where o.state in ('sent', 'acknowledged') and o.relay_transaction_id is not null and o.created_at < now() - $1 * interval '1 second'
        order by o.created_at limit $2`,
