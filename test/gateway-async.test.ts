@@ -95,11 +95,11 @@ describe('gateway mode: async search forwarded upstream', () => {
   });
 
   it('sends the search again while the upstream answers 503, and tells the caller once the attempts are used up', async () => {
-    await withFakeUpstream({ status: 503, body: errAck('err.service.unavailable', 'down for maintenance') }, async ({ upstream, server, search, txnStatus }) => {
+    await withFakeUpstream({ status: 503, body: errAck('err.service.unavailable', 'down for maintenance') }, async ({ upstream, server, search, txnStatus, untilOutbound }) => {
       const { correlationId } = await search('r-down');
       await waitFor(() => upstream.requests.length === 1 || undefined, 10_000, 'the first send');
       // Not failed: still received, claimed once, to be sent again when its lease runs out.
-      await waitFor(async () => ((await server.db.query(`select state from outbound_requests`))[0]?.state === 'refused' ? true : undefined), 5000, 'the refusal recorded');
+      await untilOutbound('refused');
       const queued = async () => (await server.db.query(`select t.state, q.attempts from dci_transactions t left join dci_execution_queue q on q.transaction_id = t.id where t.correlation_id = $1`, [correlationId]))[0];
       expect(await queued()).toEqual({ state: 'received', attempts: 1 });
       expect(await txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-down', status: 'rcvd' })]);
@@ -123,7 +123,7 @@ describe('gateway mode: async search forwarded upstream', () => {
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
       const { correlationId, transactionId } = await ctx.search('r-silent');
       const outbound = async () => (await ctx.server.db.query(`select state from outbound_requests`)).map((r) => r.state);
-      await waitFor(async () => ((await outbound())[0] === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      await ctx.untilOutbound('acknowledged');
       expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-silent', status: 'pdng' })]);
 
       // Within the timeout nothing happens; past it, the sweep (run at each start, then every minute) fails it.
@@ -155,7 +155,7 @@ describe('gateway mode: async search forwarded upstream', () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-pages' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
       const { correlationId, transactionId } = await ctx.search('r-pages');
-      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      await ctx.untilOutbound('acknowledged');
       const page = (messageId: string, status: string) => upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: 'up-pages', referenceId: 'r-pages' });
       const state = async () => (await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
 
@@ -186,7 +186,7 @@ describe('gateway mode: async search forwarded upstream', () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-stalled' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
       const { correlationId, transactionId } = await ctx.search('r-stalled');
-      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      await ctx.untilOutbound('acknowledged');
       expect((await upstreamCallback(ctx.server, { messageId: 'stalled-1', status: 'pdng', transactionId, correlationId: 'up-stalled', referenceId: 'r-stalled' })).status).toBe(200);
       await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'page 1');
       await ctx.server.db.query(`update outbound_requests set created_at = now() - interval '2 hours'`);
@@ -202,7 +202,7 @@ describe('gateway mode: async search forwarded upstream', () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-first' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
       const { correlationId, transactionId } = await ctx.search('r-twice');
-      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests`))[0]?.state === 'acknowledged' ? true : undefined), 10_000, 'the upstream ACK');
+      await ctx.untilOutbound('acknowledged');
       // The second send, as the retry after a timeout leaves it: the upstream took it too, under its own correlation id.
       await ctx.server.db.query(
         `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id)
@@ -247,6 +247,8 @@ interface FakeUpstreamGateway {
   /** Stops the gateway and starts it again on its database (its start runs the minute's sweep at once). */
   restart(env?: Record<string, string>): Promise<void>;
   search(referenceId: string): Promise<{ correlationId: string; transactionId: string }>;
+  /** Waits until the first request sent upstream is in this state. */
+  untilOutbound(state: string): Promise<void>;
   txnStatus(correlationId: string): Promise<unknown[]>;
 }
 
@@ -283,6 +285,9 @@ async function withFakeUpstream(answer: { status: number; body: unknown }, run: 
       const res = await postJson(`${ctx.server.url}/crvs/registry/search`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), envelope);
       expect(res.status).toBe(202);
       return { correlationId: res.json.message.correlation_id, transactionId: (envelope.message as { transaction_id: string }).transaction_id };
+    },
+    async untilOutbound(state) {
+      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests order by id limit 1`))[0]?.state === state ? true : undefined), 10_000, `the upstream request ${state}`);
     },
     async txnStatus(correlationId) {
       const res = await postJson(`${ctx.server.url}/crvs/registry/sync/txn/status`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), {
