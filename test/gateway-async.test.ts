@@ -198,25 +198,79 @@ describe('gateway mode: async search forwarded upstream', () => {
     });
   });
 
-  it('relays the final answer of only one send when a search sent twice (a retry after a timeout) is answered for both', async () => {
-    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-first' } };
+  it('relays only the answers of the send answered first when a search sent twice (a retry after a timeout) is answered for both', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-second' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
       const { correlationId, transactionId } = await ctx.search('r-twice');
       await ctx.untilOutbound('acknowledged');
-      // The second send, as the retry after a timeout leaves it: the upstream took it too, under its own correlation id.
+      // As a retry after a timeout leaves it: the first send got no ACK in time (refused, no correlation id) and the
+      // second was acknowledged; the upstream took both and answers each under its own correlation id.
+      await ctx.server.db.query(
+        `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id, created_at)
+         select domain, peer_id, action, 'first-send', transaction_id, null, request, 'refused', relay_transaction_id, created_at - interval '1 minute' from outbound_requests`,
+      );
+      const answer = (messageId: string, status: string, upstreamCorrelation: string) =>
+        upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: upstreamCorrelation, referenceId: 'r-twice' });
+      const outboundStates = async () => (await ctx.server.db.query(`select message_id, state from outbound_requests order by created_at`)).map((r) => `${r.message_id}:${r.state}`);
+
+      expect((await answer('first-page-1', 'pdng', 'up-first')).status).toBe(200);
+      await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'the first page');
+      // An answer shows the upstream took the send after all.
+      expect((await outboundStates())[0]).toBe('first-send:acknowledged');
+
+      // The second send's pages and final answer are taken (ACK, stored) but not relayed: the caller is following the first's.
+      for (const [messageId, status] of [['second-page-1', 'pdng'], ['second-final', 'succ']]) {
+        const res = await answer(messageId, status, 'up-second');
+        expect(res.status).toBe(200);
+        expect(res.json.message.ack_status).toBe('ACK');
+      }
+      expect((await ctx.server.db.query(`select count(*)::int as n from received_callbacks`))[0].n).toBe(3);
+      expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page)).toEqual([1]);
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-twice', status: 'pdng' })]);
+
+      expect((await answer('first-final', 'succ', 'up-first')).status).toBe(200);
+      await waitFor(async () => ((await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'delivered' || undefined), 10_000, 'the final answer delivered');
+      expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['pdng', 'succ']);
+      expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page)).toEqual([1, 2]);
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-twice', status: 'succ' })]);
+    });
+  });
+
+  it('settles a search sent twice once one send has been answered, however long the other goes unanswered', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-answering' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-one-of-two');
+      await ctx.untilOutbound('acknowledged');
+      // A second send the upstream acknowledged and will never answer (it answers the transaction once).
       await ctx.server.db.query(
         `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id)
-         select domain, peer_id, action, 'second-send', transaction_id, 'up-second', request, 'acknowledged', relay_transaction_id from outbound_requests`,
+         select domain, peer_id, action, 'silent-send', transaction_id, 'up-silent-send', request, 'acknowledged', relay_transaction_id from outbound_requests`,
       );
-      const final = (messageId: string, upstreamCorrelation: string) =>
-        upstreamCallback(ctx.server, { messageId, status: 'succ', transactionId, correlationId: upstreamCorrelation, referenceId: 'r-twice' });
-      expect((await final('answer-second', 'up-second')).status).toBe(200);
-      expect((await final('answer-first', 'up-first')).status).toBe(200);
-      // Both answers taken from the upstream (ACK, stored); one relayed.
-      expect((await ctx.server.db.query(`select count(*)::int as n from received_callbacks`))[0].n).toBe(2);
+      const state = async () => (await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
+      expect((await upstreamCallback(ctx.server, { messageId: 'only-answer', status: 'succ', transactionId, correlationId: 'up-answering', referenceId: 'r-one-of-two' })).status).toBe(200);
+      await waitFor(async () => ((await state()) === 'delivered' || undefined), 10_000, 'the answer delivered and the request settled');
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-one-of-two', status: 'succ' })]);
+
+      // Past the timeout the sweep gives up on the silent send, and the caller, already answered, is told nothing more.
+      await ctx.server.db.query(`update outbound_requests set created_at = now() - interval '2 hours'`);
+      await ctx.restart({ UPSTREAM_ANSWER_TIMEOUT_SECONDS: '3600' });
+      await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests where message_id = 'silent-send'`))[0].state === 'unanswered' || undefined), 10_000, 'the sweep');
+      expect(await state()).toBe('delivered');
+      expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['succ']);
       expect(await deliveriesOf(ctx.server, correlationId)).toHaveLength(1);
-      await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'the relayed answer');
-      expect(receiver.forCorrelation(correlationId)[0].body.header.status).toBe('succ');
+    });
+  });
+
+  it('numbers pages that arrive together one after another', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-burst' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const { correlationId, transactionId } = await ctx.search('r-burst');
+      await ctx.untilOutbound('acknowledged');
+      const sent = await Promise.all(
+        [1, 2, 3, 4, 5, 6].map((n) => upstreamCallback(ctx.server, { messageId: `burst-${n}`, status: 'pdng', transactionId, correlationId: 'up-burst', referenceId: 'r-burst' })),
+      );
+      expect(sent.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page).sort()).toEqual([1, 2, 3, 4, 5, 6]);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { isObject } from '../dci/envelope/normalize.js';
 import type { RecordHandling } from '../dci/search/items.js';
-import type { AuditLog } from './audit-log.js';
+import type { AuditLog, Disclosure } from './audit-log.js';
 
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
 
@@ -62,8 +62,13 @@ export class DisclosureRecorder {
     };
   }
 
-  async commit(items: Record<string, unknown>[]): Promise<void> {
+  /** The audit entries of what was seen, one per answered item, with the purpose its request item stated. */
+  entries(items: Record<string, unknown>[]): Disclosure[] {
     const purposes = new Map(items.map((i) => [String(i.reference_id ?? ''), purposeOf(i)]));
-    await Promise.all(this.seen.map((s) => this.audit.disclosed({ ...this.context, referenceId: s.referenceId, recordIds: s.recordIds, recordCount: s.recordCount, purpose: purposes.get(s.referenceId) })));
+    return this.seen.map((s) => ({ ...this.context, referenceId: s.referenceId, recordIds: s.recordIds, recordCount: s.recordCount, purpose: purposes.get(s.referenceId) }));
+  }
+
+  async commit(items: Record<string, unknown>[]): Promise<void> {
+    await Promise.all(this.entries(items).map((d) => this.audit.disclosed(d)));
   }
 }

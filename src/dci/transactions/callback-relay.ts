@@ -26,19 +26,16 @@ export class CallbackRelay {
     private readonly dispatcher: { wake(): void },
   ) {}
 
-  async relay(request: OutboundRequestRow, envelope: { header: Record<string, unknown>; message: Record<string, unknown> }): Promise<void> {
+  /**
+   * Relays `callbackId`, an answer of the upstream stored for `request`, and marks it relayed; it is dropped (and
+   * left unmarked, so a redelivery is judged the same way) when its caller's request failed, a final answer was
+   * relayed already, or another send of the same search is the one being relayed.
+   */
+  async relay(request: OutboundRequestRow, callbackId: number, envelope: { header: Record<string, unknown>; message: Record<string, unknown> }): Promise<void> {
     if (request.relay_transaction_id === null) return;
     const t = await this.transactions.get(Number(request.relay_transaction_id));
     const partner = t && this.partners.get(t.sender_id);
-    // Failed: the upstream answered too late (TransactionExecutor.failUnansweredRelays) and its caller was told so.
     if (!t || !partner || t.state === 'failed') return;
-    // A search sent again after a timeout may be answered for both sends (TransactionExecutor.forward): once one send
-    // has had its final answer, the other's answers are not relayed. (Pages of both that came before are.)
-    const [answered] = await this.db.query(
-      `select 1 from outbound_requests where relay_transaction_id = $1 and id <> $2 and state = 'answered' limit 1`,
-      [t.id, request.id],
-    );
-    if (answered) return;
     const items = Array.isArray(envelope.message.search_response) ? (envelope.message.search_response as Record<string, unknown>[]) : [];
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);
@@ -57,7 +54,6 @@ export class CallbackRelay {
       handling.observe?.(String(item.reference_id ?? ''), data.reg_records as object[]);
       if (handling.project) data.reg_records = (data.reg_records as object[]).map(handling.project);
     }
-    await disclosures.commit((asked?.items ?? []).filter(isObject));
     const status = String(envelope.header.status ?? '').toLowerCase();
     const header = this.envelopes.callbackHeader({
       action: 'on-search',
@@ -67,12 +63,31 @@ export class CallbackRelay {
       completedCount: typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : items.length,
     });
     const stored = await this.envelopes.storedCallback(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
-    const [{ n }] = await this.db.query<{ n: number }>('select count(*)::int as n from callback_deliveries where transaction_id = $1', [t.id]);
-    await insertDeliveries(
-      this.db,
-      [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, page: Number(n) + 1, targetUrl: t.callback_url, ...stored }],
-      { horizonSeconds: this.opts.horizonSeconds },
-    );
-    this.dispatcher.wake();
+    // One relay of a caller's request at a time (its row locked): pages arriving together are numbered one after
+    // another, and the first send relayed stays the only one.
+    const relayed = await this.db.transaction(async (tx) => {
+      const [locked] = await tx.query<{ state: string }>('select state from dci_transactions where id = $1 for no key update', [t.id]);
+      // Failed: e.g. the upstream answered too late (TransactionExecutor.failUnansweredRelays) and its caller was told so.
+      if (!locked || locked.state === 'failed') return false;
+      const earlier = await tx.query<{ outbound_request_id: number; status: string }>(
+        `select rc.outbound_request_id, rc.status from received_callbacks rc join outbound_requests o on o.id = rc.outbound_request_id
+         where o.relay_transaction_id = $1 and rc.relayed_at is not null order by rc.id`,
+        [t.id],
+      );
+      // A search sent again after a timeout (or after a crash before its send was recorded) may be answered for both
+      // sends (TransactionExecutor.forward): the caller follows the answers of the send relayed first, and none after
+      // a final one.
+      if (earlier.length > 0 && Number(earlier[0].outbound_request_id) !== Number(request.id)) return false;
+      if (earlier.some((e) => e.status === 'succ' || e.status === 'rjct')) return false;
+      await this.audit.disclosedWithin(tx, disclosures.entries((asked?.items ?? []).filter(isObject)));
+      await insertDeliveries(
+        tx,
+        [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, page: earlier.length + 1, targetUrl: t.callback_url, ...stored }],
+        { horizonSeconds: this.opts.horizonSeconds },
+      );
+      await tx.query('update received_callbacks set relayed_at = now() where id = $1', [callbackId]);
+      return true;
+    });
+    if (relayed) this.dispatcher.wake();
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { STALE_LEASE } from './worker-identity.js';
+import { RELAYED_FINAL_ANSWER } from './outbound-store.js';
 import { newestFirstPage } from '../../db/pages.js';
 import type { SettledRows } from '../../db/retention.js';
 
@@ -214,7 +215,8 @@ export class DeliveryStore {
 
 /**
  * A transaction is delivered once all its callbacks are, failed once none is pending and one gave up; a search
- * forwarded upstream (gateway mode) not before the upstream's final answer has come. Its deliveries
+ * forwarded upstream (gateway mode) not before the upstream's final answer has been relayed (of the send relayed: a
+ * second send of the search may never be answered). Its deliveries
  * are read through their transaction index alone and judged together: asked per transaction with the state in the
  * condition ("not exists ... state = 'pending'"), PostgreSQL scanned the whole pending-due index for every
  * transaction whenever its statistics were taken with the queue empty (13 ms a batch under a 10,000-callback backlog).
@@ -230,7 +232,7 @@ async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): P
            group by d.transaction_id
            having not bool_or(d.state = 'pending')) s
      where t.id = s.transaction_id and t.state = 'pending'
-       and not exists (select 1 from outbound_requests o where o.relay_transaction_id = t.id and o.state in ('sent', 'acknowledged'))`,
+       and (not exists (select 1 from outbound_requests o where o.relay_transaction_id = t.id) or exists (${RELAYED_FINAL_ANSWER}))`,
     [ids],
   );
 }

@@ -245,7 +245,7 @@ export class TransactionExecutor {
    * so the request stays pending here until then. A refusal by the upstream fails the request; an upstream that is
    * down or busy (no answer, 429, 502-504) gets it again with the next claim, as any request whose execution failed.
    * A retry after a timeout may reach an upstream that had taken the first: both sends may then be answered, and the
-   * relay passes on the final answer of the first to finish (CallbackRelay).
+   * relay passes on the answers of the send answered first (CallbackRelay).
    */
   private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
     const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;

@@ -36,6 +36,10 @@ export const SETTLED_OUTBOUND: SettledRows = {
   settled: "state in ('answered', 'refused', 'unanswered')",
 };
 
+/** Gateway mode: the upstream's final answer to the search forwarded for `t` (a condition on `t`, dci_transactions) was relayed to its caller. */
+export const RELAYED_FINAL_ANSWER = `select 1 from outbound_requests o join received_callbacks rc on rc.outbound_request_id = o.id
+  where o.relay_transaction_id = t.id and rc.relayed_at is not null and rc.status in ('succ', 'rjct')`;
+
 const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, relay_transaction_id, created_at, updated_at';
 
 /** Requests we sent to peer registries and the callbacks they sent back (the client side of the async protocol). */
@@ -77,7 +81,8 @@ export class OutboundStore {
 
   /**
    * Stores a callback once per sender and message id; a redelivery is recognised and not applied again. A final
-   * status (succ, rjct) marks the request answered. `relayed`: a relay of it to our caller was queued (gateway mode).
+   * status (succ, rjct) marks the request answered; any other shows a request refused for want of an ACK (a timeout)
+   * was taken after all. `relayed`: a relay of it to our caller was queued (gateway mode).
    */
   async storeCallback(
     request: OutboundRequestRow,
@@ -99,17 +104,12 @@ export class OutboundStore {
       const correlationId = (c.envelope as { message: { correlation_id: string } }).message.correlation_id;
       await tx.query(
         `update outbound_requests set correlation_id = coalesce(correlation_id, $2),
-           state = case when $3 in ('succ', 'rjct') then 'answered' else state end, updated_at = now()
+           state = case when $3 in ('succ', 'rjct') then 'answered' when state = 'refused' then 'acknowledged' else state end, updated_at = now()
          where id = $1`,
         [request.id, correlationId, c.status],
       );
       return { stored: 'new', id: Number(inserted.id), relayed: false };
     });
-  }
-
-  /** Its relay to our caller was queued: a redelivery of it is not relayed again. */
-  async markRelayed(callbackId: number): Promise<void> {
-    await this.db.query('update received_callbacks set relayed_at = now() where id = $1', [callbackId]);
   }
 
   async get(id: number): Promise<OutboundRequestRow | undefined> {

@@ -41,8 +41,7 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
   // Gateway mode: the answer to a search we forwarded goes on to the partner who asked us, once per message, and
   // before the ACK: a message stored but not relayed (a crash in between) is relayed when the peer sends it again.
   if (!stored.relayed && request.relay_transaction_id !== null && relay) {
-    await relay.relay(request, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
-    await outbound.markRelayed(stored.id);
+    await relay.relay(request, stored.id, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
   }
   return c.json(ackBody(message.correlation_id), 200);
 }

@@ -147,6 +147,7 @@ export const outboundRequests = pgTable(
     uniqueIndex('outbound_requests_message_uq').on(t.messageId),
     index('outbound_requests_transaction_idx').on(t.peerId, t.transactionId),
     index('outbound_requests_created_brin').using('brin', t.createdAt).with({ autosummarize: true }),
+    index('outbound_requests_relay_idx').on(t.relayTransactionId).where(sql`${t.relayTransactionId} is not null`),
     index('outbound_requests_awaiting_relay_idx')
       .on(t.relayTransactionId, t.createdAt)
       .where(sql`${t.state} in ('sent', 'acknowledged') and ${t.relayTransactionId} is not null`),
