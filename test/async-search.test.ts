@@ -243,6 +243,36 @@ describe('async search: happy path', () => {
 });
 
 describe('async search: delivery failures', () => {
+  it("delivers a paged answer's pages in order, each once the one before was taken, even when the first is refused", async () => {
+    const uins = await someUins(6);
+    const items = uins.map((uin, i) => searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: uin } }, `order-ref-${i}`));
+    const taken: number[] = [];
+    let refusedFirst = false;
+    receiver.respondWith((req) => {
+      if (req.body?.header?.status === 'pdng' && !refusedFirst) {
+        refusedFirst = true;
+        return { status: 503, body: { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), error: { code: 'err.service.unavailable', message: 'busy' } } } };
+      }
+      taken.push(req.body?.header?.completed_count);
+      return { status: 200, body: { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: req.body?.message?.correlation_id } } };
+    });
+    try {
+      const correlationId = await accepted(asyncEnvelope(items));
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 10_000, 'all pages delivered');
+      const sent = receiver.forCorrelation(correlationId).map((r) => r.body.header);
+      expect(sent.length).toBeGreaterThan(2);
+      // The first page twice (refused, then taken); no later page sent before the one before it was taken.
+      expect(sent[0].completed_count).toBe(sent[1].completed_count);
+      expect(sent.slice(1).map((h) => h.completed_count)).toEqual(taken);
+      expect(taken).toEqual([...taken].sort((a, b) => a - b));
+      expect(new Set(taken).size).toBe(taken.length);
+      expect(sent.at(-1)).toMatchObject({ status: 'succ', completed_count: 6 });
+      expect(sent.slice(0, -1).every((h) => h.status === 'pdng')).toBe(true);
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
+
   it('retries after the receiver answers 500, with the same message, until it is accepted', async () => {
     let failures = 0;
     receiver.respondWith((req) => (req.path.includes('retry-500') && failures++ < 2 ? { status: 500, body: { error: 'boom' } } : CallbackReceiver.ack(req)));

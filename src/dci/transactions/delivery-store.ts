@@ -78,7 +78,8 @@ export class DeliveryStore {
   /**
    * Claims due deliveries for this worker: at most `perPartner` per partner (`partnerLimits` for partners with a cap
    * of their own) and none for partners in `busyPartners` (those at their concurrency cap), so one slow receiver
-   * cannot take every slot.
+   * cannot take every slot. A request's pages go in order: a page waits while one before it is still pending (being
+   * delivered, or waiting for its retry), so that a partner never gets the final `succ` before a `pdng` page.
    *
    * Every step reads the partner-due index in its order and stops early, whatever the backlog and whatever the
    * planner's statistics say: the partners with pending callbacks one index probe each, then each partner's first
@@ -103,6 +104,7 @@ export class DeliveryStore {
          cross join lateral (
            select x.id, x.next_attempt_at from callback_deliveries x
            where x.partner_id = p.partner_id and x.state = 'pending' and x.next_attempt_at <= now() and ${STALE_LEASE('x')}
+             and (x.page = 1 or not exists (select 1 from callback_deliveries e where e.transaction_id = x.transaction_id and e.page < x.page and e.state = 'pending'))
            order by x.next_attempt_at, x.id
            limit coalesce((select l.n from unnest($6::text[], $7::int[]) as l(partner_id, n) where l.partner_id = p.partner_id), $4)
            for update skip locked
@@ -120,11 +122,11 @@ export class DeliveryStore {
 
   /**
    * Records attempts (one transaction for a batch): the attempt log, each delivery's new state, and the state of
-   * the transactions whose callbacks are now all settled.
+   * the transactions whose callbacks are now all settled. True when a page that waited for one of these may now go.
    */
-  async record(owner: number, results: AttemptResult[]): Promise<void> {
-    if (results.length === 0) return;
-    await this.db.transaction(async (tx) => {
+  async record(owner: number, results: AttemptResult[]): Promise<boolean> {
+    if (results.length === 0) return false;
+    return this.db.transaction(async (tx) => {
       // Losing the last few records in a database crash only repeats those deliveries (at least once; the receiver
       // drops a repeated message_id), so these commits need not wait for the disk.
       await tx.query('set local synchronous_commit = off');
@@ -146,7 +148,7 @@ export class DeliveryStore {
           ],
         );
       }
-      const settled = await tx.query<{ transaction_id: number | null }>(
+      const settled = await tx.query<{ transaction_id: number | null; next_page_due: boolean }>(
         `update callback_deliveries d set state = u.state, last_status = u.http_status, last_error = u.error,
            next_attempt_at = coalesce(u.next_at::timestamptz, d.next_attempt_at),
            delivered_at = case when u.state = 'delivered' then now() else d.delivered_at end,
@@ -154,7 +156,8 @@ export class DeliveryStore {
          -- timestamps travel as text: postgres.js 3.4.9 cannot serialise a timestamptz[] parameter
          from (select * from unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[]) as u(id, state, http_status, error, next_at)) u
          where d.id = u.id and d.lease_owner = $1
-         returning d.transaction_id`,
+         returning d.transaction_id, u.state <> 'pending' and d.transaction_id is not null
+           and exists (select 1 from callback_deliveries n where n.transaction_id = d.transaction_id and n.page = d.page + 1 and n.state = 'pending') as next_page_due`,
         [
           owner,
           results.map((r) => r.id),
@@ -166,6 +169,7 @@ export class DeliveryStore {
       );
       const transactionIds = [...new Set(settled.map((r) => r.transaction_id).filter((id): id is number => id !== null))];
       if (transactionIds.length > 0) await settleTransactions(tx, transactionIds);
+      return settled.some((r) => r.next_page_due);
     });
   }
 

@@ -178,7 +178,7 @@ export class CallbackDispatcher {
       while (this.results.length > 0) {
         const batch = this.results.splice(0, 500);
         try {
-          await this.store.record(this.worker.id, batch);
+          if (await this.store.record(this.worker.id, batch)) this.wakeup.wake();
         } catch (err) {
           // The leases stay ours until they run out; the next attempt after that repeats the delivery (at least once).
           this.logger.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'recording callback attempts failed');

@@ -146,12 +146,13 @@ export class TransactionExecutor {
     const room = new Map<string, number>();
     for (const d of executed.flatMap((e) => e.deliveries)) {
       const left = room.get(d.partnerId) ?? this.dispatcher.room(d.partnerId);
-      d.leased = left > 0;
-      room.set(d.partnerId, left - 1);
+      // A later page waits for the one before it (DeliveryStore.claimDue): only a request's first goes out at once.
+      d.leased = left > 0 && d.page === 1;
+      if (d.leased) room.set(d.partnerId, left - 1);
     }
     const leased = await this.store.completeExecution(this.worker.id, executed, { horizonSeconds: this.opts.horizonSeconds, leaseMs: this.opts.leaseMs });
     this.dispatcher.deliverLeased(leased);
-    if (executed.some((e) => e.deliveries.some((d) => !d.leased))) this.dispatcher.wake();
+    if (executed.some((e) => e.deliveries.some((d) => !d.leased && d.page === 1))) this.dispatcher.wake();
   }
 
   private async execute(t: ClaimedTransaction): Promise<Executed | undefined> {
