@@ -1,6 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { STALE_LEASE } from './worker-identity.js';
-import { RELAYED_FINAL_ANSWER } from './outbound-store.js';
+import { UPSTREAM_ANSWER_RELAYED_OR_NONE } from './outbound-store.js';
 import { newestFirstPage } from '../../db/pages.js';
 import type { SettledRows } from '../../db/retention.js';
 
@@ -157,7 +157,9 @@ export class DeliveryStore {
          from (select * from unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[]) as u(id, state, http_status, error, next_at)) u
          where d.id = u.id and d.lease_owner = $1
          returning d.transaction_id, u.state <> 'pending' and d.transaction_id is not null
-           and exists (select 1 from callback_deliveries n where n.transaction_id = d.transaction_id and n.page = d.page + 1 and n.state = 'pending') as next_page_due`,
+           -- a scalar subquery, probed per row: as an EXISTS PostgreSQL hashed every delivery at each statement
+           and (select n.state = 'pending' from callback_deliveries n where n.transaction_id = d.transaction_id and n.page > d.page
+                order by n.page limit 1) as next_page_due`,
         [
           owner,
           results.map((r) => r.id),
@@ -236,7 +238,7 @@ async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): P
            group by d.transaction_id
            having not bool_or(d.state = 'pending')) s
      where t.id = s.transaction_id and t.state = 'pending'
-       and (not exists (select 1 from outbound_requests o where o.relay_transaction_id = t.id) or exists (${RELAYED_FINAL_ANSWER}))`,
+       and ${UPSTREAM_ANSWER_RELAYED_OR_NONE}`,
     [ids],
   );
 }

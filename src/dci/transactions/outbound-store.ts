@@ -36,9 +36,13 @@ export const SETTLED_OUTBOUND: SettledRows = {
   settled: "state in ('answered', 'refused', 'unanswered')",
 };
 
-/** Gateway mode: the upstream's final answer to the search forwarded for `t` (a condition on `t`, dci_transactions) was relayed to its caller. */
-export const RELAYED_FINAL_ANSWER = `select 1 from outbound_requests o join received_callbacks rc on rc.outbound_request_id = o.id
-  where o.relay_transaction_id = t.id and rc.relayed_at is not null and rc.status in ('succ', 'rjct')`;
+/**
+ * Gateway mode, a condition on `t` (dci_transactions): no search was forwarded upstream for it, or the upstream's final
+ * answer to one was relayed to its caller. A scalar subquery, probed per row: an EXISTS here PostgreSQL may run as a
+ * hashed subplan, reading every relayed answer at each statement.
+ */
+export const UPSTREAM_ANSWER_RELAYED_OR_NONE = `coalesce((select bool_or(rc.relayed_at is not null and rc.status in ('succ', 'rjct'))
+  from outbound_requests o left join received_callbacks rc on rc.outbound_request_id = o.id where o.relay_transaction_id = t.id), true)`;
 
 const OUTBOUND_COLUMNS = 'id, domain, peer_id, action, message_id, transaction_id, correlation_id, state, ack, relay_transaction_id, created_at, updated_at';
 

@@ -3,7 +3,7 @@ import { Batcher } from '../../db/batcher.js';
 import type { SettledRows } from '../../db/retention.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
-import { RELAYED_FINAL_ANSWER } from './outbound-store.js';
+import { UPSTREAM_ANSWER_RELAYED_OR_NONE } from './outbound-store.js';
 import { newestFirstPage } from '../../db/pages.js';
 
 /** How long an executing worker owns a transaction (a live owner keeps it anyway; see STALE_LEASE). */
@@ -243,7 +243,7 @@ export class TransactionStore {
    */
   awaitingRelays(seconds: number, limit: number): Promise<(RequestToAnswer & { outbound_id: number; peer_id: string; waiting: boolean; relayed: number })[]> {
     return this.db.query(
-      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending' and not exists (${RELAYED_FINAL_ANSWER}), false) as waiting,
+      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending' and not ${UPSTREAM_ANSWER_RELAYED_OR_NONE}, false) as waiting,
          (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as relayed,
          t.id, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
        from outbound_requests o left join dci_transactions t on t.id = o.relay_transaction_id
