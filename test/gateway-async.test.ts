@@ -261,6 +261,23 @@ describe('gateway mode: async search forwarded upstream', () => {
     });
   });
 
+  it('settles a search whose upstream answered, and had its answer delivered, before its ACK came back', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-quick' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      // The upstream sends its final on-search at once and its ACK only after that has been relayed and delivered.
+      ctx.upstream.respondWith((req) => {
+        void upstreamCallback(ctx.server, { messageId: 'quick-answer', status: 'succ', transactionId: req.body.message.transaction_id, correlationId: 'up-quick', referenceId: 'r-quick' });
+        return { status: 200, body: ack, delayMs: 1500 };
+      });
+      const { correlationId } = await ctx.search('r-quick');
+      await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'the answer relayed before the ACK');
+      await ctx.untilOutbound('answered');
+      await waitFor(async () => ((await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'delivered' || undefined), 10_000, 'the request settled');
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-quick', status: 'succ' })]);
+      expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['succ']);
+    });
+  });
+
   it('numbers pages that arrive together one after another', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-burst' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {

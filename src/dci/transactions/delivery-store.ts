@@ -227,7 +227,7 @@ export class DeliveryStore {
  * condition ("not exists ... state = 'pending'"), PostgreSQL scanned the whole pending-due index for every
  * transaction whenever its statistics were taken with the queue empty (13 ms a batch under a 10,000-callback backlog).
  */
-async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): Promise<void> {
+export async function settleTransactions(tx: Pick<Database, 'query'>, ids: number[]): Promise<void> {
   await tx.query(
     `update dci_transactions t
      set state = case when s.failed then 'failed' else 'delivered' end, last_error = s.failed_error, updated_at = now()

@@ -1,7 +1,7 @@
 import type { Database } from '../../db/client.js';
 import { Batcher } from '../../db/batcher.js';
 import type { SettledRows } from '../../db/retention.js';
-import type { ClaimedDelivery } from './delivery-store.js';
+import { type ClaimedDelivery, settleTransactions } from './delivery-store.js';
 import { STALE_LEASE } from './worker-identity.js';
 import { UPSTREAM_ANSWER_RELAYED_OR_NONE } from './outbound-store.js';
 import { newestFirstPage } from '../../db/pages.js';
@@ -214,6 +214,10 @@ export class TransactionStore {
       ).then((rows) => rows.map((r) => Number(r.id)));
       const ownedSet = new Set(owned);
       const deliveries = done.filter((d) => ownedSet.has(d.id)).flatMap((d) => d.deliveries);
+      // A search forwarded upstream (no callback of its own): a quick upstream's answer may have been relayed and
+      // delivered while it was still being sent, when it could not yet be settled.
+      const forwarded = done.filter((d) => ownedSet.has(d.id) && d.deliveries.length === 0).map((d) => d.id);
+      if (forwarded.length > 0) await settleTransactions(tx, forwarded);
       return insertDeliveries(tx, deliveries, { ...opts, owner });
     });
   }
