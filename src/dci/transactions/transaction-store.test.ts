@@ -107,6 +107,66 @@ describe('TransactionStore: received requests and their execution', () => {
   });
 });
 
+describe('TransactionStore: expiring relays (gateway mode)', () => {
+  let db: Database;
+  let store: TransactionStore;
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    store = new TransactionStore(db);
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  /** A caller's pending request forwarded upstream, with the upstream's answers relayed so far (each a delivery). */
+  async function forwarded(relayed: ('pdng' | 'succ')[]): Promise<{ id: number; outboundId: number }> {
+    const request = newRequest(`relay-test-${randomUUID()}`);
+    await store.accept(request);
+    const [t] = await db.query<{ id: number }>(`update dci_transactions set state = 'pending' where correlation_id = $1 returning id`, [request.correlationId]);
+    const [o] = await db.query<{ id: number }>(
+      `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state, relay_transaction_id)
+       values ('crvs', 'upstream', 'search', $1, $2, '{}', 'acknowledged', $3) returning id`,
+      [randomUUID(), request.transactionId, t.id],
+    );
+    for (const [i, status] of relayed.entries()) {
+      await db.query(
+        `insert into received_callbacks (outbound_request_id, sender_id, message_id, action, status, envelope, relayed_at) values ($1, 'upstream', $2, 'on-search', $3, '{}', now())`,
+        [o.id, randomUUID(), status],
+      );
+      await db.query(
+        `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at)
+         values ($1, $2, 'on-search', $3, $4, 'https://spmis.example.org/on-search', '{}', 'digest', now() + interval '1 day')`,
+        [t.id, request.senderId, randomUUID(), i + 1],
+      );
+    }
+    return { id: Number(t.id), outboundId: Number(o.id) };
+  }
+
+  const rejection = (transactionId: number, page: number) => ({
+    transactionId,
+    error: 'the upstream sent no final answer in time',
+    delivery: { transactionId, partnerId: 'caller', action: 'on-search', messageId: randomUUID(), page, targetUrl: 'https://spmis.example.org/on-search', body: '{}', digest: 'digest' },
+  });
+  const pagesOf = async (id: number) => (await db.query<{ page: number }>('select page from callback_deliveries where transaction_id = $1 order by id', [id])).map((r) => Number(r.page));
+  const stateOf = async (id: number) => (await db.query<{ state: string }>('select state from dci_transactions where id = $1', [id]))[0].state;
+
+  it('puts the rejection after the pages relayed by the time it commits, whatever the sweep counted', async () => {
+    const t = await forwarded(['pdng', 'pdng']);
+    // Counted when one page had been relayed; a second came before the sweep committed.
+    expect(await store.expireRelays([t.outboundId], [rejection(t.id, 2)], 3600)).toBe(1);
+    expect(await stateOf(t.id)).toBe('failed');
+    expect(await pagesOf(t.id)).toEqual([1, 2, 3]);
+  });
+
+  it('leaves a request whose final answer was relayed since the sweep looked', async () => {
+    const t = await forwarded(['pdng', 'succ']);
+    expect(await store.expireRelays([t.outboundId], [rejection(t.id, 2)], 3600)).toBe(0);
+    expect(await stateOf(t.id)).toBe('pending');
+    expect(await pagesOf(t.id)).toEqual([1, 2]);
+    expect((await db.query('select state from outbound_requests where id = $1', [t.outboundId]))[0].state).toBe('unanswered');
+  });
+});
+
 describe('migration 0020', () => {
   it('moves the received requests, with their leases, into the execution queue', async () => {
     // The migrations up to 0019 on an empty embedded database, a request in each state, then the rest.

@@ -258,23 +258,33 @@ export class TransactionStore {
   }
 
   /**
-   * Marks requests sent upstream unanswered and fails the callers' requests named in `failing` (if still pending),
-   * queuing the callbacks that tell them, in one commit. Returns how many requests failed.
+   * Marks requests sent upstream unanswered and fails the callers' requests named in `failing` (if still pending and
+   * no final answer was relayed meanwhile), queuing the callbacks that tell them after their last page, in one commit.
+   * Returns how many requests failed.
    */
   async expireRelays(outboundIds: number[], failing: { transactionId: number; error: string; delivery?: NewDelivery }[], horizonSeconds: number): Promise<number> {
     return this.db.transaction(async (tx) => {
       await tx.query(`update outbound_requests set state = 'unanswered', updated_at = now() where id = any($1::bigint[]) and state in ('sent', 'acknowledged')`, [outboundIds]);
       if (failing.length === 0) return 0;
-      const failed = await tx.query<{ id: number }>(
+      // Locked first (a relay holds the same lock while it queues a page, CallbackRelay.relay), then judged by what is
+      // committed: an answer relayed since the sweep looked is not failed, and the callback goes after the last page.
+      const ids = failing.map((f) => f.transactionId);
+      await tx.query(`select id from dci_transactions where id = any($1::bigint[]) and state = 'pending' order by id for no key update`, [ids]);
+      const failed = await tx.query<{ id: number; pages: number }>(
         // No outcome: no result came to deliver (txn status then says the request failed, and a replay keeps it so).
         `update dci_transactions t set state = 'failed', last_error = u.error, outcome = null, updated_at = now()
          from unnest($1::bigint[], $2::text[]) as u(id, error)
-         where t.id = u.id and t.state = 'pending'
-         returning t.id`,
-        [failing.map((f) => f.transactionId), failing.map((f) => f.error.slice(0, 2000))],
+         where t.id = u.id and t.state = 'pending' and not ${UPSTREAM_ANSWER_RELAYED_OR_NONE}
+         returning t.id, (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as pages`,
+        [ids, failing.map((f) => f.error.slice(0, 2000))],
       );
-      const failedIds = new Set(failed.map((r) => Number(r.id)));
-      await insertDeliveries(tx, failing.filter((f) => failedIds.has(f.transactionId) && f.delivery).map((f) => f.delivery!), { horizonSeconds });
+      const pages = new Map(failed.map((r) => [Number(r.id), Number(r.pages)]));
+      const failedIds = new Set(pages.keys());
+      await insertDeliveries(
+        tx,
+        failing.filter((f) => failedIds.has(f.transactionId) && f.delivery).map((f) => ({ ...f.delivery!, page: pages.get(f.transactionId)! + 1 })),
+        { horizonSeconds },
+      );
       return failedIds.size;
     });
   }
