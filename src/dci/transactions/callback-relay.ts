@@ -82,7 +82,7 @@ export class CallbackRelay {
       await this.audit.disclosedWithin(tx, disclosures.entries((asked?.items ?? []).filter(isObject)));
       await insertDeliveries(
         tx,
-        [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, page: earlier.length + 1, targetUrl: t.callback_url, ...stored }],
+        [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, targetUrl: t.callback_url, ...stored }],
         { horizonSeconds: this.opts.horizonSeconds },
       );
       await tx.query('update received_callbacks set relayed_at = now() where id = $1', [callbackId]);

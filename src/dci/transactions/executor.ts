@@ -202,13 +202,13 @@ export class TransactionExecutor {
     if (delivery) this.dispatcher.wake();
   }
 
-  /** `page`: the callback's place among the request's callbacks (after pages an upstream did send, say). */
-  private async rejectionDelivery(t: RequestToAnswer, error: string, reasonCode?: HeaderReasonCode, page = 1): Promise<NewDelivery | undefined> {
+  /** Numbered when it is queued, after any pages an upstream did send (NewDelivery.page). */
+  private async rejectionDelivery(t: RequestToAnswer, error: string, reasonCode?: HeaderReasonCode): Promise<NewDelivery | undefined> {
     const reason = `the request failed: ${error}`;
     const rejection = rejectionCallback(t, reason);
     if (!rejection || !this.partners.get(t.sender_id)) return undefined;
     const header = this.envelopes.callbackHeader({ action: rejection.action, status: 'rjct', reasonCode, reasonMessage: reason, receiverId: t.sender_id, totalCount: t.total_count, completedCount: 0 });
-    return this.delivery(t, header, rejection.message, page).catch((e: Error) => {
+    return this.delivery(t, header, rejection.message).catch((e: Error) => {
       // e.g. a partner asking for encrypted messages that publishes no key: txn status still tells.
       this.logger.warn({ err: { message: e.message }, transaction: t.id }, "the failed request's callback could not be built");
       return undefined;
@@ -227,7 +227,7 @@ export class TransactionExecutor {
     for (const a of awaiting) {
       if (!a.waiting || failing.has(a.id)) continue;
       const error = `the upstream ${a.peer_id} sent no ${a.relayed > 0 ? `final answer (${a.relayed} ${a.relayed === 1 ? 'page' : 'pages'} relayed)` : 'answer'} within ${timeoutSeconds} s`;
-      failing.set(a.id, { error, delivery: await this.rejectionDelivery(a, error, undefined, a.relayed + 1) });
+      failing.set(a.id, { error, delivery: await this.rejectionDelivery(a, error) });
     }
     const failed = await this.store.expireRelays(
       awaiting.map((a) => a.outbound_id),
@@ -336,7 +336,7 @@ export class TransactionExecutor {
     return Promise.all(deliveries);
   }
 
-  private async delivery(t: RequestToAnswer, header: CallbackHeader, message: unknown, page: number): Promise<NewDelivery> {
+  private async delivery(t: RequestToAnswer, header: CallbackHeader, message: unknown, page?: number): Promise<NewDelivery> {
     const stored = await this.envelopes.storedCallback(this.partners.get(t.sender_id), header, message);
     return { transactionId: t.id, partnerId: t.sender_id, action: header.action, messageId: header.message_id, page, targetUrl: t.callback_url, ...stored };
   }

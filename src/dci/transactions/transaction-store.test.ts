@@ -142,25 +142,37 @@ describe('TransactionStore: expiring relays (gateway mode)', () => {
     return { id: Number(t.id), outboundId: Number(o.id) };
   }
 
-  const rejection = (transactionId: number, page: number) => ({
+  /** A rejection as the executor builds it: unnumbered, to go after whatever pages are queued by then. */
+  const rejection = (transactionId: number) => ({
     transactionId,
     error: 'the upstream sent no final answer in time',
-    delivery: { transactionId, partnerId: 'caller', action: 'on-search', messageId: randomUUID(), page, targetUrl: 'https://spmis.example.org/on-search', body: '{}', digest: 'digest' },
+    delivery: { transactionId, partnerId: 'caller', action: 'on-search', messageId: randomUUID(), targetUrl: 'https://spmis.example.org/on-search', body: '{}', digest: 'digest' },
   });
   const pagesOf = async (id: number) => (await db.query<{ page: number }>('select page from callback_deliveries where transaction_id = $1 order by id', [id])).map((r) => Number(r.page));
   const stateOf = async (id: number) => (await db.query<{ state: string }>('select state from dci_transactions where id = $1', [id]))[0].state;
 
-  it('puts the rejection after the pages relayed by the time it commits, whatever the sweep counted', async () => {
+  it('puts the rejection after the pages relayed by the time it commits', async () => {
     const t = await forwarded(['pdng', 'pdng']);
-    // Counted when one page had been relayed; a second came before the sweep committed.
-    expect(await store.expireRelays([t.outboundId], [rejection(t.id, 2)], 3600)).toBe(1);
+    expect(await store.expireRelays([t.outboundId], [rejection(t.id)], 3600)).toBe(1);
     expect(await stateOf(t.id)).toBe('failed');
     expect(await pagesOf(t.id)).toEqual([1, 2, 3]);
   });
 
+  it('puts the rejection of a request that failed while being sent after the pages its upstream sent meanwhile', async () => {
+    const t = await forwarded(['pdng']);
+    await db.query(`update dci_transactions set state = 'received' where id = $1`, [t.id]);
+    const worker = await registerWorker(db);
+    // Its fifth send, still held by this worker.
+    await db.query(`update dci_execution_queue set lease_owner = $2, lease_until = now() + interval '1 minute', attempts = 5 where transaction_id = $1`, [t.id, worker.id]);
+    await store.failExecution(worker.id, t.id, 'the upstream did not take it (5 attempts)', { delivery: rejection(t.id).delivery, horizonSeconds: 3600 });
+    await worker.release();
+    expect(await stateOf(t.id)).toBe('failed');
+    expect(await pagesOf(t.id)).toEqual([1, 2]);
+  });
+
   it('leaves a request whose final answer was relayed since the sweep looked', async () => {
     const t = await forwarded(['pdng', 'succ']);
-    expect(await store.expireRelays([t.outboundId], [rejection(t.id, 2)], 3600)).toBe(0);
+    expect(await store.expireRelays([t.outboundId], [rejection(t.id)], 3600)).toBe(0);
     expect(await stateOf(t.id)).toBe('pending');
     expect(await pagesOf(t.id)).toEqual([1, 2]);
     expect((await db.query('select state from outbound_requests where id = $1', [t.outboundId]))[0].state).toBe('unanswered');

@@ -75,7 +75,11 @@ export interface NewDelivery {
   partnerId: string;
   action: string;
   messageId: string;
-  page: number;
+  /**
+   * Its place among its request's callbacks. Absent: after the request's last one so far, as committed when it is
+   * inserted; the caller holds the request's row lock, as a relay does (CallbackRelay.relay), so none comes between.
+   */
+  page?: number;
   targetUrl: string;
   body: string;
   digest: string;
@@ -270,21 +274,16 @@ export class TransactionStore {
       // committed: an answer relayed since the sweep looked is not failed, and the callback goes after the last page.
       const ids = failing.map((f) => f.transactionId);
       await tx.query(`select id from dci_transactions where id = any($1::bigint[]) and state = 'pending' order by id for no key update`, [ids]);
-      const failed = await tx.query<{ id: number; pages: number }>(
+      const failed = await tx.query<{ id: number }>(
         // No outcome: no result came to deliver (txn status then says the request failed, and a replay keeps it so).
         `update dci_transactions t set state = 'failed', last_error = u.error, outcome = null, updated_at = now()
          from unnest($1::bigint[], $2::text[]) as u(id, error)
          where t.id = u.id and t.state = 'pending' and not ${UPSTREAM_ANSWER_RELAYED_OR_NONE}
-         returning t.id, (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as pages`,
+         returning t.id`,
         [ids, failing.map((f) => f.error.slice(0, 2000))],
       );
-      const pages = new Map(failed.map((r) => [Number(r.id), Number(r.pages)]));
-      const failedIds = new Set(pages.keys());
-      await insertDeliveries(
-        tx,
-        failing.filter((f) => failedIds.has(f.transactionId) && f.delivery).map((f) => ({ ...f.delivery!, page: pages.get(f.transactionId)! + 1 })),
-        { horizonSeconds },
-      );
+      const failedIds = new Set(failed.map((r) => Number(r.id)));
+      await insertDeliveries(tx, failing.filter((f) => failedIds.has(f.transactionId) && f.delivery).map((f) => f.delivery!), { horizonSeconds });
       return failedIds.size;
     });
   }
@@ -329,7 +328,9 @@ export async function insertDeliveries(
   const rows = await db.query<{ id: number; message_id: string; give_up_at: unknown }>(
     `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at,
        lease_owner, lease_until, attempts)
-     select u.transaction_id, u.partner_id, u.action, u.message_id, u.page, u.target_url, u.body, u.digest, now() + $9 * interval '1 second',
+     select u.transaction_id, u.partner_id, u.action, u.message_id,
+       coalesce(u.page, (select coalesce(max(c.page), 0) + 1 from callback_deliveries c where c.transaction_id = u.transaction_id)),
+       u.target_url, u.body, u.digest, now() + $9 * interval '1 second',
        case when u.leased = 't' then $10::bigint end, case when u.leased = 't' then now() + $11 * interval '1 millisecond' end,
        case when u.leased = 't' then 1 else 0 end
      from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $12::text[])
@@ -340,7 +341,7 @@ export async function insertDeliveries(
       deliveries.map((d) => d.partnerId),
       deliveries.map((d) => d.action),
       deliveries.map((d) => d.messageId),
-      deliveries.map((d) => d.page),
+      deliveries.map((d) => d.page ?? null),
       deliveries.map((d) => d.targetUrl),
       deliveries.map((d) => d.body),
       deliveries.map((d) => d.digest),
