@@ -35,7 +35,7 @@ export class CallbackRelay {
     if (request.relay_transaction_id === null) return;
     const t = await this.transactions.get(Number(request.relay_transaction_id));
     const partner = t && this.partners.get(t.sender_id);
-    if (!t || !partner || t.state === 'failed') return;
+    if (!t || !partner) return;
     const items = Array.isArray(envelope.message.search_response) ? (envelope.message.search_response as Record<string, unknown>[]) : [];
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);

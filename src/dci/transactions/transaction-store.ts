@@ -246,12 +246,12 @@ export class TransactionStore {
 
   /**
    * Gateway mode: requests sent upstream for a caller of ours at least `seconds` ago with no final answer yet, oldest
-   * first, with the caller's request; `waiting` when that is still pending with no final answer relayed (by another
-   * send of the same search), `relayed` the pages relayed to it so far.
+   * first, with the caller's request; `waiting` when that is still pending (expireRelays judges it again under its
+   * lock), `relayed` the pages relayed to it so far.
    */
   awaitingRelays(seconds: number, limit: number): Promise<(RequestToAnswer & { outbound_id: number; peer_id: string; waiting: boolean; relayed: number })[]> {
     return this.db.query(
-      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending' and not ${UPSTREAM_ANSWER_RELAYED_OR_NONE}, false) as waiting,
+      `select o.id as outbound_id, o.peer_id, coalesce(t.state = 'pending', false) as waiting,
          (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as relayed,
          t.id, t.action, t.sender_id, t.correlation_id, t.transaction_id, t.callback_url, t.request, t.total_count
        from outbound_requests o left join dci_transactions t on t.id = o.relay_transaction_id
