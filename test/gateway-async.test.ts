@@ -157,7 +157,7 @@ describe('gateway mode: async search forwarded upstream', () => {
       const { correlationId, transactionId } = await ctx.search('r-pages');
       await ctx.untilOutbound('acknowledged');
       const page = (messageId: string, status: string) => upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: 'up-pages', referenceId: 'r-pages' });
-      const state = async () => (await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
+      const state = () => ctx.requestState(correlationId);
 
       expect((await page('page-1', 'pdng')).status).toBe(200);
       await waitFor(async () => ((await deliveriesOf(ctx.server, correlationId)).every((d) => d.state === 'delivered') || undefined), 10_000, 'page 1 delivered');
@@ -205,10 +205,7 @@ describe('gateway mode: async search forwarded upstream', () => {
       await ctx.untilOutbound('acknowledged');
       // As a retry after a timeout leaves it: the first send got no ACK in time (refused, no correlation id) and the
       // second was acknowledged; the upstream took both and answers each under its own correlation id.
-      await ctx.server.db.query(
-        `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id, created_at)
-         select domain, peer_id, action, 'first-send', transaction_id, null, request, 'refused', relay_transaction_id, created_at - interval '1 minute' from outbound_requests`,
-      );
+      await ctx.addSend('first-send', { correlationId: null, state: 'refused', earlier: true });
       const answer = (messageId: string, status: string, upstreamCorrelation: string) =>
         upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: upstreamCorrelation, referenceId: 'r-twice' });
       const outboundStates = async () => (await ctx.server.db.query(`select message_id, state from outbound_requests order by created_at`)).map((r) => `${r.message_id}:${r.state}`);
@@ -229,7 +226,7 @@ describe('gateway mode: async search forwarded upstream', () => {
       expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-twice', status: 'pdng' })]);
 
       expect((await answer('first-final', 'succ', 'up-first')).status).toBe(200);
-      await waitFor(async () => ((await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'delivered' || undefined), 10_000, 'the final answer delivered');
+      await waitFor(async () => ((await ctx.requestState(correlationId)) === 'delivered' || undefined), 10_000, 'the final answer delivered');
       expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['pdng', 'succ']);
       expect((await deliveriesOf(ctx.server, correlationId)).map((d) => d.page)).toEqual([1, 2]);
       expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-twice', status: 'succ' })]);
@@ -242,11 +239,8 @@ describe('gateway mode: async search forwarded upstream', () => {
       const { correlationId, transactionId } = await ctx.search('r-one-of-two');
       await ctx.untilOutbound('acknowledged');
       // A second send the upstream acknowledged and will never answer (it answers the transaction once).
-      await ctx.server.db.query(
-        `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id)
-         select domain, peer_id, action, 'silent-send', transaction_id, 'up-silent-send', request, 'acknowledged', relay_transaction_id from outbound_requests`,
-      );
-      const state = async () => (await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
+      await ctx.addSend('silent-send', { correlationId: 'up-silent-send', state: 'acknowledged' });
+      const state = () => ctx.requestState(correlationId);
       expect((await upstreamCallback(ctx.server, { messageId: 'only-answer', status: 'succ', transactionId, correlationId: 'up-answering', referenceId: 'r-one-of-two' })).status).toBe(200);
       await waitFor(async () => ((await state()) === 'delivered' || undefined), 10_000, 'the answer delivered and the request settled');
       expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-one-of-two', status: 'succ' })]);
@@ -272,7 +266,7 @@ describe('gateway mode: async search forwarded upstream', () => {
       const { correlationId } = await ctx.search('r-quick');
       await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'the answer relayed before the ACK');
       await ctx.untilOutbound('answered');
-      await waitFor(async () => ((await ctx.server.db.query(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'delivered' || undefined), 10_000, 'the request settled');
+      await waitFor(async () => ((await ctx.requestState(correlationId)) === 'delivered' || undefined), 10_000, 'the request settled');
       expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-quick', status: 'succ' })]);
       expect(receiver.forCorrelation(correlationId).map((r) => r.body.header.status)).toEqual(['succ']);
     });
@@ -320,6 +314,10 @@ interface FakeUpstreamGateway {
   search(referenceId: string): Promise<{ correlationId: string; transactionId: string }>;
   /** Waits until the first request sent upstream is in this state. */
   untilOutbound(state: string): Promise<void>;
+  /** Records a second send of the search, as a retry leaves it (`earlier`: made a minute before the first). */
+  addSend(messageId: string, send: { correlationId: string | null; state: string; earlier?: boolean }): Promise<void>;
+  /** The gateway's own request's state (dci_transactions). */
+  requestState(correlationId: string): Promise<string>;
   txnStatus(correlationId: string): Promise<unknown[]>;
 }
 
@@ -359,6 +357,16 @@ async function withFakeUpstream(answer: { status: number; body: unknown }, run: 
     },
     async untilOutbound(state) {
       await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests order by id limit 1`))[0]?.state === state ? true : undefined), 10_000, `the upstream request ${state}`);
+    },
+    async addSend(messageId, send) {
+      await ctx.server.db.query(
+        `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, correlation_id, request, state, relay_transaction_id, created_at)
+         select domain, peer_id, action, $1, transaction_id, $2, request, $3, relay_transaction_id, created_at - $4 * interval '1 minute' from outbound_requests`,
+        [messageId, send.correlationId, send.state, send.earlier ? 1 : 0],
+      );
+    },
+    async requestState(correlationId) {
+      return (await ctx.server.db.query<{ state: string }>(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state;
     },
     async txnStatus(correlationId) {
       const res = await postJson(`${ctx.server.url}/crvs/registry/sync/txn/status`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), {
