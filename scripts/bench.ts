@@ -209,19 +209,25 @@ async function main() {
       const b = JSON.parse(body);
       return b.message.search_response[0].data?.reg_records.length === 100;
     };
+    /** A sync search by a random UIN, for the Member (or `entity`'s record), as `senderId`, signed when `sign`. */
+    const byUin = (opts: { entity?: 'Group'; senderId?: string; sign?: boolean } = {}) => () => ({
+      method: 'POST' as const,
+      path: '/social/registry/sync/search',
+      body: envelope({ query_type: 'idtype-value', ...(opts.entity ? { response_entity: opts.entity } : {}), query: { type: 'UIN', value: pick(uins) } }, opts.senderId, opts.sign),
+    });
     // Warm up connections, JIT and the prepared statements.
     await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
     const figures: Figure[] = [];
     if (only === undefined || only === 'sync') {
     figures.push(await run('ceiling: bare prepared UIN lookup', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {}, (b) => b.includes('external_id')));
     figures.push(
-      await run('SR sync search by UIN (Member)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
+      await run('SR sync search by UIN (Member)', byUin(), auth, hasOneRecord),
     );
     figures.push(
-      await run('same, 1 connection (single-request latency)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord, 1),
+      await run('same, 1 connection (single-request latency)', byUin(), auth, hasOneRecord, 1),
     );
     figures.push(
-      await run('SR sync search by UIN (Group + members)', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: pick(uins) } }) }), auth, hasOneRecord),
+      await run('SR sync search by UIN (Group + members)', byUin({ entity: 'Group' }), auth, hasOneRecord),
     );
     const groupSearch = () => {
       const low = Math.floor(Math.random() * 40);
@@ -253,14 +259,13 @@ async function main() {
     const hasTenOfMany = (body: string) => body.includes('"status":"succ"') && JSON.parse(body).message.search_response[0].data?.reg_records.length === 10;
     figures.push(await run('Member search by region and age >= 60 (10 per page, with count)', elderlySearch, auth, hasTenOfMany));
     const signedAuth = { authorization: `Bearer ${await getToken('bench-signed', 'bench-signed-secret')}`, 'content-type': 'application/json' };
-    signedFigure = await run('SR sync search by UIN, request signature verified, answer signed', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }, 'bench-signed', true) }), signedAuth, hasOneRecord);
+    signedFigure = await run('SR sync search by UIN, request signature verified, answer signed', byUin({ senderId: 'bench-signed', sign: true }), signedAuth, hasOneRecord);
     figures.push(signedFigure);
     const ceiling = figures[0]?.rps ?? 0;
+    const printRow = (f: Figure) => process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
     if (figures.length > 0) process.stdout.write(`\nPostgreSQL, ${seeded.households} households / ${seeded.people} people, ${connections} connections, ${duration} s per scenario\n\n`);
     process.stdout.write(`| scenario | connections | requests/s | p50 ms | p99 ms | vs ceiling | errors |\n|---|---:|---:|---:|---:|---:|---:|\n`);
-    for (const f of figures) {
-      process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
-    }
+    for (const f of figures) printRow(f);
     process.stdout.write(`| seeding (COPY) | | ${Math.round(peoplePerSecond)} people/s | | | | |\n`);
     // The same two searches served by two server processes (SERVER_PROCESSES=2) on the same two cores.
     await stopServer(server);
@@ -268,10 +273,10 @@ async function main() {
     await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
     const twoAuth = { authorization: `Bearer ${await getToken()}`, 'content-type': 'application/json' };
     const two = [
-      await run('SR sync search by UIN (Member), 2 server processes', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }) }), twoAuth, hasOneRecord),
+      await run('SR sync search by UIN (Member), 2 server processes', byUin(), twoAuth, hasOneRecord),
       await run('100-result expression search, 2 server processes', groupSearch, twoAuth, hasHundred),
     ];
-    for (const f of two) process.stdout.write(`| ${f.name} | ${f.clients} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${((f.rps / ceiling) * 100).toFixed(0)}% | ${f.errors} |\n`);
+    for (const f of two) printRow(f);
     figures.push(...two);
     await stopServer(server);
     server = await startServer();
@@ -340,7 +345,7 @@ async function main() {
       server = await startServer({ DCI_SIGNING: 'false', WORKERS: 'false' });
       const plainAuth = { authorization: `Bearer ${await getToken('bench-plain', 'bench-plain-secret')}`, 'content-type': 'application/json' };
       await run('warm-up', () => ({ method: 'GET', path: `/bench/ceiling/uin/${pick(uins)}` }), {});
-      const plain = await run('same, no signatures', () => ({ method: 'POST', path: '/social/registry/sync/search', body: envelope({ query_type: 'idtype-value', query: { type: 'UIN', value: pick(uins) } }, 'bench-plain') }), plainAuth, hasOneRecord);
+      const plain = await run('same, no signatures', byUin({ senderId: 'bench-plain' }), plainAuth, hasOneRecord);
       process.stdout.write(`\nSigning: ${Math.round(signedFigure.rps)} requests/s with request signatures verified and answers signed, ${Math.round(plain.rps)} with neither (p99 ${signedFigure.p99} vs ${plain.p99} ms): ${((signedFigure.rps / plain.rps) * 100).toFixed(0)}%\n`);
       if (plain.errors > 0) process.exitCode = 1;
     }
