@@ -509,13 +509,13 @@ describe('async search: duplicates and refusals', () => {
   });
 });
 
-async function syncTxnStatus(request: { attribute_type: string; attribute_value: unknown; txn_type?: string }, token = demoToken, senderId = 'demo-spmis') {
+async function syncTxnStatus(request: { attribute_type: string; attribute_value: unknown; txn_type?: string }, token = demoToken, senderId = 'demo-spmis', domain = 'social') {
   const body = {
     signature: '',
     header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: senderId, total_count: 1 },
     message: { transaction_id: `status-${randomUUID()}`, txnstatus_request: { reference_id: 'status-ref', txn_type: 'search', ...request } },
   };
-  const res = await postJson(`${server.url}/social/registry/sync/txn/status`, token, body);
+  const res = await postJson(`${server.url}/${domain}/registry/sync/txn/status`, token, body);
   expect(res.status).toBe(200);
   expectSchema('txn-status-response-envelope.schema.json', res.json);
   return res.json;
@@ -665,6 +665,27 @@ describe('txn status', () => {
     const foreign = await syncTxnStatus({ attribute_type: 'correlation_id', attribute_value: correlationId }, token, 'spmis-async');
     expect(foreign.header.status).toBe('rjct');
     expect(foreign.message.txnstatus_response.txn_status.search_response).toEqual([]);
+  });
+
+  it('answers for the registry asked: another domain\'s txn status does not know a social search', async () => {
+    const [uin] = await someUins(1);
+    const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-domain')]);
+    const correlationId = await accepted(envelope);
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered');
+    const transactionId = (envelope.message as any).transaction_id;
+    for (const domain of ['crvs', 'ibr', 'dr']) {
+      for (const [attribute_type, attribute_value] of [
+        ['transaction_id', transactionId],
+        ['correlation_id', correlationId],
+        ['reference_id_list', ['status-domain']],
+      ] as const) {
+        const res = await syncTxnStatus({ attribute_type, attribute_value }, demoToken, 'demo-spmis', domain);
+        expect(res.header, `${domain} ${attribute_type}`).toMatchObject({ status: 'rjct', status_reason_message: 'unknown transaction' });
+        expect(res.message.txnstatus_response.txn_status.search_response, `${domain} ${attribute_type}`).toEqual([]);
+      }
+    }
+    const social = await syncTxnStatus({ attribute_type: 'transaction_id', attribute_value: transactionId });
+    expect(social.message.txnstatus_response.txn_status.search_response).toEqual([expect.objectContaining({ reference_id: 'status-domain', status: 'succ' })]);
   });
 
   it('answers async txn/status with a txn-on-status callback', async () => {

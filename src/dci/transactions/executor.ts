@@ -180,7 +180,7 @@ export class TransactionExecutor {
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: await this.searchCallbacks(t, results) };
     }
     if (t.action === 'txn-status') {
-      const { found, message } = await this.txnStatus.answer(t.sender_id, t.request.message as unknown as TxnStatusRequestMessage, t.correlation_id);
+      const { found, message } = await this.txnStatus.answer(t.domain, t.sender_id, t.request.message as unknown as TxnStatusRequestMessage, t.correlation_id);
       const header = this.envelopes.callbackHeader(txnOnStatusHeader(found, t.sender_id));
       const outcome: ItemOutcome = { reference_id: (t.request.message as unknown as TxnStatusRequestMessage).txnstatus_request.reference_id, status: found ? 'succ' : 'rjct' };
       return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, message, 1)] };

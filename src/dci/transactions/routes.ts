@@ -245,7 +245,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
       const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: message.txnstatus_request.txn_type, txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
       return jsonText(c, await deps.envelopes.rejectionTextFor(c.get('partner'), e, reply, empty));
     }
-    const { found, message: answer } = await deps.txnStatus.answer(c.get('auth').partnerId, message, correlationId);
+    const { found, message: answer } = await deps.txnStatus.answer(deps.domain, c.get('auth').partnerId, message, correlationId);
     const responseHeader = deps.envelopes.callbackHeader(txnOnStatusHeader(found, header.sender_id));
     return jsonText(c, await deps.envelopes.envelopeTextFor(c.get('partner'), responseHeader, answer));
   });

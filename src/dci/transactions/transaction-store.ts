@@ -49,6 +49,13 @@ export interface ClaimedTransaction {
 /** What answering a request takes, a callback to its partner included (its execution aside). */
 export type RequestToAnswer = Pick<ClaimedTransaction, 'id' | 'action' | 'sender_id' | 'correlation_id' | 'transaction_id' | 'callback_url' | 'request' | 'total_count'>;
 
+/** Whose transactions txn status may report: the asking partner's, of the domain asked, of these actions. */
+export interface StatusScope {
+  senderId: string;
+  domain: string;
+  actions: readonly string[];
+}
+
 export interface TransactionRow {
   id: number;
   domain: string;
@@ -288,10 +295,10 @@ export class TransactionStore {
     });
   }
 
-  /** A partner's own transactions, found the ways txn status names them (DIGEST 3.7). */
-  findForStatus(senderId: string, actions: readonly string[], by: { transactionId?: string; correlationId?: string; referenceIds?: string[] }): Promise<TransactionRow[]> {
-    const where = ['sender_id = $1', 'action = any($2::text[])'];
-    const params: unknown[] = [senderId, actions];
+  /** A partner's own transactions in one domain, found the ways txn status names them (DIGEST 3.7). */
+  findForStatus(whose: StatusScope, by: { transactionId?: string; correlationId?: string; referenceIds?: string[] }): Promise<TransactionRow[]> {
+    const where = ['sender_id = $1', 'domain = $2', 'action = any($3::text[])'];
+    const params: unknown[] = [whose.senderId, whose.domain, whose.actions];
     if (by.transactionId !== undefined) where.push(`transaction_id = $${params.push(by.transactionId)}`);
     if (by.correlationId !== undefined) where.push(`correlation_id = $${params.push(by.correlationId)}`);
     if (by.referenceIds !== undefined) where.push(`reference_ids && $${params.push(by.referenceIds)}::text[]`);

@@ -1,5 +1,5 @@
 import type { SearchResponseItem } from '../search/items.js';
-import type { ItemOutcome, TransactionRow, TransactionStore } from './transaction-store.js';
+import type { ItemOutcome, StatusScope, TransactionRow, TransactionStore } from './transaction-store.js';
 
 export interface TxnStatusRequestMessage {
   transaction_id: string;
@@ -62,14 +62,18 @@ export function txnOnStatusHeader(found: boolean, receiverId: string) {
   } as const;
 }
 
-/** Answers txn status, sync or async: a partner sees only its own transactions (keyed by sender_id). */
+/**
+ * Answers txn status, sync or async: a partner sees only its own transactions (keyed by sender_id), and only those of
+ * the registry whose txn status endpoint it asked (each domain's API has its own, DIGEST 3.7): a transaction id the
+ * partner also used with another registry must not answer for that registry's request.
+ */
 export class TxnStatusService {
   constructor(private readonly store: TransactionStore) {}
 
-  async answer(senderId: string, message: TxnStatusRequestMessage, correlationId: string): Promise<{ found: boolean; message: TxnStatusResponseMessage }> {
+  async answer(domain: string, senderId: string, message: TxnStatusRequestMessage, correlationId: string): Promise<{ found: boolean; message: TxnStatusResponseMessage }> {
     const req = message.txnstatus_request;
     const action = ACTION_OF_TXN_TYPE[req.txn_type.toLowerCase()];
-    const rows = action ? await this.lookup(senderId, [action], req.attribute_type, req.attribute_value) : [];
+    const rows = action ? await this.lookup({ domain, senderId, actions: [action] }, req.attribute_type, req.attribute_value) : [];
     const wantedRefs = req.attribute_type === 'reference_id_list' ? new Set(asList(req.attribute_value)) : undefined;
     const items = rows.flatMap((row) => row.reference_ids.filter((ref) => !wantedRefs || wantedRefs.has(ref)).map((ref) => itemStatus(row, ref)));
     const first = rows[0];
@@ -90,19 +94,19 @@ export class TxnStatusService {
     };
   }
 
-  private async lookup(senderId: string, actions: string[], attributeType: string, value: string | string[]): Promise<TransactionRow[]> {
+  private async lookup(whose: StatusScope, attributeType: string, value: string | string[]): Promise<TransactionRow[]> {
     switch (attributeType) {
       case 'transaction_id': {
         const id = asOne(value);
         // A partner may reuse a transaction id; the latest request under it is the one asked about.
-        return id === undefined ? [] : (await this.store.findForStatus(senderId, actions, { transactionId: id })).slice(0, 1);
+        return id === undefined ? [] : (await this.store.findForStatus(whose, { transactionId: id })).slice(0, 1);
       }
       case 'correlation_id': {
         const id = asOne(value);
-        return id === undefined ? [] : this.store.findForStatus(senderId, actions, { correlationId: id });
+        return id === undefined ? [] : this.store.findForStatus(whose, { correlationId: id });
       }
       case 'reference_id_list':
-        return this.store.findForStatus(senderId, actions, { referenceIds: asList(value) });
+        return this.store.findForStatus(whose, { referenceIds: asList(value) });
       default:
         // subscription_code_list names subscriptions, which are not transactions of these actions.
         return [];
