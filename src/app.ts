@@ -35,6 +35,8 @@ import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from './registry/vocabularies.
 import type { UpstreamSearch } from './gateway/upstream.js';
 import { registerUpstreamRoutes, type UpstreamLink } from './gateway/upstream-routes.js';
 import { registerDciSchemas } from './ops/openapi.js';
+import { LocationTree } from './registry/locations.js';
+import { registerLocationsRoute } from './registry/locations-route.js';
 import { registerOpsRoutes } from './ops/routes.js';
 
 export interface AppDeps {
@@ -82,6 +84,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   registerDciSchemas(app);
   registerOpsRoutes(app, { db: deps.db, publishedKeys: deps.publishedKeys, isReady: deps.isReady, version: deps.version });
+  registerLocationsRoute(app, new LocationTree(deps.db));
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
   const reader = new DciRequestReader(deps.partners, deps.verifier, deps.crypto, deps.config.MAX_BODY_BYTES);
   const syncSearch = {

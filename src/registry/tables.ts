@@ -33,6 +33,8 @@ export const areas = pgTable(
     level: text('level').notNull(),
     parentId: bigint('parent_id', { mode: 'number' }).references((): any => areas.id),
     path: text('path').notNull(),
+    /** Now at insert, and at every update (trigger, migration 0026): the newest is the location tree's `last_updated` (/.well-known/locations.json). */
+    lastUpdated: timestamp('last_updated', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex('areas_code_uq').on(t.code),
