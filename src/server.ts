@@ -103,7 +103,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   if (config.NODE_ENV !== 'production') configured.push({ partner: await demoPartner(), source: 'development' });
   const partners = await PartnerDirectory.open(db, configured);
-  const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS, previousSigningKeys);
+  const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS, previousSigningKeys, partners);
   const dataKeys = opts.dataKeys ?? (await new FileDataKeySource({ path: config.DATA_KEY, dataDir: config.DATA_DIR }).load());
   const vault = await IdentifierVault.load(db, dataKeys);
   const resealed = await reconcileSealedIdentifiers(db, vault);

@@ -105,12 +105,77 @@ describe('partners admin API', () => {
 
     const del = await call('DELETE', '/admin/partners/short-lived');
     expect(del.status).toBe(204);
+    // The token of a partner no longer registered is revoked: 401, as for any token no longer valid (RFC 6750).
     const refused = await searchByHousehold(json.access_token, 'short-lived');
-    expect(refused.status).toBe(403);
-    expectErrorBody(refused.json, 'err.request.forbidden');
+    expect(refused.status).toBe(401);
+    expectErrorBody(refused.json, 'err.request.unauthorized');
     expect((await tokenFor('short-lived', 'short-lived-secret')).status).toBe(401);
     expect((await call('GET', '/admin/partners/short-lived')).status).toBe(404);
     expect((await call('GET', '/admin/audit?partner_id=ops')).json.items[0]).toMatchObject({ action: 'partner.remove', record_ids: ['short-lived'] });
+  });
+
+  it('removes an operator: its live token opens no admin route and no REST route at once', async () => {
+    expect((await call('PUT', '/admin/partners/second-operator', { secret: 'second-operator-secret', scopes: ['admin', 'dr:registry.assess'], signature: 'off' })).status).toBe(201);
+    const token = (await tokenFor('second-operator', 'second-operator-secret')).json.access_token;
+    expect((await call('GET', '/admin/partners', undefined, token)).status).toBe(200);
+    expect((await call('DELETE', '/admin/partners/second-operator')).status).toBe(204);
+    const audit = await call('GET', '/admin/audit', undefined, token);
+    const backdoor = await call('PUT', '/admin/partners/backdoor', { secret: 'backdoor-secret-1', scopes: ['*'], signature: 'off' }, token);
+    // An empty assessment: 400 would mean the bearer check let the removed partner through to validation.
+    const assessment = await call('POST', '/dr/assessments', {}, token);
+    expect([audit.status, backdoor.status, assessment.status]).toEqual([401, 401, 401]);
+    expect(backdoor.json.detail).toMatch(/invalid or expired token/);
+    expect((await call('GET', '/admin/partners/backdoor')).status).toBe(404);
+  });
+
+  it('narrows a partner: its live token loses the scopes the partner no longer holds', async () => {
+    await call('PUT', '/admin/partners/narrowed', { ...NEW_PARTNER, secret: 'narrowed-secret-1', scopes: ['social:registry.search', 'crvs:registry.search'] });
+    const token = (await tokenFor('narrowed', 'narrowed-secret-1')).json.access_token;
+    expect((await searchByHousehold(token, 'narrowed')).status).toBe(200);
+    expect((await call('PUT', '/admin/partners/narrowed', { ...NEW_PARTNER, secret: 'narrowed-secret-1', scopes: ['crvs:registry.search'] })).status).toBe(200);
+    const refused = await searchByHousehold(token, 'narrowed');
+    expect(refused.status).toBe(403);
+    expectErrorBody(refused.json, 'err.request.forbidden');
+  });
+
+  it('never grants admin or * to a partner holding every DCI scope (*:*)', async () => {
+    expect((await call('PUT', '/admin/partners/all-dci', { secret: 'all-dci-secret-1', scopes: ['*:*'], signature: 'off' })).status).toBe(201);
+    const plain = await tokenFor('all-dci', 'all-dci-secret-1');
+    expect(plain.json.scope).toBe('*:*');
+    expect((await searchByHousehold(plain.json.access_token, 'all-dci')).status).toBe(200);
+    expect((await call('GET', '/admin/partners', undefined, plain.json.access_token)).status).toBe(403);
+    for (const scope of ['admin', '*', 'social:registry.search admin']) {
+      const asked = await tokenFor('all-dci', 'all-dci-secret-1', scope);
+      expect([asked.status, asked.json.error], scope).toEqual([400, 'invalid_scope']);
+    }
+    expect((await tokenFor('all-dci', 'all-dci-secret-1', 'social:*')).status).toBe(200);
+  });
+
+  it('takes scopes written with / (the DCI authz form) as the same scopes', async () => {
+    const put = await call('PUT', '/admin/partners/slash-scoped', { secret: 'slash-scoped-secret', scopes: ['social:registry/search'], signature: 'off' });
+    expect([put.status, put.json.scopes]).toEqual([201, ['social:registry.search']]);
+    const asked = await tokenFor('slash-scoped', 'slash-scoped-secret', 'social:registry/search');
+    expect([asked.status, asked.json.scope]).toEqual([200, 'social:registry.search']);
+    expect((await searchByHousehold(asked.json.access_token, 'slash-scoped')).status).toBe(200);
+  });
+
+  it('refuses a secret_hash that would take any secret, or one of a few', async () => {
+    const salt = Buffer.alloc(16, 7).toString('base64');
+    const hash = Buffer.alloc(32, 9).toString('base64');
+    for (const [name, secretHash] of [
+      ['a hash that decodes to nothing', `scrypt$${salt}$!!`],
+      ['a hash of two bytes', `scrypt$${salt}$${Buffer.alloc(2).toString('base64')}`],
+      ['a salt of four bytes', `scrypt$${Buffer.alloc(4).toString('base64')}$${hash}`],
+      ['a hash with characters outside base64', `scrypt$${salt}$${hash.slice(0, -4)}*${hash.slice(-3)}`],
+      ['a fourth part', `scrypt$${salt}$${hash}$x`],
+    ]) {
+      const put = await call('PUT', '/admin/partners/empty-hash', { secret_hash: secretHash, scopes: ['social:registry.search'], signature: 'off' });
+      expect(put.status, name).toBe(400);
+      expect(put.json.detail, name).toMatch(/secret_hash must be scrypt/);
+    }
+    expect((await tokenFor('empty-hash', 'any guess at all')).status).toBe(401);
+    expect((await call('PUT', '/admin/partners/empty-hash', { secret_hash: `scrypt$${salt}$${hash}`, scopes: ['social:registry.search'], signature: 'off' })).status).toBe(201);
+    expect((await tokenFor('empty-hash', 'any guess at all')).status).toBe(401);
   });
 
   it('refuses bad partners with a problem document and stores nothing', async () => {

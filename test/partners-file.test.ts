@@ -60,7 +60,8 @@ describe('PARTNERS_FILE', () => {
   it.each([
     ['not JSON', '{nope', /PARTNERS_FILE/],
     ['a duplicate id', [base, base], /appears twice/],
-    ['both secret and secret_hash', [{ ...base, secret_hash: 'scrypt$a$b' }], /exactly one of secret and secret_hash/],
+    ['both secret and secret_hash', [{ ...base, secret_hash: `scrypt$${'A'.repeat(24)}$${'B'.repeat(44)}` }], /exactly one of secret and secret_hash/],
+    ['a secret_hash that would take any secret', [{ id: 'x', scopes: ['*'], signature: 'off', secret_hash: 'scrypt$c2FsdHNhbHRzYWx0$!!' }], /secret_hash must be scrypt/],
     ['neither secret nor hash', [{ id: 'x', scopes: ['*'], signature: 'off' }], /exactly one/],
     ['checked signatures without keys', [{ ...base, signature: 'required' }], /needs jwks or jwks_uri/],
     ['an unknown member', [{ ...base, scope: 'typo' }], /scope/],

@@ -1,13 +1,14 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../http/context.js';
 import { DciError } from '../http/errors.js';
-import { scopesAllow } from './scopes.js';
+import { covers, scopesAllow } from './scopes.js';
 import type { AccessTokens } from './tokens.js';
 
 const CHALLENGE = 'Bearer realm="dci"';
 
 /**
- * Bearer check for a DCI route: 401 with a `WWW-Authenticate` challenge for a missing, malformed or expired token,
+ * Bearer check for a DCI route: 401 with a `WWW-Authenticate` challenge for a missing, malformed or expired token
+ * (or one whose partner is no longer registered),
  * 403 when the token's scopes do not cover `{domain}:registry.{action}`. Only `Authorization: Bearer` is accepted
  * (DIGEST 7.1).
  */
@@ -17,7 +18,7 @@ export function requireScope(tokens: AccessTokens, domain: string, action: strin
 
 /** Bearer check for the operators' REST API: the `admin` scope (or `*`). */
 export function requireAdmin(tokens: AccessTokens): MiddlewareHandler<AppEnv> {
-  return requireToken(tokens, (scopes) => scopes.some((s) => s === '*' || s === 'admin'), 'admin');
+  return requireToken(tokens, (scopes) => scopes.some((s) => covers(s, 'admin')), 'admin');
 }
 
 function requireToken(tokens: AccessTokens, allowed: (scopes: readonly string[]) => boolean, scopeName: string): MiddlewareHandler<AppEnv> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { hashSecret, type Partner, type PeerAuth } from './partners.js';
+import { hashSecret, isSecretHash, type Partner, type PeerAuth } from './partners.js';
+import { normalizeScopes } from './scopes.js';
 
 export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
@@ -15,7 +16,7 @@ export const PartnerEntry = z
   .object({
     id: z.string().min(1).max(256),
     secret: z.string().min(12).optional(),
-    secret_hash: z.string().regex(/^scrypt\$[^$]+\$[^$]+$/, 'secret_hash must be scrypt$<salt>$<hash> (npm run partner:hash-secret)').optional(),
+    secret_hash: z.string().refine(isSecretHash, 'secret_hash must be scrypt$<salt>$<hash>, a salt of 16 bytes or more and a hash of 32 or more in base64 (npm run partner:hash-secret)').optional(),
     scopes: z.array(z.string().min(1)).min(1),
     signature: z.enum(['required', 'optional', 'off']).default('required'),
     signature_format: z.enum(['dci', 'jws-detached']).default('dci'),
@@ -78,7 +79,7 @@ export async function partnerFromEntry(p: z.infer<typeof PartnerEntry>): Promise
   const auth = peerAuthFrom(p.callback_auth);
   return {
     id: p.id,
-    scopes: p.scopes,
+    scopes: normalizeScopes(p.scopes),
     secretHash: p.secret_hash ?? (await hashSecret(p.secret!)),
     signature: p.signature,
     signatureFormat: p.signature_format,

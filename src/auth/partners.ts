@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import type { Database } from '../db/client.js';
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { RateLimit } from './rate-limit.js';
+import { normalizeScopes } from './scopes.js';
 import type { SignatureFormat, SignaturePolicy } from '../dci/signing/verifier.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
@@ -62,9 +63,21 @@ export async function hashSecret(secret: string): Promise<string> {
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Is this a secret hash we can check a secret against (hashSecret's form)? A hash part that decodes to a few bytes, or
+ * none (Buffer.from skips what is not base64), would match any secret, or one of a few guesses.
+ */
+export function isSecretHash(stored: string): boolean {
+  const [scheme, saltB64, hashB64, ...rest] = stored.split('$');
+  if (scheme !== 'scrypt' || rest.length > 0 || !saltB64 || !hashB64 || !BASE64.test(saltB64) || !BASE64.test(hashB64)) return false;
+  return Buffer.from(saltB64, 'base64').length >= 16 && Buffer.from(hashB64, 'base64').length >= 32;
+}
+
 async function secretMatches(secret: string, stored: string): Promise<boolean> {
-  const [scheme, saltB64, hashB64] = stored.split('$');
-  if (scheme !== 'scrypt' || !saltB64 || !hashB64) return false;
+  if (!isSecretHash(stored)) return false;
+  const [, saltB64, hashB64] = stored.split('$');
   const expected = Buffer.from(hashB64, 'base64');
   const actual = await scrypt(secret, Buffer.from(saltB64, 'base64'), expected.length);
   return timingSafeEqual(actual, expected);
@@ -161,7 +174,13 @@ export class PartnerDirectory {
       `select id, source, settings, created_at, updated_at from partners ${id === undefined ? '' : 'where id = $1'} order by id`,
       id === undefined ? [] : [id],
     );
-    return rows.map((r) => ({ partner: { ...r.settings, id: r.id }, source: r.source, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) }));
+    // Scopes stored before they were normalised on the way in may still hold the `/` form.
+    return rows.map((r) => ({
+      partner: { ...r.settings, scopes: normalizeScopes(r.settings.scopes ?? []), id: r.id },
+      source: r.source,
+      createdAt: iso(r.created_at),
+      updatedAt: iso(r.updated_at),
+    }));
   }
 
   /**

@@ -13,9 +13,14 @@ export function parseScopeParam(scope: string | undefined | null): string[] {
   return [...new Set(scope.split(/[\s,]+/).map(normalizeScope).filter(Boolean))];
 }
 
+/** The scopes that are not DCI `{domain}:registry.{action}` scopes: only themselves or `*` grant them. */
+const NON_DCI_SCOPES = new Set(['*', 'admin']);
+
 /** Does `held` (one scope a partner holds or a token carries) cover `wanted`? */
-function covers(held: string, wanted: string): boolean {
+export function covers(held: string, wanted: string): boolean {
   if (held === '*' || held === wanted) return true;
+  // `*:*` is every DCI domain and action; it must not stretch to the operators' `admin` (or to `*`).
+  if (NON_DCI_SCOPES.has(wanted)) return false;
   const [hd, ha] = splitScope(held);
   const [wd, wa] = splitScope(wanted);
   const domainOk = hd === '*' || hd === undefined || hd === wd;
@@ -26,6 +31,11 @@ function covers(held: string, wanted: string): boolean {
 function splitScope(s: string): [string | undefined, string] {
   const i = s.indexOf(':');
   return i < 0 ? [undefined, s] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** A partner's scopes as configured, each in the `.` form (`social:registry/search` is `social:registry.search`). */
+export function normalizeScopes(scopes: readonly string[]): string[] {
+  return [...new Set(scopes.map(normalizeScope).filter(Boolean))];
 }
 
 /** The scopes to grant for a token request: all held when none requested; undefined when one is not held. */

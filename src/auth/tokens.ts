@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import type { SigningKey } from '../dci/signing/keys.js';
+import { covers } from './scopes.js';
 
 export interface AccessClaims {
   readonly partnerId: string;
@@ -8,6 +9,11 @@ export interface AccessClaims {
   readonly jti: string;
   /** Unix seconds. */
   readonly exp: number;
+}
+
+/** Who tokens are issued to: the registered partners, as they are now. */
+export interface TokenHolders {
+  get(id: string): { readonly scopes: readonly string[] } | undefined;
 }
 
 /**
@@ -23,7 +29,8 @@ export class AccessTokens {
     private readonly issuer: string,
     private readonly ttlSeconds: number,
     /** Retired keys: tokens they signed stay valid until they expire (rotation without downtime). */
-    private readonly previousKeys: readonly SigningKey[] = [],
+    private readonly previousKeys: readonly SigningKey[],
+    private readonly holders: TokenHolders,
   ) {}
 
   async issue(partnerId: string, scopes: readonly string[]): Promise<{ token: string; expiresIn: number }> {
@@ -39,8 +46,20 @@ export class AccessTokens {
     return { token, expiresIn: this.ttlSeconds };
   }
 
-  /** The token's claims, or undefined when it is malformed, forged, expired or not ours. */
+  /**
+   * The token's claims, or undefined when it is malformed, forged, expired, not ours, or its partner is no longer
+   * registered. Its scopes are those its partner still holds: a partner removed or narrowed through the admin API
+   * loses what it lost at once, whatever its tokens say.
+   */
   async verify(token: string): Promise<AccessClaims | undefined> {
+    const claims = await this.verifiedClaims(token);
+    const holder = claims && this.holders.get(claims.partnerId);
+    if (!claims || !holder) return undefined;
+    const scopes = claims.scopes.filter((s) => holder.scopes.some((h) => covers(h, s)));
+    return scopes.length === claims.scopes.length ? claims : { ...claims, scopes };
+  }
+
+  private async verifiedClaims(token: string): Promise<AccessClaims | undefined> {
     const now = Math.floor(Date.now() / 1000);
     const cached = this.cache.get(token);
     if (cached) {
