@@ -1,8 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
+import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
+import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
@@ -178,6 +182,32 @@ describe('partners admin API', () => {
     expect((await tokenFor('empty-hash', 'any guess at all')).status).toBe(401);
   });
 
+  it('checks a partner given a new jwks_uri against the new JWKS at once: a key only the old one held stops verifying', async () => {
+    const leaked = await generateSigningKey();
+    const fresh = await generateSigningKey();
+    const oldJwks = await jwksEndpoint([leaked]);
+    const newJwks = await jwksEndpoint([fresh]);
+    try {
+      const entry = { secret: 'rotating-secret-1', scopes: ['social:registry.search'], signature: 'required' };
+      expect((await call('PUT', '/admin/partners/rotating', { ...entry, jwks_uri: oldJwks.url })).status).toBe(201);
+      const token = (await tokenFor('rotating', 'rotating-secret-1')).json.access_token;
+      const signedBy = (key: SigningKey) => {
+        const { header, message } = searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gte: 1 } } } } } })], { sender_id: 'rotating' });
+        return new EnvelopeSigner(key, 'rotating').signedEnvelopeText('dci', header, message);
+      };
+      const search = (key: SigningKey) => postJson(`${server.url}/social/registry/sync/search`, token, signedBy(key));
+      expect((await search(leaked)).status).toBe(200);
+      expect((await call('PUT', '/admin/partners/rotating', { ...entry, jwks_uri: newJwks.url })).status).toBe(200);
+      const refused = await search(leaked);
+      expect(refused.status).toBe(401);
+      expectErrorBody(refused.json, 'err.signature.invalid');
+      expect((await search(fresh)).status).toBe(200);
+    } finally {
+      oldJwks.server.close();
+      newJwks.server.close();
+    }
+  });
+
   it('refuses bad partners with a problem document and stores nothing', async () => {
     const cases: [string, unknown, RegExp][] = [
       ['unknown field', { ...NEW_PARTNER, admin: true }, /unrecognized|admin/i],
@@ -249,3 +279,12 @@ describe('partners admin API', () => {
     }
   });
 });
+
+async function jwksEndpoint(keys: SigningKey[]): Promise<{ url: string; server: Server }> {
+  const endpoint = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
+  });
+  await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/jwks.json`, server: endpoint };
+}

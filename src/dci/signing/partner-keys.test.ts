@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEndlessServer } from '../../../test/support/receiver.js';
 import { generateSigningKey, type SigningKey } from './keys.js';
 import { PartnerKeys } from './partner-keys.js';
@@ -8,10 +8,15 @@ import { PartnerKeys } from './partner-keys.js';
 let key: SigningKey;
 let jwksServer: ReturnType<typeof createServer>;
 let jwksUrl: string;
+/** The JWKS endpoint accepts requests and never answers while this is set. */
+let hanging = false;
+let fetches = 0;
 
 beforeAll(async () => {
   key = await generateSigningKey();
   jwksServer = createServer((_req, res) => {
+    fetches++;
+    if (hanging) return;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: [key.publicJwk] }));
   });
@@ -40,6 +45,34 @@ describe("a partner's published JWKS", () => {
       expect(endless.requests()).toBe(1);
     } finally {
       await endless.close();
+    }
+  });
+});
+
+describe('a JWKS endpoint that stops answering', () => {
+  it('holds one lookup for the fetch timeout per refetch interval, not every lookup; the cached key stays in use', async () => {
+    const keys = new PartnerKeys({ timeoutMs: 1_000, refetchMinMs: 30_000 });
+    const partner = { id: 'p', jwksUri: jwksUrl };
+    expect(await keys.get(partner, key.kid)).toBeDefined();
+    const before = fetches;
+    hanging = true;
+    const realNow = Date.now;
+    // The cached keys are 11 minutes old: due for a refresh.
+    const later = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 11 * 60_000);
+    try {
+      const took: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        expect(await keys.get(partner, key.kid)).toBeDefined();
+        took.push(performance.now() - started);
+      }
+      expect(fetches - before).toBe(1);
+      expect(took[0]).toBeGreaterThanOrEqual(900);
+      expect(took.slice(1).every((t) => t < 200), took.join(', ')).toBe(true);
+    } finally {
+      later.mockRestore();
+      hanging = false;
+      jwksServer.closeAllConnections();
     }
   });
 });

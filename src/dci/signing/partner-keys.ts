@@ -19,7 +19,10 @@ interface Cached {
   keys: Map<string, KeyObject>;
   /** The key messages to the partner are encrypted to: its first `use: "enc"` key we can use. */
   encryption?: EncryptionTarget;
+  /** When these keys were fetched (0: never, the JWKS could not be had). */
   fetchedAt: number;
+  /** When we last tried to fetch them, whether or not it worked. */
+  attemptedAt: number;
 }
 
 const FRESH_MS = 10 * 60_000;
@@ -43,7 +46,8 @@ function importKeys(jwks: Jwks): Cached {
       // A key we cannot read is one the partner cannot sign with for us.
     }
   }
-  return { keys, encryption, fetchedAt: Date.now() };
+  const now = Date.now();
+  return { keys, encryption, fetchedAt: now, attemptedAt: now };
 }
 
 /**
@@ -51,6 +55,11 @@ function importKeys(jwks: Jwks): Cached {
  * JWKS (a partner replaced through the admin API brings a new one); a `jwks_uri` is fetched with undici, cached, and
  * fetched again when a signature names a kid we do not have (the partner rotated its key), at most once per
  * `refetchMinMs`.
+ *
+ * Fetched keys are cached by the URI they came from, not by partner: a partner given a new `jwks_uri` (the answer to a
+ * leaked key) is checked against the new JWKS at once, and an upstream registry and a partner of the same id never
+ * share keys. A JWKS endpoint that fails is tried again at most once per `refetchMinMs` as well, the keys we have
+ * staying in use meanwhile: a dead endpoint must not hold every signed request for the fetch timeout.
  */
 export class PartnerKeys {
   private readonly inline = new WeakMap<Jwks, Cached>();
@@ -76,22 +85,28 @@ export class PartnerKeys {
       }
       return cached;
     }
-    if (!partner.jwksUri) return undefined;
-    let cached = this.cache.get(partner.id);
-    const stale = !cached || Date.now() - cached.fetchedAt > FRESH_MS;
-    const unknownKid = cached && kid !== undefined && !cached.keys.has(kid) && Date.now() - cached.fetchedAt >= this.opts.refetchMinMs;
-    if (stale || unknownKid) {
+    const uri = partner.jwksUri;
+    if (!uri) return undefined;
+    let cached = this.cache.get(uri);
+    const now = Date.now();
+    const mayTry = !cached || now - cached.attemptedAt >= this.opts.refetchMinMs;
+    const stale = !cached || now - cached.fetchedAt > FRESH_MS;
+    const unknownKid = kid !== undefined && !cached?.keys.has(kid);
+    if (mayTry && (stale || unknownKid)) {
       try {
-        cached = await this.fetch(partner.id, partner.jwksUri);
+        cached = await this.fetch(uri);
       } catch {
-        // Keep using the keys we have while the partner's JWKS endpoint is down.
+        // Keep using the keys we have while the partner's JWKS endpoint is down; note the attempt.
+        cached = this.cache.get(uri) ?? { keys: new Map(), fetchedAt: 0, attemptedAt: 0 };
+        cached.attemptedAt = Date.now();
+        this.cache.set(uri, cached);
       }
     }
     return cached;
   }
 
-  private fetch(partnerId: string, uri: string): Promise<Cached> {
-    let pending = this.fetching.get(partnerId);
+  private fetch(uri: string): Promise<Cached> {
+    let pending = this.fetching.get(uri);
     if (!pending) {
       pending = (async () => {
         const res = await request(uri, { method: 'GET', headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs, headers: { accept: 'application/json' } });
@@ -99,10 +114,10 @@ export class PartnerKeys {
         if (res.statusCode !== 200) throw new Error(`JWKS ${uri} answered HTTP ${res.statusCode}`);
         if (!complete) throw new Error(`JWKS ${uri} is larger than ${MAX_JWKS_BYTES} bytes`);
         const cached = importKeys(JSON.parse(text) as Jwks);
-        this.cache.set(partnerId, cached);
+        this.cache.set(uri, cached);
         return cached;
-      })().finally(() => this.fetching.delete(partnerId));
-      this.fetching.set(partnerId, pending);
+      })().finally(() => this.fetching.delete(uri));
+      this.fetching.set(uri, pending);
     }
     return pending;
   }
