@@ -47,13 +47,16 @@ async function check(path: 'disabled' | 'get-disability-details' | 'get-disabili
   return res.json.message;
 }
 
+/** A record's status today: Approved past its valid_until is Expired. */
+const CURRENT_STATUS = `(case when d.status = 0 and d.valid_until < current_date then 2 else d.status end)`;
+
 const byUin = (uin: string) => ({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } });
 
 /** A person whose disability record has this status (0 Approved, 1 Pending, 2 Expired), with their UIN. */
 async function personWithRecord(status: number, offset = 0) {
   const [row] = await db.query(
     `select ${idColumns()}, d.individual_id as id from disability_records d join identifiers x on x.individual_id = d.individual_id and x.id_type = 'UIN'
-     where d.status = $1 order by d.id offset $2 limit 1`,
+     where ${CURRENT_STATUS} = $1 order by d.id offset $2 limit 1`,
     [status, offset],
   );
   return { id: Number(row.id), uin: clearValue(row) };
@@ -122,6 +125,18 @@ describe('sync/disabled, get-disability-details, get-disability-support', () => 
     for (const kind of ['human_assistance', 'assistive_technology', 'housing_support', 'medical_care', 'animal_assistance']) expect(entry[kind]).toEqual(stored.support[kind] ?? []);
   });
 
+  it('projects support to the partner\'s fields: a partner granted no support list gets none', async () => {
+    const [row] = await db.query(
+      `select ${idColumns()} from disability_records d join identifiers x on x.individual_id = d.individual_id and x.id_type = 'UIN'
+       where ${CURRENT_STATUS} = 0 and d.support <> '{}'::jsonb order by d.id limit 1`,
+    );
+    const uin = clearValue(row);
+    const full = await check('get-disability-support', byUin(uin));
+    expect(Object.values(full.search_response[0].data.reg_records[0][0]).some((v) => Array.isArray(v) && v.length > 0)).toBe(true);
+    const narrow = await check('get-disability-support', byUin(uin), 'narrow');
+    expect(narrow.search_response[0]).toMatchObject({ status: 'succ', data: { reg_records: [[]] } });
+  });
+
   it('projects the details to the partner\'s fields', async () => {
     const approved = await personWithRecord(0, 1);
     const details = await check('get-disability-details', byUin(approved.uin), 'narrow');
@@ -132,6 +147,32 @@ describe('sync/disabled, get-disability-details, get-disability-support', () => 
 });
 
 describe('assessments', () => {
+  it('takes an Approved record past its valid_until as Expired: the checks say not disabled, the search status 2', async () => {
+    const person = await personWithoutRecord();
+    const res = await assess({
+      person: { identifier_type: 'UIN', identifier_value: ` ${person.uin} ` },
+      disability_status: 'Approved',
+      disability_level: 'Severe',
+      assessment_date: '2020-01-10',
+      valid_until: '2021-01-10',
+      assessor: 'Dr. Old',
+      functional_limitations: [{ disability_limitation_type: 'mobility', functional_severity: 'cannot do at all' }],
+    });
+    expect(res.status, res.text).toBe(201);
+    expect((await check('disabled', byUin(person.uin))).disabled_response[0].disabled_status).toBe('no');
+    const details = await check('get-disability-details', byUin(person.uin));
+    expect(details.search_response[0].data.reg_records[0]).toMatchObject({ disability_status: '2', valid_until: '2021-01-10' });
+    const search = async (status: string) => {
+      const r = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, {
+        header: header('search', 'programme', 1),
+        message: { transaction_id: 't-exp', search_request: [{ reference_id: 'r', timestamp: new Date().toISOString(), search_criteria: { query_type: 'expression', query: { $and: [{ UIN: { $eq: person.uin } }, { disability_status: { $eq: status } }] } } }] },
+      });
+      expect(r.status).toBe(200);
+      return r.json.message.search_response[0].pagination.total_count;
+    };
+    expect([await search('Approved'), await search('Expired')]).toEqual([0, 1]);
+  });
+
   it('records a first assessment (labels accepted), which makes the person disabled in the DR and the Social Registry', async () => {
     const person = await personWithoutRecord();
     const res = await assess({
@@ -238,7 +279,7 @@ describe('DR search, async search and txn status', () => {
     expect(res.status, res.text).toBe(200);
     expectValidSearchResponse(res.json);
     const [item] = res.json.message.search_response;
-    const [expected] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records where status = 0 and impairments @> '[{"impairment_type": "physical"}]'`);
+    const [expected] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records d where ${CURRENT_STATUS} = 0 and impairments @> '[{"impairment_type": "physical"}]'`);
     expect(item.pagination.total_count).toBe(expected.n);
     expect(item.data).toMatchObject({ reg_type: 'ns:org:RegistryType:DR', reg_record_type: 'spdci-extensions-dci:DisabledPerson' });
     const dates = item.data.reg_records.map((r: any) => r.additional_attributes.find((a: any) => a.attribute_name === 'assessment_date').attribute_value);

@@ -63,11 +63,20 @@ function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) 
         : kind === 'details'
           ? [toDisabilityInfo(record)]
           : [[toDisabilitySupport(record)]];
-      const projected = project && kind === 'details' ? reg_records.map((x) => project(x as object)) : reg_records;
+      const projected = !project ? reg_records : kind === 'details' ? reg_records.map((x) => project(x as object)) : reg_records.map((list) => supportAsProjected(project, list as object[]));
       answers.push({ ...itemStatus(item.reference_id), ...note, data: { version: '1.0.0', reg_records: projected }, locale: 'eng' });
     });
     return { members: { [kind === 'disabled' ? 'disabled_response' : 'search_response']: answers }, disclosed };
   };
+}
+
+/**
+ * A person's support list as a partner with a field allow-list may see it: the partner's fields name support as the
+ * DR search's DisabledPerson record holds it (`disability_support.assistive_technology`), so the list is projected
+ * there. A partner granted none of it gets an empty list.
+ */
+function supportAsProjected(project: (record: object) => object, list: object[]): object[] {
+  return (project({ disability_support: list }) as { disability_support?: object[] }).disability_support ?? [];
 }
 
 /** A vocabulary field of the assessment API: a value or label in any case, stored as the value. */
@@ -99,7 +108,8 @@ const SupportEntry = z.object({
 
 const AssessmentBody = z
   .object({
-    person: z.object({ identifier_type: z.string().min(1).max(40), identifier_value: z.string().min(1).max(256) }),
+    // Trimmed as the DCI checks trim what they look up (query/subject.ts): the same value finds the same person.
+    person: z.object({ identifier_type: z.string().trim().min(1).max(40), identifier_value: z.string().trim().min(1).max(256) }),
     disability_status: vocabField(DISABILITY_STATUS),
     disability_level: vocabField(DISABILITY_LEVEL).optional(),
     assessment_date: isoDate,
@@ -171,7 +181,7 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
   });
 
   const checks: { kind: CheckKind; path: string; summary: string; response: string; description: string }[] = [
-    { kind: 'disabled', path: '/dr/registry/sync/disabled', summary: 'Is this person disabled? (sync)', response: 'disabled-response.schema.json', description: 'disabled_status yes when the person\'s disability record is Approved.' },
+    { kind: 'disabled', path: '/dr/registry/sync/disabled', summary: 'Is this person disabled? (sync)', response: 'disabled-response.schema.json', description: 'disabled_status yes when the person\'s disability record is Approved and not past its valid_until.' },
     { kind: 'details', path: '/dr/registry/sync/get-disability-details', summary: 'A person\'s disability details (sync)', response: 'disability-details-response.schema.json', description: 'The disability record: status, level, impairments, functional limitations, assessment date and assessor.' },
     { kind: 'support', path: '/dr/registry/sync/get-disability-support', summary: 'A person\'s disability support (sync)', response: 'disability-support-response.schema.json', description: 'The support needed or received: human assistance, assistive technology, housing, medical care, animal assistance.' },
   ];

@@ -29,12 +29,18 @@ function entryPredicate(column: SQL, key: string) {
   };
 }
 
+/**
+ * A record's status as it stands today: an Approved (0) assessment past its `valid_until` is Expired (2). Nothing
+ * rewrites the stored status when the date passes, so every reader of the status goes through this.
+ */
+const CURRENT_STATUS = sql`(case when d.status = 0 and d.valid_until < current_date then 2 else d.status end)`;
+
 /** Sort keys are read per person (the page query has no `d`; conditions run inside an EXISTS over it). */
 const ofRecord = (column: SQL) => sql`(select ${column} from disability_records d where d.individual_id = i.id)`;
 
 /** Attributes of the person's disability record (`d`) and functional limitations. */
 const DISABILITY_ATTRIBUTES: AttributeDef[] = [
-  { name: 'disability_status', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_STATUS), predicate: columnPredicate(sql`d.status`), sortKey: ofRecord(sql`d.status`) },
+  { name: 'disability_status', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_STATUS), predicate: columnPredicate(CURRENT_STATUS), sortKey: ofRecord(CURRENT_STATUS) },
   { name: 'disability_status_level', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_LEVEL), predicate: columnPredicate(sql`d.level`), sortKey: ofRecord(sql`d.level`) },
   { name: 'impairment_type', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_TYPE), predicate: entryPredicate(sql`d.impairments`, 'impairment_type') },
   { name: 'impairment_level', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_LEVEL), predicate: entryPredicate(sql`d.impairments`, 'impairment_level') },
@@ -104,7 +110,7 @@ export interface DisabilityRow {
 /** The disability records of people chosen by a condition on `i` (by id or by REGISTRY_ID), keyed by REGISTRY_ID. */
 export async function disabilityRows(db: Queryable, who: SQL): Promise<Map<string, DisabilityRow>> {
   const rows = await db.run<DisabilityRow>(sql`
-    select i.external_id::text as owner, i.disability_info as limitations, d.status, d.level, d.impairments, d.support, d.transport_requirement, d.housing_type,
+    select i.external_id::text as owner, i.disability_info as limitations, ${CURRENT_STATUS} as status, d.level, d.impairments, d.support, d.transport_requirement, d.housing_type,
            d.assessed_on::text as assessed_on, d.assessor, d.valid_until::text as valid_until, d.registration_date, d.last_updated,
            coalesce((select json_agg(json_build_object('programme_identifier', p.code, 'programme_name', p.name) order by p.code)
                      from enrolments e join programmes p on p.id = e.programme_id
