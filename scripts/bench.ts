@@ -320,7 +320,7 @@ async function main() {
         duration,
         receiverPort: port + 20,
         fanoutBacklog: async () => {
-          const [row] = await fanout.query<{ n: number }>(`select coalesce((select max(id) from registry_events), 0) - (select last_event_id from event_cursors where name = 'notify') as n`);
+          const [row] = await fanout.query<{ n: number }>(`select count(*)::int as n from notify_queue`);
           return Number(row.n);
         },
       });

@@ -50,10 +50,11 @@ const EVENTS_PER_ROUND = 200;
 const ROUND_GAP_MS = 50;
 
 /**
- * Turns registry events into notifies (DIGEST 3.5). One process at a time reads the events after the shared cursor
- * (its row is locked for the round), matches each against the active subscriptions (event type, time window, the
- * subscription's filter over the record), and writes the notify callbacks in the same transaction that moves the
- * cursor: every event is matched once, and every notify is then delivered at least once by the callback machinery,
+ * Turns registry events into notifies (DIGEST 3.5). One process at a time (the round locks the `notify` row of
+ * event_cursors) takes the oldest events of the notify queue, matches each against the active subscriptions (event
+ * type, time window, the subscription's filter over the record), and writes the notify callbacks in the same
+ * transaction that takes the events off the queue: every committed event is matched once, whenever its transaction
+ * committed, and every notify is then delivered at least once by the callback machinery,
  * with a `reference_id` (the event id) that stays the same across retries so subscribers can de-duplicate.
  * Subscriptions with a frequency collect their events and get them in one notify when their batch is due.
  */
@@ -96,11 +97,12 @@ export class NotifyFanout {
   async round(): Promise<boolean> {
     let full = false;
     const queued = await this.db.transaction(async (tx) => {
-      const [cursor] = await tx.query<{ last_event_id: number }>(`select last_event_id from event_cursors where name = 'notify' for update skip locked`);
-      if (!cursor) return 0;
+      const [mine] = await tx.query(`select 1 from event_cursors where name = 'notify' for update skip locked`);
+      if (!mine) return 0;
       const events = await tx.query<RegistryEvent>(
-        `select id, event_id, event_type, individual_id, group_id, recorded_at from registry_events where id > $1 order by id limit ${EVENTS_PER_ROUND}`,
-        [cursor.last_event_id],
+        `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at
+         from notify_queue q join registry_events e on e.id = q.registry_event_id
+         order by q.registry_event_id limit ${EVENTS_PER_ROUND}`,
       );
       if (events.length === 0) return 0;
       full = events.length === EVENTS_PER_ROUND;
@@ -123,7 +125,7 @@ export class NotifyFanout {
         }
       }
       await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
-      await tx.query(`update event_cursors set last_event_id = $1 where name = 'notify'`, [events[events.length - 1].id]);
+      await tx.query('delete from notify_queue where registry_event_id = any($1::bigint[])', [events.map((e) => e.id)]);
       return deliveries.length + 1;
     });
     if (queued > 1) this.dispatcher.wake();

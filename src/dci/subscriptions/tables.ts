@@ -43,10 +43,23 @@ export const subscriptions = pgTable(
   ],
 );
 
-/** How far the notify fan-out has read registry_events (one row per reader). */
+/**
+ * The notify fan-out's lock row (`name` 'notify': one round at a time, so subscribers get events in order).
+ * `last_event_id` was its read position until migration 0027; the queue below replaced it.
+ */
 export const eventCursors = pgTable('event_cursors', {
   name: text('name').primaryKey(),
   lastEventId: bigint('last_event_id', { mode: 'number' }).notNull(),
+});
+
+/**
+ * Registry events the notify fan-out has yet to match, queued by a trigger in the transaction that records them
+ * (migration 0027) and deleted by the round that matches them. A queue rather than a position in the event ids: ids are
+ * taken when an event is inserted, not when it commits, so an event of a transaction still open could get a lower id
+ * than one the fan-out had already passed, and was never notified.
+ */
+export const notifyQueue = pgTable('notify_queue', {
+  registryEventId: bigint('registry_event_id', { mode: 'number' }).primaryKey(),
 });
 
 /** Events matched to a subscription with a batched frequency, waiting for its next batch. */
