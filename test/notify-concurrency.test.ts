@@ -111,4 +111,30 @@ describe.skipIf(!url)('notify fan-out over concurrent writers (PostgreSQL)', () 
     const notified = notifiedEventIds(code);
     expect(events.map((e) => [Number(e.individual_id), notified.includes(e.event_id)])).toEqual([[slow.id, true], [fast.id, true], [busy.id, true]]);
   });
+
+  it('queues no notify for a subscription once its unsubscribe has been answered succ', async () => {
+    const code = await subscribe(deaths());
+    let release!: () => void;
+    let locked = false;
+    // Something else appending to the audit chain for a moment (a big search's disclosures) ...
+    const holder = side.begin(async (sql) => {
+      await sql`select id from audit_head where id = 1 for update`;
+      locked = true;
+      await new Promise<void>((r) => (release = r));
+    });
+    await waitFor(() => locked);
+    // ... while a death is fanned out: the round has read the active subscriptions and waits to audit the disclosure.
+    await reportDeath((await someone()).uin);
+    await sleep(500);
+    const res = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, { header: header('unsubscribe', 'programme'), message: { transaction_id: 't-u', timestamp: new Date().toISOString(), subscription_codes: [code] } });
+    expect(res.status).toBe(202);
+    await sleep(500);
+    release();
+    await holder;
+    const cid = res.json.message.correlation_id;
+    const [done] = await waitFor(() => receiver.forCorrelation(cid).length > 0 && receiver.forCorrelation(cid));
+    expect(done.body.message).toMatchObject({ status: 'succ', subscription_status: [{ code, status: 'unsubscribe' }] });
+    await sleep(2_000);
+    expect(notifiesFor(code).filter((n) => n.at > done.at), 'notifies after on-unsubscribe succ').toHaveLength(0);
+  });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { PartnerDirectory } from '../../auth/partners.js';
+import { scopesAllow } from '../../auth/scopes.js';
 import type { AuditLog, Disclosure } from '../../audit/audit-log.js';
 import { registryIdsOf } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
@@ -37,9 +38,29 @@ interface Subscription {
   frequency: string | null;
   notify_url: string;
   next_batch_at: string | null;
+  created_at: string;
+  start_time: string | null;
+  end_time: string | null;
 }
 
-const SUBSCRIPTION_COLUMNS = 'id, code, domain, partner_id, event_types, reg_event_type, record_type, filter, frequency, notify_url, next_batch_at';
+const SUBSCRIPTION_COLUMNS = 'id, code, domain, partner_id, event_types, reg_event_type, record_type, filter, frequency, notify_url, next_batch_at, created_at, start_time, end_time';
+
+const instant = (v: unknown) => new Date(v as string).getTime();
+
+/**
+ * Does the subscription cover an event recorded at `recordedAt`? By when the event was recorded, not when the round
+ * reads it: a backlog (workers restarting, a burst) must neither disclose an event from before the subscription or its
+ * start_time, nor drop one from before its end_time.
+ */
+function covers(sub: Subscription, event: RegistryEvent): boolean {
+  const at = instant(event.recorded_at);
+  return (
+    sub.event_types.includes(event.event_type) &&
+    instant(sub.created_at) <= at &&
+    (sub.start_time === null || instant(sub.start_time) <= at) &&
+    (sub.end_time === null || at < instant(sub.end_time))
+  );
+}
 const EVENTS_PER_ROUND = 200;
 /**
  * Least time between the starts of two rounds woken by changes. Every committed change wakes the fan-out: during a
@@ -106,14 +127,20 @@ export class NotifyFanout {
       );
       if (events.length === 0) return 0;
       full = events.length === EVENTS_PER_ROUND;
-      const subscriptions = await tx.query<Subscription>(
-        `select ${SUBSCRIPTION_COLUMNS} from subscriptions
-         where status = 'subscribe' and event_types && $1::text[] and (start_time is null or start_time <= now()) and (end_time is null or end_time > now())`,
-        [[...new Set(events.map((e) => e.event_type))]],
-      );
+      const recorded = events.map((e) => instant(e.recorded_at));
+      // Shared locks: an unsubscribe (FOR UPDATE) waits for this round, then withdraws what it queued.
+      const subscriptions = (
+        await tx.query<Subscription>(
+          `select ${SUBSCRIPTION_COLUMNS} from subscriptions
+           where status = 'subscribe' and event_types && $1::text[] and created_at <= $3::timestamptz
+             and (start_time is null or start_time <= $3::timestamptz) and (end_time is null or end_time > $2::timestamptz)
+           order by id for share`,
+          [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(Math.max(...recorded)).toISOString()],
+        )
+      ).filter((sub) => this.mayNotify(sub));
       const deliveries: NewDelivery[] = [];
       for (const event of events) {
-        for (const sub of subscriptions.filter((s) => s.event_types.includes(event.event_type))) {
+        for (const sub of subscriptions.filter((s) => covers(s, event))) {
           if (sub.frequency) {
             if (await this.recordOf(tx, sub, event)) {
               await tx.query('insert into pending_notifications (subscription_id, registry_event_id) values ($1, $2) on conflict do nothing', [sub.id, event.id]);
@@ -195,11 +222,17 @@ export class NotifyFanout {
     this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, `subscription ${what} no longer accepted: ${consequence}`);
   }
 
+  /** Is the subscription's partner still registered, and does it still hold the domain's subscribe scope? */
+  private mayNotify(sub: Subscription): boolean {
+    const partner = this.partners.get(sub.partner_id);
+    return partner !== undefined && scopesAllow(partner.scopes, sub.domain, 'subscribe');
+  }
+
   /** The notify of these events for one subscription, projected for its partner and audited; none if nothing matched. */
   private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | undefined> {
     const partner = this.partners.get(sub.partner_id);
     const domain = this.domains.get(sub.domain);
-    if (!partner || !domain) return undefined;
+    if (!partner || !domain || !this.mayNotify(sub)) return undefined;
     const plan = domain.plan({ reg_record_type: sub.record_type });
     const project = projectionOf(partner);
     const items: object[] = [];
@@ -237,6 +270,6 @@ export class NotifyFanout {
     };
     await this.audit.disclosedWithin(tx, [disclosure]);
     const stored = await this.envelopes.storedCallback(partner, header, message);
-    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, ...stored };
+    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, subscriptionId: sub.id, ...stored };
   }
 }

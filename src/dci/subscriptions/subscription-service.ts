@@ -44,6 +44,7 @@ function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: str
   const start = time(spec.start_time, 'start_time');
   const end = time(spec.end_time, 'end_time');
   if (start && end && end <= start) throw new Refusal('rjct.notify_details.invalid', 'frequency.end_time must be after start_time');
+  if (end && Date.parse(end) <= Date.now()) throw new Refusal('rjct.notify_details.invalid', 'frequency.end_time has passed: the subscription would notify nothing');
   if (text === undefined || text === '' || (typeof text === 'string' && ['realtime', 'immediate'].includes(text.toLowerCase()))) return { frequency: null, start, end };
   if (typeof text !== 'string' || text.length > 200) throw new Refusal('rjct.notify_details.invalid', 'frequency must be a Quartz cron expression or hourly, daily, weekly, monthly');
   try {
@@ -117,6 +118,14 @@ export class SubscriptionService {
       notify_record_type: criteria.notify_record_type ?? recordType,
       locale: item.locale,
     };
+    // A subscription of the same events that has run its course (its end_time passed, its last batch sent) no longer
+    // stands in the way of a new one.
+    await this.db.query(
+      `update subscriptions s set status = 'unsubscribe', unsubscribed_at = now()
+       where partner_id = $1 and domain = $2 and fingerprint = $3 and status = 'subscribe' and end_time <= now()
+         and not exists (select 1 from pending_notifications p where p.subscription_id = s.id)`,
+      [partner.id, domain, fingerprint],
+    );
     const inserted = await this.db.query<{ id: number }>(
       `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
          notify_url, fingerprint, status, criteria, next_batch_at)
@@ -128,19 +137,33 @@ export class SubscriptionService {
     return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
   }
 
-  /** Ends the partner's own subscriptions by code; the message gets one status (DIGEST 3.6). */
+  /**
+   * Ends the partner's own subscriptions by code; the message gets one status (DIGEST 3.6). What was queued for them
+   * and not yet delivered is withdrawn with them: notifies waiting or being retried, events collected for a batch. The
+   * row locks wait for a fan-out round that has read these subscriptions, so nothing it queues comes after.
+   */
   async unsubscribe(domain: string, partnerId: string, codes: string[]) {
-    const rows = await this.db.query<{ code: string; status: string }>(
-      `select code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) for update`,
-      [domain, partnerId, codes],
-    );
-    const known = new Map(rows.map((r) => [r.code, r.status]));
+    const { known, ending } = await this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: number; code: string; status: string }>(
+        `select id, code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) order by id for update`,
+        [domain, partnerId, codes],
+      );
+      const ended = rows.filter((r) => r.status === 'subscribe');
+      if (ended.length > 0) {
+        const ids = ended.map((r) => r.id);
+        await tx.query(`update subscriptions set status = 'unsubscribe', unsubscribed_at = now() where id = any($1::bigint[])`, [ids]);
+        // Its lease cleared too: a notify being sent as this commits is not retried.
+        await tx.query(
+          `update callback_deliveries set state = 'gone', last_error = 'the subscription ended', lease_owner = null, lease_until = null
+           where subscription_id = any($1::bigint[]) and state = 'pending'`,
+          [ids],
+        );
+        await tx.query('delete from pending_notifications where subscription_id = any($1::bigint[])', [ids]);
+      }
+      return { known: new Map(rows.map((r) => [r.code, r.status])), ending: ended.map((r) => r.code) };
+    });
     const unknown = codes.filter((c) => !known.has(c));
     const already = codes.filter((c) => known.get(c) === 'unsubscribe');
-    const ending = codes.filter((c) => known.get(c) === 'subscribe');
-    if (ending.length > 0) {
-      await this.db.query(`update subscriptions set status = 'unsubscribe', unsubscribed_at = now() where domain = $1 and partner_id = $2 and code = any($3::text[])`, [domain, partnerId, ending]);
-    }
     const failure = unknown.length > 0
       ? { code: 'rjct.subscription_code.invalid', message: `no subscription of this partner has the code ${unknown.slice(0, 5).join(', ').slice(0, 300)}` }
       : already.length > 0

@@ -90,9 +90,12 @@ export const callbackDeliveries = pgTable(
     lastError: text('last_error'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'string' }),
+    /** A notify's subscription: ending it withdraws the notifies still waiting (migration 0028). */
+    subscriptionId: bigint('subscription_id', { mode: 'number' }),
   },
   (t) => [
     uniqueIndex('callback_deliveries_message_uq').on(t.messageId),
+    index('callback_deliveries_subscription_idx').on(t.subscriptionId).where(sql`${t.subscriptionId} is not null`),
     // Each partner's due callbacks in order: claims walk it per partner (see DeliveryStore.claimDue).
     index('callback_deliveries_partner_due_idx').on(t.partnerId, t.nextAttemptAt, t.id).where(sql`${t.state} = 'pending'`),
     index('callback_deliveries_transaction_idx').on(t.transactionId),

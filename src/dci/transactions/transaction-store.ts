@@ -90,6 +90,8 @@ export interface NewDelivery {
   targetUrl: string;
   body: string;
   digest: string;
+  /** A notify's subscription. */
+  subscriptionId?: number;
 }
 
 /** An accepted request: the stored one when the same message came before (a partner retry). */
@@ -334,14 +336,14 @@ export async function insertDeliveries(
   if (deliveries.length === 0) return [];
   const rows = await db.query<{ id: number; message_id: string; give_up_at: unknown }>(
     `insert into callback_deliveries (transaction_id, partner_id, action, message_id, page, target_url, body, digest, give_up_at,
-       lease_owner, lease_until, attempts)
+       lease_owner, lease_until, attempts, subscription_id)
      select u.transaction_id, u.partner_id, u.action, u.message_id,
        coalesce(u.page, (select coalesce(max(c.page), 0) + 1 from callback_deliveries c where c.transaction_id = u.transaction_id)),
        u.target_url, u.body, u.digest, now() + $9 * interval '1 second',
        case when u.leased = 't' then $10::bigint end, case when u.leased = 't' then now() + $11 * interval '1 millisecond' end,
-       case when u.leased = 't' then 1 else 0 end
-     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $12::text[])
-       as u(transaction_id, partner_id, action, message_id, page, target_url, body, digest, leased)
+       case when u.leased = 't' then 1 else 0 end, u.subscription_id
+     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $12::text[], $13::bigint[])
+       as u(transaction_id, partner_id, action, message_id, page, target_url, body, digest, leased, subscription_id)
      returning id, message_id, give_up_at, lease_owner is not null as leased`,
     [
       deliveries.map((d) => d.transactionId),
@@ -357,6 +359,7 @@ export async function insertDeliveries(
       opts.leaseMs ?? 0,
       // as text: postgres.js 3.4.9 cannot serialise a bool[] parameter
       deliveries.map((d) => (d.leased && opts.owner !== undefined ? 't' : 'f')),
+      deliveries.map((d) => d.subscriptionId ?? null),
     ],
   );
   const byMessage = new Map(deliveries.map((d) => [d.messageId, d]));
