@@ -337,6 +337,73 @@ describe('sync/enrollment/updates: SP-MIS push enrolments', () => {
   });
 });
 
+describe('sync/enrollment/updates: dates and limits', () => {
+  it('keeps a late, older status change in the history without overturning the newer status', async () => {
+    const person = await unenrolledPerson();
+    const entry = (status: string, changed?: string) => ({ programme_identifier: [{ programme: { programme_identifier: 'A-ORDER' }, enrolment_date: '2026-03-01', enrolment_status: status, ...(changed ? { status_change_date: changed } : {}) }] });
+    await push('spmis-a', [beneficiary(person.uin, 'A-ORDER', 'Active', entry('Active'))]);
+    await push('spmis-a', [beneficiary(person.uin, 'A-ORDER', 'Graduated', entry('Graduated', '2026-09-15'))]);
+    // The SP-MIS's earlier message (a suspension on 2026-06-30) is retried and arrives last.
+    const late = await push('spmis-a', [beneficiary(person.uin, 'A-ORDER', 'Suspended', entry('Suspended', '2026-06-30'))]);
+    expect(late.message.enrolled_response[0].status_reason_message).toMatch(/older than the one in effect since 2026-09-15; kept in the history, status unchanged/);
+    const check = await enrolled({ query_type: 'idtype-value', query: { type: 'UIN', value: person.uin } });
+    expect(check.enrolled_response[0].enrolled_status).toBe('no');
+    const history = await db.query<{ status: number; changed_on: string }>(
+      `select h.status, h.changed_on::text from enrolment_status_changes h join enrolments e on e.id = h.enrolment_id
+       join programmes p on p.id = e.programme_id where e.individual_id = $1 and p.code = 'A-ORDER' order by h.changed_on, h.id`,
+      [person.id],
+    );
+    // 1 Active, 3 Graduated, 4 Suspended
+    expect(history).toEqual([{ status: 1, changed_on: '2026-03-01' }, { status: 4, changed_on: '2026-06-30' }, { status: 3, changed_on: '2026-09-15' }]);
+    const [current] = await db.query(`select e.status, e.status_changed_on::text from enrolments e join programmes p on p.id = e.programme_id where e.individual_id = $1 and p.code = 'A-ORDER'`, [person.id]);
+    expect(current).toEqual({ status: 3, status_changed_on: '2026-09-15' });
+  });
+
+  it('refuses enrolment and status change dates in the future, and more than 20 programmes for one beneficiary', async () => {
+    const person = await unenrolledPerson();
+    await push('spmis-a', [beneficiary(person.uin, 'A-FUTURE', 'Active')]);
+    const entry = (extra: Record<string, unknown>) => ({ programme_identifier: [{ programme: { programme_identifier: 'A-FUTURE' }, enrolment_date: '2026-03-01', enrolment_status: 'Graduated', ...extra }] });
+    const future = await push('spmis-a', [
+      beneficiary(person.uin, 'A-FUTURE', 'Graduated', { reference_id: 'changed', ...entry({ status_change_date: '2031-12-31' }) }),
+      beneficiary(person.uin, 'A-FUTURE', 'Graduated', { reference_id: 'enrolled', ...entry({ enrolment_date: '2031-01-01' }) }),
+    ]);
+    expect(future.message.enrolled_response.map((r: any) => [r.status, r.status_reason_message])).toEqual([
+      ['rjct', expect.stringMatching(/status_change_date 2031-12-31 is in the future/)],
+      ['rjct', expect.stringMatching(/enrolment_date 2031-01-01 is in the future/)],
+    ]);
+    expect((await enrolled({ query_type: 'idtype-value', query: { type: 'UIN', value: person.uin } })).enrolled_response[0].enrolled_status).toBe('yes');
+
+    const many = Array.from({ length: 21 }, (_, k) => ({ programme: { programme_identifier: `A-MANY-${k}` }, enrolment_date: '2026-03-01', enrolment_status: 'Active' }));
+    const refused = await push('spmis-a', [{ ...beneficiary(person.uin, 'A-MANY', 'Active'), programme_identifier: many }]);
+    expect(refused.message.enrolled_response[0]).toMatchObject({ status: 'rjct', status_reason_message: expect.stringMatching(/at most 20 programmes per beneficiary/) });
+    const [{ n }] = await db.query<{ n: number }>(`select count(*)::int as n from programmes where code like 'A-MANY-%'`);
+    expect(n).toBe(0);
+  });
+});
+
+describe('IBR search: programme counts', () => {
+  it('counts programmes, not enrolments: one cash programme held in one\'s own name and through one\'s household is one', async () => {
+    const person = await unenrolledPerson();
+    const [hh] = await db.query(`select ${idColumns()} from memberships m join identifiers x on x.group_id = m.group_id and x.id_type = 'HOUSEHOLD_ID' where m.individual_id = $1 and m.end_date is null`, [person.id]);
+    const cash = { programme: { programme_identifier: 'A-ONECASH', programme_name: 'One cash' }, enrolment_date: '2026-03-01', enrolment_status: 'Active', benefits: [{ benefit_type: 'Cash', benefit_value: 'USD 10' }] };
+    const res = await push('spmis-a', [
+      { reference_id: 'hh', assistance_unit: '2', group: { group_identifier: [{ identifier_type: 'HOUSEHOLD_ID', identifier_value: clearValue(hh) }] }, programme_identifier: [cash] },
+      { reference_id: 'me', assistance_unit: '1', member: { member_identifier: [{ identifier_type: 'UIN', identifier_value: person.uin }] }, programme_identifier: [cash] },
+    ]);
+    expect(res.message.enrolled_response.map((r: any) => r.status)).toEqual(['succ', 'succ']);
+    const searchOne = async (query: unknown) => {
+      const r = await postJson(`${server.url}/ibr/registry/sync/search`, tokens['ibr-reader'], searchEnvelope([searchItem({ query_type: 'expression', query })], { sender_id: 'ibr-reader' }));
+      expect(r.status, r.text).toBe(200);
+      return r.json.message.search_response[0];
+    };
+    const count = async (name: string, op: string, value: number) => (await searchOne({ $and: [{ UIN: { $eq: person.uin } }, { [name]: { [op]: value } }] })).pagination.total_count;
+    expect([await count('cash_programme_count', '$eq', 1), await count('cash_programme_count', '$gt', 1), await count('enrolled_programme_count', '$eq', 1)]).toEqual([1, 0, 1]);
+    const found = await searchOne({ $and: [{ UIN: { $eq: person.uin } }, { programme_identifier: { $eq: 'A-ONECASH' } }] });
+    expect(found.pagination.total_count).toBe(1);
+    expect(found.data.reg_records[0].programme_identifier.map((p: any) => p.programme.programme_identifier)).toEqual(['A-ONECASH', 'A-ONECASH']);
+  });
+});
+
 describe('IBR search', () => {
   const search = async (criteria: Record<string, unknown>) => {
     const res = await postJson(`${server.url}/ibr/registry/sync/search`, tokens['ibr-reader'], searchEnvelope([searchItem(criteria)], { sender_id: 'ibr-reader' }));

@@ -113,9 +113,12 @@ export async function disabilityRows(db: Queryable, who: SQL): Promise<Map<strin
     select i.external_id::text as owner, i.disability_info as limitations, ${CURRENT_STATUS} as status, d.level, d.impairments, d.support, d.transport_requirement, d.housing_type,
            d.assessed_on::text as assessed_on, d.assessor, d.valid_until::text as valid_until, d.registration_date, d.last_updated,
            coalesce((select json_agg(json_build_object('programme_identifier', p.code, 'programme_name', p.name) order by p.code)
-                     from enrolments e join programmes p on p.id = e.programme_id
-                     where (e.individual_id = i.id or e.group_id = (select m.group_id from memberships m where m.individual_id = i.id and m.end_date is null limit 1))
-                       and e.status in ${sql.raw(`(${ENROLLED_STATUSES.join(', ')})`)}), '[]'::json) as programmes
+                     from (select e.programme_id from enrolments e
+                           where e.individual_id = i.id and e.status in ${sql.raw(`(${ENROLLED_STATUSES.join(', ')})`)}
+                           union
+                           select e.programme_id from memberships m join enrolments e on e.group_id = m.group_id
+                           where m.individual_id = i.id and m.end_date is null and e.status in ${sql.raw(`(${ENROLLED_STATUSES.join(', ')})`)}) held
+                     join programmes p on p.id = held.programme_id), '[]'::json) as programmes
     from individuals i join disability_records d on d.individual_id = i.id
     where ${who}`);
   return new Map(rows.map((r) => [r.owner, r]));

@@ -1,5 +1,5 @@
 import { isObject, present } from '../../dci/envelope/normalize.js';
-import { toDate } from '../../dci/query/values.js';
+import { latestEventDate, toDate } from '../../dci/query/values.js';
 import { canonicalIdType, type IdentifierVault } from '../../registry/identifiers.js';
 import type { SubjectRef } from '../../registry/subjects.js';
 import { ASSISTANCE_UNIT, BENEFIT_FREQUENCY, BENEFIT_TYPE, ENROLMENT_STATUS } from './vocabulary.js';
@@ -23,6 +23,11 @@ export interface BeneficiaryUpdate {
 export class BeneficiaryRejection extends Error {}
 
 const MAX_PROGRAMME_CODE = 100;
+/**
+ * Programmes one beneficiary may name in one update. Each is applied with its own statements in the message's one
+ * transaction: 8,000 of them in a message under the body limit held it open for 9-18 s.
+ */
+const MAX_PROGRAMMES_PER_BENEFICIARY = 20;
 
 const fail = (message: string): never => {
   throw new BeneficiaryRejection(message);
@@ -97,6 +102,13 @@ export function readBeneficiary(b: unknown, index: number, vault: IdentifierVaul
   const holder = (isObject(b.member) ? b.member : isObject(b.group) ? b.group : {}) as Record<string, unknown>;
   const entries = [...list(b.programme_identifier), ...list(holder.programme_identifier)];
   if (entries.length === 0) fail('programme_identifier: the programme(s) of the enrolment are required');
+  if (entries.length > MAX_PROGRAMMES_PER_BENEFICIARY) fail(`programme_identifier: at most ${MAX_PROGRAMMES_PER_BENEFICIARY} programmes per beneficiary in one update`);
+  // A change takes effect when it is applied: one dated ahead would make today's answers wrong (as /dr/assessments).
+  const latest = latestEventDate();
+  const notAhead = (d: string | undefined, name: string) => {
+    if (d !== undefined && d > latest) fail(`${name} ${d} is in the future`);
+    return d;
+  };
   const enrolments = entries.map((e, i): EnrolmentUpdate => {
     if (!isObject(e)) return fail(`programme_identifier[${i}] must be an object`);
     const p = isObject(e.programme) ? e.programme : isObject(e.program) ? e.program : e;
@@ -105,11 +117,16 @@ export function readBeneficiary(b: unknown, index: number, vault: IdentifierVaul
     if (code.length > MAX_PROGRAMME_CODE) fail(`programme_identifier[${i}].programme.programme_identifier is longer than ${MAX_PROGRAMME_CODE} characters`);
     const statusIn = e.enrolment_status ?? e.enrollment_status ?? b.enrolment_status ?? b.enrollment_status;
     const status = coded(ENROLMENT_STATUS, statusIn, `programme_identifier[${i}].enrolment_status`) ?? fail(`programme_identifier[${i}].enrolment_status is required (${ENROLMENT_STATUS.describe()})`);
-    const enrolmentDate =
+    const enrolmentDate = notAhead(
       date(e.enrolment_date ?? e.enrollment_date ?? b.enrolment_date ?? b.enrollment_date, `programme_identifier[${i}].enrolment_date`) ??
-      fail(`programme_identifier[${i}].enrolment_date is required`);
+        fail(`programme_identifier[${i}].enrolment_date is required`),
+      `programme_identifier[${i}].enrolment_date`,
+    )!;
     const changes = list(e.status_change_date ?? b.status_change_date);
-    const statusChangedOn = changes.length > 0 ? date(changes[changes.length - 1], `programme_identifier[${i}].status_change_date`) : undefined;
+    const statusChangedOn = notAhead(
+      changes.length > 0 ? date(changes[changes.length - 1], `programme_identifier[${i}].status_change_date`) : undefined,
+      `programme_identifier[${i}].status_change_date`,
+    );
     const benefitList = list(e.benefits ?? b.benefits);
     const frequency = benefitList.map((x) => (isObject(x) ? x.benefit_frequency : undefined)).find(present) ?? p.benefit_frequency;
     const benefitType = benefitList.map((x) => (isObject(x) ? x.benefit_type : undefined)).find(present);

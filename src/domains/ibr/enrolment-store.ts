@@ -85,9 +85,14 @@ export async function enrolmentsByOwner(db: Queryable, owner: 'individual' | 'gr
   const ids = sql.join(externalIds.map((id) => sql`${id}::uuid`), sql`, `);
   const rows = await db.run<EnrolmentView & { owner: string }>(
     owner === 'individual'
-      ? sql`select i.external_id::text as owner, ${sql.raw(ENROLMENT_COLUMNS)}
-         from individuals i left join memberships m on m.individual_id = i.id and m.end_date is null
-         join enrolments e on e.individual_id = i.id or e.group_id = m.group_id join programmes p on p.id = e.programme_id
+      ? // Own enrolments and the household's apart, each through its index (as one OR, every enrolment was compared).
+        sql`select i.external_id::text as owner, ${sql.raw(ENROLMENT_COLUMNS)}
+         from individuals i
+         cross join lateral (select * from enrolments own where own.individual_id = i.id
+                             union all
+                             select held.* from memberships m join enrolments held on held.group_id = m.group_id
+                             where m.individual_id = i.id and m.end_date is null) e
+         join programmes p on p.id = e.programme_id
          where i.external_id in (${ids}) order by e.enrolment_date, p.code`
       : sql`select g.external_id::text as owner, ${sql.raw(ENROLMENT_COLUMNS)}
          from groups g join enrolments e on e.group_id = g.id join programmes p on p.id = e.programme_id
@@ -197,10 +202,21 @@ export class EnrolmentStore {
       events.add('enrolment', { ...at, details: { programme: e.programme.code, status: e.status } });
       return `enrolled in ${e.programme.code} (${label})`;
     }
-    const [current] = await tx.query<{ id: number; status: number; enrolment_date: string; benefits: unknown }>(
-      `select id, status, enrolment_date::text, benefits from enrolments where programme_id = $1 and ${person !== null ? 'individual_id' : 'group_id'} = $2 for update`,
+    const [current] = await tx.query<{ id: number; status: number; enrolment_date: string; status_changed_on: string | null; benefits: unknown }>(
+      `select id, status, enrolment_date::text, status_changed_on::text, benefits from enrolments
+       where programme_id = $1 and ${person !== null ? 'individual_id' : 'group_id'} = $2 for update`,
       [programme.id, person ?? group],
     );
+    // A change older than the one in effect (a message retried late, two systems out of step) goes into the history
+    // for what it was, but does not overturn the newer status: a graduated person must not come back as suspended.
+    if (e.statusChangedOn && current.status_changed_on && e.statusChangedOn < current.status_changed_on && e.status !== current.status) {
+      await tx.query(
+        `insert into enrolment_status_changes (enrolment_id, status, changed_on, source_id) select $1, $2, $3, $4
+         where not exists (select 1 from enrolment_status_changes h where h.enrolment_id = $1 and h.status = $2 and h.changed_on = $3::date)`,
+        [current.id, e.status, e.statusChangedOn, partnerId],
+      );
+      return `${e.programme.code}: a status change of ${e.statusChangedOn} is older than the one in effect since ${current.status_changed_on}; kept in the history, status unchanged`;
+    }
     const benefitsChanged = JSON.stringify(current.benefits) !== JSON.stringify(e.benefits);
     if (current.status === e.status && current.enrolment_date === e.enrolmentDate && !benefitsChanged) return `${e.programme.code}: already recorded`;
     await tx.query(

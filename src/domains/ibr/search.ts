@@ -34,10 +34,18 @@ const ENROLMENT_ATTRIBUTES: AttributeDef[] = [
 
 const ENROLLED = sql.raw(`(${ENROLLED_STATUSES.join(', ')})`);
 
-/** Counts over a person's current enrolments (own and household's): "enrolled in more than one cash programme". */
+/**
+ * Counts the programmes of a person's current enrolments (own and household's): "enrolled in more than one cash
+ * programme". Programmes, not enrolments: a person enrolled in a programme both in their own name and through their
+ * household is in one programme. The two kinds are read apart, each through its own index: as one condition
+ * (`individual_id = i.id or group_id = m.group_id`) PostgreSQL compared every person with every enrolment.
+ */
 function enrolledCount(name: string, extra: SQL): AttributeDef {
-  const count = sql`(select count(*)::int from enrolments e2 join programmes p2 on p2.id = e2.programme_id
-                     where (e2.individual_id = i.id or e2.group_id = m.group_id) and e2.status in ${ENROLLED}${extra})`;
+  const count = sql`(select count(distinct e2.programme_id)::int
+                     from (select programme_id, status from enrolments where individual_id = i.id
+                           union all select programme_id, status from enrolments where group_id = m.group_id) e2
+                     join programmes p2 on p2.id = e2.programme_id
+                     where e2.status in ${ENROLLED}${extra})`;
   return { name, type: 'integer', predicate: columnPredicate(count), sortKey: count };
 }
 
@@ -135,8 +143,10 @@ export class IbrSearch implements SearchDomain {
         count: (where) => countGroups(db, enrolled(where)),
       };
     }
+    // Own enrolments and the household's apart, each through its index (see enrolledCount).
     const enrolled = (where: SQL) =>
-      sql`exists (select 1 from enrolments e join programmes p on p.id = e.programme_id where (e.individual_id = i.id or e.group_id = m.group_id) and ${where})`;
+      sql`(exists (select 1 from enrolments e join programmes p on p.id = e.programme_id where e.individual_id = i.id and ${where})
+           or exists (select 1 from enrolments e join programmes p on p.id = e.programme_id where e.group_id = m.group_id and ${where}))`;
     return {
       regType: IBR_REG_TYPE,
       recordType: BENEFICIARY,
