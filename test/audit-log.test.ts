@@ -102,6 +102,13 @@ describe('audit of disclosures', () => {
       [r.id, r.at, r.partner_id, r.event, r.domain, r.action, r.purpose, r.transaction_id, r.message_id, r.reference_id, r.record_count, r.record_ids, r.fields, r.prev_hash, r.hash],
     );
     expect((await verifyAuditChain(server.db)).broken).toBeUndefined();
+
+    // The newest entries deleted: every remaining link holds, but the chain no longer reaches the head.
+    const before = await verifyAuditChain(server.db);
+    await server.db.query('delete from audit_log where id >= $1', [ids[ids.length - 2]]);
+    const truncated = await verifyAuditChain(server.db);
+    expect(truncated.checked).toBe(before.checked - 2);
+    expect(truncated.broken).toMatchObject({ id: ids[ids.length - 3], reason: expect.stringContaining('removed from its end') });
   });
 });
 

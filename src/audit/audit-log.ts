@@ -156,21 +156,29 @@ export class AuditLog {
 
 /**
  * Walks the whole chain in order and returns the first entry whose hash or link does not hold (a changed, deleted or
- * inserted row), or undefined when the chain is intact.
+ * inserted row), or undefined when the chain is intact. The chain must also reach the entry `audit_head` names as the
+ * last one appended: entries deleted from its end leave no broken link behind, only a head the chain no longer reaches.
+ * (The head is read first: entries appended while the walk runs come after it.)
  */
 export async function verifyAuditChain(db: Database): Promise<{ checked: number; broken?: { id: number; reason: string } }> {
+  const [head] = await db.query<{ hash: string }>('select hash from audit_head where id = 1');
+  let reachedHead = !head || head.hash === GENESIS_HASH;
   let prev = GENESIS_HASH;
   let lastId = 0;
   let checked = 0;
   for (;;) {
     const rows = await db.query<AuditRow>('select * from audit_log where id > $1 order by id limit 5000', [lastId]);
-    if (rows.length === 0) return { checked };
+    if (rows.length === 0) {
+      if (reachedHead) return { checked };
+      return { checked, broken: { id: lastId, reason: 'the chain ends before the last entry appended (audit_head): entries were removed from its end' } };
+    }
     for (const row of rows) {
       if (row.prev_hash !== prev) return { checked, broken: { id: Number(row.id), reason: 'prev_hash does not match the previous entry (a row was removed, added or changed before it)' } };
       if (entryHash(prev, row) !== row.hash) return { checked, broken: { id: Number(row.id), reason: 'its content does not match its hash (the row was changed)' } };
       prev = row.hash;
       lastId = Number(row.id);
       checked++;
+      if (row.hash === head?.hash) reachedHead = true;
     }
   }
 }
