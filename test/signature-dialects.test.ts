@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, sign } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, searchItem } from './support/dci.js';
@@ -83,7 +83,19 @@ describe('dci dialect (OpenSPP 2 style, Ed25519)', () => {
     const unknownKid = python({ op: 'sign-dci', pem: keys.ed25519.pem, envelope_text: asText(envelope('openspp-partner', uin)), sender: 'openspp-partner', kid: 'not-registered' }).text;
     const otherSender = python({ op: 'sign-dci', pem: keys.ed25519.pem, envelope_text: asText(envelope('openspp-partner', uin)), sender: 'openg2p-partner', kid: 'py-ed-1' }).text;
     const wrongKey = python({ op: 'sign-dci', pem: keys.rsa.pem, envelope_text: asText(envelope('openspp-partner', uin)), sender: 'openspp-partner', kid: 'py-ed-1' }).text;
-    for (const [name, text] of Object.entries({ tampered, expired, unknownKid, otherSender, wrongKey })) {
+    // A signature by the partner's own key over a signing string without the digest covers no message at all: it
+    // must not pass for this one (nor may one without (created) or (expires), whose times would then be anyone's).
+    const signedFields = (fields: string[]) => {
+      const created = Math.floor(Date.now() / 1000);
+      const values: Record<string, string> = { '(created)': String(created), '(expires)': String(created + 300), digest: 'whatever' };
+      const signature = sign(null, Buffer.from(fields.map((f) => `${f}: ${values[f]}`).join('\n')), keys.ed25519.pem).toString('base64');
+      const e = { ...envelope('openspp-partner', uin), signature: '' };
+      e.signature = `namespace="dci", kidId="openspp-partner|py-ed-1|ed25519", algorithm="ed25519", created="${values['(created)']}", expires="${values['(expires)']}", headers="${fields.join(' ')}", signature="${signature}"`;
+      return JSON.stringify(e);
+    };
+    const noDigest = signedFields(['(created)', '(expires)']);
+    const noExpiry = signedFields(['(created)', 'digest']);
+    for (const [name, text] of Object.entries({ tampered, expired, unknownKid, otherSender, wrongKey, noDigest, noExpiry })) {
       const res = await post(text, tokens.openspp);
       expect(res.status, name).toBe(401);
       expect(res.json.message.error.code, name).toBe('err.signature.invalid');

@@ -77,6 +77,11 @@ export class SignatureVerifier {
     }
     const signed = Buffer.from(p.signature, 'base64');
     const fields = (p.headers ?? '(created) (expires) digest').trim().split(/\s+/);
+    // The sender names what it signed; it must be the message's digest and the times checked above, or the signature
+    // would hold for any message (no digest) or any time (no (expires)).
+    for (const required of ['(created)', '(expires)', 'digest']) {
+      if (!fields.some((f) => f.toLowerCase() === required)) throw invalid(`headers must include ${required}`);
+    }
     for (const form of forms) {
       const digest = createHash('sha256').update(form).digest('base64');
       // Some senders prefix the digest with its algorithm (`SHA-256=`), as in the HTTP Digest header.
