@@ -109,6 +109,8 @@ const REFRESH_MS = 5_000;
 export class PartnerDirectory {
   private byId = new Map<string, Partner>();
   private version = '';
+  /** Counts this process's own changes: a reload read before one of them must not undo it. */
+  private changes = 0;
   private timer?: NodeJS.Timeout;
 
   private constructor(private readonly db: Database) {}
@@ -163,8 +165,12 @@ export class PartnerDirectory {
     const [v] = await this.db.query<{ n: number; at: string | null }>('select count(*)::int as n, max(updated_at)::text as at from partners');
     const version = `${v.n}:${v.at}`;
     if (version === this.version) return;
+    const changesBefore = this.changes;
     const next = new Map<string, Partner>();
     for (const row of await this.list()) next.set(row.partner.id, row.partner);
+    // A put or remove here while the list was read: the list may predate it (a removed partner would come back until
+    // the next reload). The next reload reads afresh.
+    if (this.changes !== changesBefore) return;
     this.byId = next;
     this.version = version;
   }
@@ -198,7 +204,10 @@ export class PartnerDirectory {
       );
       return existing ? ('replaced' as const) : ('created' as const);
     });
-    if (outcome !== 'conflict') this.byId.set(partner.id, partner);
+    if (outcome !== 'conflict') {
+      this.changes++;
+      this.byId.set(partner.id, partner);
+    }
     return outcome;
   }
 
@@ -211,7 +220,10 @@ export class PartnerDirectory {
       await tx.query('delete from partners where id = $1', [id]);
       return 'removed' as const;
     });
-    if (outcome === 'removed') this.byId.delete(id);
+    if (outcome === 'removed') {
+      this.changes++;
+      this.byId.delete(id);
+    }
     return outcome;
   }
 }
