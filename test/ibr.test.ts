@@ -359,6 +359,28 @@ describe('sync/enrollment/updates: dates and limits', () => {
     expect(current).toEqual({ status: 3, status_changed_on: '2026-09-15' });
   });
 
+  it('finds a beneficiary by any of its identifiers this registry holds, and refuses identifiers naming two people', async () => {
+    const [person, other] = [await unenrolledPerson(), await unenrolledPerson()];
+    const named = (...ids: [string, string][]) => ({
+      '@type': 'Beneficiary',
+      assistance_unit: '1',
+      member: { member_identifier: ids.map(([identifier_type, identifier_value]) => ({ identifier_type, identifier_value })) },
+      programme_identifier: [{ programme: { programme_identifier: 'A-MULTI', programme_name: 'Multi' }, enrolment_date: '2026-03-01', enrolment_status: 'Active' }],
+    });
+    const res = await push('spmis-a', [
+      { reference_id: 'brn-elsewhere', ...named(['BRN', 'BRN-FROM-ANOTHER-CRVS-1'], ['UIN', person.uin]) },
+      { reference_id: 'two-people', ...named(['UIN', other.uin], ['UIN', person.uin]) },
+      { reference_id: 'nobody', ...named(['BRN', 'BRN-NOWHERE-1'], ['UIN', '0000000000']) },
+    ]);
+    expect(res.message.enrolled_response.map((r: any) => [r.reference_id, r.status, r.status_reason_message])).toEqual([
+      ['brn-elsewhere', 'succ', expect.stringMatching(/enrolled in A-MULTI/)],
+      ['two-people', 'rjct', 'these identifiers name more than one person'],
+      ['nobody', 'rjct', 'no person in this registry has any of these identifiers'],
+    ]);
+    const enrolledIn = async (id: number) => (await db.query(`select p.code from enrolments e join programmes p on p.id = e.programme_id where e.individual_id = $1`, [id])).map((r: any) => r.code);
+    expect([await enrolledIn(person.id), await enrolledIn(other.id)]).toEqual([['A-MULTI'], []]);
+  });
+
   it('refuses enrolment and status change dates in the future, and more than 20 programmes for one beneficiary', async () => {
     const person = await unenrolledPerson();
     await push('spmis-a', [beneficiary(person.uin, 'A-FUTURE', 'Active')]);

@@ -8,6 +8,11 @@ export interface SubjectRef {
   owner: IdentifierOwner;
   idTypes: string[];
   value: string;
+  /**
+   * More identifiers of the same subject (a pushed Beneficiary may carry a UIN and a BRN): it is whoever any of them
+   * names, and ambiguous when they name different ones.
+   */
+  also?: { idType: string; value: string }[];
 }
 
 /** A subject found (its row id and REGISTRY_ID), or why not. */
@@ -65,10 +70,10 @@ export async function resolveSubjects(db: Pick<Database, 'query'>, vault: Identi
   const types: string[] = [];
   const lookups: string[] = [];
   refs.forEach((ref, i) => {
-    for (const t of ref.idTypes) {
+    for (const [t, value] of [...ref.idTypes.map((t) => [t, ref.value]), ...(ref.also ?? []).map((a) => [a.idType, a.value])]) {
       n.push(i);
       types.push(t);
-      lookups.push(vault.lookupKey(t, ref.value));
+      lookups.push(vault.lookupKey(t, value));
     }
   });
   const rows = n.length
@@ -85,6 +90,10 @@ export async function resolveSubjects(db: Pick<Database, 'query'>, vault: Identi
   return refs.map((ref, i) => {
     const owners = [...found[i].keys()];
     const what = ref.owner === 'group' ? 'household' : 'person';
+    if (ref.also?.length) {
+      if (owners.length === 0) return { unknown: `no ${what} in this registry has any of these identifiers` };
+      if (owners.length > 1) return { ambiguous: `these identifiers name more than one ${what}` };
+    }
     if (owners.length === 0) return { unknown: `no ${what} in this registry has that ${ref.idTypes.length === 1 ? ref.idTypes[0] : 'identifier'}` };
     if (owners.length > 1) return { ambiguous: `that identifier value belongs to more than one ${what}; give its type (${ref.idTypes.join(', ')})` };
     const id = Number(owners[0].slice(1));

@@ -28,6 +28,7 @@ const MAX_PROGRAMME_CODE = 100;
  * transaction: 8,000 of them in a message under the body limit held it open for 9-18 s.
  */
 const MAX_PROGRAMMES_PER_BENEFICIARY = 20;
+const MAX_IDENTIFIERS_PER_BENEFICIARY = 10;
 
 const fail = (message: string): never => {
   throw new BeneficiaryRejection(message);
@@ -47,7 +48,10 @@ function coded<V extends string | number>(vocab: { normalize(v: unknown): V | un
   return vocab.normalize(v) ?? fail(`${field}: ${String(v).slice(0, 40)} is not one of ${vocab.describe()}`);
 }
 
-/** The identifier naming the beneficiary: the first of a type this registry knows (a bare string: any person type). */
+/**
+ * The identifiers naming the beneficiary: every one of a type this registry knows (a bare string: any person type).
+ * Any of them may find it: an SP-MIS may send a BRN issued elsewhere beside the UIN this registry holds.
+ */
 function subjectOf(b: Record<string, unknown>, vault: IdentifierVault): { subject: SubjectRef; unit: number } {
   const group = isObject(b.group) ? b.group : undefined;
   const member = isObject(b.member) ? b.member : undefined;
@@ -55,18 +59,24 @@ function subjectOf(b: Record<string, unknown>, vault: IdentifierVault): { subjec
   const person = isObject(member?.demographic_info) ? (isObject(member.demographic_info.person) ? member.demographic_info.person : member.demographic_info) : {};
   const candidates = group ? list(group.group_identifier) : [...list(member!.member_identifier), ...list(person.identifier), person];
   const owner = group ? 'group' : 'individual';
+  const unit = group ? 2 : 1;
+  const typed: { idType: string; value: string }[] = [];
   for (const c of candidates) {
     if (typeof c === 'string' && c.trim() !== '' && owner === 'individual') {
-      return { subject: { owner, idTypes: vault.typesOf(owner), value: c.trim() }, unit: 1 };
+      // An untyped value is tried as every person type; typed ones beside it still count.
+      return { subject: { owner, idTypes: vault.typesOf(owner), value: c.trim(), also: typed }, unit };
     }
     if (!isObject(c)) continue;
     const type = text(c.identifier_type);
     const value = text(c.identifier_value);
     if (!type || !value) continue;
     const canonical = canonicalIdType(type.split(':').pop()!);
-    if (vault.types.get(canonical)?.owner === owner) return { subject: { owner, idTypes: [canonical], value }, unit: group ? 2 : 1 };
+    if (vault.types.get(canonical)?.owner === owner && !typed.some((t) => t.idType === canonical && t.value === value)) typed.push({ idType: canonical, value });
   }
-  return fail(`the ${group ? 'group' : 'member'} has no identifier of a type this registry knows (${vault.typesOf(owner).join(', ')})`);
+  if (typed.length === 0) return fail(`the ${group ? 'group' : 'member'} has no identifier of a type this registry knows (${vault.typesOf(owner).join(', ')})`);
+  if (typed.length > MAX_IDENTIFIERS_PER_BENEFICIARY) fail(`at most ${MAX_IDENTIFIERS_PER_BENEFICIARY} identifiers per beneficiary`);
+  const [first, ...rest] = typed;
+  return { subject: { owner, idTypes: [first.idType], value: first.value, also: rest }, unit };
 }
 
 function benefitsOf(v: unknown): Record<string, unknown>[] {
