@@ -188,3 +188,40 @@ describe('scope', () => {
     expect(notifiesFor(code).map((n) => n.text.includes(person.uin))).toEqual([]);
   });
 });
+
+describe('one change, one notify per record', () => {
+  it('notifies a REGISTER subscriber once of a child registered by a birth (live_birth and member_added)', async () => {
+    const code = await subscribe({ reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'REGISTER', notify_record_type: 'Member' });
+    const parent = await someone();
+    const res = await postJson(`${server.url}/crvs/registry/notify`, tokens.crvs, {
+      header: { ...header('notify', 'national-crvs'), status: 'succ' },
+      message: { transaction_id: 'n-b', notify_event: [{ reference_id: 'evt-birth-1', timestamp: new Date().toISOString(), data: { reg_event_type: 'LiveBirth', reg_records: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-2026-LIFECYCLE-1' }], name: { given_name: 'Ama' }, sex: 'female', birth_date: '2026-11-20', parent1_identifier: { identifier_type: 'UIN', identifier_value: parent.uin } } } }] },
+    });
+    expect(res.status, res.text).toBe(200);
+    await waitFor(() => notifiesFor(code).length > 0);
+    await sleep(1_000);
+    const items = notifiesFor(code).flatMap((n) => n.body.message.notify_event);
+    const aboutChild = items.filter((i: any) => JSON.stringify(i.data.reg_records).includes('B-2026-LIFECYCLE-1'));
+    expect(aboutChild.map((i: any) => i.data.reg_event_type)).toEqual(['REGISTER']);
+  });
+
+  it('notifies a household subscriber of DATA_MODIFICATION once of a death that changed the household three ways', async () => {
+    const code = await subscribe({ reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'DATA_MODIFICATION', notify_record_type: 'Group' });
+    // A head with a spouse and another adult: the death removes a member, widows the spouse and passes the headship.
+    const [head] = await db.query(
+      `select ${idColumns()}, m.group_id from memberships m join individuals i on i.id = m.individual_id
+       join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+       where m.is_head and m.end_date is null and i.death_date is null
+         and exists (select 1 from memberships s join individuals si on si.id = s.individual_id where s.group_id = m.group_id and s.end_date is null and s.relationship_to_head = 'SPS' and si.death_date is null)
+       order by m.group_id offset 3 limit 1`,
+    );
+    await reportDeath(server.url, clearValue(head));
+    const types = (await db.query<{ event_type: string }>(`select event_type from registry_events where group_id = $1 order by id`, [head.group_id])).map((r) => r.event_type);
+    expect(types).toEqual(expect.arrayContaining(['member_removed', 'marital_status_changed', 'head_changed']));
+    await waitFor(() => notifiesFor(code).length > 0);
+    await sleep(1_000);
+    const items = notifiesFor(code).flatMap((n) => n.body.message.notify_event);
+    expect(items).toHaveLength(1);
+    expect(items[0].data.reg_records['@type']).toBe('Group');
+  });
+});

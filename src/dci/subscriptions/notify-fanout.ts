@@ -24,6 +24,7 @@ interface RegistryEvent {
   individual_id: number | null;
   group_id: number | null;
   recorded_at: string;
+  source: string;
 }
 
 interface Subscription {
@@ -121,7 +122,7 @@ export class NotifyFanout {
       const [mine] = await tx.query(`select 1 from event_cursors where name = 'notify' for update skip locked`);
       if (!mine) return 0;
       const events = await tx.query<RegistryEvent>(
-        `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at
+        `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source
          from notify_queue q join registry_events e on e.id = q.registry_event_id
          order by q.registry_event_id limit ${EVENTS_PER_ROUND}`,
       );
@@ -139,8 +140,13 @@ export class NotifyFanout {
         )
       ).filter((sub) => this.mayNotify(sub));
       const deliveries: NewDelivery[] = [];
+      const told = new Set<string>();
       for (const event of events) {
         for (const sub of subscriptions.filter((s) => covers(s, event))) {
+          // One notify per record a change touched, though the change wrote several events about it.
+          const change = `${sub.id} ${this.changeOf(sub, event)}`;
+          if (told.has(change)) continue;
+          told.add(change);
           if (sub.frequency) {
             if (await this.recordOf(tx, sub, event)) {
               await tx.query('insert into pending_notifications (subscription_id, registry_event_id) values ($1, $2) on conflict do nothing', [sub.id, event.id]);
@@ -170,7 +176,7 @@ export class NotifyFanout {
       for (const sub of due) {
         const events = await tx.query<RegistryEvent>(
           `delete from pending_notifications p using registry_events e where p.subscription_id = $1 and e.id = p.registry_event_id
-           returning e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at`,
+           returning e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source`,
           [sub.id],
         );
         events.sort((a, b) => Number(a.id) - Number(b.id));
@@ -222,6 +228,18 @@ export class NotifyFanout {
     this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, `subscription ${what} no longer accepted: ${consequence}`);
   }
 
+  /**
+   * Which change to which of the subscription's records an event belongs to. One change writes its events together
+   * (one statement, so one recorded_at and one source): a birth writes live_birth and member_added about the child, a
+   * death death and member_removed about the deceased and up to three about the household. A subscription covering
+   * several of those types hears once of each record the change touched.
+   */
+  private changeOf(sub: Subscription, event: RegistryEvent): string {
+    const plan = this.domains.get(sub.domain)?.plan({ reg_record_type: sub.record_type });
+    const subject = plan?.subject === 'group' ? `g${event.group_id}` : `i${event.individual_id}`;
+    return `${subject} ${instant(event.recorded_at)} ${event.source}`;
+  }
+
   /** Is the subscription's partner still registered, and does it still hold the domain's subscribe scope? */
   private mayNotify(sub: Subscription): boolean {
     const partner = this.partners.get(sub.partner_id);
@@ -237,7 +255,11 @@ export class NotifyFanout {
     const project = projectionOf(partner);
     const items: object[] = [];
     const recordIds: string[] = [];
+    const changes = new Set<string>();
     for (const event of events) {
+      const change = this.changeOf(sub, event);
+      if (changes.has(change)) continue;
+      changes.add(change);
       const record = await this.recordOf(tx, sub, event);
       if (!record) continue;
       recordIds.push(...registryIdsOf([record]));
