@@ -4,6 +4,7 @@ import type { Database } from '../src/db/client.js';
 import { expectErrorBody, expectSchema, expectValidSearchResponse, postJson } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { statementsOf } from './support/plans.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -253,6 +254,30 @@ describe('assessments', () => {
     const other = await personWithoutRecord();
     const tomorrow = await assess({ ...base, person: { identifier_type: 'UIN', identifier_value: other.uin }, assessment_date: day(1) });
     expect(tomorrow.status, tomorrow.text).toBe(201);
+  });
+});
+
+describe('DR search batches', () => {
+  it('answers a batch of UIN items with a few statements, not a few per item', async () => {
+    const rows = await db.query(`select ${idColumns()} from disability_records d join identifiers x on x.individual_id = d.individual_id and x.id_type = 'UIN' order by d.id limit 19`);
+    const without = await personWithoutRecord();
+    const batch = async (uins: string[]) => {
+      const items = uins.map((uin, k) => ({ reference_id: `ref-${k}`, timestamp: new Date().toISOString(), search_criteria: { query_type: 'idtype-value', query: { type: 'UIN', value: uin } } }));
+      const res = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, { header: header('search', 'programme', items.length), message: { transaction_id: 't-batch', search_request: items } });
+      expect(res.status, res.text).toBe(200);
+      expectValidSearchResponse(res.json);
+      return res.json.message.search_response;
+    };
+    let answers: any[] = [];
+    const one = await statementsOf(db, async () => (answers = await batch([clearValue(rows[0])])));
+    expect(answers[0].pagination.total_count).toBe(1);
+    const twenty = await statementsOf(db, async () => (answers = await batch([...rows.map((r) => clearValue(r)), without.uin])));
+    expect(answers.slice(0, 19).map((a, k) => [a.status, JSON.stringify(a.data.reg_records[0].personal_details.demographic_info.identifier).includes(`"${clearValue(rows[k])}"`)])).toEqual(rows.map(() => ['succ', true]));
+    expect(answers[19]).toMatchObject({ status: 'succ', pagination: { total_count: 0 } });
+    // Items run eight at a time, and each eight share a lookup and a read: fewer statements than items (three an
+    // item before).
+    expect(twenty).toBeLessThan(20);
+    expect(twenty - one).toBeLessThanOrEqual(6);
   });
 });
 

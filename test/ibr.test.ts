@@ -4,6 +4,7 @@ import type { Database } from '../src/db/client.js';
 import { expectErrorBody, expectSchema, expectValidSearchResponse, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, waitFor } from './support/receiver.js';
+import { statementsOf } from './support/plans.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -433,6 +434,31 @@ describe('IBR search', () => {
     expectValidSearchResponse(res.json);
     return res.json.message.search_response[0];
   };
+
+  it('answers a batch of UIN items with a few statements, not a few per item', async () => {
+    const rows = await db.query(
+      `select ${idColumns()}, i.external_id::text as id from enrolments e join identifiers x on x.individual_id = e.individual_id and x.id_type = 'UIN'
+       join individuals i on i.id = e.individual_id where e.status = 1 order by e.id limit 20`,
+    );
+    const [unenrolled] = [await unenrolledPerson()];
+    const batch = async (uins: string[]) => {
+      const items = uins.map((uin, k) => searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, `ref-${k}`));
+      const res = await postJson(`${server.url}/ibr/registry/sync/search`, tokens['ibr-reader'], searchEnvelope(items, { sender_id: 'ibr-reader' }));
+      expect(res.status, res.text).toBe(200);
+      return res.json.message.search_response;
+    };
+    let answers: any[] = [];
+    const one = await statementsOf(db, async () => (answers = await batch([clearValue(rows[0])])));
+    expect(answers[0].pagination.total_count).toBe(1);
+    const twenty = await statementsOf(db, async () => (answers = await batch([...rows.slice(0, 19).map((r) => clearValue(r)), unenrolled.uin])));
+    expect(answers.slice(0, 19).map((a) => [a.status, JSON.stringify(a.data.reg_records[0].member.demographic_info.identifier).includes(`"${clearValue(rows[answers.indexOf(a)])}"`)])).toEqual(rows.slice(0, 19).map(() => ['succ', true]));
+    expect(answers.slice(0, 19).every((a) => a.data.reg_records[0].programme_identifier.length > 0)).toBe(true);
+    expect(answers[19]).toMatchObject({ status: 'succ', pagination: { total_count: 0 } });
+    // Items run eight at a time, and each eight share a lookup and a read: fewer statements than items (three an
+    // item before).
+    expect(twenty).toBeLessThan(20);
+    expect(twenty - one).toBeLessThanOrEqual(6);
+  });
 
   it('finds everyone enrolled in a programme in a district, as Beneficiary records with their enrolments', async () => {
     const [district] = await db.query(

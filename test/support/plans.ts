@@ -12,3 +12,21 @@ export async function sessionPlans(db: Database, fragment: string): Promise<{ ge
   );
   return rows;
 }
+
+/**
+ * How many statements `work` sends through `db` (its pool: query and run, transactions' own statements not counted).
+ * The test's server must use this same `db`.
+ */
+export async function statementsOf(db: Database, work: () => Promise<unknown>): Promise<number> {
+  const { query, run } = db;
+  let n = 0;
+  db.query = ((...args: Parameters<Database['query']>) => (n++, query.apply(db, args))) as Database['query'];
+  db.run = ((...args: Parameters<Database['run']>) => (n++, run.apply(db, args))) as Database['run'];
+  try {
+    await work();
+    return n;
+  } finally {
+    db.query = query;
+    db.run = run;
+  }
+}

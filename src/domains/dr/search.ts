@@ -8,7 +8,9 @@ import type { IdentifierVault } from '../../registry/identifiers.js';
 import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from '../../registry/vocabularies.js';
 import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toMember } from '../social/records.js';
-import { countMembers, findMembersPage, type Queryable } from '../social/store.js';
+import { countMembers, findMembersByIdentifiers, findMembersPage, type IdentifierKey, type MemberRow, type Queryable } from '../social/store.js';
+import { identifierKeyOf } from '../social/search.js';
+import { Batcher } from '../../db/batcher.js';
 import { ENROLLED_STATUSES } from '../ibr/vocabulary.js';
 import { AGE_AT_ONSET, DISABILITY_LEVEL, DISABILITY_STATUS, IMPAIRMENT_CAUSE, IMPAIRMENT_LEVEL, IMPAIRMENT_TYPE, SUPPORT_KINDS } from './vocabulary.js';
 
@@ -158,6 +160,12 @@ export function toDisabilitySupport(d: DisabilityRow) {
  */
 export class DrSearch implements SearchDomain {
   private readonly catalog;
+  /** A batch's idtype-value items (and concurrent searches') share one lookup and one read of the records. */
+  private readonly lookups = new Batcher<IdentifierKey, object | undefined>(
+    async (keys) => disabledPeople(this.db, await findMembersByIdentifiers(this.db, this.vault, keys)),
+    64,
+    4,
+  );
 
   constructor(
     private readonly db: Database,
@@ -182,34 +190,46 @@ export class DrSearch implements SearchDomain {
       recordType: DISABLED_PERSON,
       subject: 'individual',
       catalog: this.catalog,
-      fetch: async (page) => {
-        const rows = await findMembersPage(db, vault, { ...page, where: assessed(page.where) });
-        const ids = rows.map((r) => r.person.external_id);
-        const records = ids.length ? await disabilityRows(db, sql`i.external_id in (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`) : new Map();
-        return rows.map((r) => {
-          const d = records.get(r.person.external_id)!;
-          const record: Record<string, unknown> = {
-            '@type': 'DisabledPerson',
-            personal_details: toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
-            disability_status: String(d.status),
-            disability_details: d.impairments,
-            disability_support: [toDisabilitySupport(d)],
-            programs_enrolments: d.programmes,
-            additional_attributes: [
-              { attribute_name: 'assessment_date', attribute_value: d.assessed_on },
-              { attribute_name: 'assessor', attribute_value: d.assessor },
-              ...(d.valid_until ? [{ attribute_name: 'valid_until', attribute_value: d.valid_until }] : []),
-            ],
-            registration_date: new Date(d.registration_date).toISOString(),
-            last_updated: new Date(d.last_updated).toISOString(),
-          };
-          if (d.level) record.disability_status_level = d.level;
-          if (d.transport_requirement) record.transport_requirement = d.transport_requirement;
-          if (d.housing_type) record.housing_type = d.housing_type;
-          return record;
-        });
-      },
+      fetch: async (page) => (await disabledPeople(db, await findMembersPage(db, vault, { ...page, where: assessed(page.where) }))).filter((r) => r !== undefined),
       count: (where) => countMembers(db, assessed(where)),
+      findByIdentifier: within
+        ? undefined
+        : (identifier) => {
+            const key = identifierKeyOf(vault, identifier, 'individual');
+            return key && this.lookups.add(key).then((record) => (record ? [record] : []));
+          },
     };
   }
+}
+
+/** The DisabledPerson records of these people, those without a disability record left out (one statement for all). */
+async function disabledPeople(db: Queryable, rows: (MemberRow | undefined)[]): Promise<(object | undefined)[]> {
+  const ids = rows.flatMap((r) => (r ? [r.person.external_id] : []));
+  const records = ids.length ? await disabilityRows(db, sql`i.external_id in (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`) : new Map<string, DisabilityRow>();
+  return rows.map((r) => {
+    const d = r && records.get(r.person.external_id);
+    return r && d ? disabledPerson(r, d) : undefined;
+  });
+}
+
+function disabledPerson(r: MemberRow, d: DisabilityRow): object {
+  const record: Record<string, unknown> = {
+    '@type': 'DisabledPerson',
+    personal_details: toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
+    disability_status: String(d.status),
+    disability_details: d.impairments,
+    disability_support: [toDisabilitySupport(d)],
+    programs_enrolments: d.programmes,
+    additional_attributes: [
+      { attribute_name: 'assessment_date', attribute_value: d.assessed_on },
+      { attribute_name: 'assessor', attribute_value: d.assessor },
+      ...(d.valid_until ? [{ attribute_name: 'valid_until', attribute_value: d.valid_until }] : []),
+    ],
+    registration_date: new Date(d.registration_date).toISOString(),
+    last_updated: new Date(d.last_updated).toISOString(),
+  };
+  if (d.level) record.disability_status_level = d.level;
+  if (d.transport_requirement) record.transport_requirement = d.transport_requirement;
+  if (d.housing_type) record.housing_type = d.housing_type;
+  return record;
 }

@@ -7,7 +7,20 @@ import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toGroup, toMember } from '../social/records.js';
-import { countGroups, countMembers, findGroupsPage, findMembersPage, type Queryable } from '../social/store.js';
+import { identifierKeyOf } from '../social/search.js';
+import {
+  countGroups,
+  countMembers,
+  findGroupsByIdentifiers,
+  findGroupsPage,
+  findMembersByIdentifiers,
+  findMembersPage,
+  type GroupRow,
+  type IdentifierKey,
+  type MemberRow,
+  type Queryable,
+} from '../social/store.js';
+import { Batcher } from '../../db/batcher.js';
 import { type EnrolmentView, enrolmentsByOwner } from './enrolment-store.js';
 import { ASSISTANCE_UNIT, BENEFIT_TYPE, ENROLLED_STATUSES, ENROLMENT_STATUS } from './vocabulary.js';
 
@@ -106,6 +119,17 @@ export function enrolmentEntry(e: EnrolmentView, withUnit = true) {
 export class IbrSearch implements SearchDomain {
   private readonly personCatalog;
   private readonly groupCatalog;
+  /** A batch's idtype-value items (and concurrent searches') share one lookup and one read of the enrolments. */
+  private readonly memberLookups = new Batcher<IdentifierKey, object | undefined>(
+    async (keys) => enrolledPeople(this.db, await findMembersByIdentifiers(this.db, this.vault, keys)),
+    64,
+    4,
+  );
+  private readonly groupLookups = new Batcher<IdentifierKey, object | undefined>(
+    async (keys) => enrolledGroups(this.db, await findGroupsByIdentifiers(this.db, this.vault, keys)),
+    64,
+    4,
+  );
 
   constructor(
     private readonly db: Database,
@@ -135,12 +159,12 @@ export class IbrSearch implements SearchDomain {
         recordType: BENEFICIARY,
         subject: 'group',
         catalog: this.groupCatalog,
-        fetch: async (page) => {
-          const rows = await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) });
-          const enrolments = await enrolmentsByOwner(db, 'group', rows.map((r) => r.external_id));
-          return rows.map((g) => ({ '@type': 'Beneficiary', assistance_unit: '2', group: toGroup(g), programme_identifier: (enrolments.get(g.external_id) ?? []).map((e) => enrolmentEntry(e)) }));
-        },
+        fetch: async (page) => enrolledOnly(await enrolledGroups(db, await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) }))),
         count: (where) => countGroups(db, enrolled(where)),
+        findByIdentifier: within ? undefined : (identifier) => {
+          const key = identifierKeyOf(vault, identifier, 'group');
+          return key && this.groupLookups.add(key).then((record) => (record ? [record] : []));
+        },
       };
     }
     // Own enrolments and the household's apart, each through its index (see enrolledCount).
@@ -152,17 +176,39 @@ export class IbrSearch implements SearchDomain {
       recordType: BENEFICIARY,
       subject: 'individual',
       catalog: this.personCatalog,
-      fetch: async (page) => {
-        const rows = await findMembersPage(db, vault, { ...page, where: enrolled(page.where) });
-        const enrolments = await enrolmentsByOwner(db, 'individual', rows.map((r) => r.person.external_id));
-        return rows.map((r) => ({
-          '@type': 'Beneficiary',
-          assistance_unit: '1',
-          member: toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
-          programme_identifier: (enrolments.get(r.person.external_id) ?? []).map((e) => enrolmentEntry(e)),
-        }));
-      },
+      fetch: async (page) => enrolledOnly(await enrolledPeople(db, await findMembersPage(db, vault, { ...page, where: enrolled(page.where) }))),
       count: (where) => countMembers(db, enrolled(where)),
+      findByIdentifier: within ? undefined : (identifier) => {
+        const key = identifierKeyOf(vault, identifier, 'individual');
+        return key && this.memberLookups.add(key).then((record) => (record ? [record] : []));
+      },
     };
   }
+}
+
+const enrolledOnly = (records: (object | undefined)[]): object[] => records.filter((r) => r !== undefined);
+
+/** The Beneficiary records of these people, with their own and their household's enrolments; the unenrolled left out. */
+async function enrolledPeople(db: Queryable, rows: (MemberRow | undefined)[]): Promise<(object | undefined)[]> {
+  const enrolments = await enrolmentsByOwner(db, 'individual', rows.flatMap((r) => (r ? [r.person.external_id] : [])));
+  return rows.map((r) => {
+    const held = r && enrolments.get(r.person.external_id);
+    if (!r || !held?.length) return undefined;
+    return {
+      '@type': 'Beneficiary',
+      assistance_unit: '1',
+      member: toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers }),
+      programme_identifier: held.map((e) => enrolmentEntry(e)),
+    };
+  });
+}
+
+/** The Beneficiary records of these households, with their enrolments as a unit; the unenrolled left out. */
+async function enrolledGroups(db: Queryable, rows: (GroupRow | undefined)[]): Promise<(object | undefined)[]> {
+  const enrolments = await enrolmentsByOwner(db, 'group', rows.flatMap((g) => (g ? [g.external_id] : [])));
+  return rows.map((g) => {
+    const held = g && enrolments.get(g.external_id);
+    if (!g || !held?.length) return undefined;
+    return { '@type': 'Beneficiary', assistance_unit: '2', group: toGroup(g), programme_identifier: held.map((e) => enrolmentEntry(e)) };
+  });
 }

@@ -42,6 +42,17 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
   return type;
 }
 
+/**
+ * The lookup key of an idtype-value query's identifier, when it can name at most one record of the subject (else
+ * undefined): a household identifier names many members; a person's names one person and (one active membership)
+ * one household.
+ */
+export function identifierKeyOf(vault: IdentifierVault, identifier: { type: string; value: string }, subject: 'individual' | 'group'): IdentifierKey | undefined {
+  const owner = vault.types.get(identifier.type)?.owner;
+  if (owner === undefined || (owner === 'group' && subject === 'individual')) return undefined;
+  return { type: identifier.type, lookup: vault.lookupKey(identifier.type, identifier.value) };
+}
+
 export class SocialSearch implements SearchDomain {
   /**
    * Identifier lookups of concurrent searches (other partners' requests, the items of a batch, async requests
@@ -55,14 +66,6 @@ export class SocialSearch implements SearchDomain {
     private readonly vault: IdentifierVault,
     private readonly catalogs: SocialCatalogs,
   ) {}
-
-  /** The lookup key of an identifier, when it can name at most one record of the subject (else undefined). */
-  private keyOf(identifier: { type: string; value: string }, subject: 'individual' | 'group'): IdentifierKey | undefined {
-    const owner = this.vault.types.get(identifier.type)?.owner;
-    // A household identifier names many members; a person's names one person and (one active membership) one household.
-    if (owner === undefined || (owner === 'group' && subject === 'individual')) return undefined;
-    return { type: identifier.type, lookup: this.vault.lookupKey(identifier.type, identifier.value) };
-  }
 
   plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
     // response_entity (SR std) wins, then reg_record_type (new generation), then the expression's collection;
@@ -83,7 +86,7 @@ export class SocialSearch implements SearchDomain {
         fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
         count: (where) => countGroups(db, where),
         findByIdentifier: within ? undefined : (identifier) => {
-          const key = this.keyOf(identifier, 'group');
+          const key = identifierKeyOf(vault, identifier, 'group');
           return key && this.groupLookups.add(key).then((row) => (row ? [toGroup(row)] : []));
         },
       };
@@ -98,7 +101,7 @@ export class SocialSearch implements SearchDomain {
       fetch: async (page) => (await findMembersPage(db, vault, page)).map(record),
       count: (where) => countMembers(db, where),
       findByIdentifier: within ? undefined : (identifier) => {
-        const key = this.keyOf(identifier, 'individual');
+        const key = identifierKeyOf(vault, identifier, 'individual');
         return key && this.memberLookups.add(key).then((row) => (row ? [record(row)] : []));
       },
     };
