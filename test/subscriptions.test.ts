@@ -311,6 +311,11 @@ describe('a stored filter this version refuses', () => {
     // Its due batch was sent; then, like an expression that never fires again, no next one.
     await waitFor(() => notifiesFor(old.code).length > 0);
     expect(await db.query('select next_batch_at from subscriptions where code = $1', [old.code])).toEqual([{ next_batch_at: null }]);
+    // Nothing more is collected for it: the next death waits for the healthy subscription's next batch only.
+    const pending = async (code: string) => Number((await db.query<{ n: number }>('select count(*)::int as n from pending_notifications p join subscriptions s on s.id = p.subscription_id where s.code = $1', [code]))[0].n);
+    await reportDeath((await someone()).uin);
+    await waitFor(async () => (await pending(healthy)) === 1);
+    expect(await pending(old.code)).toBe(0);
   });
 });
 

@@ -148,7 +148,8 @@ export class NotifyFanout {
           if (told.has(change)) continue;
           told.add(change);
           if (sub.frequency) {
-            if (await this.recordOf(tx, sub, event)) {
+            // A batch schedule that never fires again (next_batch_at null) would collect events nobody is sent.
+            if (sub.next_batch_at !== null && (await this.recordOf(tx, sub, event))) {
               await tx.query('insert into pending_notifications (subscription_id, registry_event_id) values ($1, $2) on conflict do nothing', [sub.id, event.id]);
             }
             continue;
@@ -182,7 +183,7 @@ export class NotifyFanout {
         events.sort((a, b) => Number(a.id) - Number(b.id));
         const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
         if (delivery) deliveries.push(delivery);
-        // A cron expression that never fires again leaves no next batch: what is pending waits for the subscription's end.
+        // A cron expression that never fires again leaves no next batch: nothing more is collected for it.
         let next: Date | undefined;
         try {
           next = nextBatchAt(sub.frequency!, new Date(sub.next_batch_at!), new Date());
