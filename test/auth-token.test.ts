@@ -82,6 +82,20 @@ describe('token endpoint', () => {
     expect(wrong.json.error_description).toBe(unknown.json.error_description);
   });
 
+  it('answers a flood of guesses with 503 temporarily_unavailable beyond the waiting line, and serves again after it', async () => {
+    const guesses = await Promise.all(
+      Array.from({ length: 300 }, (_, k) => post(form({ grant_type: 'client_credentials', client_id: k % 2 ? 'demo-spmis' : `nobody-${k}`, client_secret: `guess-${k}` }))),
+    );
+    const busy = guesses.filter((g) => g.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    for (const g of busy) {
+      expect(g.json).toEqual({ error: 'temporarily_unavailable', error_description: expect.any(String) });
+      expect(g.headers.get('retry-after')).toBe('1');
+    }
+    expect(guesses.filter((g) => g.status !== 503).every((g) => g.status === 401 && g.json.error === 'invalid_client')).toBe(true);
+    expect((await post(form({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' }))).status).toBe(200);
+  });
+
   it('refuses other grant types, missing parameters and other content types', async () => {
     const grant = await post(form({ grant_type: 'password', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' }));
     expect(grant.status).toBe(400);

@@ -83,6 +83,41 @@ async function secretMatches(secret: string, stored: string): Promise<boolean> {
   return timingSafeEqual(actual, expected);
 }
 
+/** Thrown when too many secret checks are waiting: the token endpoint answers 503 and the client tries again. */
+export class SecretChecksBusy extends Error {}
+
+/**
+ * Secret checks run a few at a time, the rest wait in a bounded line. A check is scrypt (16 MB, tens of ms) on libuv's
+ * thread pool of four, which also resolves the DNS names of callback hosts: the token endpoint takes no credentials
+ * first, so a flood of guesses must neither take every thread nor queue without end.
+ */
+class SecretCheckGate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly atOnce: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  async run<T>(check: () => Promise<T>): Promise<T> {
+    if (this.running >= this.atOnce) {
+      if (this.waiting.length >= this.maxWaiting) throw new SecretChecksBusy('too many token requests at once');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await check();
+    } finally {
+      // The slot passes to the next in line, or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 /** Who manages a partner: PARTNERS_FILE, the development default, the embedding code (tests), or the admin API. */
 export type PartnerSource = 'file' | 'development' | 'config' | 'api';
 
@@ -109,6 +144,7 @@ const REFRESH_MS = 5_000;
 export class PartnerDirectory {
   private byId = new Map<string, Partner>();
   private version = '';
+  private readonly secretChecks = new SecretCheckGate(2, 100);
   /** Counts this process's own changes: a reload read before one of them must not undo it. */
   private changes = 0;
   private timer?: NodeJS.Timeout;
@@ -150,14 +186,19 @@ export class PartnerDirectory {
     return this.byId.values();
   }
 
-  /** The partner when the credentials are right; undefined otherwise (unknown id and wrong secret look alike). */
-  async authenticate(clientId: string, secret: string): Promise<Partner | undefined> {
-    const partner = this.byId.get(clientId);
-    if (!partner) {
-      await scrypt(secret, randomBytes(16), 32); // same cost as a real check: no timing oracle for ids
-      return undefined;
-    }
-    return (await secretMatches(secret, partner.secretHash)) ? partner : undefined;
+  /**
+   * The partner when the credentials are right; undefined otherwise (unknown id and wrong secret look alike). Throws
+   * SecretChecksBusy when too many checks are waiting.
+   */
+  authenticate(clientId: string, secret: string): Promise<Partner | undefined> {
+    return this.secretChecks.run(async () => {
+      const partner = this.byId.get(clientId);
+      if (!partner) {
+        await scrypt(secret, randomBytes(16), 32); // same cost as a real check: no timing oracle for ids
+        return undefined;
+      }
+      return (await secretMatches(secret, partner.secretHash)) ? partner : undefined;
+    });
   }
 
   /** Reloads the partners when the table changed since the last load. */

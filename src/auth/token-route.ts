@@ -2,7 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../http/context.js';
 import { readBodyText } from '../http/json-body.js';
-import type { PartnerDirectory } from './partners.js';
+import { type PartnerDirectory, SecretChecksBusy } from './partners.js';
 import { grantScopes, parseScopeParam } from './scopes.js';
 import type { AccessTokens } from './tokens.js';
 
@@ -71,7 +71,15 @@ export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDi
       ({ clientId, secret } = credentials);
     }
     if (!clientId || !secret) return oauthError(c, 401, 'invalid_client', 'client_id and client_secret are required', !!basic);
-    const partner = await partners.authenticate(clientId, secret);
+    let partner;
+    try {
+      partner = await partners.authenticate(clientId, secret);
+    } catch (e) {
+      if (!(e instanceof SecretChecksBusy)) throw e;
+      c.header('cache-control', 'no-store');
+      c.header('retry-after', '1');
+      return c.json({ error: 'temporarily_unavailable', error_description: 'too many token requests at once; try again shortly' }, 503);
+    }
     if (!partner) return oauthError(c, 401, 'invalid_client', 'unknown client or wrong secret', !!basic);
     const granted = grantScopes(parseScopeParam(params.scope), partner.scopes);
     if (!granted) return oauthError(c, 400, 'invalid_scope', 'a requested scope is not granted to this client');
@@ -128,6 +136,7 @@ export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDi
       },
       400: { description: 'RFC 6749 error: invalid_request, unsupported_grant_type, invalid_scope' },
       401: { description: 'RFC 6749 error: invalid_client' },
+      503: { description: '`temporarily_unavailable`: too many token requests at once; try again after Retry-After seconds' },
     },
   });
 }
