@@ -347,7 +347,7 @@ describe('query types', () => {
       select i.external_id::text as id from individuals i join memberships m on m.individual_id = i.id and m.end_date is null
       join groups g on g.id = m.group_id
       where i.birth_date <= (current_date - interval '60 years')::date and g.poverty_score < 50
-      order by (current_date - i.birth_date) desc nulls last, i.id limit 20`);
+      order by extract(year from age(i.birth_date)) desc nulls last, i.id limit 20`);
     const item = await one({
       query_type: 'predicate',
       query: [

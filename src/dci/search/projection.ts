@@ -6,19 +6,19 @@ type Tree = Map<string, Tree | true>;
 function compile(fields: readonly string[]): Tree {
   const root: Tree = new Map();
   for (const field of fields) {
-    const parts = field.split('.');
     let node = root;
-    parts.forEach((part, i) => {
+    for (const [i, part] of field.split('.').entries()) {
       const existing = node.get(part);
-      if (existing === true) return;
-      if (i === parts.length - 1) {
+      // Already allowed whole: a deeper path under it adds nothing (and must not go on from this level).
+      if (existing === true) break;
+      if (i === field.split('.').length - 1) {
         node.set(part, true);
-        return;
+        break;
       }
       const next: Tree = existing ?? new Map();
       node.set(part, next);
       node = next;
-    });
+    }
   }
   return root;
 }

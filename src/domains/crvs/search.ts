@@ -84,7 +84,7 @@ function toCrvsPerson(p: PersonRow, parents: Parent[]) {
   const birthPlace = typeof p.attributes?.birth_place === 'string' ? p.attributes.birth_place : undefined;
   // Absent fields stay undefined, as in the SR records: JSON leaves them out.
   return {
-    ...toPerson(p),
+    ...toPerson(p, { asRecord: true }),
     '@type': 'CRVS_Person',
     birth_place: birthPlace ? { name: birthPlace } : undefined,
     death_place: p.death_place ? { name: p.death_place } : undefined,

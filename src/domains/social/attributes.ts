@@ -2,7 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
 import { canonicalIdType, type IdentifierOwner, type IdentifierVault } from '../../registry/identifiers.js';
-import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeSex, type Vocabulary } from '../../registry/vocabularies.js';
+import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeRelationship, normalizeSex, type Vocabulary } from '../../registry/vocabularies.js';
 
 /**
  * The Social Registry's search allow-lists. Member searches run over `individuals i` left-joined to the person's
@@ -11,6 +11,7 @@ import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeSex, type Voc
  */
 
 const lowerText = (v: unknown) => String(v).trim().toLowerCase();
+const snakeText = (v: unknown) => lowerText(v).replace(/[\s-]+/g, '_');
 
 /** A query value from a closed list, normalised; anything else refused naming the list (when it can be listed). */
 function inVocabulary(label: string, normalize: (v: string) => string | number | undefined, describe?: () => string) {
@@ -99,10 +100,10 @@ const youngestChildAge = sql`(select min(extract(year from age(c.birth_date)))::
 /** Area by code or name at a level (region, district) or any level, including everything below it. */
 function areaPredicate(level: string | null, areaId: SQL) {
   return (op: Operator, value: unknown): SQL => {
-    const values = (Array.isArray(value) ? value : [value]).map((v) => String(v));
-    const lowered = values.map((v) => v.toLowerCase());
+    // Codes and names in any case (codes are stored upper case).
+    const values = (Array.isArray(value) ? value : [value]).map((v) => String(v).trim());
     const list = (vs: string[]) => sql.join(vs.map((v) => sql`${v}`), sql`, `);
-    const subtree = sql`(select a.id from areas a join areas p on (a.path = p.path or a.path like p.path || '.%') where (p.code in (${list(values)}) or lower(p.name) in (${list(lowered)}))${level ? sql` and p.level = ${level}` : sql``})`;
+    const subtree = sql`(select a.id from areas a join areas p on (a.path = p.path or a.path like p.path || '.%') where (p.code in (${list(values.map((v) => v.toUpperCase()))}) or lower(p.name) in (${list(values.map((v) => v.toLowerCase()))}))${level ? sql` and p.level = ${level}` : sql``})`;
     return op === 'ne' || op === 'nin' ? sql`(${areaId} is null or ${areaId} not in ${subtree})` : sql`${areaId} in ${subtree}`;
   };
 }
@@ -136,19 +137,21 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
 const personAttributes: AttributeDef[] = [
   def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: inVocabulary('sex', normalizeSex) }),
   def('birth_date', 'date', sql`i.birth_date`),
-  { name: 'age', type: 'integer', normalize: yearsOfAge('age'), predicate: agePredicate, sortKey: sql`(current_date - i.birth_date)` },
+  // Sorted by whole years, as it is compared: people of one age are ordered by the next sort key.
+  { name: 'age', type: 'integer', normalize: yearsOfAge('age'), predicate: agePredicate, sortKey: sql`extract(year from age(i.birth_date))` },
   def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: inVocabulary('marital_status', normalizeMaritalStatus) }),
   def('is_disabled', 'boolean', sql`i.is_disabled`),
   def('is_deceased', 'boolean', sql`(i.death_date is not null)`),
   def('death_date', 'date', sql`i.death_date`),
   def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: lowerText }),
   def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: lowerText }),
-  def('education_level', 'string', sql`i.education_level`, { operators: textOps }),
-  def('occupation', 'string', sql`i.occupation`, { operators: textOps }),
+  // Stored in lower case with underscores (post_secondary): "Post-secondary" or "POST SECONDARY" is the same value.
+  def('education_level', 'string', sql`lower(i.education_level)`, { operators: textOps, normalize: snakeText }),
+  def('occupation', 'string', sql`lower(i.occupation)`, { operators: textOps, normalize: snakeText }),
   // Codes or labels (DIGEST 5: samples send labels, the spec codes).
   def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: codedValue(EMPLOYMENT) }),
   def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
-  def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: (v) => String(v).toUpperCase() }),
+  def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: inVocabulary('relationship_to_head', normalizeRelationship) }),
   def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
   // Whole years of the person's youngest living child (0: an infant), through the relationships births record.
   { name: 'youngest_child_age', type: 'integer', normalize: yearsOfAge('youngest_child_age'), predicate: youngestChildAgePredicate, sortKey: youngestChildAge },
@@ -244,13 +247,20 @@ class Catalog implements AttributeCatalog {
   }
 }
 
-/** A person attribute evaluated over a household's active members (or its head): EXISTS over memberships. */
+/**
+ * A person attribute evaluated over a household's active members (or its head): EXISTS over memberships. A negation
+ * is of the whole: `member_list.sex $ne female` is a household with no woman (as `$not` says it, and as a document
+ * store reads a condition on an array), not one with some member who is not a woman; `group_head_info.sex $ne male`
+ * holds for a household without a head.
+ */
 function overMembers(person: AttributeDef, headOnly: boolean): AttributeDef {
+  const anyMember = (condition: SQL) =>
+    sql`exists (select 1 from memberships m join individuals i on i.id = m.individual_id where m.group_id = g.id and m.end_date is null${headOnly ? sql` and m.is_head` : sql``} and ${condition})`;
   return {
     ...person,
     sortKey: undefined,
     predicate: (op, value) =>
-      sql`exists (select 1 from memberships m join individuals i on i.id = m.individual_id where m.group_id = g.id and m.end_date is null${headOnly ? sql` and m.is_head` : sql``} and ${person.predicate(op, value)})`,
+      op === 'ne' ? sql`not ${anyMember(person.predicate('eq', value))}` : op === 'nin' ? sql`not ${anyMember(person.predicate('in', value))}` : anyMember(person.predicate(op, value)),
   };
 }
 

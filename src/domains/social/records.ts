@@ -35,13 +35,19 @@ function additionalAttributes(attrs: Record<string, unknown> | null | undefined,
     .map(([attribute_name, attribute_value]) => ({ attribute_name, attribute_value }));
 }
 
-export function toPerson(p: PersonRow) {
+/**
+ * A Person. As a record of its own (`asRecord`: a Person or CRVS_Person search result) it also carries its
+ * REGISTRY_ID, as Member and Group records do: partners can name it again, and the disclosure audit records who was
+ * disclosed. Inside a Member (`demographic_info`) the Member's `member_identifier` carries it.
+ */
+export function toPerson(p: PersonRow, opts: { asRecord?: boolean } = {}) {
+  const ids = identifiers(p.identifiers);
   return {
     '@type': 'Person',
     birth_date: opt(p.birth_date),
     death_date: opt(p.death_date),
     email: p.email ? [p.email] : undefined,
-    identifier: identifiers(p.identifiers),
+    identifier: opts.asRecord ? [...ids, { identifier_type: REGISTRY_ID, identifier_value: p.external_id }] : ids,
     last_updated: p.last_updated,
     name: {
       given_name: opt(p.given_name),

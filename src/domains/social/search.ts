@@ -92,7 +92,7 @@ export class SocialSearch implements SearchDomain {
       };
     }
     const record = (r: MemberRow) =>
-      type === 'Person' ? toPerson(r.person) : toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers });
+      type === 'Person' ? toPerson(r.person, { asRecord: true }) : toMember(r.person, { headIdentifiers: r.head_identifiers, householdIdentifiers: r.household_identifiers });
     return {
       regType: REG_TYPE,
       recordType: recordTypeName(type),
