@@ -108,7 +108,8 @@ const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema> & { demoData: boolean; publicUrl: string };
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = ConfigSchema.safeParse(env);
+  // A variable set to nothing (`PORT=` in a compose file) is unset, not zero or an empty path.
+  const parsed = ConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid configuration: ${issues}`);
@@ -117,6 +118,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const production = c.NODE_ENV === 'production';
   if (production && !c.SIGNING_KEY) throw new Error('invalid configuration: SIGNING_KEY is required in production');
   if (production && !c.DATA_KEY) throw new Error('invalid configuration: DATA_KEY is required in production');
+  // The embedded database is one process's files under DATA_DIR: a redeployed container starts on an empty registry.
+  if (production && !c.DATABASE_URL) throw new Error('invalid configuration: DATABASE_URL is required in production (the embedded database is for development and tests)');
+  if (production && c.UPSTREAMS_FILE && !c.PUBLIC_URL) {
+    throw new Error('invalid configuration: PUBLIC_URL is required in production in gateway mode (UPSTREAMS_FILE): upstream registries send their answers to it');
+  }
+  if (c.DEFAULT_PAGE_SIZE > c.MAX_PAGE_SIZE) throw new Error(`invalid configuration: DEFAULT_PAGE_SIZE ${c.DEFAULT_PAGE_SIZE} is above MAX_PAGE_SIZE ${c.MAX_PAGE_SIZE}`);
   if (c.SERVER_PROCESSES > 1 && !c.DATABASE_URL) {
     throw new Error('invalid configuration: SERVER_PROCESSES above 1 needs DATABASE_URL (the embedded database is one process\'s own)');
   }

@@ -61,6 +61,22 @@ describe('first start', () => {
     }
   });
 
+  it('refuses production on the embedded database, gateway mode in production without PUBLIC_URL, a default page above the largest', () => {
+    const production = { NODE_ENV: 'production', SIGNING_KEY: '/run/secrets/signing.pem', DATA_KEY: '/run/secrets/data-key' };
+    expect(() => loadConfig(production)).toThrow(/DATABASE_URL is required in production/);
+    expect(() => loadConfig({ ...production, DATABASE_URL: '' })).toThrow(/DATABASE_URL is required in production/);
+    const withDatabase = { ...production, DATABASE_URL: 'postgres://db/registry' };
+    expect(loadConfig(withDatabase).NODE_ENV).toBe('production');
+    expect(() => loadConfig({ ...withDatabase, UPSTREAMS_FILE: '/etc/dci/upstreams.json' })).toThrow(/PUBLIC_URL is required/);
+    expect(loadConfig({ ...withDatabase, UPSTREAMS_FILE: '/etc/dci/upstreams.json', PUBLIC_URL: 'https://gw.example.gov' }).publicUrl).toBe('https://gw.example.gov');
+    expect(() => loadConfig({ DEFAULT_PAGE_SIZE: '50', MAX_PAGE_SIZE: '20' })).toThrow(/DEFAULT_PAGE_SIZE 50 is above MAX_PAGE_SIZE 20/);
+  });
+
+  it('takes a variable set to nothing as unset', () => {
+    const config = loadConfig({ PORT: '', DATA_DIR: '', DEMO_DATA: '', MAX_PAGE_SIZE: '' });
+    expect([config.PORT, config.DATA_DIR, config.demoData, config.MAX_PAGE_SIZE]).toEqual([8080, './data', true, 1000]);
+  });
+
   it('refuses to start in production without a signing key', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/SIGNING_KEY/);
   });
