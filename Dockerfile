@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# DCI Gateway: runs the same `npm start` as development, against PostgreSQL via DATABASE_URL.
+# DCI Gateway: runs what `npm start` runs in development, against PostgreSQL via DATABASE_URL.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -20,5 +20,7 @@ USER dci
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# Production needs DATABASE_URL and SIGNING_KEY (a mounted PEM or JWK file); there is no demo partner.
-CMD ["npm", "start"]
+# Production needs DATABASE_URL, SIGNING_KEY and DATA_KEY (mounted files); there is no demo partner.
+# The command of `npm start`, run without npm and a shell in between: docker stop's SIGTERM goes to PID 1, and npm
+# passes it to its `sh -c`, which dies without passing it on, so the server never shut down gracefully.
+CMD ["node_modules/.bin/tsx", "src/main.ts"]
