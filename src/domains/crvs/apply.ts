@@ -52,11 +52,19 @@ export class VitalEventApplier {
     return ids.filter((x) => this.vault.types.has(x.type)).map((x) => `${x.type}:${this.vault.lookupKey(x.type, x.value)}`);
   }
 
-  /** The event's identity at its sender: its registration number's blind index, else the sender's reference. */
+  /**
+   * The event's identity at its sender: its registration number's blind index, else the sender's reference. A marriage
+   * or divorce has one MRN and a record for each spouse (CRVS_Person is one person): each spouse's record is its own
+   * event, told apart by the spouse's first other identifier.
+   */
   eventKey(e: VitalEvent, referenceId: string): string {
     const numberType = e.type && REGISTRATION_NUMBER[e.type];
     const number = numberType && e.subject.find((x) => x.type === numberType);
-    return number ? `${e.type}:${numberType}:${this.vault.lookupKey(numberType, number.value)}` : `ref:${e.sentType}:${referenceId}`;
+    if (!number) return `ref:${e.sentType}:${referenceId}`;
+    const key = `${e.type}:${numberType}:${this.vault.lookupKey(numberType, number.value)}`;
+    if (e.type !== 'marriage' && e.type !== 'divorce') return key;
+    const person = e.subject.find((x) => x.type !== numberType && this.vault.types.has(x.type));
+    return person ? `${key}:${person.type}:${this.vault.lookupKey(person.type, person.value)}` : `${key}:ref:${referenceId}`;
   }
 
   async apply(tx: Tx, e: VitalEvent, source: string): Promise<ApplyResult> {
@@ -134,17 +142,22 @@ export class VitalEventApplier {
     const known = e.subject.filter((x) => this.vault.types.has(x.type));
     const newIds = e.subject.filter((x) => this.vault.types.get(x.type)?.owner === 'individual').map((x) => ({ type: x.type, ...this.vault.stored(x.type, x.value) }));
     // The person the identifiers name, locked for the change; their identifiers from this event added when one matches.
-    const found = await tx.query<{ id: number; death_date: string | null; marital_status: string | null; created: string[] | null }>(
+    const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
+    // The DRN is attached only to a death this event can be: not before the person's birth, not a second death on
+    // another date (a conflicting registration an operator must resolve).
+    const found = await tx.query<{ id: number; death_date: string | null; birth_date: string | null; marital_status: string | null; created: string[] | null }>(
       `with p as (
-         select i.id, i.death_date::text as death_date, i.marital_status from individuals i
+         select i.id, i.death_date, i.birth_date, i.marital_status from individuals i
          where i.id in (select x.individual_id from unnest($1::text[], $2::text[]) as k(t, l) join identifiers x on x.id_type = k.t and x.id_lookup = k.l)
          for update),
        added as (
          insert into identifiers (id_type, id_value, id_sealed, id_lookup, individual_id)
          select u.t, u.v, decode(u.s, 'hex'), u.l, (select id from p) from unnest($3::text[], $4::text[], $5::text[], $6::text[]) as u(t, v, s, l)
          where (select count(*) from p) = 1
+           and not exists (select 1 from p where p.birth_date > $7::date or p.death_date <> $7::date)
          on conflict (id_type, id_lookup) do nothing returning id_type, id_lookup)
-       select p.*, (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created from p`,
+       select p.id, p.death_date::text as death_date, p.birth_date::text as birth_date, p.marital_status,
+              (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created from p`,
       [
         known.map((x) => x.type),
         known.map((x) => this.vault.lookupKey(x.type, x.value)),
@@ -152,6 +165,7 @@ export class VitalEventApplier {
         newIds.map((x) => x.value),
         newIds.map((x) => (x.sealed ? x.sealed.toString('hex') : null)),
         newIds.map((x) => x.lookup),
+        on,
       ],
     );
     if (found.length === 0) return pending("no person in the registry has the deceased's identifiers", this.keysOf(e.subject));
@@ -159,8 +173,11 @@ export class VitalEventApplier {
     const row = found[0];
     const personId = Number(row.id);
     const created = row.created ?? [];
-    if (row.death_date !== null) return applied(`already recorded as deceased on ${row.death_date}`, created);
-    const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
+    if (row.birth_date !== null && on < row.birth_date) return pending(`the death date ${on} is before the birth date ${row.birth_date}`, []);
+    if (row.death_date !== null) {
+      if (e.deathDate && row.death_date !== e.deathDate) return pending(`already recorded as deceased on ${row.death_date}; this registration says ${e.deathDate}`, []);
+      return applied(`already recorded as deceased on ${row.death_date}`, created);
+    }
 
     // The death recorded, the membership ended, and the household as it was (every active member, the deceased too).
     const household = await tx.query<{ membership_id: number; group_id: number; individual_id: number; is_head: boolean; relationship_to_head: string; adult: boolean; dead: boolean; marital_status: string | null }>(
@@ -201,11 +218,26 @@ export class VitalEventApplier {
     return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);
   }
 
-  /** Live birth: a new person with the BRN, added as a child to the household of a parent we know. */
+  /**
+   * Live birth: a new person with the BRN, added as a child to the household of a parent we know. A child the
+   * registry already holds (found by an identifier of the record, born that day) gets the record's identifiers added
+   * (a death by BRN then finds them); identifiers naming someone else (a parent, two people, another birth date) go to
+   * review rather than being taken as "already registered".
+   */
   private async birth(tx: Tx, e: VitalEvent, events: EventBatch): Promise<ApplyResult> {
     if (e.subject.length > 0) {
       const existing = await this.people(tx, e.subject);
-      if (existing.length > 0) return applied('already registered');
+      if (existing.length > 1) return pending(`the child's identifiers name ${existing.length} different people`, []);
+      if (existing.length === 1) {
+        const parents = (await Promise.all(e.parents.map((p) => this.people(tx, p)))).flat();
+        if (parents.includes(existing[0])) return pending("the child's identifiers name one of its parents", []);
+        const [known] = await tx.query<{ birth_date: string | null }>('select birth_date::text as birth_date from individuals where id = $1 for update', [existing[0]]);
+        if (e.birthDate && known.birth_date && known.birth_date !== e.birthDate) {
+          return pending(`the child's identifiers name a person born on ${known.birth_date}, not ${e.birthDate}`, []);
+        }
+        const created = await this.addIdentifiers(tx, existing[0], e.subject);
+        return applied(created.length > 0 ? 'already registered; the identifiers of this record added' : 'already registered', created);
+      }
     }
     let household: Membership | undefined;
     let parentId: number | undefined;
@@ -259,6 +291,19 @@ export class VitalEventApplier {
     const ids = [person.id];
     const spouse = e.spouse.length > 0 ? await this.onePerson(tx, e.spouse, 'spouse') : undefined;
     if (spouse && 'id' in spouse && spouse.id !== person.id) ids.push(spouse.id);
+    // Either of them recorded as deceased: not applied to the other alone (nor read as "already married").
+    const dead = await tx.query<{ death_date: string }>('select death_date::text from individuals where id = any($1::bigint[]) and death_date is not null', [ids]);
+    if (dead.length > 0) return pending(`a person this ${e.type} names is recorded as deceased on ${dead[0].death_date}`, []);
+    // A marriage or divorce older than a marital change already recorded for them (a CRVS resending late) is history:
+    // it must not undo the later change.
+    if (e.eventDate) {
+      const [later] = await tx.query<{ on: string }>(
+        `select max(occurred_on)::text as on from registry_events
+         where individual_id = any($1::bigint[]) and event_type in ('marriage', 'divorce', 'marital_status_changed') and occurred_on > $2::date`,
+        [ids, e.eventDate],
+      );
+      if (later?.on) return applied(`a marital change of ${later.on} is recorded, later than this ${e.type} of ${e.eventDate}: status unchanged`);
+    }
     const changed = await tx.query<{ id: number }>(
       `update individuals set marital_status = $2, last_updated = now() where id = any($1::bigint[]) and marital_status is distinct from $2 and death_date is null returning id`,
       [ids, status],

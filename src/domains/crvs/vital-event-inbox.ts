@@ -137,19 +137,23 @@ export class VitalEventInbox {
   private async settle(tx: Tx, id: number, result: ApplyResult): Promise<void> {
     let current = { id, result };
     let created = result.created;
+    // Each pending event is tried once per change: one that still cannot apply must not stop the others waiting for
+    // the same identifier (it was dropped from `created` before, and they were never tried).
+    const tried = [id];
     for (let tries = 0; ; tries++) {
       // The change's registry events are written by the same statement (one round trip less per event).
-      const written = current.result.events?.take(6);
+      const written = current.result.events?.take(7);
       const [waiting] = await tx.query<{ id: number; sender_id: string; record: string }>(
         `with settled as (update crvs_events set state = $2, outcome = $3, waiting_for = $4::text[], updated_at = now() where id = $1)
          ${written ? `, written as (${written.text})` : ''}
          select id, sender_id, encode(record_sealed, 'base64') as record from crvs_events
-         where cardinality($5::text[]) > 0 and state = 'pending' and waiting_for && $5::text[] and id <> $1 order by id limit 1 for update skip locked`,
-        [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created, ...(written?.params ?? [])],
+         where cardinality($5::text[]) > 0 and state = 'pending' and waiting_for && $5::text[] and id <> all($6::bigint[]) order by id limit 1 for update skip locked`,
+        [current.id, current.result.state, current.result.outcome.slice(0, 500), current.result.waitingFor, created, tried, ...(written?.params ?? [])],
       );
       if (!waiting || tries === MAX_RETRIES_PER_CHANGE) return;
+      tried.push(Number(waiting.id));
       const retried = await this.applyStored(tx, waiting.record, waiting.sender_id);
-      created = retried.state === 'applied' ? [...created, ...retried.created] : created.filter((k) => !retried.waitingFor.includes(k));
+      if (retried.state === 'applied') created = [...created, ...retried.created];
       current = { id: Number(waiting.id), result: retried };
     }
   }

@@ -80,8 +80,16 @@ function dateOf(v: unknown, field: string): string | undefined {
   return date;
 }
 
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
-const placeName = (v: unknown): string | undefined => text(v) ?? (isObject(v) ? text(v.name) : undefined);
+/** Longest name or place applied: no registry holds a longer one, and one of thousands fails the name index's insert. */
+const MAX_TEXT = 200;
+
+/** A name or place; one longer than MAX_TEXT makes the record unreadable (kept for review, not a 500 at each resend). */
+function text(v: unknown, field: string): string | undefined {
+  const t = typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+  if (t !== undefined && t.length > MAX_TEXT) throw new Error(`${field} is longer than ${MAX_TEXT} characters`);
+  return t;
+}
+const placeName = (v: unknown, field: string): string | undefined => text(v, field) ?? (isObject(v) ? text(v.name, `${field}.name`) : undefined);
 
 /** The event of one notify_event item's `data`; throws a message for a record we cannot read at all. */
 export function readVitalEvent(data: Record<string, unknown>): VitalEvent {
@@ -105,13 +113,13 @@ export function readVitalEvent(data: Record<string, unknown>): VitalEvent {
         return identifiersOf(member.member_identifier ?? member.identifier);
       }),
     ],
-    givenName: text(name.given_name ?? r.given_name),
-    surname: text(name.surname ?? r.surname),
+    givenName: text(name.given_name ?? r.given_name, 'given_name'),
+    surname: text(name.surname ?? r.surname, 'surname'),
     sex: (typeof r.sex === 'string' && normalizeSex(r.sex)) || 'unknown',
     birthDate: dateOf(r.birth_date, 'birth_date'),
-    birthPlace: placeName(r.birth_place),
+    birthPlace: placeName(r.birth_place, 'birth_place'),
     deathDate: dateOf(r.death_date, 'death_date'),
-    deathPlace: placeName(r.death_place),
+    deathPlace: placeName(r.death_place, 'death_place'),
     eventDate: dateOf(r.marriage_date, 'marriage_date') ?? dateOf(r.divorce_date, 'divorce_date'),
   };
 }
