@@ -150,6 +150,69 @@ describe('bad input', () => {
   });
 });
 
+/** Makes the transaction that settles event `ref` slow to commit (it holds its locks 1 s longer), to widen a race. */
+async function slowSettle(ref: string, run: () => Promise<void>) {
+  await db.query(`create or replace function crvs_test_slow() returns trigger language plpgsql as $$
+    begin if new.reference_id = '${ref}' and new.state <> 'received' then perform pg_sleep(1); end if; return new; end $$`);
+  await db.query('create trigger crvs_test_slow before update on crvs_events for each row execute function crvs_test_slow()');
+  try {
+    await run();
+  } finally {
+    await db.query('drop trigger crvs_test_slow on crvs_events');
+    await db.query('drop function crvs_test_slow()');
+  }
+}
+/** Until a transaction is held in that trigger's sleep (it has done its work and holds its locks). */
+async function inSlowSettle() {
+  for (let i = 0; i < 200; i++) {
+    if ((await one(`select count(*)::int as n from pg_stat_activity where wait_event = 'PgSleep'`)).n > 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the slow transaction never reached its settle');
+}
+
+describe.runIf(process.env.TEST_DATABASE_URL)('concurrent notifies (PostgreSQL)', () => {
+  it('a death held for its birth applies when the birth is committed by another notify at the same time', async () => {
+    const hh = await marriedHousehold(30);
+    const brn = id('BRN', 'B-RACE-1');
+    await slowSettle('race-death', async () => {
+      const death = sendOk([{ type: 'Death', record: { identifier: [brn, id('DRN', 'D-RACE-1')], death_date: '2026-11-23' }, ref: 'race-death' }]);
+      await inSlowSettle();
+      await sendOk([{ type: 'LiveBirth', record: { identifier: [brn], name: { given_name: 'Kwame' }, birth_date: '2026-11-22', parent1_identifier: uinOf(hh.headUin) }, ref: 'race-birth' }]);
+      await death;
+    });
+    expect((await stateOf('race-birth')).state).toBe('applied');
+    expect(await stateOf('race-death')).toMatchObject({ state: 'applied' });
+  });
+
+  it('a household keeps a head when its head and the successor die in notifies at the same time', async () => {
+    // A household whose head has no spouse in it, and its oldest adult member (the successor by rule).
+    const h = await one(`
+      select g.id as group_id, hm.individual_id as head_id, ${idColumns('hx', 'head')}, s.individual_id as next_id, ${idColumns('nx', 'next')}
+      from groups g join memberships hm on hm.group_id = g.id and hm.is_head and hm.end_date is null
+      join identifiers hx on hx.individual_id = hm.individual_id and hx.id_type = 'UIN'
+      cross join lateral (select m.individual_id from memberships m join individuals i on i.id = m.individual_id
+                          where m.group_id = g.id and m.end_date is null and not m.is_head and i.death_date is null
+                            and i.birth_date <= current_date - interval '18 years' order by i.birth_date, i.id limit 1) s
+      join identifiers nx on nx.individual_id = s.individual_id and nx.id_type = 'UIN'
+      where g.group_size >= 3 and not exists (select 1 from memberships sm where sm.group_id = g.id and sm.end_date is null and sm.relationship_to_head in ('SPS', 'HUSB', 'WIFE'))
+        and (select count(*) from memberships m where m.group_id = g.id and m.end_date is null) >= 3
+      order by g.id limit 1`);
+    // The successor's death is being committed when the head's death arrives.
+    await slowSettle('race-next', async () => {
+      const next = sendOk([{ type: 'Death', record: { identifier: [uinOf(clearValue(h, 'next')), id('DRN', 'D-RACE-NEXT')], death_date: '2026-11-20' }, ref: 'race-next' }]);
+      await inSlowSettle();
+      await sendOk([{ type: 'Death', record: { identifier: [uinOf(clearValue(h, 'head')), id('DRN', 'D-RACE-HEAD')], death_date: '2026-11-20' }, ref: 'race-head' }]);
+      await next;
+    });
+    const heads = await db.query(`select m.individual_id, i.death_date from memberships m join individuals i on i.id = m.individual_id
+      where m.group_id = $1 and m.is_head and m.end_date is null`, [h.group_id]);
+    const living = await one('select count(*)::int as n from memberships where group_id = $1 and end_date is null', [h.group_id]);
+    expect(living.n).toBeGreaterThan(0);
+    expect(heads).toHaveLength(1);
+  });
+});
+
 describe('events waiting for the same identifier', () => {
   it('all apply when it arrives, even when the first one tried still cannot', async () => {
     const hh = await marriedHousehold(31);

@@ -155,9 +155,13 @@ export class VitalEventApplier {
          select u.t, u.v, decode(u.s, 'hex'), u.l, (select id from p) from unnest($3::text[], $4::text[], $5::text[], $6::text[]) as u(t, v, s, l)
          where (select count(*) from p) = 1
            and not exists (select 1 from p where p.birth_date > $7::date or p.death_date <> $7::date)
-         on conflict (id_type, id_lookup) do nothing returning id_type, id_lookup)
+         on conflict (id_type, id_lookup) do nothing returning id_type, id_lookup),
+       -- The household locked before the next statement reads it: a death in it committing meanwhile (its successor's)
+       -- is then seen there. Read in the same statement as the lock wait, the household was as before that death.
+       household as (select g.id from groups g where g.id in (select m.group_id from memberships m where m.individual_id in (select id from p) and m.end_date is null)
+         and (select count(*) from p) = 1 for update)
        select p.id, p.death_date::text as death_date, p.birth_date::text as birth_date, p.marital_status,
-              (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created from p`,
+              (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created, (select count(*) from household) as household_locked from p`,
       [
         known.map((x) => x.type),
         known.map((x) => this.vault.lookupKey(x.type, x.value)),

@@ -88,6 +88,7 @@ export class VitalEventInbox {
       try {
         await this.db.transaction(
           async (tx) => {
+            await this.lockIdentifiers(tx, batch.flatMap((m) => m.events.map((item) => item.data)));
             for (const m of batch) for (const item of m.events) await this.receiveOne(tx, m.senderId, m.messageId, item);
           },
           { genericPlans: true },
@@ -97,6 +98,26 @@ export class VitalEventInbox {
         if (attempt >= RETRIES_ON_CONFLICT || !isTransactionConflict(e)) throw e;
       }
     }
+  }
+
+  /**
+   * Takes a transaction lock on every identifier the events name (subject, parents, spouse), in one order for all
+   * transactions. Two notifies about the same identifier (a birth creating a BRN, a death waiting for it) then run one
+   * after the other: run side by side, neither saw the other's uncommitted work, and the death waited for ever.
+   */
+  private async lockIdentifiers(tx: Tx, records: Record<string, unknown>[]): Promise<void> {
+    const keys = new Set<string>();
+    for (const data of records) {
+      let e: VitalEvent;
+      try {
+        e = readVitalEvent(data);
+      } catch {
+        continue;
+      }
+      for (const key of this.applier.keysOf([...e.subject, ...e.parents.flat(), ...e.spouse])) keys.add(key);
+    }
+    if (keys.size === 0) return;
+    await tx.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) as u(k) order by k) ordered', [[...keys].sort()]);
   }
 
   private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent): Promise<void> {
@@ -186,6 +207,7 @@ export class VitalEventInbox {
         [id],
       );
       if (!row) return false;
+      await this.lockIdentifiers(tx, [this.open(row.record)]);
       const result = await this.applyStored(tx, row.record, row.sender_id);
       await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
       await this.settle(tx, id, result);
