@@ -184,8 +184,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logger,
     ready,
     async close() {
+      // Draining: not ready any more, and every keep-alive connection is closed as soon as its answer in flight is
+      // sent (an answer started from now on says `Connection: close`); those left at SHUTDOWN_GRACE_MS are cut.
+      // Closing only the connections idle at the start kept the busy ones serving until the grace period ran out.
+      isReady = false;
+      server.on('request', (_req, res) => {
+        if (!res.headersSent) res.setHeader('connection', 'close');
+      });
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const sweep = setInterval(() => server.closeIdleConnections?.(), 50);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         setTimeout(() => server.closeAllConnections?.(), config.SHUTDOWN_GRACE_MS).unref();
         server.closeIdleConnections?.();
       });
