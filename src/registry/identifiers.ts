@@ -131,14 +131,20 @@ export class IdentifierVault {
 /**
  * Brings stored identifiers in line with their types' classification, in batches: values of restricted types still
  * in clear (rows written before the type was restricted, or by an older version) are sealed, and sealed values of types
- * no longer restricted are opened. Runs at start-up, before the server serves; scans the table only when the
- * restricted types differ from those it last reconciled.
+ * no longer restricted are opened. Runs at start-up, before the server serves.
  */
 export async function reconcileSealedIdentifiers(db: Database, vault: IdentifierVault, batchSize = 2000): Promise<number> {
   const restricted = [...vault.types].filter(([, t]) => t.classification === 'restricted').map(([code]) => code).sort();
-  // The scan reads the whole table: skip it when the classification is the one the rows were last brought in line with.
-  const [done] = await db.query<{ sealed_types: string | null }>('select sealed_types from data_key_check where id = 1');
-  if (done?.sealed_types === restricted.join(',')) return 0;
+  // The batches read the table: skip them when the classification is the one the rows were last brought in line with,
+  // and no row is out of line. A process still running with the old classification (several processes, or one not
+  // yet restarted) may have written one since: the probe finds it at the next start.
+  const [done] = await db.query<{ sealed_types: string | null; out_of_line: boolean }>(
+    `select sealed_types, exists (select 1 from identifiers where (id_type = any($1::text[]) and id_value is not null)
+       or (not (id_type = any($1::text[])) and id_sealed is not null)) as out_of_line
+     from data_key_check where id = 1`,
+    [restricted],
+  );
+  if (done?.sealed_types === restricted.join(',') && !done.out_of_line) return 0;
   let changed = 0;
   for (;;) {
     const rows = await db.query<{ id: number; id_type: string; id_value: string | null; sealed: string | null }>(
