@@ -58,4 +58,29 @@ describe('log hygiene', () => {
       for (const secret of [p.uin, p.given_name, p.surname, p.birth_date]) expect(lines, secret).not.toContain(secret);
     }
   });
+
+  it('logs a stored subscription filter this version refuses without the value it refused', async () => {
+    // As an older version could have stored it: a calendar date that is none (refused since), here someone's "birth date".
+    const filter = { filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { birth_date: { $eq: '1961-02-30' } } } } } };
+    await db.query(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, notify_url, fingerprint, status, criteria)
+       values ('SUB-000000000000LOGGED', 'social', 'demo-spmis', 's-log', array['death'], 'Death', 'spdci-extensions-dci:Member', $1::jsonb, 'http://127.0.0.1:1/registry/notify', 'a stored filter', 'subscribe', '{}'::jsonb)`,
+      [JSON.stringify(filter)],
+    );
+    const [person] = await db.query(
+      `select ${idColumns()} from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN' where i.death_date is null order by i.id desc limit 1`,
+    );
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'demo-spmis', client_secret: 'demo-spmis-secret' });
+    const token = ((await (await fetch(`${server.url}/oauth2/client/token`, { method: 'POST', body: form })).json()) as { access_token: string }).access_token;
+    const res = await postJson(`${server.url}/crvs/registry/notify`, token, {
+      header: { version: '1.0.0', message_id: `log-${Date.now()}`, message_ts: new Date().toISOString(), action: 'notify', status: 'succ', sender_id: 'demo-spmis', total_count: 1 },
+      message: { transaction_id: 'n-log', notify_event: [{ reference_id: 'evt-log-1', timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: clearValue(person) }], death_date: '2026-11-25' } } }] },
+    });
+    expect(res.status, res.text).toBe(200);
+    for (let i = 0; i < 100 && !lines.includes('subscription filter no longer accepted'); i++) await new Promise((r) => setTimeout(r, 50));
+    const line = lines.split('\n').find((l) => l.includes('subscription filter no longer accepted'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ subscription: 'SUB-000000000000LOGGED', reason: 'rjct.search_criteria.invalid' });
+    expect(lines).not.toContain('1961-02-30');
+  });
 });

@@ -7,7 +7,7 @@ import type { AuditLog, Disclosure } from '../../audit/audit-log.js';
 import { registryIdsOf } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
-import { compileQuery } from '../query/index.js';
+import { compileQuery, QueryRejection } from '../query/index.js';
 import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
@@ -226,7 +226,9 @@ export class NotifyFanout {
     if (this.reported.has(`${what} ${sub.code}`)) return;
     this.reported.add(`${what} ${sub.code}`);
     const consequence = what === 'filter' ? 'its notifies are not sent' : 'no further batches are scheduled';
-    this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason: (err as Error).message.slice(0, 300) }, `subscription ${what} no longer accepted: ${consequence}`);
+    // A filter's refusal quotes the value refused, which may be a birth date or an identifier: only its code is logged.
+    const reason = what === 'filter' ? (err instanceof QueryRejection ? err.reasonCode : 'refused') : (err as Error).message.slice(0, 300);
+    this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason }, `subscription ${what} no longer accepted: ${consequence}`);
   }
 
   /**
