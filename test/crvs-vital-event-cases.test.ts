@@ -242,3 +242,19 @@ describe('one marriage, one record per spouse', () => {
     expect(statuses).toEqual(['M', 'M']);
   });
 });
+
+describe('a pending event resent with other content', () => {
+  it('keeps the record as resent: a later re-apply applies that one, not the first', async () => {
+    const [p] = await singles(1, 90);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf('0000000999'), id('DRN', 'D-RESENT-1')], death_date: '2026-01-05' }, ref: 'resent' }]);
+    expect(await stateOf('resent')).toMatchObject({ state: 'pending', outcome: "no person in the registry has the deceased's identifiers" });
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(p.uin), id('DRN', 'D-RESENT-1')], death_date: '1900-01-01' }, ref: 'resent' }]);
+    const resent = await stateOf('resent');
+    expect(resent).toMatchObject({ state: 'pending', outcome: expect.stringMatching(/^the death date 1900-01-01 is before the birth date/) });
+    const [{ id: eventId }] = await db.query<{ id: number }>(`select id from crvs_events where reference_id = 'resent'`);
+    const ops = await server.token({ clientId: 'ops', secret: 'ops-secret-123' });
+    const res = await fetch(`${server.url}/admin/crvs/events/${eventId}/reapply`, { method: 'POST', headers: { authorization: `Bearer ${ops}` } });
+    expect(res.status).toBe(200);
+    expect(await stateOf('resent')).toEqual(resent);
+  });
+});

@@ -140,10 +140,15 @@ export class VitalEventInbox {
       [senderId, key, event?.type ?? event?.sentType ?? 'unreadable', item.reference_id, messageId, sealed],
     );
     if (inserted.length === 0) {
-      // Seen before: count the resend; a pending one gets another try (the registry may have changed since).
+      // Seen before: count the resend; a pending one gets another try (the registry may have changed since), with the
+      // record as resent, which it then keeps: a later re-apply or review must see the record that was applied.
       const [row] = await tx.query<{ id: number; state: string }>('select id, state from crvs_events where sender_id = $1 and event_key = $2 for update', [senderId, key]);
-      await tx.query('update crvs_events set attempts = attempts + 1, updated_at = now() where id = $1', [row.id]);
-      if (row.state === 'pending' && event) await this.settle(tx, Number(row.id), await this.applier.apply(tx, event, `crvs:${senderId}`));
+      const retried = row.state === 'pending' && event !== undefined;
+      await tx.query(
+        `update crvs_events set attempts = attempts + 1, updated_at = now(), record_sealed = case when $2 then decode($3, 'hex') else record_sealed end where id = $1`,
+        [row.id, retried, sealed],
+      );
+      if (retried) await this.settle(tx, Number(row.id), await this.applier.apply(tx, event!, `crvs:${senderId}`));
       return;
     }
     const id = Number(inserted[0].id);
