@@ -118,11 +118,12 @@ describe('death', () => {
     await sendOk([event]);
     const before = (await db.query('select id from registry_events')).length;
     const again = notify([event]);
-    await send(again);
-    await send(again);
+    const [once, twice] = [await send(again), await send(again)];
+    // The same message sent twice is one delivery (DIGEST 7.6): the same ACK, and the event counted once.
+    expect(twice.json.message.correlation_id).toBe(once.json.message.correlation_id);
     await sendOk([{ ...event, ref: 'evt-d2-resent-under-another-reference' }]);
     expect((await db.query('select id from registry_events')).length).toBe(before);
-    expect(await one(`select state, attempts from crvs_events where reference_id = 'evt-d2'`)).toEqual({ state: 'applied', attempts: 4 });
+    expect(await one(`select state, attempts from crvs_events where reference_id = 'evt-d2'`)).toEqual({ state: 'applied', attempts: 3 });
     expect((await one('select group_size from groups where id = $1', [hh.groupId])).group_size).toBe(hh.size - 1);
   });
 
@@ -269,7 +270,9 @@ describe('messages arriving together', () => {
     const vault = await IdentifierVault.load(db, TEST_DATA_KEYS);
     const inbox = new VitalEventInbox(db, vault, new VitalEventApplier(vault));
     const receive = (refs: string[]) =>
-      Promise.allSettled(refs.map((ref) => inbox.receive('national-crvs', randomUUID(), notify([event(ref)]).message.notify_event)));
+      Promise.allSettled(
+        refs.map((ref) => inbox.receive({ senderId: 'national-crvs', messageId: randomUUID(), bodyHash: ref, correlationId: randomUUID(), events: notify([event(ref)]).message.notify_event })),
+      );
 
     const together = Array.from({ length: 8 }, (_, k) => `evt-together-${k}`);
     expect((await receive(together)).map((r) => r.status)).toEqual(together.map(() => 'fulfilled'));
@@ -547,6 +550,27 @@ describe('one marriage, one record per spouse', () => {
     ]);
     const statuses = (await db.query('select marital_status from individuals where id = any($1::bigint[]) order by id', [[a.id, b.id]])).map((r) => r.marital_status);
     expect(statuses).toEqual(['M', 'M']);
+  });
+});
+
+describe('message ids (DIGEST 7.6)', () => {
+  it('answers the same message sent again with its first ACK and applies nothing again; refuses its id for another message', async () => {
+    const hh = await marriedHousehold(40);
+    const body = notify([{ type: 'Death', record: { identifier: [uinOf(hh.headUin), id('DRN', 'D-MSG-1')], death_date: '2026-11-02' }, ref: 'msg-once' }]);
+    const first = await send(body);
+    expect(first.status, first.text).toBe(200);
+    const again = await send(body);
+    expect(again.status).toBe(200);
+    expect(again.json.message).toMatchObject({ ack_status: 'ACK', correlation_id: first.json.message.correlation_id });
+    expect(await one('select attempts from crvs_events where reference_id = $1', ['msg-once'])).toEqual({ attempts: 1 });
+
+    const other = notify([{ type: 'Death', record: { identifier: [uinOf(hh.spouseUin), id('DRN', 'D-MSG-2')], death_date: '2026-11-03' }, ref: 'msg-other' }], { message_id: body.header.message_id });
+    const reused = await send(other);
+    expect(reused.status).toBe(409);
+    expect(reused.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+    expectErrorBody(reused.json, 'err.request.bad');
+    expect(await one('select count(*)::int as n from crvs_events where reference_id = $1', ['msg-other'])).toEqual({ n: 0 });
+    expect(await one('select death_date from individuals where id = $1', [hh.spouseId])).toEqual({ death_date: null });
   });
 });
 

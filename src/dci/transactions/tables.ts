@@ -183,6 +183,8 @@ export const receivedCallbacks = pgTable(
 /**
  * Message ids of sync requests seen within the replay window (DIGEST 7.6): a replayed sync request is refused
  * instead of answered again. Rows older than the window are pruned; older messages fail the message_ts check.
+ * A CRVS notify (answered with its ACK at once, migration 0029) keeps its body's hash and ACK: the same message sent
+ * again gets that ACK, and the id reused for another message is refused.
  */
 export const seenSyncMessages = pgTable(
   'seen_sync_messages',
@@ -190,6 +192,8 @@ export const seenSyncMessages = pgTable(
     senderId: text('sender_id').notNull(),
     messageId: text('message_id').notNull(),
     seenAt: timestamp('seen_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    bodyHash: text('body_hash'),
+    correlationId: text('correlation_id'),
   },
   (t) => [uniqueIndex('seen_sync_messages_uq').on(t.senderId, t.messageId), index('seen_sync_messages_seen_idx').on(t.seenAt)],
 );

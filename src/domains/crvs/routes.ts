@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { requireScope } from '../../auth/bearer.js';
@@ -11,7 +12,8 @@ import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
-import type { NotifiedEvent, VitalEventInbox, VitalEventRow } from './vital-event-inbox.js';
+import { MessageIdReused, type NotifiedEvent, type VitalEventInbox, type VitalEventRow } from './vital-event-inbox.js';
+import { canonicalJson } from '../../dci/signing/canonical.js';
 
 const validateNotify = inputValidator('notify-envelope.schema.json');
 
@@ -55,7 +57,10 @@ export function registerCrvsNotify(app: OpenAPIHono<AppEnv>, deps: CrvsRouteDeps
       'ends their membership and chooses a new head if needed, Marriage and Divorce set marital status. Applied before the ACK; ' +
       'events that cannot be applied wait in the review queue (GET /admin/crvs/events). Scope: crvs:registry.notify.',
     request: 'notify-envelope.schema.json',
-    responses: { 200: { description: 'Stored and applied (or queued for review): the ACK', schema: 'ack.schema.json' } },
+    responses: {
+      200: { description: 'Stored and applied (or queued for review): the ACK; the same message sent again gets its first ACK', schema: 'ack.schema.json' },
+      409: { description: 'The message_id was used before for a different message (header status rjct, rjct.message_id.duplicate)', schema: 'error-body.schema.json' },
+    },
   });
   app.post('/crvs/registry/notify', requireScope(deps.tokens, 'crvs', 'notify'), async (c) => {
     const body = await deps.reader.read(c, { validate: validateNotify, batchMember: 'notify_event' });
@@ -79,8 +84,22 @@ export function registerCrvsNotify(app: OpenAPIHono<AppEnv>, deps: CrvsRouteDeps
       if (references.has(event.reference_id)) throw new DciError(400, 'err.request.bad', `reference_id ${event.reference_id.slice(0, 99)} appears twice in the message`);
       references.add(event.reference_id);
     }
-    await deps.inbox.receive(c.get('auth').partnerId, header.message_id, events);
-    return c.json(ackBody(newCorrelationId()), 200);
+    let correlationId: string;
+    try {
+      correlationId = await deps.inbox.receive({
+        senderId: c.get('auth').partnerId,
+        messageId: header.message_id,
+        bodyHash: createHash('sha256').update(canonicalJson({ header, message: body.message })).digest('hex'),
+        correlationId: newCorrelationId(),
+        events,
+      });
+    } catch (e) {
+      if (!(e instanceof MessageIdReused)) throw e;
+      const rejection = deps.envelopes.callbackHeader({ action: 'notify', status: 'rjct', reasonCode: 'rjct.message_id.duplicate', reasonMessage: e.message, receiverId: header.sender_id, totalCount: events.length, completedCount: 0 });
+      return c.json(headerRejectionBody(rejection, newCorrelationId()), 409);
+    }
+    // The same message sent again (a retry after a lost ACK) gets the first ACK, its events not applied twice.
+    return c.json(ackBody(correlationId), 200);
   });
 }
 

@@ -15,8 +15,17 @@ export interface NotifiedEvent {
 interface NotifyMessage {
   senderId: string;
   messageId: string;
+  /** SHA-256 of the message's canonical JSON (header and message). */
+  bodyHash: string;
+  /** The ACK's correlation id, if the message is new. */
+  correlationId: string;
   events: NotifiedEvent[];
 }
+
+/** A notify's message id was used before for another message (DIGEST 7.6: rjct.message_id.duplicate). */
+export class MessageIdReused extends Error {}
+
+type Received = { correlationId: string } | { failure: unknown };
 
 export interface VitalEventRow {
   id: number;
@@ -59,45 +68,77 @@ export class VitalEventInbox {
    * failure fails a message: the CRVS gets an error and sends it again, and the events' identities keep that from
    * applying anything twice.
    */
-  async receive(senderId: string, messageId: string, events: NotifiedEvent[]): Promise<void> {
-    const failure = await this.messages.add({ senderId, messageId, events });
-    if (failure !== undefined) throw failure;
+  /**
+   * Receives one message; resolves with the correlation id of its ACK: `correlationId` for a new message, the first
+   * ACK's for the same message sent again (whose events are not applied again). Throws MessageIdReused when the
+   * sender used the message id for another message.
+   */
+  async receive(message: NotifyMessage): Promise<string> {
+    const received = await this.messages.add(message);
+    if ('failure' in received) throw received.failure;
     this.onChanged();
+    return received.correlationId;
   }
 
   // Up to 32 events a transaction: a batch of large messages would make each wait for the others' events.
-  private readonly messages = new Batcher<NotifyMessage, unknown>((batch) => this.receiveTogether(batch), 32, 4, (m) => m.events.length);
+  private readonly messages = new Batcher<NotifyMessage, Received>((batch) => this.receiveTogether(batch), 32, 4, (m) => m.events.length);
 
-  /** Each message's failure, undefined when it was stored. */
-  private async receiveTogether(batch: NotifyMessage[]): Promise<unknown[]> {
+  private async receiveTogether(batch: NotifyMessage[]): Promise<Received[]> {
     try {
-      await this.storeInOneTransaction(batch);
-      return batch.map(() => undefined);
+      return (await this.storeInOneTransaction(batch)).map((correlationId) => ({ correlationId }));
     } catch (e) {
-      if (batch.length === 1) return [e];
+      if (batch.length === 1) return [{ failure: e }];
     }
     // One message's failure must not fail the messages it was batched with: each is tried again on its own.
-    const failures: unknown[] = [];
-    for (const message of batch) failures.push(await this.storeInOneTransaction([message]).then(() => undefined, (e: unknown) => e));
-    return failures;
+    const results: Received[] = [];
+    for (const message of batch) {
+      results.push(await this.storeInOneTransaction([message]).then(([correlationId]) => ({ correlationId }), (failure: unknown) => ({ failure })));
+    }
+    return results;
   }
 
-  private async storeInOneTransaction(batch: NotifyMessage[]): Promise<void> {
+  /** Stores and applies the messages' events; each message's ACK correlation id. */
+  private async storeInOneTransaction(batch: NotifyMessage[]): Promise<string[]> {
     // Two messages naming members of one household in opposite orders can deadlock: the loser runs again.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.transaction(
+        return await this.db.transaction(
           async (tx) => {
             await this.lockIdentifiers(tx, batch.flatMap((m) => m.events.map((item) => item.data)));
-            for (const m of batch) for (const item of m.events) await this.receiveOne(tx, m.senderId, m.messageId, item);
+            const acks: string[] = [];
+            for (const m of batch) {
+              const first = await this.firstSeen(tx, m);
+              if (first === m.correlationId) for (const item of m.events) await this.receiveOne(tx, m.senderId, m.messageId, item);
+              acks.push(first);
+            }
+            return acks;
           },
           { genericPlans: true },
         );
-        return;
       } catch (e) {
         if (attempt >= RETRIES_ON_CONFLICT || !isTransactionConflict(e)) throw e;
       }
     }
+  }
+
+  /**
+   * Records the message id (DIGEST 7.6); the correlation id of the message's ACK: its own when new, the earlier one's
+   * for the same message again. The same id for another message (or for a sync request) is refused.
+   */
+  private async firstSeen(tx: Tx, m: NotifyMessage): Promise<string> {
+    const added = await tx.query(
+      `insert into seen_sync_messages (sender_id, message_id, body_hash, correlation_id) values ($1, $2, $3, $4)
+       on conflict (sender_id, message_id) do nothing returning 1`,
+      [m.senderId, m.messageId, m.bodyHash, m.correlationId],
+    );
+    if (added.length > 0) return m.correlationId;
+    // A statement of its own: one that waited on a concurrent insert of the id sees it only from its next statement.
+    const [seen] = await tx.query<{ body_hash: string | null; correlation_id: string | null }>(
+      'select body_hash, correlation_id from seen_sync_messages where sender_id = $1 and message_id = $2',
+      [m.senderId, m.messageId],
+    );
+    if (seen?.body_hash === m.bodyHash && seen.correlation_id) return seen.correlation_id;
+    throw new MessageIdReused(`message_id ${m.messageId.slice(0, 100)} was already used for a different message`);
   }
 
   /**
