@@ -121,10 +121,12 @@ export class NotifyFanout {
     const queued = await this.db.transaction(async (tx) => {
       const [mine] = await tx.query(`select 1 from event_cursors where name = 'notify' for update skip locked`);
       if (!mine) return 0;
+      // The queue's first ids, then their events by key: as a join, PostgreSQL walked the events from the very first,
+      // every one already notified, to meet the queue (a merge join; 8 ms a round at 16,000 events and growing).
       const events = await tx.query<RegistryEvent>(
-        `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source
-         from notify_queue q join registry_events e on e.id = q.registry_event_id
-         order by q.registry_event_id limit ${EVENTS_PER_ROUND}`,
+        `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source from registry_events e
+         where e.id = any(array(select q.registry_event_id from notify_queue q order by q.registry_event_id limit ${EVENTS_PER_ROUND}))
+         order by e.id`,
       );
       if (events.length === 0) return 0;
       full = events.length === EVENTS_PER_ROUND;
