@@ -86,7 +86,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerOpsRoutes(app, { db: deps.db, publishedKeys: deps.publishedKeys, isReady: deps.isReady, version: deps.version });
   registerLocationsRoute(app, new LocationTree(deps.db));
   registerTokenRoute(app, deps.partners, deps.tokens, deps.config.MAX_BODY_BYTES);
-  const reader = new DciRequestReader(deps.partners, deps.verifier, deps.crypto, deps.config.MAX_BODY_BYTES);
+  const reader = new DciRequestReader(deps.verifier, deps.crypto, deps.config.MAX_BODY_BYTES);
   const syncSearch = {
     reader,
     replay: deps.asyncProtocol.replay,

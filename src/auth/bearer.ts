@@ -28,14 +28,15 @@ function requireToken(tokens: AccessTokens, allowed: (scopes: readonly string[])
       throw new DciError(401, 'err.request.unauthorized', 'bearer token required', { 'www-authenticate': CHALLENGE });
     }
     const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(header);
-    const claims = match ? await tokens.verify(match[1]) : undefined;
-    if (!claims) {
+    const verified = match ? await tokens.verify(match[1]) : undefined;
+    if (!verified) {
       throw new DciError(401, 'err.request.unauthorized', 'invalid or expired token', {
         'www-authenticate': `${CHALLENGE}, error="invalid_token"`,
       });
     }
-    c.set('auth', claims);
-    if (!allowed(claims.scopes)) {
+    c.set('auth', verified.claims);
+    c.set('partner', verified.partner);
+    if (!allowed(verified.claims.scopes)) {
       throw new DciError(403, 'err.request.forbidden', `token lacks scope ${scopeName}`, {
         'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${scopeName}"`,
       });

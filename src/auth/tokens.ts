@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import type { SigningKey } from '../dci/signing/keys.js';
+import type { Partner } from './partners.js';
 import { covers } from './scopes.js';
 
 export interface AccessClaims {
@@ -13,7 +14,7 @@ export interface AccessClaims {
 
 /** Who tokens are issued to: the registered partners, as they are now. */
 export interface TokenHolders {
-  get(id: string): { readonly scopes: readonly string[] } | undefined;
+  get(id: string): Partner | undefined;
 }
 
 /**
@@ -47,16 +48,16 @@ export class AccessTokens {
   }
 
   /**
-   * The token's claims, or undefined when it is malformed, forged, expired, not ours, or its partner is no longer
-   * registered. Its scopes are those its partner still holds: a partner removed or narrowed through the admin API
-   * loses what it lost at once, whatever its tokens say.
+   * The token's claims and its partner as registered now, or undefined when the token is malformed, forged, expired,
+   * not ours, or its partner is no longer registered. Its scopes are those its partner still holds: a partner removed
+   * or narrowed through the admin API loses what it lost at once, whatever its tokens say.
    */
-  async verify(token: string): Promise<AccessClaims | undefined> {
+  async verify(token: string): Promise<{ claims: AccessClaims; partner: Partner } | undefined> {
     const claims = await this.verifiedClaims(token);
-    const holder = claims && this.holders.get(claims.partnerId);
-    if (!claims || !holder) return undefined;
-    const scopes = claims.scopes.filter((s) => holder.scopes.some((h) => covers(h, s)));
-    return scopes.length === claims.scopes.length ? claims : { ...claims, scopes };
+    const partner = claims && this.holders.get(claims.partnerId);
+    if (!claims || !partner) return undefined;
+    const scopes = claims.scopes.filter((s) => partner.scopes.some((h) => covers(h, s)));
+    return { claims: scopes.length === claims.scopes.length ? claims : { ...claims, scopes }, partner };
   }
 
   private async verifiedClaims(token: string): Promise<AccessClaims | undefined> {

@@ -9,7 +9,7 @@ export interface AppEnv {
     log: Logger;
     /** Set by the bearer check on protected routes. */
     auth: AccessClaims;
-    /** Set by the DCI request reader: the registered partner the token belongs to. */
+    /** Set by the bearer check with `auth`: the token's partner as registered now. */
     partner: Partner;
   };
 }

@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
-import type { PartnerDirectory } from '../../auth/partners.js';
 import type { MessageCrypto } from '../signing/encryption.js';
 import { RateLimiter } from '../../auth/rate-limit.js';
 import type { AppEnv } from '../../http/context.js';
@@ -19,7 +18,6 @@ export class DciRequestReader {
   private readonly limiter = new RateLimiter();
 
   constructor(
-    private readonly partners: PartnerDirectory,
     private readonly verifier: SignatureVerifier,
     private readonly crypto: MessageCrypto,
     private readonly maxBodyBytes: number,
@@ -27,8 +25,8 @@ export class DciRequestReader {
 
   async read(c: Context<AppEnv>, opts: { validate: ValidateFunction; batchMember?: string }): Promise<Record<string, unknown>> {
     const partnerId = c.get('auth').partnerId;
-    const partner = this.partners.get(partnerId);
-    if (!partner) throw new DciError(403, 'err.request.forbidden', 'the partner of this token is no longer registered');
+    // The bearer check found the token's partner registered (a removed one's tokens are refused there).
+    const partner = c.get('partner');
     if (partner.rateLimit) {
       const taken = this.limiter.take(partner.id, partner.rateLimit);
       if (!taken.ok) {
@@ -49,7 +47,6 @@ export class DciRequestReader {
     if (header.sender_id !== undefined && header.sender_id !== partnerId) {
       throw new DciError(403, 'err.sender_id.invalid', 'header.sender_id does not match the access token');
     }
-    c.set('partner', partner);
     const signature = typeof body.signature === 'string' && body.signature.trim() !== '' ? body.signature : c.req.header('signature');
     await this.verifier.verify(partner, signature, text, partnerId);
     return body;
