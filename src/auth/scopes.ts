@@ -9,8 +9,7 @@ export function normalizeScope(scope: string): string {
 }
 
 export function parseScopeParam(scope: string | undefined | null): string[] {
-  if (!scope) return [];
-  return [...new Set(scope.split(/[\s,]+/).map(normalizeScope).filter(Boolean))];
+  return scope ? normalizeScopes(scope.split(/[\s,]+/)) : [];
 }
 
 /** The scopes that are not DCI `{domain}:registry.{action}` scopes: only themselves or `*` grant them. */
