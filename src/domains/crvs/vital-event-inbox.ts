@@ -27,6 +27,17 @@ export class MessageIdReused extends Error {}
 
 type Received = { correlationId: string } | { failure: unknown };
 
+/** A notified record as read: its event, or why it cannot be read (it is kept for review, not applied). */
+type ReadRecord = { event: VitalEvent; unreadable?: undefined } | { event?: undefined; unreadable: string };
+
+function readRecord(data: Record<string, unknown>): ReadRecord {
+  try {
+    return { event: readVitalEvent(data) };
+  } catch (e) {
+    return { unreadable: (e as Error).message };
+  }
+}
+
 export interface VitalEventRow {
   id: number;
   sender_id: string;
@@ -62,16 +73,13 @@ export class VitalEventInbox {
   ) {}
 
   /**
-   * Receives one notify message's events in one transaction; resolves once all are durable. Messages arriving
-   * together share that transaction and its commit (a CRVS sending one event per message pays one commit for several),
-   * and each stays all or nothing. An event that cannot be applied is kept as pending, not thrown, so only a database
-   * failure fails a message: the CRVS gets an error and sends it again, and the events' identities keep that from
-   * applying anything twice.
-   */
-  /**
-   * Receives one message; resolves with the correlation id of its ACK: `correlationId` for a new message, the first
-   * ACK's for the same message sent again (whose events are not applied again). Throws MessageIdReused when the
-   * sender used the message id for another message.
+   * Receives one notify message's events in one transaction; resolves once all are durable, with the correlation id
+   * of its ACK: `correlationId` for a new message, the first ACK's for the same message sent again (whose events are
+   * not applied again). Throws MessageIdReused when the sender used the message id for another message. Messages
+   * arriving together share that transaction and its commit (a CRVS sending one event per message pays one commit for
+   * several), and each stays all or nothing. An event that cannot be applied is kept as pending, not thrown, so only a
+   * database failure fails a message: the CRVS gets an error and sends it again, and the events' identities keep that
+   * from applying anything twice.
    */
   async receive(message: NotifyMessage): Promise<string> {
     const received = await this.messages.add(message);
@@ -99,16 +107,18 @@ export class VitalEventInbox {
 
   /** Stores and applies the messages' events; each message's ACK correlation id. */
   private async storeInOneTransaction(batch: NotifyMessage[]): Promise<string[]> {
+    // Each record read once, for the locks and for its application, whatever the attempts.
+    const read = batch.map((m) => m.events.map((item) => ({ item, record: readRecord(item.data) })));
     // Two messages naming members of one household in opposite orders can deadlock: the loser runs again.
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction(
           async (tx) => {
-            await this.lockIdentifiers(tx, batch.flatMap((m) => m.events.map((item) => item.data)));
+            await this.lockIdentifiers(tx, read.flat().map((r) => r.record));
             const acks: string[] = [];
-            for (const m of batch) {
+            for (const [k, m] of batch.entries()) {
               const first = await this.firstSeen(tx, m);
-              if (first === m.correlationId) for (const item of m.events) await this.receiveOne(tx, m.senderId, m.messageId, item);
+              if (first === m.correlationId) for (const { item, record } of read[k]) await this.receiveOne(tx, m.senderId, m.messageId, item, record);
               acks.push(first);
             }
             return acks;
@@ -146,29 +156,17 @@ export class VitalEventInbox {
    * transactions. Two notifies about the same identifier (a birth creating a BRN, a death waiting for it) then run one
    * after the other: run side by side, neither saw the other's uncommitted work, and the death waited for ever.
    */
-  private async lockIdentifiers(tx: Tx, records: Record<string, unknown>[]): Promise<void> {
+  private async lockIdentifiers(tx: Tx, records: ReadRecord[]): Promise<void> {
     const keys = new Set<string>();
-    for (const data of records) {
-      let e: VitalEvent;
-      try {
-        e = readVitalEvent(data);
-      } catch {
-        continue;
-      }
-      for (const key of this.applier.keysOf([...e.subject, ...e.parents.flat(), ...e.spouse])) keys.add(key);
+    for (const { event: e } of records) {
+      if (e) for (const key of this.applier.keysOf([...e.subject, ...e.parents.flat(), ...e.spouse])) keys.add(key);
     }
     if (keys.size === 0) return;
     await tx.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) as u(k) order by k) ordered', [[...keys].sort()]);
   }
 
-  private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent): Promise<void> {
-    let event: VitalEvent | undefined;
-    let unreadable: string | undefined;
-    try {
-      event = readVitalEvent(item.data);
-    } catch (e) {
-      unreadable = `the record cannot be read: ${(e as Error).message}`;
-    }
+  private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent, record: ReadRecord): Promise<void> {
+    const { event } = record;
     const key = event ? this.applier.eventKey(event, item.reference_id) : `ref:unreadable:${item.reference_id}`;
     const sealed = this.seal(item.data);
     // Inserted as 'received', a state no other transaction ever sees (settle() gives the final one before the commit):
@@ -189,12 +187,10 @@ export class VitalEventInbox {
         `update crvs_events set attempts = attempts + 1, updated_at = now(), record_sealed = case when $2 then decode($3, 'hex') else record_sealed end where id = $1`,
         [row.id, retried, sealed],
       );
-      if (retried) await this.settle(tx, Number(row.id), await this.applier.apply(tx, event!, `crvs:${senderId}`));
+      if (retried) await this.settle(tx, Number(row.id), await this.apply(tx, record, senderId));
       return;
     }
-    const id = Number(inserted[0].id);
-    const result: ApplyResult = event ? await this.applier.apply(tx, event, `crvs:${senderId}`) : { state: 'pending', outcome: unreadable!, waitingFor: [], created: [] };
-    await this.settle(tx, id, result);
+    await this.settle(tx, Number(inserted[0].id), await this.apply(tx, record, senderId));
   }
 
   /**
@@ -219,21 +215,16 @@ export class VitalEventInbox {
       );
       if (!waiting || tries === MAX_RETRIES_PER_CHANGE) return;
       tried.push(Number(waiting.id));
-      const retried = await this.applyStored(tx, waiting.record, waiting.sender_id);
+      const retried = await this.apply(tx, readRecord(this.open(waiting.record)), waiting.sender_id);
       if (retried.state === 'applied') created = [...created, ...retried.created];
       current = { id: Number(waiting.id), result: retried };
     }
   }
 
-  /** Applies a stored record again; one that does not read (it never did, or the reader is stricter now) stays pending, saying why. */
-  private async applyStored(tx: Tx, record: string, senderId: string): Promise<ApplyResult> {
-    let event: VitalEvent;
-    try {
-      event = readVitalEvent(this.open(record));
-    } catch (e) {
-      return { state: 'pending', outcome: `the record cannot be read: ${(e as Error).message}`, waitingFor: [], created: [] };
-    }
-    return this.applier.apply(tx, event, `crvs:${senderId}`);
+  /** Applies a record; one that does not read (it never did, or the reader is stricter now) stays pending, saying why. */
+  private apply(tx: Tx, record: ReadRecord, senderId: string): Promise<ApplyResult> {
+    if (!record.event) return Promise.resolve({ state: 'pending', outcome: `the record cannot be read: ${record.unreadable}`, waitingFor: [], created: [] });
+    return this.applier.apply(tx, record.event, `crvs:${senderId}`);
   }
 
   async list(filter: { state?: string; senderId?: string; beforeId?: number; limit: number }): Promise<VitalEventRow[]> {
@@ -253,8 +244,9 @@ export class VitalEventInbox {
         [id],
       );
       if (!row) return false;
-      await this.lockIdentifiers(tx, [this.open(row.record)]);
-      const result = await this.applyStored(tx, row.record, row.sender_id);
+      const record = readRecord(this.open(row.record));
+      await this.lockIdentifiers(tx, [record]);
+      const result = await this.apply(tx, record, row.sender_id);
       await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
       await this.settle(tx, id, result);
       return true;
