@@ -7,14 +7,17 @@ export interface LocationDocument {
   etag: string;
 }
 
-/** What identifies a state of the areas table: any insert adds a row or a newer last_updated, a delete removes one. */
-const VERSION = `select count(*)::int as n, (extract(epoch from max(last_updated)) * 1000000)::bigint::text as newest from areas`;
+/**
+ * What identifies a state of the areas table (any insert adds a row or a newer last_updated, a delete removes one),
+ * and when it last changed: the tree's `last_updated`.
+ */
+const VERSION = `select count(*)::int as n, (extract(epoch from max(last_updated)) * 1000000)::bigint::text as newest_us, max(last_updated) as newest from areas`;
 
 /*
  * Tree order: an area's path extends its parent's, so sorting by path (bytewise, whatever the database's collation
  * does with the dots) puts every area after the one that contains it.
  */
-const PLACES = `select a.code, a.name, a.level, p.code as parent_code, max(a.last_updated) over () as newest
+const PLACES = `select a.code, a.name, a.level, p.code as parent_code
   from areas a left join areas p on p.id = a.parent_id
   order by a.path collate "C", a.id`;
 
@@ -23,7 +26,6 @@ interface PlaceRow {
   name: string;
   level: string;
   parent_code: string | null;
-  newest: unknown;
 }
 
 /**
@@ -40,11 +42,12 @@ export class LocationTree {
   constructor(private readonly db: Pick<Database, 'query'>) {}
 
   async current(): Promise<LocationDocument> {
-    const [v] = await this.db.query<{ n: number; newest: string | null }>(VERSION);
-    const version = `${v.n}/${v.newest}`;
+    const [v] = await this.db.query<{ n: number; newest_us: string | null; newest: unknown }>(VERSION);
+    const version = `${v.n}/${v.newest_us}`;
     if (this.cached?.version !== version) {
-      // Concurrent requests for one state share one build; a failed build is not kept.
-      const document = this.build();
+      // Concurrent requests for one state share one build; a failed build is not kept. A change committed between the
+      // two statements is in the document under the older version, which the next request finds stale.
+      const document = this.build(v.newest);
       this.cached = { version, document };
       document.catch(() => {
         if (this.cached?.document === document) this.cached = undefined;
@@ -53,12 +56,12 @@ export class LocationTree {
     return this.cached.document;
   }
 
-  private async build(): Promise<LocationDocument> {
+  private async build(newest: unknown): Promise<LocationDocument> {
     const rows = await this.db.query<PlaceRow>(PLACES);
     const tree = {
       '@context': { '@context': 'http://spdci.org/', xsd: 'http://www.w3.org/2001/XMLSchema#', schema: 'http://schema.org/' },
       '@type': 'LocationHierarchy',
-      last_updated: rows.length ? new Date(rows[0].newest as string).toISOString() : undefined,
+      last_updated: newest ? new Date(newest as string).toISOString() : undefined,
       // The published file requires `id` and `containedInPlace`, which it does not define (DIGEST 9): we emit the
       // fields it defines, `identifier` and `contained_in_place`.
       locations: rows.map((r) => ({
