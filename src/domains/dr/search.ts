@@ -8,9 +8,8 @@ import type { IdentifierVault } from '../../registry/identifiers.js';
 import { DISABILITY_DOMAIN, DISABILITY_SEVERITY } from '../../registry/vocabularies.js';
 import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toMember } from '../social/records.js';
-import { countMembers, findMembersByIdentifiers, findMembersPage, type IdentifierKey, type MemberRow, type Queryable } from '../social/store.js';
-import { identifierKeyOf } from '../social/search.js';
-import { Batcher } from '../../db/batcher.js';
+import { countMembers, findMembersByIdentifiers, findMembersPage, type MemberRow, type Queryable } from '../social/store.js';
+import { IdentifierLookups } from '../social/search.js';
 import { ENROLLED_STATUSES } from '../ibr/vocabulary.js';
 import { AGE_AT_ONSET, DISABILITY_LEVEL, DISABILITY_STATUS, IMPAIRMENT_CAUSE, IMPAIRMENT_LEVEL, IMPAIRMENT_TYPE, SUPPORT_KINDS } from './vocabulary.js';
 
@@ -161,11 +160,7 @@ export function toDisabilitySupport(d: DisabilityRow) {
 export class DrSearch implements SearchDomain {
   private readonly catalog;
   /** A batch's idtype-value items (and concurrent searches') share one lookup and one read of the records. */
-  private readonly lookups = new Batcher<IdentifierKey, object | undefined>(
-    async (keys) => disabledPeople(this.db, await findMembersByIdentifiers(this.db, this.vault, keys)),
-    64,
-    4,
-  );
+  private readonly lookups: IdentifierLookups<object>;
 
   constructor(
     private readonly db: Database,
@@ -173,6 +168,7 @@ export class DrSearch implements SearchDomain {
     catalogs: SocialCatalogs,
   ) {
     this.catalog = extendCatalog(catalogs.members, [...DISABILITY_ATTRIBUTES, anyPersonIdentifierDef(vault)], ALIASES);
+    this.lookups = new IdentifierLookups(vault, 'individual', async (keys) => disabledPeople(db, await findMembersByIdentifiers(db, vault, keys)));
   }
 
   plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
@@ -192,12 +188,7 @@ export class DrSearch implements SearchDomain {
       catalog: this.catalog,
       fetch: async (page) => (await disabledPeople(db, await findMembersPage(db, vault, { ...page, where: assessed(page.where) }))).filter((r) => r !== undefined),
       count: (where) => countMembers(db, assessed(where)),
-      findByIdentifier: within
-        ? undefined
-        : (identifier) => {
-            const key = identifierKeyOf(vault, identifier, 'individual');
-            return key && this.lookups.add(key).then((record) => (record ? [record] : []));
-          },
+      findByIdentifier: within ? undefined : (identifier) => this.lookups.find(identifier),
     };
   }
 }

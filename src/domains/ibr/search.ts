@@ -7,7 +7,7 @@ import type { SearchDomain, SearchPlan } from '../../dci/search/items.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { anyPersonIdentifierDef, codedValue, extendCatalog, type SocialCatalogs } from '../social/attributes.js';
 import { toGroup, toMember } from '../social/records.js';
-import { identifierKeyOf } from '../social/search.js';
+import { IdentifierLookups } from '../social/search.js';
 import {
   countGroups,
   countMembers,
@@ -16,11 +16,9 @@ import {
   findMembersByIdentifiers,
   findMembersPage,
   type GroupRow,
-  type IdentifierKey,
   type MemberRow,
   type Queryable,
 } from '../social/store.js';
-import { Batcher } from '../../db/batcher.js';
 import { type EnrolmentView, enrolmentsByOwner } from './enrolment-store.js';
 import { ASSISTANCE_UNIT, BENEFIT_TYPE, ENROLLED_STATUSES, ENROLMENT_STATUS } from './vocabulary.js';
 
@@ -120,16 +118,8 @@ export class IbrSearch implements SearchDomain {
   private readonly personCatalog;
   private readonly groupCatalog;
   /** A batch's idtype-value items (and concurrent searches') share one lookup and one read of the enrolments. */
-  private readonly memberLookups = new Batcher<IdentifierKey, object | undefined>(
-    async (keys) => enrolledPeople(this.db, await findMembersByIdentifiers(this.db, this.vault, keys)),
-    64,
-    4,
-  );
-  private readonly groupLookups = new Batcher<IdentifierKey, object | undefined>(
-    async (keys) => enrolledGroups(this.db, await findGroupsByIdentifiers(this.db, this.vault, keys)),
-    64,
-    4,
-  );
+  private readonly memberLookups: IdentifierLookups<object>;
+  private readonly groupLookups: IdentifierLookups<object>;
 
   constructor(
     private readonly db: Database,
@@ -147,6 +137,8 @@ export class IbrSearch implements SearchDomain {
       ALIASES,
     );
     this.groupCatalog = extendCatalog(catalogs.groups, ENROLMENT_ATTRIBUTES, ALIASES);
+    this.memberLookups = new IdentifierLookups(vault, 'individual', async (keys) => enrolledPeople(db, await findMembersByIdentifiers(db, vault, keys)));
+    this.groupLookups = new IdentifierLookups(vault, 'group', async (keys) => enrolledGroups(db, await findGroupsByIdentifiers(db, vault, keys)));
   }
 
   plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
@@ -161,10 +153,7 @@ export class IbrSearch implements SearchDomain {
         catalog: this.groupCatalog,
         fetch: async (page) => enrolledOnly(await enrolledGroups(db, await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) }))),
         count: (where) => countGroups(db, enrolled(where)),
-        findByIdentifier: within ? undefined : (identifier) => {
-          const key = identifierKeyOf(vault, identifier, 'group');
-          return key && this.groupLookups.add(key).then((record) => (record ? [record] : []));
-        },
+        findByIdentifier: within ? undefined : (identifier) => this.groupLookups.find(identifier),
       };
     }
     // Own enrolments and the household's apart, each through its index (see enrolledCount).
@@ -178,10 +167,7 @@ export class IbrSearch implements SearchDomain {
       catalog: this.personCatalog,
       fetch: async (page) => enrolledOnly(await enrolledPeople(db, await findMembersPage(db, vault, { ...page, where: enrolled(page.where) }))),
       count: (where) => countMembers(db, enrolled(where)),
-      findByIdentifier: within ? undefined : (identifier) => {
-        const key = identifierKeyOf(vault, identifier, 'individual');
-        return key && this.memberLookups.add(key).then((record) => (record ? [record] : []));
-      },
+      findByIdentifier: within ? undefined : (identifier) => this.memberLookups.find(identifier),
     };
   }
 }

@@ -43,29 +43,47 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
 }
 
 /**
- * The lookup key of an idtype-value query's identifier, when it can name at most one record of the subject (else
- * undefined): a household identifier names many members; a person's names one person and (one active membership)
- * one household.
+ * Idtype-value lookups of one kind of record: the lookups that meet in one event-loop turn (concurrent searches, the
+ * items of a batch, async requests executed together) share one statement, which costs PostgreSQL per lookup a
+ * fraction of a statement of its own. `find` gives each key its row, or undefined.
  */
-export function identifierKeyOf(vault: IdentifierVault, identifier: { type: string; value: string }, subject: 'individual' | 'group'): IdentifierKey | undefined {
-  const owner = vault.types.get(identifier.type)?.owner;
-  if (owner === undefined || (owner === 'group' && subject === 'individual')) return undefined;
-  return { type: identifier.type, lookup: vault.lookupKey(identifier.type, identifier.value) };
+export class IdentifierLookups<Row> {
+  private readonly batcher: Batcher<IdentifierKey, Row | undefined>;
+
+  constructor(
+    private readonly vault: IdentifierVault,
+    private readonly subject: 'individual' | 'group',
+    find: (keys: IdentifierKey[]) => Promise<(Row | undefined)[]>,
+  ) {
+    this.batcher = new Batcher(find, 64, 4);
+  }
+
+  /**
+   * SearchPlan.findByIdentifier: the record the identifier names, made by `toRecord` (the row is the record when `find`
+   * already made it); undefined when the identifier
+   * can name more than one record of the subject (a household identifier names many members). A person's names one
+   * person and (one active membership) one household.
+   */
+  find(identifier: { type: string; value: string }, toRecord: (row: Row) => object = (row) => row as object): Promise<object[]> | undefined {
+    const owner = this.vault.types.get(identifier.type)?.owner;
+    if (owner === undefined || (owner === 'group' && this.subject === 'individual')) return undefined;
+    const key = { type: identifier.type, lookup: this.vault.lookupKey(identifier.type, identifier.value) };
+    return this.batcher.add(key).then((row) => (row === undefined ? [] : [toRecord(row)]));
+  }
 }
 
 export class SocialSearch implements SearchDomain {
-  /**
-   * Identifier lookups of concurrent searches (other partners' requests, the items of a batch, async requests
-   * executed together) share one statement: per lookup it costs PostgreSQL a fraction of a statement of its own.
-   */
-  private readonly memberLookups = new Batcher<IdentifierKey, MemberRow | undefined>((keys) => findMembersByIdentifiers(this.db, this.vault, keys), 64, 4);
-  private readonly groupLookups = new Batcher<IdentifierKey, GroupRow | undefined>((keys) => findGroupsByIdentifiers(this.db, this.vault, keys), 64, 4);
+  private readonly memberLookups: IdentifierLookups<MemberRow>;
+  private readonly groupLookups: IdentifierLookups<GroupRow>;
 
   constructor(
     private readonly db: Database,
     private readonly vault: IdentifierVault,
     private readonly catalogs: SocialCatalogs,
-  ) {}
+  ) {
+    this.memberLookups = new IdentifierLookups(vault, 'individual', (keys) => findMembersByIdentifiers(db, vault, keys));
+    this.groupLookups = new IdentifierLookups(vault, 'group', (keys) => findGroupsByIdentifiers(db, vault, keys));
+  }
 
   plan(criteria: Record<string, unknown>, within?: Queryable): SearchPlan {
     // response_entity (SR std) wins, then reg_record_type (new generation), then the expression's collection;
@@ -85,10 +103,7 @@ export class SocialSearch implements SearchDomain {
         catalog: this.catalogs.groups,
         fetch: async (page) => (await findGroupsPage(db, vault, page)).map(toGroup),
         count: (where) => countGroups(db, where),
-        findByIdentifier: within ? undefined : (identifier) => {
-          const key = identifierKeyOf(vault, identifier, 'group');
-          return key && this.groupLookups.add(key).then((row) => (row ? [toGroup(row)] : []));
-        },
+        findByIdentifier: within ? undefined : (identifier) => this.groupLookups.find(identifier, toGroup),
       };
     }
     const record = (r: MemberRow) =>
@@ -100,10 +115,7 @@ export class SocialSearch implements SearchDomain {
       catalog: this.catalogs.members,
       fetch: async (page) => (await findMembersPage(db, vault, page)).map(record),
       count: (where) => countMembers(db, where),
-      findByIdentifier: within ? undefined : (identifier) => {
-        const key = identifierKeyOf(vault, identifier, 'individual');
-        return key && this.memberLookups.add(key).then((row) => (row ? [record(row)] : []));
-      },
+      findByIdentifier: within ? undefined : (identifier) => this.memberLookups.find(identifier, record),
     };
   }
 }
