@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { PartnerDirectory } from '../../auth/partners.js';
+import type { Partner, PartnerDirectory } from '../../auth/partners.js';
 import { scopesAllow } from '../../auth/scopes.js';
 import type { AuditLog, Disclosure } from '../../audit/audit-log.js';
 import { registryIdsOf } from '../../audit/disclosures.js';
@@ -140,7 +140,7 @@ export class NotifyFanout {
            order by id for share`,
           [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(Math.max(...recorded)).toISOString()],
         )
-      ).filter((sub) => this.mayNotify(sub));
+      ).filter((sub) => this.notifiable(sub));
       const deliveries: NewDelivery[] = [];
       const told = new Set<string>();
       for (const event of events) {
@@ -245,17 +245,17 @@ export class NotifyFanout {
     return `${subject} ${instant(event.recorded_at)} ${event.source}`;
   }
 
-  /** Is the subscription's partner still registered, and does it still hold the domain's subscribe scope? */
-  private mayNotify(sub: Subscription): boolean {
+  /** The subscription's partner, if it is still registered and still holds the domain's subscribe scope. */
+  private notifiable(sub: Subscription): Partner | undefined {
     const partner = this.partners.get(sub.partner_id);
-    return partner !== undefined && scopesAllow(partner.scopes, sub.domain, 'subscribe');
+    return partner && scopesAllow(partner.scopes, sub.domain, 'subscribe') ? partner : undefined;
   }
 
   /** The notify of these events for one subscription, projected for its partner and audited; none if nothing matched. */
   private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | undefined> {
-    const partner = this.partners.get(sub.partner_id);
+    const partner = this.notifiable(sub);
     const domain = this.domains.get(sub.domain);
-    if (!partner || !domain || !this.mayNotify(sub)) return undefined;
+    if (!partner || !domain) return undefined;
     const plan = domain.plan({ reg_record_type: sub.record_type });
     const project = projectionOf(partner);
     const items: object[] = [];
