@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
 import type { MessageCrypto } from '../signing/encryption.js';
@@ -8,6 +9,7 @@ import { readJsonObject } from '../../http/json-body.js';
 import type { SignatureVerifier } from '../signing/verifier.js';
 import { isObject, normalizeRequestEnvelope } from './normalize.js';
 import { assertValid } from './schemas.js';
+import { canonicalJson } from '../signing/canonical.js';
 
 /**
  * Reads an incoming DCI envelope the one way every DCI route does: JSON body, liberal rewrites, schema, sender, then
@@ -51,4 +53,12 @@ export class DciRequestReader {
     await this.verifier.verify(partner, signature, text, partnerId);
     return body;
   }
+}
+
+/**
+ * What tells one received message from another with the same `message_id` (DIGEST 7.6): the SHA-256 of its header
+ * and message as canonical JSON, so that a resend formatted otherwise is still the same message.
+ */
+export function messageHash(header: unknown, message: unknown): string {
+  return createHash('sha256').update(canonicalJson({ header, message })).digest('hex');
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ValidateFunction } from 'ajv';
@@ -9,11 +8,10 @@ import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import { jsonText } from '../../http/json-body.js';
 import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, type RequestHeader } from '../envelope/builder.js';
-import type { DciRequestReader } from '../envelope/read-request.js';
+import { type DciRequestReader, messageHash } from '../envelope/read-request.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import { inputValidator } from '../envelope/schemas.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
-import { canonicalJson } from '../signing/canonical.js';
 import { CallbackTargetRejection, checkCallbackUrl } from './callback-target.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { TransactionStore } from './transaction-store.js';
@@ -96,7 +94,7 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
     action: spec.action,
     senderId: partnerId,
     messageId: header.message_id,
-    bodyHash: createHash('sha256').update(canonicalJson({ header, message })).digest('hex'),
+    bodyHash: messageHash(header, message),
     correlationId: newCorrelationId(),
     transactionId: String(message.transaction_id ?? ''),
     referenceIds,

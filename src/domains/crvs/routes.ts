@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { requireScope } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, type RequestHeader } from '../../dci/envelope/builder.js';
-import type { DciRequestReader } from '../../dci/envelope/read-request.js';
+import { type DciRequestReader, messageHash } from '../../dci/envelope/read-request.js';
 import { checkRequestHeader } from '../../dci/envelope/request-header.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
 import { adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
@@ -13,7 +12,6 @@ import { DciError, HeaderRejection } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
 import { MessageIdReused, type NotifiedEvent, type VitalEventInbox, type VitalEventRow } from './vital-event-inbox.js';
-import { canonicalJson } from '../../dci/signing/canonical.js';
 
 const validateNotify = inputValidator('notify-envelope.schema.json');
 
@@ -89,7 +87,7 @@ export function registerCrvsNotify(app: OpenAPIHono<AppEnv>, deps: CrvsRouteDeps
       correlationId = await deps.inbox.receive({
         senderId: c.get('auth').partnerId,
         messageId: header.message_id,
-        bodyHash: createHash('sha256').update(canonicalJson({ header, message: body.message })).digest('hex'),
+        bodyHash: messageHash(header, body.message),
         correlationId: newCorrelationId(),
         events,
       });
