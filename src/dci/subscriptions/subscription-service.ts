@@ -118,21 +118,26 @@ export class SubscriptionService {
       notify_record_type: criteria.notify_record_type ?? recordType,
       locale: item.locale,
     };
-    // A subscription of the same events that has run its course (its end_time passed, its last batch sent) no longer
-    // stands in the way of a new one.
-    await this.db.query(
-      `update subscriptions s set status = 'unsubscribe', unsubscribed_at = now()
-       where partner_id = $1 and domain = $2 and fingerprint = $3 and status = 'subscribe' and end_time <= now()
-         and not exists (select 1 from pending_notifications p where p.subscription_id = s.id)`,
-      [partner.id, domain, fingerprint],
-    );
-    const inserted = await this.db.query<{ id: number }>(
-      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
-         notify_url, fingerprint, status, criteria, next_batch_at)
-       values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
-       on conflict (partner_id, domain, fingerprint) where status = 'subscribe' do nothing returning id`,
-      [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch ?? null],
-    );
+    const insert = () =>
+      this.db.query<{ id: number }>(
+        `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
+           notify_url, fingerprint, status, criteria, next_batch_at)
+         values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
+         on conflict (partner_id, domain, fingerprint) where status = 'subscribe' do nothing returning id`,
+        [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch ?? null],
+      );
+    let inserted = await insert();
+    if (inserted.length === 0) {
+      // The subscription in the way may have run its course (its end_time passed, its last batch sent): it then no
+      // longer stands in the way of a new one.
+      const ended = await this.db.query(
+        `update subscriptions s set status = 'unsubscribe', unsubscribed_at = now()
+         where partner_id = $1 and domain = $2 and fingerprint = $3 and status = 'subscribe' and end_time <= now()
+           and not exists (select 1 from pending_notifications p where p.subscription_id = s.id) returning id`,
+        [partner.id, domain, fingerprint],
+      );
+      if (ended.length > 0) inserted = await insert();
+    }
     if (inserted.length === 0) throw new Refusal('rjct.event.already_subscribed', 'an active subscription of this partner already covers these events, records and filter');
     return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
   }
