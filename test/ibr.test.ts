@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { expectErrorBody, expectSchema, expectValidSearchResponse, postJson, searchEnvelope, searchItem } from './support/dci.js';
@@ -447,6 +448,8 @@ describe('IBR search', () => {
       expect(res.status, res.text).toBe(200);
       return res.json.message.search_response;
     };
+    // The workers poll every 50 ms here; their statements are not the request's.
+    expect(await statementsOf(db, () => sleep(300))).toBe(0);
     let answers: any[] = [];
     const one = await statementsOf(db, async () => (answers = await batch([clearValue(rows[0])])));
     expect(answers[0].pagination.total_count).toBe(1);

@@ -14,19 +14,32 @@ export async function sessionPlans(db: Database, fragment: string): Promise<{ ge
 }
 
 /**
- * How many statements `work` sends through `db` (its pool: query and run, transactions' own statements not counted).
- * The test's server must use this same `db`.
+ * The frames of the server's background work: the workers' polling loops, the callback dispatcher, the pruning and
+ * the partner-list reload. They poll on their own clock (every 50 ms in some test files), so their statements can land
+ * inside any measured request.
+ */
+const BACKGROUND_FRAMES = /\b(PollingLoop\.run|CallbackDispatcher\.run|AsyncProtocol\.prune|PartnerDirectory\.refresh)\b/;
+
+/**
+ * How many statements `work` sends through `db` (its pool: query and run, transactions' own statements not counted),
+ * leaving out those of the server's background work. The test's server must use this same `db`.
  */
 export async function statementsOf(db: Database, work: () => Promise<unknown>): Promise<number> {
   const { query, run } = db;
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 100;
   let n = 0;
-  db.query = ((...args: Parameters<Database['query']>) => (n++, query.apply(db, args))) as Database['query'];
-  db.run = ((...args: Parameters<Database['run']>) => (n++, run.apply(db, args))) as Database['run'];
+  const count = () => {
+    if (!BACKGROUND_FRAMES.test(new Error().stack ?? '')) n++;
+  };
+  db.query = ((...args: Parameters<Database['query']>) => (count(), query.apply(db, args))) as Database['query'];
+  db.run = ((...args: Parameters<Database['run']>) => (count(), run.apply(db, args))) as Database['run'];
   try {
     await work();
     return n;
   } finally {
     db.query = query;
     db.run = run;
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
