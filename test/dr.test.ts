@@ -320,6 +320,33 @@ describe('DR search, async search and txn status', () => {
     }
   });
 
+  it('lets a partner with a field list query and sort only on the fields it may receive', async () => {
+    // narrow may receive disability_status and disability_details.impairment_type, nothing of the person.
+    const ask = async (query: Record<string, unknown>, sort?: unknown[]) => {
+      const sample = drSample('r-narrow');
+      const item = { ...sample, search_criteria: { ...sample.search_criteria, query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query } } }, sort } };
+      const res = await postJson(`${server.url}/dr/registry/sync/search`, tokens.narrow, { header: header('search', 'narrow', 1), message: { transaction_id: 't-narrow', search_request: [item] } });
+      expect(res.status, res.text).toBe(200);
+      return res.json.message.search_response[0];
+    };
+    const allowed = await ask({ $and: [{ disability_status: 'Approved' }, { 'disability_details.impairment_type': 'Mobility' }] }, [{ attribute_name: 'disability_status' }]);
+    expect(allowed.status, allowed.status_reason_message).toBe('succ');
+    expect(allowed.pagination.total_count).toBeGreaterThan(0);
+    for (const [query, field] of [
+      [{ 'disability_details.impairment_level': 'Severe' }, 'disability_details.impairment_level'],
+      [{ disability_status: 'Approved', age: { $gte: 60 } }, 'personal_details.demographic_info.birth_date'],
+      [{ disability_limitation_type: 'Seeing' }, 'personal_details.disability_info.disability_limitation_type'],
+      [{ has_assistive_technology: true }, 'disability_support.assistive_technology'],
+    ] as const) {
+      const refused = await ask(query);
+      expect(refused, field).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+      expect(refused.status_reason_message).toContain(`this partner may not receive ${field}`);
+    }
+    const sorted = await ask({ disability_status: 'Approved' }, [{ attribute_name: 'assessment_date', sort_order: 'desc' }]);
+    expect(sorted).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.sort.invalid' });
+    expect(sorted.status_reason_message).toContain('this partner may not receive additional_attributes');
+  });
+
   it('answers the DR sample 3 search: DRPerson entity, member.demographic_info paths, sort by birth date, empty consent', async () => {
     const res = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, {
       header: header('search', 'programme', 1),

@@ -120,3 +120,68 @@ describe('field projection', () => {
     expect(group.group_head_info.demographic_info.name.given_name).toBeTruthy();
   });
 });
+
+describe('searching by fields the partner may not receive', () => {
+  const expression = (query: Record<string, unknown>) => ({ type: 'ns:org:QueryType:NoSql', value: { expression: { query } } });
+  async function search(criteria: Record<string, unknown>, reference = 'r1', partnerToken = token, senderId = 'narrow') {
+    const res = await postJson(
+      `${server.url}/social/registry/sync/search`,
+      partnerToken,
+      searchEnvelope([searchItem({ consent: PURPOSE, pagination: { page_size: 5 }, ...criteria }, reference)], { sender_id: senderId }),
+    );
+    expect(res.status, res.text).toBe(200);
+    return res.json.message.search_response[0];
+  }
+
+  it('refuses a query on a field it may not receive, in every query form, and tells which field', async () => {
+    // Born before 1960: answered, it would tell the birth dates the projection withholds.
+    for (const [what, criteria] of [
+      ['expression on a member', { query_type: 'expression', response_entity: 'Group', query: expression({ 'member_list.birth_date': { $lt: '1960-01-01' } }) }],
+      ['expression under $not', { query_type: 'expression', response_entity: 'Group', query: expression({ $and: [{ poverty_score: { $lte: 90 } }, { $not: { 'group_head_info.age': { $gte: 60 } } }] }) }],
+      ['predicate', { query_type: 'predicate', response_entity: 'Group', query: [{ seq_num: 1, expression1: { attribute_name: 'member_list.given_name', operator: 'eq', attribute_value: household.names[0] } }] }],
+      ['Member record', { query_type: 'expression', response_entity: 'Member', query: expression({ birth_date: { $lt: '1960-01-01' } }) }],
+      ['household attribute', { query_type: 'expression', response_entity: 'Group', query: expression({ group_size: { $gte: 3 } }) }],
+      ['area', { query_type: 'expression', response_entity: 'Group', query: expression({ region: 'R01' }) }],
+    ] as const) {
+      const item = await search(criteria);
+      expect(item, what).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+      expect(item.data, what).toBeUndefined();
+    }
+    const birth = await search({ query_type: 'expression', response_entity: 'Group', query: expression({ 'member_list.birth_date': { $lt: '1960-01-01' } }) });
+    expect(birth.status_reason_message).toMatch(/attribute "member_list.birth_date": this partner may not receive member_list\.demographic_info\.birth_date/);
+    const head = await search({ query_type: 'expression', response_entity: 'Group', query: expression({ 'group_head_info.age': { $gte: 60 } }) });
+    expect(head.status_reason_message).toMatch(/member_list\.demographic_info\.birth_date or group_head_info\.demographic_info\.birth_date/);
+  });
+
+  it('refuses a sort on a field it may not receive', async () => {
+    const item = await search({ query_type: 'expression', response_entity: 'Group', query: expression({ poverty_score: { $lte: 40 } }), sort: [{ attribute_name: 'group_size', sort_order: 'desc' }] });
+    expect(item).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.sort.invalid' });
+    expect(item.status_reason_message).toMatch(/cannot sort by attribute "group_size": this partner may not receive group_size/);
+  });
+
+  it('answers queries and sorts on the fields it may receive, and by identifiers it holds', async () => {
+    const item = await search({
+      query_type: 'expression',
+      response_entity: 'Group',
+      query: expression({ $and: [{ poverty_score: { $lte: 40 } }, { 'member_list.sex': 'female' }] }),
+      sort: [{ attribute_name: 'poverty_score', sort_order: 'desc' }],
+    });
+    expect(item.status, item.status_reason_message).toBe('succ');
+    const scores = item.data.reg_records.map((g: any) => g.poverty_score);
+    expect(scores.length).toBe(5);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    expect(scores.every((s: number) => s <= 40)).toBe(true);
+    expect(item.data.reg_records.every((g: any) => g.member_list.some((m: any) => m.demographic_info.sex === 'female'))).toBe(true);
+    // Its members by the household's poverty score: a Group's field it may receive.
+    const members = await search({ query_type: 'expression', response_entity: 'Member', query: expression({ $and: [{ poverty_score: { $lte: 40 } }, { UIN: household.uin }] }) });
+    expect(members.status, members.status_reason_message).toBe('succ');
+    const byUin = await search({ query_type: 'predicate', response_entity: 'Group', query: [{ seq_num: 1, expression1: { attribute_name: 'member_list.UIN', operator: 'eq', attribute_value: household.uin } }] });
+    expect(byUin).toMatchObject({ status: 'succ', pagination: { total_count: 1 } });
+  });
+
+  it('leaves partners without a list free to search by any attribute', async () => {
+    const item = await search({ query_type: 'expression', response_entity: 'Group', query: expression({ 'member_list.birth_date': { $lt: '1960-01-01' } }), sort: [{ attribute_name: 'group_size' }] }, 'r1', await server.token(), 'demo-spmis');
+    expect(item.status, item.status_reason_message).toBe('succ');
+    expect(item.pagination.total_count).toBeGreaterThan(0);
+  });
+});

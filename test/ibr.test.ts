@@ -31,9 +31,10 @@ beforeAll(async () => {
       { id: 'spmis-b', secret: 'spmis-b-secret', scopes: SPMIS_SCOPES },
       { id: 'ibr-reader', secret: 'ibr-reader-secret', scopes: ['ibr:registry.search'] },
       { id: 'watcher', secret: 'watcher-secret', scopes: ['ibr:registry.subscribe'], callbacks },
+      { id: 'ibr-narrow', secret: 'ibr-narrow-secret', scopes: ['ibr:registry.search'], fields: ['member.member_identifier', 'group.group_identifier', 'programme_identifier.programme.programme_identifier'] },
     ],
   });
-  for (const id of ['spmis-a', 'spmis-b', 'ibr-reader', 'watcher']) tokens[id] = await server.token({ clientId: id, secret: `${id}-secret` });
+  for (const id of ['spmis-a', 'spmis-b', 'ibr-reader', 'watcher', 'ibr-narrow']) tokens[id] = await server.token({ clientId: id, secret: `${id}-secret` });
 });
 afterAll(async () => {
   await server?.close();
@@ -512,6 +513,34 @@ describe('IBR search', () => {
     expect(badStatus).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
     expect(badStatus.status_reason_message).toMatch(/1 Active, 2 Deceased, 3 Graduated, 4 Suspended/);
     expect(await search({ query_type: 'expression', reg_record_type: 'Farmer', query: { programme_identifier: { $eq: 'OAP' } } })).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+  });
+});
+
+describe('IBR search by a partner with a field list', () => {
+  const search = async (criteria: Record<string, unknown>) => {
+    const res = await postJson(`${server.url}/ibr/registry/sync/search`, tokens['ibr-narrow'], searchEnvelope([searchItem({ pagination: { page_size: 5 }, ...criteria })], { sender_id: 'ibr-narrow' }));
+    expect(res.status, res.text).toBe(200);
+    return res.json.message.search_response[0];
+  };
+
+  it('answers by the programmes it may see, and refuses the statuses, people and households it may not', async () => {
+    // It may receive which programmes a beneficiary is in, and the identifiers: programme and programme counts do.
+    for (const query of [{ programme_identifier: 'SCT' }, { cash_programme_count: { $gte: 1 } }]) {
+      const item = await search({ query_type: 'expression', query });
+      expect(item.status, item.status_reason_message).toBe('succ');
+      expect(item.pagination.total_count).toBeGreaterThan(0);
+      expect(Object.keys(item.data.reg_records[0]).filter((k) => !k.startsWith('@')).sort()).toEqual(['member', 'programme_identifier']);
+    }
+    for (const [criteria, field] of [
+      [{ query_type: 'expression', query: { enrolment_status: 'Active' } }, 'programme_identifier.enrolment_status'],
+      [{ query_type: 'expression', query: { programme_identifier: 'SCT', sex: 'female' } }, 'member.demographic_info.sex'],
+      [{ query_type: 'expression', response_entity: 'Group', query: { poverty_score: { $lte: 30 } } }, 'group.poverty_score'],
+      [{ query_type: 'expression', response_entity: 'Group', query: { 'member_list.age': { $gte: 60 } } }, 'group.member_list.demographic_info.birth_date'],
+    ] as const) {
+      const item = await search(criteria);
+      expect(item, field).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+      expect(item.status_reason_message).toContain(`this partner may not receive ${field}`);
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import type { Database } from '../src/db/client.js';
 import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /** Partners live in the database and are managed through the admin API; every change is audited. */
@@ -44,11 +45,12 @@ async function tokenFor(clientId: string, secret: string, scope?: string) {
   return { status: res.status, json: (await res.json()) as any };
 }
 
+/** Households by poverty score: a field programme-x may receive, so a field it may search by. */
 const searchByHousehold = (token: string, senderId: string) =>
   postJson(
     `${server.url}/social/registry/sync/search`,
     token,
-    searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gte: 1 } } } } } })], { sender_id: senderId }),
+    searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { poverty_score: { $gte: 0 } } } } } })], { sender_id: senderId }),
   );
 
 const NEW_PARTNER = {
@@ -255,6 +257,61 @@ describe('partners admin API', () => {
     const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
     expect((await call('GET', '/admin/partners', undefined, searchOnly)).status).toBe(403);
     expect((await call('PUT', '/admin/partners/x', NEW_PARTNER, searchOnly)).status).toBe(403);
+  });
+
+  it('answers no async search of a partner removed before it ran, and one added by another process it runs', async () => {
+    // One process takes requests in, another runs them, as in a deployment with several.
+    const own = await openTestDatabase();
+    const receiver = await CallbackReceiver.start();
+    const ops = { id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] };
+    const intake = await startTestServer({ WORKERS: 'false' }, { db: own, partners: [ops] });
+    const runner = await startTestServer({ WORKER_POLL_MS: '50' }, { db: own, partners: [ops] });
+    try {
+      const opsToken = await intake.token({ clientId: 'ops', secret: 'ops-secret-123' });
+      const manage = (method: string, id: string, body?: unknown) =>
+        fetch(`${intake.url}/admin/partners/${id}`, { method, headers: { authorization: `Bearer ${opsToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const partner = (id: string) => ({ secret: `${id}-secret-1`, scopes: ['social:registry.search'], signature: 'off', callback_origins: [receiver.url], callback_private_network: true, fields: ['group_identifier'] });
+      const ask = async (id: string) => {
+        const token = await intake.token({ clientId: id, secret: `${id}-secret-1` });
+        const res = await postJson(
+          `${intake.url}/social/registry/search`,
+          token,
+          searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { group_size: { $gte: 1 } } } } } })], {
+            sender_id: id,
+            sender_uri: `${receiver.url}/on-search`,
+          }),
+        );
+        expect(res.status, res.text).toBe(202);
+        return res.json.message.correlation_id as string;
+      };
+      const outcome = (correlationId: string) =>
+        waitFor(async () => {
+          const [t] = await own.query<{ state: string; last_error: string | null; deliveries: number }>(
+            `select state, last_error, (select count(*)::int from callback_deliveries d where d.transaction_id = t.id) as deliveries from dci_transactions t where correlation_id = $1`,
+            [correlationId],
+          );
+          return t && !['received', 'executing'].includes(t.state) && t;
+        });
+
+      expect((await manage('PUT', 'leaving', partner('leaving'))).status).toBe(201);
+      const leavingRequest = await ask('leaving');
+      expect((await manage('DELETE', 'leaving')).status).toBe(204);
+      // Before: run with no field list and no purpose check, its whole records were queued for a partner of that id.
+      expect(await outcome(leavingRequest)).toMatchObject({ state: 'failed', last_error: 'partner leaving is no longer registered', deliveries: 0 });
+
+      // Added through the intake a moment ago: the runner reads it from the table rather than failing it.
+      expect((await manage('PUT', 'arriving', partner('arriving'))).status).toBe(201);
+      const arrivingRequest = await ask('arriving');
+      const [callback] = await waitFor(() => receiver.forCorrelation(arrivingRequest).length > 0 && receiver.forCorrelation(arrivingRequest));
+      expect(callback.body.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+      expect(callback.body.message.search_response[0].status_reason_message).toMatch(/this partner may not receive group_size/);
+      expect(receiver.forCorrelation(leavingRequest)).toHaveLength(0);
+    } finally {
+      await runner.close();
+      await intake.close();
+      await receiver.close();
+      await own.close();
+    }
   });
 
   it('keeps API partners across restarts, and drops file partners taken out of the file', async () => {

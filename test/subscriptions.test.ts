@@ -150,6 +150,23 @@ describe('subscribe and notify', () => {
     expect(notify.text).not.toContain(woman.uin);
   });
 
+  it('refuses a filter on a field the partner may not receive: which notifies come would tell the value', async () => {
+    const filtered = (query: Record<string, unknown>) => deathsCriteria({ filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query } } } });
+    const { items } = await subscribe(
+      [filtered({ birth_date: { $lt: '1960-01-01' } }), filtered({ $and: [{ sex: 'female' }, { marital_status: 'widowed' }] }), filtered({ sex: 'male' })],
+      'narrow',
+    );
+    expect(items.map((i) => [i.status, i.status_reason_code])).toEqual([
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['succ', undefined],
+    ]);
+    expect(items[0].status_reason_message).toMatch(/attribute "birth_date": this partner may not receive demographic_info\.birth_date/);
+    expect(items[1].status_reason_message).toMatch(/attribute "marital_status": this partner may not receive marital_status/);
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from subscriptions where partner_id = 'narrow' and filter::text like '%birth_date%'`);
+    expect(n.n).toBe(0);
+  });
+
   it('collects events for a batched subscription and sends them together when the batch is due', async () => {
     const { items } = await subscribe([{ ...deathsCriteria({ notify_record_type: 'Person' }), frequency: { start_time: new Date().toISOString(), frequency: 'daily' } }]);
     const batchedCode = items[0].subscriptions[0].code;

@@ -1,5 +1,8 @@
 import { isObject } from '../dci/envelope/normalize.js';
+import type { Partner } from '../auth/partners.js';
+import { partnerCatalog } from '../dci/search/field-guard.js';
 import type { RecordHandling } from '../dci/search/items.js';
+import { projectionOf } from '../dci/search/projection.js';
 import type { AuditLog, Disclosure } from './audit-log.js';
 
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
@@ -49,12 +52,15 @@ export class DisclosureRecorder {
   ) {}
 
   /**
-   * Record handling for answerSearchBatch: the partner's projection, its allowed purposes (an item stating no
-   * purpose, or another one, is refused when the partner has a list: DIGEST 3.3), and this recorder's observation.
+   * Record handling for answerSearchBatch: the partner's projection and the attributes it may search by (its field
+   * allow-list), its allowed purposes (an item stating no purpose, or another one, is refused when the partner has a
+   * list: DIGEST 3.3), and this recorder's observation.
    */
-  handling(project: RecordHandling['project'], purposes?: readonly string[]): RecordHandling {
+  handling(partner: Partner): RecordHandling {
+    const purposes = partner.purposes;
     return {
-      project,
+      project: projectionOf(partner),
+      catalog: (plan) => partnerCatalog(partner, plan.catalog, plan.parts),
       refuse: purposes ? (item) => purposeRefusal(purposes, purposeOf(item)) : undefined,
       observe: (referenceId, records) => {
         if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });

@@ -182,6 +182,15 @@ export class PartnerDirectory {
     return this.byId.get(id);
   }
 
+  /**
+   * The partner as registered now, for work another process may have accepted: one added there since this process's
+   * last reload is read from the table, and undefined means it is not registered (removed).
+   */
+  async current(id: string): Promise<Partner | undefined> {
+    if (!this.byId.has(id)) await this.refresh();
+    return this.byId.get(id);
+  }
+
   all(): Iterable<Partner> {
     return this.byId.values();
   }

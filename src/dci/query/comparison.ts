@@ -20,7 +20,8 @@ export function isAttributeDef(value: unknown): value is AttributeDef {
 export function resolveAttribute(catalog: AttributeCatalog, name: unknown): AttributeDef {
   if (typeof name !== 'string' || name.trim() === '') return reject(`attribute_name must be a non-empty string, got ${show(name)}`);
   const def = catalog.resolve(name);
-  return isAttributeDef(def) ? def : reject(`unknown attribute ${show(name)}`);
+  if (!isAttributeDef(def)) return reject(`unknown attribute ${show(name)}`);
+  return def.withheld ? reject(`attribute ${show(name)}: ${def.withheld}`) : def;
 }
 
 /** Resolves an operator name as written; rejects names that are no operator. */

@@ -34,6 +34,7 @@ export function compileSort(sort: unknown, catalog: AttributeCatalog): CompiledS
     if (typeof name !== 'string' || name.trim() === '') return rejectSort(`sort item ${index + 1}: attribute_name is required`);
     const def = catalog.resolve(name);
     if (!isAttributeDef(def)) return rejectSort(`cannot sort by unknown attribute ${show(name)}`);
+    if (def.withheld) return rejectSort(`cannot sort by attribute ${show(name)}: ${def.withheld}`);
     const order = direction(own(item, 'sort_order'), name);
     if (def.sealed) {
       onSealed = true;

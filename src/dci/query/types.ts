@@ -47,6 +47,17 @@ export interface AttributeDef {
    * at most one record, where every order is the same (DCI samples sort an identifier lookup by UIN).
    */
   readonly sealed?: boolean;
+  /**
+   * The record fields that show the attribute's value, for partners with a field allow-list (issue 4: `fields`):
+   * comparing or sorting on an attribute tells its value as surely as receiving it does. Any one of them allowed will
+   * do. Each names its field by what holds it: `person:` a Person's (`person:birth_date`), `member:` a Member's
+   * (`member:marital_status`), `group:` a Group's (`group:poverty_score`), `record:` the searched record's own.
+   * Empty: the attribute tells nothing the partner did not send (an identifier it names someone by). Absent: no
+   * partner with an allow-list may use it.
+   */
+  readonly shownIn?: readonly string[];
+  /** Set by a partner's catalog (search/field-guard.ts): why this partner may not compare or sort on the attribute. */
+  readonly withheld?: string;
 }
 
 export interface AttributeCatalog {

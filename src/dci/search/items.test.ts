@@ -12,6 +12,7 @@ function fakeDomain(matches: number) {
       recordType: 'Thing',
       subject: 'individual',
       catalog,
+      parts: {},
       count: async () => {
         calls.push('count');
         return matches;
@@ -78,6 +79,7 @@ describe('the items of a batch', () => {
           recordType: 'Thing',
           subject: 'individual',
           catalog,
+          parts: {},
           count: async () => {
             log.push(`start ${ref}`);
             await gate(ref);

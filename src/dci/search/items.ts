@@ -7,6 +7,7 @@ import { compileQuery, compileSort, QueryRejection } from '../query/index.js';
 import { isTimestamp } from '../query/values.js';
 import type { SortKey } from '../query/sort.js';
 import type { AttributeCatalog } from '../query/types.js';
+import type { RecordParts } from './field-guard.js';
 import { DciError } from '../../http/errors.js';
 
 /** A page of a search as a domain's store fetches it. */
@@ -27,6 +28,8 @@ export interface SearchPlan {
   /** What a record is about: a person (the catalog's alias `i`) or a household (`g`). */
   readonly subject: 'individual' | 'group';
   readonly catalog: AttributeCatalog;
+  /** Where its records hold a Person, a Member and a Group, for partners' field allow-lists (field-guard.ts). */
+  readonly parts: RecordParts;
   fetch(page: PageQuery): Promise<object[]>;
   count(where: SQL): Promise<number>;
   /**
@@ -106,6 +109,8 @@ export interface RecordHandling {
   observe?: (referenceId: string, records: object[]) => void;
   /** Refuses an item before it runs (e.g. a purpose the partner may not ask under): the reason, or undefined. */
   refuse?: (item: Record<string, unknown>) => string | undefined;
+  /** The attributes the partner may compare and sort on in this plan's records (default: the plan's catalog). */
+  catalog?: (plan: SearchPlan) => AttributeCatalog;
 }
 
 async function answerItem(domain: SearchDomain, item: Record<string, unknown>, limits: SearchLimits, handling: RecordHandling): Promise<SearchResponseItem> {
@@ -123,8 +128,9 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
     if (!present(criteria.query)) throw new ItemRejection('rjct.search_criteria.invalid', 'search_criteria.query is required');
     const page = pageOf(criteria.pagination, limits);
     const plan = domain.plan(criteria);
-    const query = compileQuery(String(criteria.query_type), criteria.query, plan.catalog);
-    const { keys: sortKeys, onSealed } = compileSort(criteria.sort, plan.catalog);
+    const catalog = handling.catalog?.(plan) ?? plan.catalog;
+    const query = compileQuery(String(criteria.query_type), criteria.query, catalog);
+    const { keys: sortKeys, onSealed } = compileSort(criteria.sort, catalog);
     const offset = (page.number - 1) * page.size;
     const direct = query.identifier && offset === 0 ? plan.findByIdentifier?.(query.identifier) : undefined;
     let fetched: object[];

@@ -1,7 +1,7 @@
 import type { Partner } from '../../auth/partners.js';
 import { isObject } from '../envelope/normalize.js';
 
-type Tree = Map<string, Tree | true>;
+export type Tree = Map<string, Tree | true>;
 
 function compile(fields: readonly string[]): Tree {
   const root: Tree = new Map();
@@ -52,6 +52,28 @@ export function recordProjection(fields: readonly string[] | undefined): ((recor
   if (!fields) return undefined;
   const tree = compile(fields);
   return (record) => (apply(record, tree) as object | undefined) ?? {};
+}
+
+/** Whether the allow-list keeps the whole of the field at `path` (dotted, as in `fields`). */
+export function keeps(tree: Tree, path: string): boolean {
+  let node: Tree = tree;
+  for (const part of path.split('.')) {
+    const rule = node.get(part);
+    if (rule === true) return true;
+    if (!rule) return false;
+    node = rule;
+  }
+  return false;
+}
+
+const trees = new WeakMap<Partner, Tree>();
+
+/** A partner's allow-list as a tree of paths, compiled once; undefined when it sees whole records. */
+export function fieldTreeOf(partner: Partner): Tree | undefined {
+  if (!partner.fields) return undefined;
+  let tree = trees.get(partner);
+  if (!tree) trees.set(partner, (tree = compile(partner.fields)));
+  return tree;
 }
 
 const projections = new WeakMap<Partner, ((record: object) => object) | undefined>();

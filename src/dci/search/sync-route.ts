@@ -10,7 +10,6 @@ import type { DciRequestReader } from '../envelope/read-request.js';
 import type { ReplayGuard } from '../transactions/replay-guard.js';
 import { checkRequestHeader } from '../envelope/request-header.js';
 import { inputValidator } from '../envelope/schemas.js';
-import { projectionOf } from './projection.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits } from './items.js';
@@ -52,7 +51,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       messageId: header.message_id,
       fields: partner.fields,
     });
-    const handling = disclosures.handling(projectionOf(partner), partner.purposes);
+    const handling = disclosures.handling(partner);
     let results: Awaited<ReturnType<typeof answerSearchBatch>>;
     try {
       checkRequestHeader(header, { action: 'search', itemCount: items.length, maxBatchItems: deps.limits.maxBatchItems, messageTsWindowSeconds: deps.replay.windowSeconds });

@@ -8,6 +8,7 @@ import { registryIdsOf } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
+import { partnerCatalog } from '../search/field-guard.js';
 import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
@@ -212,10 +213,12 @@ export class NotifyFanout {
     const own = plan.subject === 'group' ? sql`g.id = ${id}` : sql`i.id = ${id}`;
     let filter;
     try {
-      filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, plan.catalog).where : undefined;
+      // Judged by the partner's field allow-list as it is now: a filter on a field it may no longer receive is refused.
+      const catalog = partnerCatalog(this.partners.get(sub.partner_id), plan.catalog, plan.parts);
+      filter = sub.filter ? compileQuery(sub.filter.filter_type, sub.filter.filter, catalog).where : undefined;
     } catch (err) {
-      // Accepted by an older version, refused by this one (stricter values): left out, as one subscription's filter
-      // must not stop the cursor, and with it every other subscriber's notifies.
+      // Accepted by an older version, refused by this one (stricter values) or for the partner's narrowed fields: left
+      // out, as one subscription's filter must not stop the cursor, and with it every other subscriber's notifies.
       this.reportUnusable(sub, 'filter', err);
       return undefined;
     }

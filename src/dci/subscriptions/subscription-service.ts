@@ -4,6 +4,7 @@ import type { Database } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
+import { partnerCatalog } from '../search/field-guard.js';
 import { isTimestamp, toTimestamp, withinTimestampRange } from '../query/values.js';
 import type { SearchDomain } from '../search/items.js';
 import { canonicalJson } from '../signing/canonical.js';
@@ -95,7 +96,7 @@ export class SubscriptionService {
     try {
       const plan = search.plan({ reg_record_type: criteria.notify_record_type });
       recordType = plan.recordType;
-      if (present(criteria.filter)) compileQuery(String(criteria.filter_type ?? 'expression'), criteria.filter, plan.catalog);
+      if (present(criteria.filter)) compileQuery(String(criteria.filter_type ?? 'expression'), criteria.filter, partnerCatalog(partner, plan.catalog, plan.parts));
     } catch (e) {
       if (e instanceof QueryRejection) throw new Refusal('rjct.notify_details.invalid', e.message);
       throw e;

@@ -4,7 +4,6 @@ import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { isObject } from '../envelope/normalize.js';
-import { projectionOf } from '../search/projection.js';
 import type { OutboundRequestRow } from './outbound-store.js';
 import { insertDeliveries, type TransactionStore } from './transaction-store.js';
 
@@ -47,7 +46,7 @@ export class CallbackRelay {
       messageId: t.message_id,
       fields: partner.fields,
     });
-    const handling = disclosures.handling(projectionOf(partner), partner.purposes);
+    const handling = disclosures.handling(partner);
     for (const item of items) {
       const data = isObject(item.data) ? item.data : undefined;
       if (!data || !Array.isArray(data.reg_records) || item.status !== 'succ') continue;

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { PartnerDirectory } from '../../auth/partners.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
-import { projectionOf } from '../search/projection.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import type { HeaderReasonCode } from '../envelope/codes.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
@@ -165,7 +164,12 @@ export class TransactionExecutor {
         return undefined;
       }
       const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
-      const partner = this.partners.get(t.sender_id);
+      const partner = await this.partners.current(t.sender_id);
+      // Removed since it asked: answered, its whole records would wait in the callback queue for a partner of that id.
+      if (!partner) {
+        await this.fail(t, `partner ${t.sender_id} is no longer registered`);
+        return undefined;
+      }
       const header = t.request.header as { message_id?: string };
       const disclosures = new DisclosureRecorder(this.audit, {
         partnerId: t.sender_id,
@@ -173,9 +177,9 @@ export class TransactionExecutor {
         action: 'search',
         transactionId: t.transaction_id,
         messageId: header.message_id,
-        fields: partner?.fields,
+        fields: partner.fields,
       });
-      const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner ? projectionOf(partner) : undefined, partner?.purposes));
+      const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner));
       await disclosures.commit(items);
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: await this.searchCallbacks(t, results) };
     }
@@ -260,7 +264,7 @@ export class TransactionExecutor {
   }
 
   private async subscribe(t: ClaimedTransaction): Promise<Executed | undefined> {
-    const partner = this.partners.get(t.sender_id);
+    const partner = await this.partners.current(t.sender_id);
     if (!partner) {
       await this.fail(t, `partner ${t.sender_id} is no longer registered`);
       return undefined;

@@ -40,6 +40,7 @@ export class CrvsSearch implements SearchDomain {
       recordType: CRVS_RECORD_TYPE,
       subject: 'individual',
       catalog: this.catalogs.members,
+      parts: { person: '' },
       fetch: async (page) => {
         const rows = await findMembersPage(db, vault, page);
         const parents = await parentsOf(db, vault, rows.map((r) => r.person.external_id));

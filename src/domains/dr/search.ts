@@ -41,19 +41,47 @@ const ofRecord = (column: SQL) => sql`(select ${column} from disability_records 
 
 /** Attributes of the person's disability record (`d`) and functional limitations. */
 const DISABILITY_ATTRIBUTES: AttributeDef[] = [
-  { name: 'disability_status', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_STATUS), predicate: columnPredicate(CURRENT_STATUS), sortKey: ofRecord(CURRENT_STATUS) },
-  { name: 'disability_status_level', type: 'string', operators: textOps, normalize: codedValue(DISABILITY_LEVEL), predicate: columnPredicate(sql`d.level`), sortKey: ofRecord(sql`d.level`) },
-  { name: 'impairment_type', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_TYPE), predicate: entryPredicate(sql`d.impairments`, 'impairment_type') },
-  { name: 'impairment_level', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_LEVEL), predicate: entryPredicate(sql`d.impairments`, 'impairment_level') },
-  { name: 'impairment_cause', type: 'string', operators: textOps, normalize: codedValue(IMPAIRMENT_CAUSE), predicate: entryPredicate(sql`d.impairments`, 'impairment_cause') },
-  { name: 'age_on_set', type: 'string', operators: textOps, normalize: codedValue(AGE_AT_ONSET), predicate: entryPredicate(sql`d.impairments`, 'age_on_set') },
-  { name: 'assessment_date', type: 'date', predicate: columnPredicate(sql`d.assessed_on`), sortKey: ofRecord(sql`d.assessed_on`) },
+  {
+    name: 'disability_status',
+    type: 'string',
+    operators: textOps,
+    normalize: codedValue(DISABILITY_STATUS),
+    predicate: columnPredicate(CURRENT_STATUS),
+    sortKey: ofRecord(CURRENT_STATUS),
+    shownIn: ['record:disability_status'],
+  },
+  {
+    name: 'disability_status_level',
+    type: 'string',
+    operators: textOps,
+    normalize: codedValue(DISABILITY_LEVEL),
+    predicate: columnPredicate(sql`d.level`),
+    sortKey: ofRecord(sql`d.level`),
+    shownIn: ['record:disability_status_level'],
+  },
+  ...(
+    [
+      ['impairment_type', IMPAIRMENT_TYPE],
+      ['impairment_level', IMPAIRMENT_LEVEL],
+      ['impairment_cause', IMPAIRMENT_CAUSE],
+      ['age_on_set', AGE_AT_ONSET],
+    ] as const
+  ).map(([name, vocab]): AttributeDef => ({
+    name,
+    type: 'string',
+    operators: textOps,
+    normalize: codedValue(vocab),
+    predicate: entryPredicate(sql`d.impairments`, name),
+    shownIn: [`record:disability_details.${name}`],
+  })),
+  { name: 'assessment_date', type: 'date', predicate: columnPredicate(sql`d.assessed_on`), sortKey: ofRecord(sql`d.assessed_on`), shownIn: ['record:additional_attributes'] },
   {
     name: 'disability_limitation_type',
     type: 'string',
     operators: textOps,
     normalize: codedValue(DISABILITY_DOMAIN),
     predicate: entryPredicate(sql`i.disability_info`, 'disability_limitation_type'),
+    shownIn: ['member:disability_info.disability_limitation_type'],
   },
   {
     name: 'functional_severity',
@@ -61,10 +89,12 @@ const DISABILITY_ATTRIBUTES: AttributeDef[] = [
     operators: textOps,
     normalize: codedValue(DISABILITY_SEVERITY),
     predicate: entryPredicate(sql`i.disability_info`, 'functional_severity'),
+    shownIn: ['member:disability_info.functional_severity'],
   },
   ...SUPPORT_KINDS.map((kind): AttributeDef => ({
     name: `has_${kind}`,
     type: 'boolean',
+    shownIn: [`record:disability_support.${kind}`],
     predicate: (op, value) => {
       const has = sql`jsonb_array_length(coalesce(d.support -> ${kind}, '[]'::jsonb)) > 0`;
       return (op === 'eq') === (value === true) ? has : sql`not ${has}`;
@@ -186,6 +216,7 @@ export class DrSearch implements SearchDomain {
       recordType: DISABLED_PERSON,
       subject: 'individual',
       catalog: this.catalog,
+      parts: { member: 'personal_details.' },
       fetch: async (page) => (await disabledPeople(db, await findMembersPage(db, vault, { ...page, where: assessed(page.where) }))).filter((r) => r !== undefined),
       count: (where) => countMembers(db, assessed(where)),
       findByIdentifier: within ? undefined : (identifier) => this.lookups.find(identifier),

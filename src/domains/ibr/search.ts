@@ -27,20 +27,48 @@ const BENEFICIARY = 'spdci-extensions-dci:Beneficiary';
 
 const textOps = ['eq', 'ne', 'in', 'nin'] as const;
 
+/** A Beneficiary holds a Member (`member`) or a Group (`group`). */
+const IBR_PARTS = { member: 'member.', group: 'group.' };
+
 const reject = (message: string): never => {
   throw new QueryRejection('rjct.search_criteria.invalid', message);
 };
 
+/** The fields that show which programmes a Beneficiary is enrolled in. */
+const PROGRAMME_SHOWN_IN = ['record:programme_identifier.programme.programme_identifier', 'record:programme_identifier.programme.programme_name'];
+
 /** Attributes of one enrolment (`e`) and its programme (`p`): a Beneficiary matches when one of its enrolments does. */
 const ENROLMENT_ATTRIBUTES: AttributeDef[] = [
-  { name: 'programme_identifier', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.code`) },
-  { name: 'programme_name', type: 'string', operators: textOps, normalize: (v) => String(v).trim().toLowerCase(), predicate: columnPredicate(sql`lower(p.name)`) },
-  { name: 'programme_type', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.programme_type`) },
-  { name: 'benefit_type', type: 'string', operators: textOps, normalize: codedValue(BENEFIT_TYPE), predicate: columnPredicate(sql`p.benefit_type`) },
-  { name: 'enrolment_status', type: 'string', operators: textOps, normalize: codedValue(ENROLMENT_STATUS), predicate: columnPredicate(sql`e.status`) },
-  { name: 'assistance_unit', type: 'string', operators: textOps, normalize: codedValue(ASSISTANCE_UNIT), predicate: columnPredicate(sql`e.assistance_unit`) },
-  { name: 'enrolment_date', type: 'date', predicate: columnPredicate(sql`e.enrolment_date`) },
-  { name: 'status_change_date', type: 'date', predicate: columnPredicate(sql`e.status_changed_on`) },
+  { name: 'programme_identifier', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.code`), shownIn: PROGRAMME_SHOWN_IN },
+  {
+    name: 'programme_name',
+    type: 'string',
+    operators: textOps,
+    normalize: (v) => String(v).trim().toLowerCase(),
+    predicate: columnPredicate(sql`lower(p.name)`),
+    shownIn: PROGRAMME_SHOWN_IN,
+  },
+  // A programme's type and benefit type are the programme's, told by which programme it is.
+  { name: 'programme_type', type: 'string', operators: textOps, predicate: columnPredicate(sql`p.programme_type`), shownIn: PROGRAMME_SHOWN_IN },
+  { name: 'benefit_type', type: 'string', operators: textOps, normalize: codedValue(BENEFIT_TYPE), predicate: columnPredicate(sql`p.benefit_type`), shownIn: PROGRAMME_SHOWN_IN },
+  {
+    name: 'enrolment_status',
+    type: 'string',
+    operators: textOps,
+    normalize: codedValue(ENROLMENT_STATUS),
+    predicate: columnPredicate(sql`e.status`),
+    shownIn: ['record:programme_identifier.enrolment_status'],
+  },
+  {
+    name: 'assistance_unit',
+    type: 'string',
+    operators: textOps,
+    normalize: codedValue(ASSISTANCE_UNIT),
+    predicate: columnPredicate(sql`e.assistance_unit`),
+    shownIn: ['record:programme_identifier.assistance_unit', 'record:assistance_unit'],
+  },
+  { name: 'enrolment_date', type: 'date', predicate: columnPredicate(sql`e.enrolment_date`), shownIn: ['record:programme_identifier.enrolment_date'] },
+  { name: 'status_change_date', type: 'date', predicate: columnPredicate(sql`e.status_changed_on`), shownIn: ['record:programme_identifier.status_change_date'] },
 ];
 
 const ENROLLED = sql.raw(`(${ENROLLED_STATUSES.join(', ')})`);
@@ -57,7 +85,7 @@ function enrolledCount(name: string, extra: SQL): AttributeDef {
                            union all select programme_id, status from enrolments where group_id = m.group_id) e2
                      join programmes p2 on p2.id = e2.programme_id
                      where e2.status in ${ENROLLED}${extra})`;
-  return { name, type: 'integer', predicate: columnPredicate(count), sortKey: count };
+  return { name, type: 'integer', predicate: columnPredicate(count), sortKey: count, shownIn: PROGRAMME_SHOWN_IN };
 }
 
 const ALIASES: Record<string, string> = {
@@ -151,6 +179,7 @@ export class IbrSearch implements SearchDomain {
         recordType: BENEFICIARY,
         subject: 'group',
         catalog: this.groupCatalog,
+        parts: IBR_PARTS,
         fetch: async (page) => enrolledOnly(await enrolledGroups(db, await findGroupsPage(db, vault, { ...page, where: enrolled(page.where) }))),
         count: (where) => countGroups(db, enrolled(where)),
         findByIdentifier: within ? undefined : (identifier) => this.groupLookups.find(identifier),
@@ -165,6 +194,7 @@ export class IbrSearch implements SearchDomain {
       recordType: BENEFICIARY,
       subject: 'individual',
       catalog: this.personCatalog,
+      parts: IBR_PARTS,
       fetch: async (page) => enrolledOnly(await enrolledPeople(db, await findMembersPage(db, vault, { ...page, where: enrolled(page.where) }))),
       count: (where) => countMembers(db, enrolled(where)),
       findByIdentifier: within ? undefined : (identifier) => this.memberLookups.find(identifier),

@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { columnPredicate, QueryRejection } from '../../dci/query/index.js';
 import type { AttributeCatalog, AttributeDef, Operator } from '../../dci/query/types.js';
+import { shownAt } from '../../dci/search/field-guard.js';
 import { canonicalIdType, type IdentifierOwner, type IdentifierVault } from '../../registry/identifiers.js';
 import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeRelationship, normalizeSex, type Vocabulary } from '../../registry/vocabularies.js';
 
@@ -124,6 +125,8 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
         : vault.hasMemberWithIdentifier(sql`g.id`, idType, values, negate);
     },
     sealed: vault.isRestricted(idType),
+    // The partner names people by identifiers it holds: comparing one tells it nothing it did not send.
+    shownIn: [],
     sortKey:
       owner === 'individual' && scope === 'person'
         ? vault.sortKey('individual', sql`i.id`, idType)
@@ -135,44 +138,61 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
 
 /** Attributes of a person (alias i) and their active membership (alias m). */
 const personAttributes: AttributeDef[] = [
-  def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: inVocabulary('sex', normalizeSex) }),
-  def('birth_date', 'date', sql`i.birth_date`),
+  def('sex', 'string', sql`i.sex`, { operators: textOps, normalize: inVocabulary('sex', normalizeSex), shownIn: ['person:sex'] }),
+  def('birth_date', 'date', sql`i.birth_date`, { shownIn: ['person:birth_date'] }),
   // Sorted by whole years, as it is compared: people of one age are ordered by the next sort key.
-  { name: 'age', type: 'integer', normalize: yearsOfAge('age'), predicate: agePredicate, sortKey: sql`extract(year from age(i.birth_date))` },
-  def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: inVocabulary('marital_status', normalizeMaritalStatus) }),
-  def('is_disabled', 'boolean', sql`i.is_disabled`),
-  def('is_deceased', 'boolean', sql`(i.death_date is not null)`),
-  def('death_date', 'date', sql`i.death_date`),
-  def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: lowerText }),
-  def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: lowerText }),
+  { name: 'age', type: 'integer', normalize: yearsOfAge('age'), predicate: agePredicate, sortKey: sql`extract(year from age(i.birth_date))`, shownIn: ['person:birth_date'] },
+  def('marital_status', 'string', sql`i.marital_status`, { operators: textOps, normalize: inVocabulary('marital_status', normalizeMaritalStatus), shownIn: ['member:marital_status'] }),
+  def('is_disabled', 'boolean', sql`i.is_disabled`, { shownIn: ['member:is_disabled'] }),
+  def('is_deceased', 'boolean', sql`(i.death_date is not null)`, { shownIn: ['person:death_date', 'member:additional_attributes'] }),
+  def('death_date', 'date', sql`i.death_date`, { shownIn: ['person:death_date'] }),
+  def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: lowerText, shownIn: ['person:name.given_name'] }),
+  def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: lowerText, shownIn: ['person:name.surname'] }),
   // Stored in lower case with underscores (post_secondary): "Post-secondary" or "POST SECONDARY" is the same value.
-  def('education_level', 'string', sql`lower(i.education_level)`, { operators: textOps, normalize: snakeText }),
-  def('occupation', 'string', sql`lower(i.occupation)`, { operators: textOps, normalize: snakeText }),
+  def('education_level', 'string', sql`lower(i.education_level)`, { operators: textOps, normalize: snakeText, shownIn: ['member:education_level'] }),
+  def('occupation', 'string', sql`lower(i.occupation)`, { operators: textOps, normalize: snakeText, shownIn: ['member:occupation'] }),
   // Codes or labels (DIGEST 5: samples send labels, the spec codes).
-  def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: codedValue(EMPLOYMENT) }),
-  def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`),
-  def('relationship_to_head', 'string', sql`m.relationship_to_head`, { operators: textOps, normalize: inVocabulary('relationship_to_head', normalizeRelationship) }),
-  def('is_head', 'boolean', sql`coalesce(m.is_head, false)`),
-  // Whole years of the person's youngest living child (0: an infant), through the relationships births record.
-  { name: 'youngest_child_age', type: 'integer', normalize: yearsOfAge('youngest_child_age'), predicate: youngestChildAgePredicate, sortKey: youngestChildAge },
+  def('employment_status', 'string', sql`i.employment_status`, { operators: textOps, normalize: codedValue(EMPLOYMENT), shownIn: ['member:employment_status'] }),
+  def('registration_date', 'date', sql`(i.registration_date at time zone 'UTC')::date`, { shownIn: ['person:registration_date', 'member:registration_date'] }),
+  def('relationship_to_head', 'string', sql`m.relationship_to_head`, {
+    operators: textOps,
+    normalize: inVocabulary('relationship_to_head', normalizeRelationship),
+    shownIn: ['member:additional_attributes', 'member:related_person'],
+  }),
+  def('is_head', 'boolean', sql`coalesce(m.is_head, false)`, { shownIn: ['member:additional_attributes', 'member:related_person'] }),
+  // Whole years of the person's youngest living child (0: an infant), through the relationships births record: told
+  // by people's birth dates.
+  { name: 'youngest_child_age', type: 'integer', normalize: yearsOfAge('youngest_child_age'), predicate: youngestChildAgePredicate, sortKey: youngestChildAge, shownIn: ['person:birth_date'] },
 ];
 
 /** Attributes of a household (alias g). */
 const householdAttributes: AttributeDef[] = [
-  def('poverty_score', 'number', sql`g.poverty_score`),
-  def('group_size', 'integer', sql`g.group_size`),
-  def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: codedValue(GROUP_TYPES) }),
-  def('group_registration_date', 'date', sql`(g.registration_date at time zone 'UTC')::date`),
+  def('poverty_score', 'number', sql`g.poverty_score`, { shownIn: ['group:poverty_score'] }),
+  def('group_size', 'integer', sql`g.group_size`, { shownIn: ['group:group_size'] }),
+  def('group_type', 'string', sql`g.group_type`, { operators: textOps, normalize: codedValue(GROUP_TYPES), shownIn: ['group:group_type'] }),
+  def('group_registration_date', 'date', sql`(g.registration_date at time zone 'UTC')::date`, { shownIn: ['group:registration_date'] }),
 ];
+
+/**
+ * The fields that show a household's district, and so its region too: the area tree is public
+ * (`/.well-known/locations.json`).
+ */
+const DISTRICT_SHOWN_IN = ['group:address.sub_region_code', 'group:address.locality', 'group:geographical_location.name'];
 
 /**
  * The household's area, by the column that holds it: `g.area_id` for households, and for people the copy of their
  * household's area on their own row (`i.household_area_id`, migration 0022), which the (area, birth date) index serves.
  */
 const areaAttributes = (areaId: SQL): AttributeDef[] => [
-  { name: 'region', type: 'string', operators: textOps, predicate: areaPredicate('region', areaId) },
-  { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district', areaId) },
-  { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null, areaId) },
+  {
+    name: 'region',
+    type: 'string',
+    operators: textOps,
+    predicate: areaPredicate('region', areaId),
+    shownIn: ['group:address.region_code', 'group:geographical_location.contained_in_place', ...DISTRICT_SHOWN_IN],
+  },
+  { name: 'district', type: 'string', operators: textOps, predicate: areaPredicate('district', areaId), shownIn: DISTRICT_SHOWN_IN },
+  { name: 'location', type: 'string', operators: textOps, predicate: areaPredicate(null, areaId), shownIn: DISTRICT_SHOWN_IN },
 ];
 
 /** Other spellings partners send (DIGEST 11.2 #25, samples), mapped to canonical names. */
@@ -256,9 +276,12 @@ class Catalog implements AttributeCatalog {
 function overMembers(person: AttributeDef, headOnly: boolean): AttributeDef {
   const anyMember = (condition: SQL) =>
     sql`exists (select 1 from memberships m join individuals i on i.id = m.individual_id where m.group_id = g.id and m.end_date is null${headOnly ? sql` and m.is_head` : sql``} and ${condition})`;
+  // Shown in the household's member list (the head is one of its members).
+  const scopes = headOnly ? ['member_list', 'group_head_info'] : ['member_list'];
   return {
     ...person,
     sortKey: undefined,
+    shownIn: person.shownIn?.flatMap((ref) => scopes.map((scope) => `group:${shownAt(ref, { member: `${scope}.` })}`)),
     predicate: (op, value) =>
       op === 'ne' ? sql`not ${anyMember(person.predicate('eq', value))}` : op === 'nin' ? sql`not ${anyMember(person.predicate('in', value))}` : anyMember(person.predicate(op, value)),
   };
@@ -309,6 +332,7 @@ export function anyPersonIdentifierDef(vault: IdentifierVault): AttributeDef {
     name: 'person_identifier',
     type: 'string',
     operators: textOps,
+    shownIn: [],
     predicate: (op, value) => {
       const values = (Array.isArray(value) ? value : [value]).map(String);
       const conditions = types.map((t) => vault.hasIdentifier('individual', sql`i.id`, t, values));
