@@ -36,6 +36,16 @@ export interface AuditRow {
   hash: string;
 }
 
+/** A change made by an operator or a partner: who made it, and which records (or partners, events) it changed. */
+export interface Change {
+  actorId: string;
+  domain: string;
+  action: string;
+  recordIds: string[];
+}
+
+const changeEntry = (c: Change): Disclosure => ({ partnerId: c.actorId, domain: c.domain, action: c.action, recordIds: c.recordIds, recordCount: c.recordIds.length });
+
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The hashed content of an entry: the canonical JSON of its fields. */
@@ -80,9 +90,20 @@ export class AuditLog {
     if (disclosures.length > 0) await this.appendMany(disclosures.map((d) => ({ event: 'disclose', d })), tx);
   }
 
-  /** Records a change an operator or partner made (`partner_id` is who made it; `record_ids` what it changed). */
-  changed(c: { actorId: string; domain: string; action: string; recordIds: string[] }): Promise<void> {
-    return this.batcher.add({ event: 'change', d: { partnerId: c.actorId, domain: c.domain, action: c.action, recordIds: c.recordIds, recordCount: c.recordIds.length } });
+  /**
+   * Records a change an operator or partner made elsewhere (an upstream's subscription): `partner_id` is who made it,
+   * `record_ids` what it changed. A change to this registry's own tables is recorded with `changedWithin`.
+   */
+  changed(c: Change): Promise<void> {
+    return this.batcher.add({ event: 'change', d: changeEntry(c) });
+  }
+
+  /**
+   * Records a change inside the transaction that makes it: both commit, or neither (an entry written after the commit
+   * is lost to a crash between the two). Called last in the transaction, as the chain's head stays locked until then.
+   */
+  async changedWithin(tx: Pick<Database, 'query'>, c: Change): Promise<void> {
+    await this.appendMany([{ event: 'change', d: changeEntry(c) }], tx);
   }
 
   /**

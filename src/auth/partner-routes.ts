@@ -101,10 +101,12 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
         throw new DciError(400, 'err.request.bad', `${issue.path.join('.') || 'partner'}: ${issue.message}`);
       }
       if (deps.production && parsed.data.secret !== undefined) throw new DciError(400, 'err.request.bad', 'give secret_hash in production, not secret');
-      const outcome = await deps.partners.put(await partnerFromEntry(parsed.data));
+      const actorId = c.get('auth').partnerId;
+      const outcome = await deps.partners.put(await partnerFromEntry(parsed.data), (tx, made) =>
+        deps.audit.changedWithin(tx, { actorId, domain: 'admin', action: made === 'created' ? 'partner.create' : 'partner.replace', recordIds: [id] }),
+      );
       if (outcome === 'conflict') throw new DciError(409, 'err.request.bad', `partner ${id} is managed by PARTNERS_FILE or the configuration, not by this API`);
-      await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'admin', action: outcome === 'created' ? 'partner.create' : 'partner.replace', recordIds: [id] });
-      c.get('log').info({ partner: id, operator: c.get('auth').partnerId, outcome }, 'partner saved');
+      c.get('log').info({ partner: id, operator: actorId, outcome }, 'partner saved');
       const [stored] = await deps.partners.list(id);
       return c.json(view(stored), outcome === 'created' ? 201 : 200);
     },
@@ -127,11 +129,11 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const outcome = await deps.partners.remove(id);
+      const actorId = c.get('auth').partnerId;
+      const outcome = await deps.partners.remove(id, (tx) => deps.audit.changedWithin(tx, { actorId, domain: 'admin', action: 'partner.remove', recordIds: [id] }));
       if (outcome === 'missing') throw new DciError(404, 'err.request.not_found', `no partner ${id}`);
       if (outcome === 'conflict') throw new DciError(409, 'err.request.bad', `partner ${id} is managed by PARTNERS_FILE or the configuration, not by this API`);
-      await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'admin', action: 'partner.remove', recordIds: [id] });
-      c.get('log').info({ partner: id, operator: c.get('auth').partnerId }, 'partner removed');
+      c.get('log').info({ partner: id, operator: actorId }, 'partner removed');
       return c.body(null, 204);
     },
   );

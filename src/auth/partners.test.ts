@@ -27,14 +27,14 @@ describe('the partner directory', () => {
     }) as Database;
     const directory = await PartnerDirectory.open(slow, []);
     try {
-      expect(await directory.put(await partner('leaving'))).toBe('created');
+      expect(await directory.put(await partner('leaving'), async () => {})).toBe('created');
       // Another process adds a partner: the next reload reads the list again.
       await db.query(`insert into partners (id, source, settings) values ('elsewhere', 'api', $1::jsonb)`, [JSON.stringify({ ...(await partner('elsewhere')), id: undefined })]);
       let release!: () => void;
       held = new Promise<void>((r) => (release = r));
       const reload = directory.refresh();
       await new Promise((r) => setTimeout(r, 50));
-      expect(await directory.remove('leaving')).toBe('removed');
+      expect(await directory.remove('leaving', async () => {})).toBe('removed');
       held = undefined;
       release();
       await reload;

@@ -1,6 +1,6 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Database } from '../db/client.js';
+import type { Database, Transaction } from '../db/client.js';
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { RateLimit } from './rate-limit.js';
 import { normalizeScopes } from './scopes.js';
@@ -243,7 +243,7 @@ export class PartnerDirectory {
    * Adds or replaces an API-managed partner; `conflict` when the id belongs to a partner managed elsewhere (its file
    * or configuration would overwrite any change at the next start).
    */
-  async put(partner: Partner): Promise<'created' | 'replaced' | 'conflict'> {
+  async put(partner: Partner, audit: (tx: Transaction, outcome: 'created' | 'replaced') => Promise<void>): Promise<'created' | 'replaced' | 'conflict'> {
     const outcome = await this.db.transaction(async (tx) => {
       const [existing] = await tx.query<{ source: PartnerSource }>('select source from partners where id = $1 for update', [partner.id]);
       if (existing && existing.source !== 'api') return 'conflict' as const;
@@ -252,7 +252,9 @@ export class PartnerDirectory {
          on conflict (id) do update set settings = excluded.settings, updated_at = now()`,
         [partner.id, JSON.stringify(settingsOf(partner))],
       );
-      return existing ? ('replaced' as const) : ('created' as const);
+      const outcome = existing ? ('replaced' as const) : ('created' as const);
+      await audit(tx, outcome);
+      return outcome;
     });
     if (outcome !== 'conflict') {
       this.changes++;
@@ -262,12 +264,13 @@ export class PartnerDirectory {
   }
 
   /** Removes an API-managed partner: its tokens stop working at once here, within REFRESH_MS elsewhere. */
-  async remove(id: string): Promise<'removed' | 'missing' | 'conflict'> {
+  async remove(id: string, audit: (tx: Transaction) => Promise<void>): Promise<'removed' | 'missing' | 'conflict'> {
     const outcome = await this.db.transaction(async (tx) => {
       const [existing] = await tx.query<{ source: PartnerSource }>('select source from partners where id = $1 for update', [id]);
       if (!existing) return 'missing' as const;
       if (existing.source !== 'api') return 'conflict' as const;
       await tx.query('delete from partners where id = $1', [id]);
+      await audit(tx);
       return 'removed' as const;
     });
     if (outcome === 'removed') {

@@ -170,17 +170,17 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
 
   app.openapi(action('reapply', 'Apply a pending event again (after the registry was corrected)'), async (c) => {
     const { id } = c.req.valid('param');
-    const row = (await deps.inbox.reapply(id)) ?? (await notPending(id));
-    await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'crvs', action: 'vital-event.reapply', recordIds: [String(id)] });
+    const actorId = c.get('auth').partnerId;
+    const row = (await deps.inbox.reapply(id, (tx) => deps.audit.changedWithin(tx, { actorId, domain: 'crvs', action: 'vital-event.reapply', recordIds: [String(id)] }))) ?? (await notPending(id));
     c.get('log').info({ vitalEvent: id, operator: c.get('auth').partnerId, state: row.state }, 'vital event re-applied');
     return c.json(view(row), 200);
   });
   app.openapi(action('dismiss', 'Dismiss a pending event: it will not be applied'), async (c) => {
     const { id } = c.req.valid('param');
     const { reason } = (await c.req.json()) as { reason: string };
-    const row = (await deps.inbox.dismiss(id, reason)) ?? (await notPending(id));
-    await deps.audit.changed({ actorId: c.get('auth').partnerId, domain: 'crvs', action: 'vital-event.dismiss', recordIds: [String(id)] });
-    c.get('log').info({ vitalEvent: id, operator: c.get('auth').partnerId }, 'vital event dismissed');
+    const actorId = c.get('auth').partnerId;
+    const row = (await deps.inbox.dismiss(id, reason, (tx) => deps.audit.changedWithin(tx, { actorId, domain: 'crvs', action: 'vital-event.dismiss', recordIds: [String(id)] }))) ?? (await notPending(id));
+    c.get('log').info({ vitalEvent: id, operator: actorId }, 'vital event dismissed');
     return c.json(view(row), 200);
   });
 }

@@ -237,7 +237,7 @@ export class VitalEventInbox {
   }
 
   /** An operator's retry of a pending event (after correcting the registry); undefined when it is not pending. */
-  async reapply(id: number): Promise<VitalEventRow | undefined> {
+  async reapply(id: number, audit: (tx: Tx) => Promise<void>): Promise<VitalEventRow | undefined> {
     const done = await this.db.transaction(async (tx) => {
       const [row] = await tx.query<{ sender_id: string; record: string }>(
         `select sender_id, encode(record_sealed, 'base64') as record from crvs_events where id = $1 and state = 'pending' for update`,
@@ -249,6 +249,7 @@ export class VitalEventInbox {
       const result = await this.apply(tx, record, row.sender_id);
       await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
       await this.settle(tx, id, result);
+      await audit(tx);
       return true;
     });
     if (done) this.onChanged();
@@ -256,12 +257,16 @@ export class VitalEventInbox {
   }
 
   /** An operator's decision that a pending event is not to be applied (a duplicate of another, a CRVS error). */
-  async dismiss(id: number, reason: string): Promise<VitalEventRow | undefined> {
-    const rows = await this.db.query<{ id: number }>(
-      `update crvs_events set state = 'dismissed', outcome = $2, waiting_for = '{}', updated_at = now() where id = $1 and state = 'pending' returning id`,
-      [id, `dismissed: ${reason}`.slice(0, 500)],
-    );
-    return rows.length ? this.get(id) : undefined;
+  async dismiss(id: number, reason: string, audit: (tx: Tx) => Promise<void>): Promise<VitalEventRow | undefined> {
+    const dismissed = await this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: number }>(
+        `update crvs_events set state = 'dismissed', outcome = $2, waiting_for = '{}', updated_at = now() where id = $1 and state = 'pending' returning id`,
+        [id, `dismissed: ${reason}`.slice(0, 500)],
+      );
+      if (rows.length > 0) await audit(tx);
+      return rows.length > 0;
+    });
+    return dismissed ? this.get(id) : undefined;
   }
 
   /** Hex of the sealed record (bound as text: the drivers disagree on bytea parameters). */

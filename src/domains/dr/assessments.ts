@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client.js';
+import type { Database, Transaction } from '../../db/client.js';
 import { EventBatch } from '../../registry/events.js';
 import { canonicalIdType, type IdentifierVault } from '../../registry/identifiers.js';
 import { resolveSubjects } from '../../registry/subjects.js';
@@ -34,7 +34,8 @@ export class AssessmentService {
     private readonly vault: IdentifierVault,
   ) {}
 
-  async record(a: Assessment, actorId: string): Promise<AssessmentOutcome> {
+  /** Records an assessment; `audit` writes its audit entry in the same transaction. */
+  async record(a: Assessment, actorId: string, audit: (tx: Transaction, person: string) => Promise<void>): Promise<AssessmentOutcome> {
     const idType = canonicalIdType(a.person.identifier_type);
     if (this.vault.types.get(idType)?.owner !== 'individual') return { unknownPerson: `${idType} is not a person identifier type this registry knows` };
     return this.db.transaction(async (tx) => {
@@ -79,6 +80,7 @@ export class AssessmentService {
         details: { disability_status: a.disability_status, level: a.disability_level ?? null },
       });
       await events.write(tx);
+      await audit(tx, subject.externalId);
       return { recorded: { externalId: subject.externalId, created: !previous } };
     });
   }

@@ -236,10 +236,11 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
     async (c) => {
       const body = c.req.valid('json');
       const actor = c.get('auth').partnerId;
-      const outcome = await deps.assessments.record(body as never, actor);
+      const outcome = await deps.assessments.record(body as never, actor, (tx, person) =>
+        deps.checks.audit.changedWithin(tx, { actorId: actor, domain: 'dr', action: 'assessment', recordIds: [person] }),
+      );
       if ('unknownPerson' in outcome) throw new DciError(404, 'err.request.not_found', outcome.unknownPerson);
       if ('stale' in outcome) throw new DciError(409, 'err.request.bad', outcome.stale);
-      await deps.checks.audit.changed({ actorId: actor, domain: 'dr', action: 'assessment', recordIds: [outcome.recorded.externalId] });
       deps.onChanged();
       return c.json({ person: outcome.recorded.externalId, created: outcome.recorded.created }, outcome.recorded.created ? 201 : 200);
     },

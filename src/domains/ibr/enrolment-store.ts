@@ -119,7 +119,7 @@ export class EnrolmentStore {
     private readonly vault: IdentifierVault,
   ) {}
 
-  async apply(partnerId: string, beneficiaries: unknown[]): Promise<UpdateResult[]> {
+  async apply(partnerId: string, beneficiaries: unknown[], audit: (tx: Tx, changed: string[]) => Promise<void>): Promise<UpdateResult[]> {
     const parsed = beneficiaries.map((b, i): BeneficiaryUpdate | UpdateResult => {
       try {
         return readBeneficiary(b, i, this.vault);
@@ -148,6 +148,8 @@ export class EnrolmentStore {
         results.push(await this.applyOne(tx, partnerId, p, bySubject.get(p)!, events));
       }
       await events.write(tx);
+      const changed = results.flatMap((r) => (r.subjectId ? [r.subjectId] : []));
+      if (changed.length > 0) await audit(tx, changed);
       return results;
     });
   }

@@ -177,12 +177,10 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
       const reply = { action: 'notify', receiverId: partner.id, totalCount: beneficiaries.length };
       return jsonText(c, await deps.checks.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, enrolled_response: [] }));
     }
-    const results = await deps.store.apply(partner.id, beneficiaries);
-    const changed = results.flatMap((r) => (r.subjectId ? [r.subjectId] : []));
-    if (changed.length > 0) {
-      await deps.checks.audit.changed({ actorId: partner.id, domain: 'ibr', action: 'enrollment/updates', recordIds: changed });
-      deps.onChanged();
-    }
+    const results = await deps.store.apply(partner.id, beneficiaries, (tx, changed) =>
+      deps.checks.audit.changedWithin(tx, { actorId: partner.id, domain: 'ibr', action: 'enrollment/updates', recordIds: changed }),
+    );
+    if (results.some((r) => r.subjectId)) deps.onChanged();
     const enrolled_response = results.map((r) => ({
       ...itemStatus(r.reference_id, r.refused === undefined ? undefined : { code: 'rjct.beneficiary.invalid', message: r.refused }),
       ...(r.refused === undefined ? { status_reason_message: r.outcome.slice(0, 999) } : {}),
