@@ -71,6 +71,14 @@ const EVENTS_PER_ROUND = 200;
  * change waits at most this long for its round (the notify latency target is a second).
  */
 const ROUND_GAP_MS = 50;
+/**
+ * How long the notifies of a subscription that cannot be built for its partner (it asks for encrypted messages and we
+ * have no key of its to encrypt to) wait before they are built again: the partner may publish a key meanwhile.
+ */
+const HELD_RETRY_SECONDS = 60;
+
+/** The notify of a subscription could not be built for its partner: its events wait (NotifyFanout.hold). */
+const HELD = Symbol('held');
 
 /**
  * Turns registry events into notifies (DIGEST 3.5). One process at a time (the round locks the `notify` row of
@@ -83,7 +91,7 @@ const ROUND_GAP_MS = 50;
  */
 export class NotifyFanout {
   private readonly loop: PollingLoop;
-  /** Subscriptions whose stored filter or frequency this version refuses, already reported in the log. */
+  /** Subscriptions whose stored filter or frequency this version refuses, or whose notify cannot be built, already reported in the log. */
   private readonly reported = new Set<string>();
 
   constructor(
@@ -150,15 +158,15 @@ export class NotifyFanout {
           const change = `${sub.id} ${this.changeOf(sub, event)}`;
           if (told.has(change)) continue;
           told.add(change);
-          if (sub.frequency) {
+          // Batched, or as it happens with earlier notifies held (next_batch_at set): they go out in order, together.
+          if (sub.frequency || sub.next_batch_at !== null) {
             // A batch schedule that never fires again (next_batch_at null) would collect events nobody is sent.
-            if (sub.next_batch_at !== null && (await this.recordOf(tx, sub, event))) {
-              await tx.query('insert into pending_notifications (subscription_id, registry_event_id) values ($1, $2) on conflict do nothing', [sub.id, event.id]);
-            }
+            if (sub.next_batch_at !== null && (await this.recordOf(tx, sub, event))) await this.collect(tx, sub, [event]);
             continue;
           }
           const delivery = await this.notify(tx, sub, [event]);
-          if (delivery) deliveries.push(delivery);
+          if (delivery === HELD) await this.hold(tx, sub, [event]);
+          else if (delivery) deliveries.push(delivery);
         }
       }
       await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
@@ -169,30 +177,49 @@ export class NotifyFanout {
     return full;
   }
 
-  /** Sends the collected events of batched subscriptions whose batch is due; true when one was. */
+  /**
+   * Sends the collected events of batched subscriptions whose batch is due, and the held notifies of subscriptions
+   * notified as events happen whose retry is due; true when one was sent.
+   */
   async dueBatches(): Promise<boolean> {
     const sent = await this.db.transaction(async (tx) => {
       const due = await tx.query<Subscription>(
-        `select ${SUBSCRIPTION_COLUMNS} from subscriptions where status = 'subscribe' and frequency is not null and next_batch_at <= now()
+        `select ${SUBSCRIPTION_COLUMNS} from subscriptions where status = 'subscribe' and next_batch_at <= now()
          order by next_batch_at limit 20 for update skip locked`,
       );
       const deliveries: NewDelivery[] = [];
       for (const sub of due) {
+        if (!sub.frequency) {
+          // Held beyond the callback horizon: as a notify that could not be delivered within it, given up.
+          await tx.query(
+            `delete from pending_notifications p using registry_events e where p.subscription_id = $1 and e.id = p.registry_event_id
+               and e.recorded_at < now() - $2 * interval '1 second'`,
+            [sub.id, this.opts.horizonSeconds],
+          );
+        }
         const events = await tx.query<RegistryEvent>(
-          `delete from pending_notifications p using registry_events e where p.subscription_id = $1 and e.id = p.registry_event_id
-           returning e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source`,
+          `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source
+           from pending_notifications p join registry_events e on e.id = p.registry_event_id where p.subscription_id = $1 order by e.id`,
           [sub.id],
         );
-        events.sort((a, b) => Number(a.id) - Number(b.id));
         const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
-        if (delivery) deliveries.push(delivery);
-        // A cron expression that never fires again leaves no next batch: nothing more is collected for it.
+        if (delivery !== HELD) {
+          if (delivery) deliveries.push(delivery);
+          await tx.query('delete from pending_notifications where subscription_id = $1 and registry_event_id = any($2::bigint[])', [sub.id, events.map((e) => e.id)]);
+        }
         let next: Date | undefined;
-        try {
-          next = nextBatchAt(sub.frequency!, new Date(sub.next_batch_at!), new Date());
-        } catch (err) {
-          // Accepted by an older version, refused by this one: as one that never fires again, not a stalled round.
-          this.reportUnusable(sub, 'frequency', err);
+        if (!sub.frequency) {
+          // Still held: tried again later; sent: back to a notify per event as it happens.
+          next = delivery === HELD ? new Date(Date.now() + HELD_RETRY_SECONDS * 1000) : undefined;
+        } else {
+          // A cron expression that never fires again leaves no next batch: nothing more is collected for it. A batch
+          // that could not be built stays collected and goes with the next one.
+          try {
+            next = nextBatchAt(sub.frequency, new Date(sub.next_batch_at!), new Date());
+          } catch (err) {
+            // Accepted by an older version, refused by this one: as one that never fires again, not a stalled round.
+            this.reportUnusable(sub, 'frequency', err);
+          }
         }
         await tx.query(`update subscriptions set next_batch_at = $2::timestamptz where id = $1`, [sub.id, next?.toISOString() ?? null]);
       }
@@ -236,6 +263,25 @@ export class NotifyFanout {
     this.logger.warn({ subscription: sub.code, partner: sub.partner_id, reason }, `subscription ${what} no longer accepted: ${consequence}`);
   }
 
+  /** Collects events for the subscription's next batch (or the next try of its held notifies). */
+  private async collect(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<void> {
+    await tx.query(
+      'insert into pending_notifications (subscription_id, registry_event_id) select $1, unnest($2::bigint[]) on conflict do nothing',
+      [sub.id, events.map((e) => e.id)],
+    );
+  }
+
+  /**
+   * Keeps the events of a notify that could not be built for the subscription's partner, to be built again in
+   * HELD_RETRY_SECONDS (dueBatches), and with them the later events, in order. Left out instead, the partner would
+   * miss them; thrown, the round would roll back, and no subscriber would be notified of anything again.
+   */
+  private async hold(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<void> {
+    await this.collect(tx, sub, events);
+    sub.next_batch_at = new Date(Date.now() + HELD_RETRY_SECONDS * 1000).toISOString();
+    await tx.query('update subscriptions set next_batch_at = $2::timestamptz where id = $1', [sub.id, sub.next_batch_at]);
+  }
+
   /**
    * Which change to which of the subscription's records an event belongs to. One change writes its events together
    * (one statement, so one recorded_at and one source): a birth writes live_birth and member_added about the child, a
@@ -254,8 +300,11 @@ export class NotifyFanout {
     return partner && scopesAllow(partner.scopes, sub.domain, 'subscribe') ? partner : undefined;
   }
 
-  /** The notify of these events for one subscription, projected for its partner and audited; none if nothing matched. */
-  private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | undefined> {
+  /**
+   * The notify of these events for one subscription, projected for its partner and audited; none if nothing matched,
+   * HELD if it cannot be built for the partner (reported once per subscription).
+   */
+  private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | typeof HELD | undefined> {
     const partner = this.notifiable(sub);
     const domain = this.domains.get(sub.domain);
     if (!partner || !domain) return undefined;
@@ -287,6 +336,17 @@ export class NotifyFanout {
       meta: { subscription_code: sub.code },
     });
     const message = { transaction_id: `notify-${randomUUID()}`, notify_event: items };
+    let stored;
+    try {
+      stored = await this.envelopes.storedCallback(partner, header, message);
+    } catch (err) {
+      if (!this.reported.has(`notify ${sub.code}`)) {
+        this.reported.add(`notify ${sub.code}`);
+        this.logger.warn({ subscription: sub.code, partner: partner.id, reason: (err as Error).message.slice(0, 300) }, 'notify cannot be built for the partner: held and tried again');
+      }
+      return HELD;
+    }
+    this.reported.delete(`notify ${sub.code}`);
     const disclosure: Disclosure = {
       partnerId: partner.id,
       domain: sub.domain,
@@ -299,7 +359,6 @@ export class NotifyFanout {
       fields: partner.fields,
     };
     await this.audit.disclosedWithin(tx, [disclosure]);
-    const stored = await this.envelopes.storedCallback(partner, header, message);
     return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, subscriptionId: sub.id, ...stored };
   }
 }

@@ -1,0 +1,105 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { postJson } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * A subscriber whose notify cannot be built: it asks for encrypted messages and publishes no encryption key we can use
+ * (a key withdrawn, its JWKS endpoint down). The other subscribers are notified as before; its own notifies are held
+ * and sent, in order, once it has a key again.
+ */
+
+let db: Database;
+let server: TestServer;
+let receiver: CallbackReceiver;
+const tokens: Record<string, string> = {};
+/** What the sealed partner's JWKS endpoint serves: nothing (404) until the test publishes a key. */
+let sealedJwks: unknown;
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  receiver = await CallbackReceiver.start();
+  receiver.respondWith((req: ReceivedRequest) => (req.path === '/sealed/jwks.json' ? (sealedJwks ? { status: 200, body: sealedJwks } : { status: 404 }) : CallbackReceiver.ack(req)));
+  const callbacks = { origins: [receiver.url], baseUrl: receiver.url, allowPrivateNetwork: true };
+  server = await startTestServer({ WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50', PARTNER_JWKS_REFETCH_MIN_SECONDS: '0' }, {
+    db,
+    partners: [
+      { id: 'programme', secret: 'programme-secret', scopes: ['social:registry.subscribe'], callbacks },
+      {
+        id: 'sealed',
+        secret: 'sealed-secret-1',
+        scopes: ['social:registry.subscribe'],
+        callbacks: { ...callbacks, baseUrl: `${receiver.url}/sealed` },
+        encryptResponses: true,
+        jwksUri: `${receiver.url}/sealed/jwks.json`,
+      },
+      { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+    ],
+  });
+  tokens.programme = await server.token({ clientId: 'programme', secret: 'programme-secret' });
+  tokens.crvs = await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
+});
+afterAll(async () => {
+  await server?.close();
+  await receiver?.close();
+  await db?.close();
+});
+
+const header = (action: string, senderId: string) => ({ version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action, sender_id: senderId, total_count: 1 });
+const deaths = { reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'spdci-common:RegistryEventType:Death', notify_record_type: 'spdci-extensions-dci:Member' };
+const notifiesFor = (code: string) => receiver.requests.filter((r) => r.body?.header?.action === 'notify' && r.body.header.meta?.subscription_code === code);
+
+let nextPerson = 0;
+async function reportDeath(): Promise<void> {
+  const [row] = await db.query(
+    `select ${idColumns()} from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+     join memberships m on m.individual_id = i.id and m.end_date is null where i.death_date is null and not m.is_head order by i.id offset $1 limit 1`,
+    [nextPerson++ * 7],
+  );
+  const res = await postJson(`${server.url}/crvs/registry/notify`, tokens.crvs, {
+    header: { ...header('notify', 'national-crvs'), status: 'succ' },
+    message: {
+      transaction_id: 'n-1',
+      notify_event: [{ reference_id: `evt-${randomUUID().slice(0, 8)}`, timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_record_type: 'Person', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: clearValue(row) }], death_date: '2026-11-25' } } }],
+    },
+  });
+  expect(res.status, res.text).toBe(200);
+}
+
+describe('a subscriber whose notify cannot be built', () => {
+  it('notifies the other subscribers, and sends its own notifies once it publishes a key', async () => {
+    const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, {
+      header: header('subscribe', 'programme'),
+      message: { transaction_id: 't-ok', subscribe_request: [{ reference_id: 's-0', timestamp: new Date().toISOString(), subscribe_criteria: deaths }] },
+    });
+    expect(res.status).toBe(202);
+    const correlationId = res.json.message.correlation_id;
+    const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'on-subscribe');
+    const code = answer.body.message.subscribe_response[0].subscriptions[0].code as string;
+    // The sealed partner subscribed while it published a key; it publishes none now.
+    const [sealed] = await db.query<{ code: string }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, notify_url, fingerprint, status, criteria)
+       select 'SUB-0000000000000SEALED', domain, 'sealed', reference_id, event_types, reg_event_type, record_type, filter, $2, fingerprint, status, criteria
+       from subscriptions where code = $1 returning code`,
+      [code, `${receiver.url}/sealed/registry/notify`],
+    );
+
+    await reportDeath();
+    await waitFor(() => notifiesFor(code).length > 0, 10_000, "the programme's notify");
+    await reportDeath();
+    await waitFor(() => notifiesFor(code).length > 1, 10_000, "the programme's second notify");
+    expect(notifiesFor(sealed.code)).toHaveLength(0);
+
+    // It publishes a key: its held notify goes out (its retry, a minute away, is brought forward), both deaths together.
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    sealedJwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'sealed-enc-1', use: 'enc' }] };
+    await db.query(`update subscriptions set next_batch_at = now() where code = $1`, [sealed.code]);
+    const [notify] = await waitFor(() => notifiesFor(sealed.code).length > 0 && notifiesFor(sealed.code), 10_000, "the sealed partner's notify");
+    expect(notify.body.header).toMatchObject({ action: 'notify', is_msg_encrypted: true, total_count: 2 });
+    // Sent: it is notified as events happen again.
+    expect(await db.query('select next_batch_at from subscriptions where code = $1', [sealed.code])).toEqual([{ next_batch_at: null }]);
+  });
+});
