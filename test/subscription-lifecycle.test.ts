@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../src/db/client.js';
+import { TransactionStore } from '../src/dci/transactions/transaction-store.js';
 import { postJson } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
@@ -8,7 +9,8 @@ import { openTestDatabase, startTestServer, type TestServer } from './support/se
 
 /**
  * A subscription's life around its notifies: its time window is judged by when each event was recorded, however late
- * the fan-out reads it; an ended or expired subscription, or a partner that lost the subscribe scope, gets nothing more.
+ * the fan-out reads it; an ended or expired subscription, or a partner that lost the subscribe scope, gets nothing more;
+ * a subscribe or unsubscribe executed again is answered as it was applied.
  */
 
 let db: Database;
@@ -223,5 +225,65 @@ describe('one change, one notify per record', () => {
     const items = notifiesFor(code).flatMap((n) => n.body.message.notify_event);
     expect(items).toHaveLength(1);
     expect(items[0].data.reg_records['@type']).toBe('Group');
+  });
+});
+
+/**
+ * Stands in for a commit of a request's answer that failed (a dropped connection) or a worker that died before it: the
+ * next commit of an executed request fails once; the lease of five minutes that then passes before the request is
+ * claimed again is skipped.
+ */
+async function failFirstCommitThenReclaim(post: () => Promise<string>): Promise<string> {
+  const original = TransactionStore.prototype.completeExecution;
+  let failed = false;
+  vi.spyOn(TransactionStore.prototype, 'completeExecution').mockImplementation(async function (this: TransactionStore, ...args) {
+    if (!failed && args[1].length > 0) {
+      failed = true;
+      throw new Error('Connection terminated unexpectedly');
+    }
+    return original.apply(this, args);
+  });
+  const correlationId = await post();
+  await waitFor(() => failed, 10_000, 'the first execution to fail at its commit');
+  await db.query(
+    `update dci_execution_queue set lease_until = now() - interval '1 second' where transaction_id = (select id from dci_transactions where correlation_id = $1)`,
+    [correlationId],
+  );
+  return correlationId;
+}
+
+describe('executed again', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const births = { reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'LiveBirth', notify_record_type: 'spdci-extensions-dci:Member' };
+
+  it('answers a subscribe executed twice with the subscription it created, not rjct.event.already_subscribed', async () => {
+    const correlationId = await failFirstCommitThenReclaim(async () => {
+      const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, {
+        header: header('subscribe', 'programme'),
+        message: { transaction_id: `t-${randomUUID().slice(0, 8)}`, subscribe_request: [{ reference_id: 's-0', timestamp: new Date().toISOString(), subscribe_criteria: births }] },
+      });
+      expect(res.status, res.text).toBe(202);
+      return res.json.message.correlation_id;
+    });
+    const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'on-subscribe');
+    expect(answer.body.message.subscribe_response[0]).toMatchObject({ reference_id: 's-0', status: 'succ' });
+    const code = answer.body.message.subscribe_response[0].subscriptions[0].code;
+    // The one subscription of these criteria is the one the partner was told of.
+    expect(await db.query(`select code from subscriptions where partner_id = 'programme' and status = 'subscribe' and reg_event_type = 'LiveBirth'`)).toEqual([{ code }]);
+  });
+
+  it('answers an unsubscribe executed twice as succ, not rjct.event.already_unsubscribed', async () => {
+    const code = await subscribe({ ...births, reg_event_type: 'Divorce' });
+    const correlationId = await failFirstCommitThenReclaim(async () => {
+      const res = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, {
+        header: header('unsubscribe', 'programme'),
+        message: { transaction_id: `t-u-${randomUUID().slice(0, 8)}`, timestamp: new Date().toISOString(), subscription_codes: [code] },
+      });
+      expect(res.status, res.text).toBe(202);
+      return res.json.message.correlation_id;
+    });
+    const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'on-unsubscribe');
+    expect(answer.body.message).toMatchObject({ status: 'succ', subscription_status: [{ code, status: 'unsubscribe' }] });
+    expect(answer.body.message.status_reason_code).toBeUndefined();
   });
 });

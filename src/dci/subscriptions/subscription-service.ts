@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Partner } from '../../auth/partners.js';
-import type { Database } from '../../db/client.js';
+import type { Transaction } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
@@ -59,23 +59,23 @@ function frequencyOf(raw: unknown): { frequency: string | null; firstBatch?: str
   }
 }
 
+type Tx = Pick<Transaction, 'query'>;
+
 /**
  * Subscribe and unsubscribe, executed by the async worker (DIGEST 3.4, 3.6): each subscribe item becomes a
  * subscription with a code of ours, or a refusal with its reason code; unsubscribe ends the partner's own
- * subscriptions.
+ * subscriptions. Both write in the caller's transaction, which records the answer too: executed again (the commit
+ * failed, the worker died), a request finds nothing of its first execution, and is answered as it is applied.
  */
 export class SubscriptionService {
-  constructor(
-    private readonly db: Database,
-    private readonly domains: ReadonlyMap<string, SearchDomain>,
-  ) {}
+  constructor(private readonly domains: ReadonlyMap<string, SearchDomain>) {}
 
-  async subscribe(domain: string, partner: Partner, items: Record<string, unknown>[], notifyUrl: string): Promise<ItemResult[]> {
+  async subscribe(tx: Tx, domain: string, partner: Partner, items: Record<string, unknown>[], notifyUrl: string): Promise<ItemResult[]> {
     const results: ItemResult[] = [];
     for (const item of items) {
       const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
       try {
-        results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(domain, partner, reference_id, item, notifyUrl)] });
+        results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(tx, domain, partner, reference_id, item, notifyUrl)] });
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;
         results.push({ reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: e.code, status_reason_message: e.message.slice(0, 999) });
@@ -84,7 +84,7 @@ export class SubscriptionService {
     return results;
   }
 
-  private async subscribeOne(domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string): Promise<Record<string, unknown>> {
+  private async subscribeOne(tx: Tx, domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string): Promise<Record<string, unknown>> {
     if (present(item.timestamp) && !isTimestamp(item.timestamp)) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     const criteria = item.subscribe_criteria;
     if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
@@ -120,7 +120,7 @@ export class SubscriptionService {
       locale: item.locale,
     };
     const insert = () =>
-      this.db.query<{ id: number }>(
+      tx.query<{ id: number }>(
         `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
            notify_url, fingerprint, status, criteria, next_batch_at)
          values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
@@ -131,7 +131,7 @@ export class SubscriptionService {
     if (inserted.length === 0) {
       // The subscription in the way may have run its course (its end_time passed, its last batch sent): it then no
       // longer stands in the way of a new one.
-      const ended = await this.db.query(
+      const ended = await tx.query(
         `update subscriptions s set status = 'unsubscribe', unsubscribed_at = now()
          where partner_id = $1 and domain = $2 and fingerprint = $3 and status = 'subscribe' and end_time <= now()
            and not exists (select 1 from pending_notifications p where p.subscription_id = s.id) returning id`,
@@ -148,26 +148,25 @@ export class SubscriptionService {
    * and not yet delivered is withdrawn with them: notifies waiting or being retried, events collected for a batch. The
    * row locks wait for a fan-out round that has read these subscriptions, so nothing it queues comes after.
    */
-  async unsubscribe(domain: string, partnerId: string, codes: string[]) {
-    const { known, ending } = await this.db.transaction(async (tx) => {
-      const rows = await tx.query<{ id: number; code: string; status: string }>(
-        `select id, code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) order by id for update`,
-        [domain, partnerId, codes],
+  async unsubscribe(tx: Tx, domain: string, partnerId: string, codes: string[]) {
+    const rows = await tx.query<{ id: number; code: string; status: string }>(
+      `select id, code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) order by id for update`,
+      [domain, partnerId, codes],
+    );
+    const ended = rows.filter((r) => r.status === 'subscribe');
+    if (ended.length > 0) {
+      const ids = ended.map((r) => r.id);
+      await tx.query(`update subscriptions set status = 'unsubscribe', unsubscribed_at = now() where id = any($1::bigint[])`, [ids]);
+      // Its lease cleared too: a notify being sent as this commits is not retried.
+      await tx.query(
+        `update callback_deliveries set state = 'gone', last_error = 'the subscription ended', lease_owner = null, lease_until = null
+         where subscription_id = any($1::bigint[]) and state = 'pending'`,
+        [ids],
       );
-      const ended = rows.filter((r) => r.status === 'subscribe');
-      if (ended.length > 0) {
-        const ids = ended.map((r) => r.id);
-        await tx.query(`update subscriptions set status = 'unsubscribe', unsubscribed_at = now() where id = any($1::bigint[])`, [ids]);
-        // Its lease cleared too: a notify being sent as this commits is not retried.
-        await tx.query(
-          `update callback_deliveries set state = 'gone', last_error = 'the subscription ended', lease_owner = null, lease_until = null
-           where subscription_id = any($1::bigint[]) and state = 'pending'`,
-          [ids],
-        );
-        await tx.query('delete from pending_notifications where subscription_id = any($1::bigint[])', [ids]);
-      }
-      return { known: new Map(rows.map((r) => [r.code, r.status])), ending: ended.map((r) => r.code) };
-    });
+      await tx.query('delete from pending_notifications where subscription_id = any($1::bigint[])', [ids]);
+    }
+    const known = new Map(rows.map((r) => [r.code, r.status]));
+    const ending = ended.map((r) => r.code);
     const unknown = codes.filter((c) => !known.has(c));
     const already = codes.filter((c) => known.get(c) === 'unsubscribe');
     const failure = unknown.length > 0

@@ -114,7 +114,7 @@ export class AsyncProtocol {
       },
       logger.child({ worker: 'async-requests' }),
       this.dispatcher,
-      new SubscriptionService(db, deps.searchDomains),
+      new SubscriptionService(deps.searchDomains),
     );
     this.relay = new CallbackRelay(db, this.transactions, deps.partners, deps.audit, deps.envelopes, { horizonSeconds: config.CALLBACK_HORIZON_SECONDS }, this.dispatcher);
     this.fanout = new NotifyFanout(

@@ -8,6 +8,7 @@ import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchRes
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
+import type { Transaction } from '../../db/client.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, RequestToAnswer, TransactionStore } from './transaction-store.js';
 import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 import { PollingLoop } from './polling-loop.js';
@@ -263,7 +264,22 @@ export class TransactionExecutor {
     return { id: t.id, outcome: items.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'succ' as const })), completedCount: 0, deliveries: [] };
   }
 
-  private async subscribe(t: ClaimedTransaction): Promise<Executed | undefined> {
+  /**
+   * Executes a request that writes (subscribe, unsubscribe) and records its answer in one commit (whileHeld): written
+   * in a commit of its own, a subscription outlived a failed commit of the answer or a worker that died before it, and
+   * the request's next execution refused it as its own duplicate (rjct.event.already_subscribed).
+   */
+  private async applyOnce(t: ClaimedTransaction, apply: (tx: Transaction) => Promise<Omit<Executed, 'id'>>): Promise<undefined> {
+    const done = await this.store.whileHeld(this.worker.id, t.id, async (tx) => {
+      const executed = await apply(tx);
+      await this.store.completeExecution(this.worker.id, [{ id: t.id, ...executed }], { horizonSeconds: this.opts.horizonSeconds, leaseMs: this.opts.leaseMs }, tx);
+      return true;
+    });
+    if (done) this.dispatcher.wake();
+    return undefined;
+  }
+
+  private async subscribe(t: ClaimedTransaction): Promise<undefined> {
     const partner = await this.partners.current(t.sender_id);
     if (!partner) {
       await this.fail(t, `partner ${t.sender_id} is no longer registered`);
@@ -273,35 +289,39 @@ export class TransactionExecutor {
     // Notifies go to the partner's registered base + /registry/notify, else to where it asked on-subscribe to go.
     const base = partner.callbacks?.baseUrl;
     const notifyUrl = base ? `${base.replace(/\/+$/, '')}/registry/notify` : t.callback_url;
-    const results = await this.subscriptions.subscribe(t.domain, partner, items, notifyUrl);
-    const header = this.envelopes.callbackHeader({
-      action: 'on-subscribe',
-      status: results.every((r) => r.status === 'rjct') ? 'rjct' : 'succ',
-      receiverId: t.sender_id,
-      totalCount: results.length,
-      completedCount: results.length,
+    return this.applyOnce(t, async (tx) => {
+      const results = await this.subscriptions.subscribe(tx, t.domain, partner, items, notifyUrl);
+      const header = this.envelopes.callbackHeader({
+        action: 'on-subscribe',
+        status: results.every((r) => r.status === 'rjct') ? 'rjct' : 'succ',
+        receiverId: t.sender_id,
+        totalCount: results.length,
+        completedCount: results.length,
+      });
+      const message = { transaction_id: t.transaction_id, correlation_id: t.correlation_id, subscribe_response: results };
+      const outcome: ItemOutcome[] = results.map((r) => (r.status === 'succ' ? { reference_id: r.reference_id, status: 'succ' } : { reference_id: r.reference_id, status: 'rjct', status_reason_code: r.status_reason_code, status_reason_message: r.status_reason_message }));
+      return { outcome, completedCount: results.length, deliveries: [await this.delivery(t, header, message, 1)] };
     });
-    const message = { transaction_id: t.transaction_id, correlation_id: t.correlation_id, subscribe_response: results };
-    const outcome: ItemOutcome[] = results.map((r) => (r.status === 'succ' ? { reference_id: r.reference_id, status: 'succ' } : { reference_id: r.reference_id, status: 'rjct', status_reason_code: r.status_reason_code, status_reason_message: r.status_reason_message }));
-    return { id: t.id, outcome, completedCount: results.length, deliveries: [await this.delivery(t, header, message, 1)] };
   }
 
-  private async unsubscribe(t: ClaimedTransaction): Promise<Executed> {
+  private async unsubscribe(t: ClaimedTransaction): Promise<undefined> {
     const message = t.request.message as { transaction_id?: string; subscription_codes?: unknown; sunscription_codes?: unknown };
     // DIGEST 3.6: core/DR/FR spell it sunscription_codes.
     const codes = ((message.subscription_codes ?? message.sunscription_codes ?? []) as unknown[]).map(String);
-    const result = await this.subscriptions.unsubscribe(t.domain, t.sender_id, codes);
-    const header = this.envelopes.callbackHeader({ action: 'on-unsubscribe', status: result.status, receiverId: t.sender_id, totalCount: 1, completedCount: 1 });
-    const body = {
-      transaction_id: t.transaction_id,
-      correlation_id: t.correlation_id,
-      timestamp: new Date().toISOString(),
-      status: result.status,
-      ...(result.reason ? { status_reason_code: result.reason.code, status_reason_message: result.reason.message } : {}),
-      subscription_status: result.subscription_status,
-    };
-    const outcome: ItemOutcome = result.status === 'succ' ? { reference_id: t.transaction_id, status: 'succ' } : { reference_id: t.transaction_id, status: 'rjct', status_reason_code: result.reason?.code, status_reason_message: result.reason?.message };
-    return { id: t.id, outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, body, 1)] };
+    return this.applyOnce(t, async (tx) => {
+      const result = await this.subscriptions.unsubscribe(tx, t.domain, t.sender_id, codes);
+      const header = this.envelopes.callbackHeader({ action: 'on-unsubscribe', status: result.status, receiverId: t.sender_id, totalCount: 1, completedCount: 1 });
+      const body = {
+        transaction_id: t.transaction_id,
+        correlation_id: t.correlation_id,
+        timestamp: new Date().toISOString(),
+        status: result.status,
+        ...(result.reason ? { status_reason_code: result.reason.code, status_reason_message: result.reason.message } : {}),
+        subscription_status: result.subscription_status,
+      };
+      const outcome: ItemOutcome = result.status === 'succ' ? { reference_id: t.transaction_id, status: 'succ' } : { reference_id: t.transaction_id, status: 'rjct', status_reason_code: result.reason?.code, status_reason_message: result.reason?.message };
+      return { outcome: [outcome], completedCount: 1, deliveries: [await this.delivery(t, header, body, 1)] };
+    });
   }
 
   /**

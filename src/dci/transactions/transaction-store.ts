@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client.js';
+import type { Database, Transaction } from '../../db/client.js';
 import { Batcher } from '../../db/batcher.js';
 import type { SettledRows } from '../../db/retention.js';
 import { type ClaimedDelivery, settleTransactions } from './delivery-store.js';
@@ -203,16 +203,29 @@ export class TransactionStore {
   }
 
   /**
+   * Runs `fn` in a transaction that holds the request's row in the execution queue, if this worker still owns it
+   * (undefined, without running it, if not): a request whose execution writes (subscribe, unsubscribe) writes and
+   * records its answer (completeExecution with this transaction) in one commit.
+   */
+  async whileHeld<T>(owner: number, id: number, fn: (tx: Transaction) => Promise<T>): Promise<T | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [held] = await tx.query('select 1 from dci_execution_queue where transaction_id = $1 and lease_owner = $2 for update', [id, owner]);
+      return held ? fn(tx) : undefined;
+    });
+  }
+
+  /**
    * Records executed requests and queues their callbacks, atomically and only for requests this worker still owns:
-   * a request whose lease passed to another worker is not answered twice.
+   * a request whose lease passed to another worker is not answered twice. Within `within` when given (whileHeld).
    */
   async completeExecution(
     owner: number,
     done: { id: number; outcome: ItemOutcome[]; completedCount: number; deliveries: NewDelivery[] }[],
     opts: { horizonSeconds: number; leaseMs: number },
+    within?: Transaction,
   ): Promise<ClaimedDelivery[]> {
     if (done.length === 0) return [];
-    return this.db.transaction(async (tx) => {
+    const complete = async (tx: Transaction) => {
       const owned = await tx.query<{ id: number }>(
         `with owned as (
            delete from dci_execution_queue q where q.transaction_id = any($2::bigint[]) and q.lease_owner = $1
@@ -232,7 +245,8 @@ export class TransactionStore {
       const forwarded = done.filter((d) => ownedSet.has(d.id) && d.deliveries.length === 0).map((d) => d.id);
       if (forwarded.length > 0) await settleTransactions(tx, forwarded);
       return insertDeliveries(tx, deliveries, { ...opts, owner });
-    });
+    };
+    return within ? complete(within) : this.db.transaction(complete);
   }
 
   /**
