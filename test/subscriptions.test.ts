@@ -274,6 +274,20 @@ describe('subscribe refusals', () => {
     expect(items[4].status_reason_message).toMatch(/it never fires within the subscription's time window/);
   });
 
+  it('says succ in the on-subscribe header once the message was processed, though every item was refused', async () => {
+    const { answer, items } = await subscribe([deathsCriteria({ reg_event_type: 'Baptism' })]);
+    expect(items[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.notify_types.invalid' });
+    // DIGEST 2.3: header rjct is for a message refused as a whole, with a header reason code.
+    expect(answer.body.header.status).toBe('succ');
+    expect(answer.body.header.status_reason_code).toBeUndefined();
+  });
+
+  it('says succ in the on-unsubscribe header once the message was processed, though its codes were refused', async () => {
+    const answer = await unsubscribe(['SUB-UNKNOWN']);
+    expect(answer.header.status).toBe('succ');
+    expect(answer.message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid', subscription_status: [] });
+  });
+
   it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {
     const crvsTry = await postJson(`${server.url}/social/registry/subscribe`, tokens.crvs, { header: header('subscribe', 'national-crvs'), message: { transaction_id: 't', subscribe_request: [] } });
     expect(crvsTry.status).toBe(403);

@@ -291,9 +291,10 @@ export class TransactionExecutor {
     const notifyUrl = base ? `${base.replace(/\/+$/, '')}/registry/notify` : t.callback_url;
     return this.applyOnce(t, async (tx) => {
       const results = await this.subscriptions.subscribe(tx, t.domain, partner, items, notifyUrl);
+      // DIGEST 2.3: the header says the message was processed; refusals are per item, with their reason codes.
       const header = this.envelopes.callbackHeader({
         action: 'on-subscribe',
-        status: results.every((r) => r.status === 'rjct') ? 'rjct' : 'succ',
+        status: 'succ',
         receiverId: t.sender_id,
         totalCount: results.length,
         completedCount: results.length,
@@ -310,7 +311,8 @@ export class TransactionExecutor {
     const codes = ((message.subscription_codes ?? message.sunscription_codes ?? []) as unknown[]).map(String);
     return this.applyOnce(t, async (tx) => {
       const result = await this.subscriptions.unsubscribe(tx, t.domain, t.sender_id, codes);
-      const header = this.envelopes.callbackHeader({ action: 'on-unsubscribe', status: result.status, receiverId: t.sender_id, totalCount: 1, completedCount: 1 });
+      // DIGEST 2.3: the header says the message was processed; the message's own status says what became of the codes.
+      const header = this.envelopes.callbackHeader({ action: 'on-unsubscribe', status: 'succ', receiverId: t.sender_id, totalCount: 1, completedCount: 1 });
       const body = {
         transaction_id: t.transaction_id,
         correlation_id: t.correlation_id,
