@@ -288,6 +288,16 @@ describe('subscribe refusals', () => {
     expect(answer.message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid', subscription_status: [] });
   });
 
+  it('gives no reason code with on-unsubscribe status succ when one code ended and another is unknown', async () => {
+    const { items } = await subscribe([deathsCriteria({ reg_event_type: 'Divorce' })]);
+    const code = items[0].subscriptions[0].code;
+    const answer = await unsubscribe([code, 'SUB-UNKNOWN']);
+    expect(answer.message).toMatchObject({ status: 'succ', subscription_status: [{ code, status: 'unsubscribe' }] });
+    // DIGEST 2.4: an UnSubscribeStatusReasonCode goes with status rjct; the unknown code is still explained.
+    expect(answer.message.status_reason_code).toBeUndefined();
+    expect(answer.message.status_reason_message).toMatch(/SUB-UNKNOWN/);
+  });
+
   it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {
     const crvsTry = await postJson(`${server.url}/social/registry/subscribe`, tokens.crvs, { header: header('subscribe', 'national-crvs'), message: { transaction_id: 't', subscribe_request: [] } });
     expect(crvsTry.status).toBe(403);

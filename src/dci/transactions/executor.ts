@@ -318,7 +318,8 @@ export class TransactionExecutor {
         correlation_id: t.correlation_id,
         timestamp: new Date().toISOString(),
         status: result.status,
-        ...(result.reason ? { status_reason_code: result.reason.code, status_reason_message: result.reason.message } : {}),
+        // A reason code is a refusal's (DIGEST 2.4): with succ (some codes ended, others not) only the explanation.
+        ...(result.reason ? { ...(result.status === 'rjct' ? { status_reason_code: result.reason.code } : {}), status_reason_message: result.reason.message } : {}),
         subscription_status: result.subscription_status,
       };
       const outcome: ItemOutcome = result.status === 'succ' ? { reference_id: t.transaction_id, status: 'succ' } : { reference_id: t.transaction_id, status: 'rjct', status_reason_code: result.reason?.code, status_reason_message: result.reason?.message };
