@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
-import { postJson } from './support/dci.js';
+import { expectSchema, postJson } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
 import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
@@ -218,9 +218,28 @@ describe('subscribe and notify', () => {
       message: { transaction_id: 't-s', txnstatus_request: { reference_id: 'r', txn_type: 'subscribe', attribute_type: 'transaction_id', attribute_value: transactionId } },
     });
     expect(res.status).toBe(200);
-    const status = res.json.message.txnstatus_response.txn_status.search_response[0];
+    // DIGEST 3.7: txn_status of a subscribe is a SubscribeResponse.
+    expectSchema('txn-status-response-envelope.schema.json', res.json);
+    const status = res.json.message.txnstatus_response.txn_status.subscribe_response[0];
     expect(status.reference_id).toBe('s-0');
     expect(['pdng', 'succ']).toContain(status.status);
+  });
+
+  it('shows an unsubscribe transaction in txn status as an UnSubscribeResponse, refused codes with their reason code', async () => {
+    const res = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, {
+      header: header('unsubscribe', 'programme'),
+      message: { transaction_id: 't-u-unknown', timestamp: new Date().toISOString(), subscription_codes: ['SUB-NOPE'] },
+    });
+    expect(res.status).toBe(202);
+    const correlationId = res.json.message.correlation_id;
+    await waitFor(() => receiver.forCorrelation(correlationId).length > 0);
+    const status = await postJson(`${server.url}/social/registry/sync/txn/status`, tokens.programme, {
+      header: header('txn-status', 'programme'),
+      message: { transaction_id: 't-s', txnstatus_request: { reference_id: 'r', txn_type: 'unsubscribe', attribute_type: 'transaction_id', attribute_value: 't-u-unknown' } },
+    });
+    expect(status.status).toBe(200);
+    expectSchema('txn-status-response-envelope.schema.json', status.json);
+    expect(status.json.message.txnstatus_response.txn_status).toMatchObject({ transaction_id: 't-u-unknown', correlation_id: correlationId, status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid' });
   });
 
   it('ends a subscription: no more notifies; a second unsubscribe or an unknown code is refused', async () => {

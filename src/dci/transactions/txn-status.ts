@@ -6,13 +6,23 @@ export interface TxnStatusRequestMessage {
   txnstatus_request: { reference_id: string; txn_type: string; attribute_type: string; attribute_value: string | string[]; locale?: string };
 }
 
+type ItemStatus = Omit<SearchResponseItem, 'data' | 'pagination' | 'status_reason_code'> & { status_reason_code?: string };
+
+interface Ids {
+  transaction_id: string;
+  correlation_id: string;
+}
+
+/** TxnStatusResponse.txn_status (DIGEST 3.7): oneOf SearchResponse, SubscribeResponse, UnSubscribeResponse. */
+type TxnStatus =
+  | (Ids & { search_response: ItemStatus[] })
+  | (Ids & { subscribe_response: ItemStatus[] })
+  | (Ids & Omit<ItemStatus, 'reference_id'>);
+
 export interface TxnStatusResponseMessage {
   transaction_id: string;
   correlation_id: string;
-  txnstatus_response: {
-    txn_type: string;
-    txn_status: { transaction_id: string; correlation_id: string; search_response: Omit<SearchResponseItem, 'data' | 'pagination'>[] };
-  };
+  txnstatus_response: { txn_type: string; txn_status: TxnStatus };
 }
 
 /**
@@ -34,7 +44,7 @@ const asList = (v: string | string[]): string[] => (Array.isArray(v) ? v : [v]);
 const asOne = (v: string | string[]): string | undefined => (Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v);
 
 /** What txn status reports for one request of a stored transaction (DIGEST 3.7): rcvd, pdng, succ or rjct. */
-function itemStatus(row: TransactionRow, referenceId: string): Omit<SearchResponseItem, 'data' | 'pagination'> {
+function itemStatus(row: TransactionRow, referenceId: string): ItemStatus {
   const timestamp = new Date(row.updated_at).toISOString();
   if (row.state === 'received') return { reference_id: referenceId, timestamp, status: 'rcvd', status_reason_message: 'received, not yet processed' };
   const outcome: ItemOutcome | undefined = row.outcome?.find((o) => o.reference_id === referenceId);
@@ -45,9 +55,23 @@ function itemStatus(row: TransactionRow, referenceId: string): Omit<SearchRespon
   }
   if (row.state === 'pending') return { reference_id: referenceId, timestamp, status: 'pdng', status_reason_message: 'processed; the callback is being delivered' };
   if (outcome?.status === 'rjct') {
-    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_code: outcome.status_reason_code as SearchResponseItem['status_reason_code'], status_reason_message: outcome.status_reason_message };
+    return { reference_id: referenceId, timestamp, status: 'rjct', status_reason_code: outcome.status_reason_code, status_reason_message: outcome.status_reason_message };
   }
   return { reference_id: referenceId, timestamp, status: 'succ', status_reason_message: 'result delivered' };
+}
+
+/**
+ * The response of the transaction's kind (DIGEST 3.7): a subscribe's is a SubscribeResponse, an unsubscribe's an
+ * UnSubscribeResponse, whose one status is the message's (DIGEST 3.6). An unknown unsubscribe, with no status to give,
+ * gets the empty SearchResponse DIGEST 3.7 names for an unknown transaction.
+ */
+function txnStatusOf(action: string | undefined, ids: Ids, items: ItemStatus[]): TxnStatus {
+  if (action === 'subscribe') return { ...ids, subscribe_response: items };
+  if (action === 'unsubscribe' && items.length > 0) {
+    const { reference_id: _, ...status } = items[0];
+    return { ...ids, ...status };
+  }
+  return { ...ids, search_response: items };
 }
 
 /** The header options of a txn-on-status answer, sync or async: `rjct` when no transaction matched. */
@@ -77,20 +101,13 @@ export class TxnStatusService {
     const wantedRefs = req.attribute_type === 'reference_id_list' ? new Set(asList(req.attribute_value)) : undefined;
     const items = rows.flatMap((row) => row.reference_ids.filter((ref) => !wantedRefs || wantedRefs.has(ref)).map((ref) => itemStatus(row, ref)));
     const first = rows[0];
+    const ids: Ids = {
+      transaction_id: first?.transaction_id ?? (req.attribute_type === 'transaction_id' ? String(asOne(req.attribute_value) ?? '') : message.transaction_id),
+      correlation_id: first?.correlation_id ?? correlationId,
+    };
     return {
       found: rows.length > 0,
-      message: {
-        transaction_id: message.transaction_id,
-        correlation_id: correlationId,
-        txnstatus_response: {
-          txn_type: req.txn_type,
-          txn_status: {
-            transaction_id: first?.transaction_id ?? (req.attribute_type === 'transaction_id' ? String(asOne(req.attribute_value) ?? '') : message.transaction_id),
-            correlation_id: first?.correlation_id ?? correlationId,
-            search_response: items,
-          },
-        },
-      },
+      message: { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: req.txn_type, txn_status: txnStatusOf(action, ids, items) } },
     };
   }
 
