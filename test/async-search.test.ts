@@ -667,6 +667,14 @@ describe('txn status', () => {
     expect(foreign.message.txnstatus_response.txn_status.search_response).toEqual([]);
   });
 
+  it('emits txn_type in its canonical spelling, however the partner wrote it (SEARCH, subscibe)', async () => {
+    const search = await syncTxnStatus({ txn_type: 'SEARCH', attribute_type: 'transaction_id', attribute_value: 'never-sent' });
+    expect(search.message.txnstatus_response.txn_type).toBe('search');
+    // DIGEST 11.1 #4: SR/IBR std write subscibe; accepted, subscribe emitted.
+    const subscribe = await syncTxnStatus({ txn_type: 'subscibe', attribute_type: 'transaction_id', attribute_value: 'never-sent' });
+    expect(subscribe.message.txnstatus_response.txn_type).toBe('subscribe');
+  });
+
   it('answers for the registry asked: another domain\'s txn status does not know a social search', async () => {
     const [uin] = await someUins(1);
     const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-domain')]);

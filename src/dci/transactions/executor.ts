@@ -10,7 +10,7 @@ import type { SubscriptionService } from '../subscriptions/subscription-service.
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { Transaction } from '../../db/client.js';
 import type { ClaimedTransaction, ItemOutcome, NewDelivery, RequestToAnswer, TransactionStore } from './transaction-store.js';
-import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
+import { canonicalTxnType, txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 import { PollingLoop } from './polling-loop.js';
 import { leadingFit } from '../../db/batcher.js';
 import type { WorkerIdentity } from './worker-identity.js';
@@ -381,7 +381,7 @@ function rejectionCallback(t: RequestToAnswer, reason: string): { action: string
       return { action: 'on-unsubscribe', message: { ...ids, timestamp: new Date().toISOString(), status: 'rjct', status_reason_message: reason.slice(0, 999), subscription_status: [] } };
     case 'txn-status': {
       const txnType = (t.request.message as { txnstatus_request?: { txn_type?: unknown } }).txnstatus_request?.txn_type;
-      return { action: 'txn-on-status', message: { ...ids, txnstatus_response: { txn_type: typeof txnType === 'string' ? txnType : 'search', txn_status: { ...ids, search_response: [] } } } };
+      return { action: 'txn-on-status', message: { ...ids, txnstatus_response: { txn_type: canonicalTxnType(txnType), txn_status: { ...ids, search_response: [] } } } };
     }
     default:
       return undefined;

@@ -15,7 +15,7 @@ import { documentDciEndpoint } from '../../ops/openapi.js';
 import { CallbackTargetRejection, checkCallbackUrl } from './callback-target.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { TransactionStore } from './transaction-store.js';
-import { txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
+import { canonicalTxnType, txnOnStatusHeader, type TxnStatusRequestMessage, type TxnStatusService } from './txn-status.js';
 
 const validateSearchEnvelope = inputValidator('sync-search-request.schema.json');
 const validateTxnStatusEnvelope = inputValidator('txn-status-request-envelope.schema.json');
@@ -240,7 +240,7 @@ export function registerAsyncRoutes(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDe
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
       const reply = { action: 'txn-on-status', receiverId: header.sender_id, totalCount: 1 };
-      const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: message.txnstatus_request.txn_type, txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
+      const empty = { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: canonicalTxnType(message.txnstatus_request.txn_type), txn_status: { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] } } };
       return jsonText(c, await deps.envelopes.rejectionTextFor(c.get('partner'), e, reply, empty));
     }
     const { found, message: answer } = await deps.txnStatus.answer(deps.domain, c.get('auth').partnerId, message, correlationId);

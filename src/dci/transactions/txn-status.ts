@@ -40,6 +40,14 @@ const ACTION_OF_TXN_TYPE: Record<string, string> = {
   receipt: 'receipt',
 };
 
+/**
+ * `txn_type` as we emit it: the stored action's name (DIGEST 11.1 #4: emit `subscribe`, accept `subscibe`; 3.7: the
+ * request's value), whatever the spelling or case the partner wrote; a type we do not know answers as a search.
+ */
+export function canonicalTxnType(txnType: unknown): string {
+  return (typeof txnType === 'string' && ACTION_OF_TXN_TYPE[txnType.toLowerCase()]) || 'search';
+}
+
 const asList = (v: string | string[]): string[] => (Array.isArray(v) ? v : [v]);
 const asOne = (v: string | string[]): string | undefined => (Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v);
 
@@ -107,7 +115,7 @@ export class TxnStatusService {
     };
     return {
       found: rows.length > 0,
-      message: { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: req.txn_type, txn_status: txnStatusOf(action, ids, items) } },
+      message: { transaction_id: message.transaction_id, correlation_id: correlationId, txnstatus_response: { txn_type: canonicalTxnType(req.txn_type), txn_status: txnStatusOf(action, ids, items) } },
     };
   }
 
