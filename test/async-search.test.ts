@@ -675,6 +675,11 @@ describe('txn status', () => {
     expect(subscribe.message.txnstatus_response.txn_type).toBe('subscribe');
   });
 
+  it('names no transaction_id longer than TransactionId allows (99) in txn_status when asked about a longer one', async () => {
+    const res = await syncTxnStatus({ attribute_type: 'transaction_id', attribute_value: 'x'.repeat(150) });
+    expect(res.message.txnstatus_response.txn_status.transaction_id.length).toBeLessThanOrEqual(99);
+  });
+
   it('answers for the registry asked: another domain\'s txn status does not know a social search', async () => {
     const [uin] = await someUins(1);
     const envelope = asyncEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'status-domain')]);

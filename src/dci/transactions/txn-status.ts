@@ -110,7 +110,8 @@ export class TxnStatusService {
     const items = rows.flatMap((row) => row.reference_ids.filter((ref) => !wantedRefs || wantedRefs.has(ref)).map((ref) => itemStatus(row, ref)));
     const first = rows[0];
     const ids: Ids = {
-      transaction_id: first?.transaction_id ?? (req.attribute_type === 'transaction_id' ? String(asOne(req.attribute_value) ?? '') : message.transaction_id),
+      // TransactionId is at most 99 characters (DIGEST 2.5); an attribute_value naming no transaction may be longer.
+      transaction_id: first?.transaction_id ?? (req.attribute_type === 'transaction_id' ? String(asOne(req.attribute_value) ?? '').slice(0, 99) : message.transaction_id),
       correlation_id: first?.correlation_id ?? correlationId,
     };
     return {
