@@ -204,7 +204,8 @@ describe('one change, one notify per record', () => {
     await sleep(1_000);
     const items = notifiesFor(code).flatMap((n) => n.body.message.notify_event);
     const aboutChild = items.filter((i: any) => JSON.stringify(i.data.reg_records).includes('B-2026-LIFECYCLE-1'));
-    expect(aboutChild.map((i: any) => i.data.reg_event_type)).toEqual(['REGISTER']);
+    // Named by the event reported (the birth, the change's first event), not by the subscriber's REGISTER.
+    expect(aboutChild.map((i: any) => i.data.reg_event_type)).toEqual(['spdci-common:RegistryEventType:LiveBirth']);
   });
 
   it('notifies a household subscriber of DATA_MODIFICATION once of a death that changed the household three ways', async () => {

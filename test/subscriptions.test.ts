@@ -408,5 +408,7 @@ describe('durability', () => {
     });
     const [notify] = await waitFor(() => notifiesFor(code).length > 0 && notifiesFor(code));
     expect(notify.body.message.notify_event[0].data.reg_records.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
+    // Subscribed as DEATH_REGISTERED: notified in the prefixed CamelCase form (DIGEST 5, 10.2).
+    expect(notify.body.message.notify_event[0].data.reg_event_type).toBe('spdci-common:RegistryEventType:Death');
   });
 });

@@ -33,6 +33,26 @@ const COVERS: Record<string, readonly string[]> = {
   memberremoved: ['member_removed'],
 };
 
+/**
+ * reg_event_type of a notify: the registry event it reports, in the prefixed CamelCase form (DIGEST 5, 10.2), whatever
+ * spelling the subscriber used. The spec's names where it has one (SR NewHouseHoldMember, DR DisabledPerson).
+ */
+const EMITTED: Record<string, string> = {
+  live_birth: 'LiveBirth',
+  death: 'Death',
+  marriage: 'Marriage',
+  divorce: 'Divorce',
+  member_added: 'NewHouseHoldMember',
+  enrolment: 'Enrollment',
+  enrolment_status_changed: 'EnrollmentStatusChange',
+  disability_assessed: 'DisabledPerson',
+};
+
+export function notifiedEventType(eventType: string): string {
+  const name = EMITTED[eventType] ?? eventType.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  return `spdci-common:RegistryEventType:${name}`;
+}
+
 export function eventTypesOf(regEventType: unknown): readonly string[] | undefined {
   if (typeof regEventType !== 'string') return undefined;
   return COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()];

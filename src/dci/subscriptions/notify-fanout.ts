@@ -13,7 +13,7 @@ import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
 import { PollingLoop } from '../transactions/polling-loop.js';
-import { nextBatchAt } from './event-types.js';
+import { nextBatchAt, notifiedEventType } from './event-types.js';
 
 type Tx = Pick<Database, 'query' | 'run'>;
 
@@ -323,7 +323,7 @@ export class NotifyFanout {
       items.push({
         reference_id: event.event_id,
         timestamp: new Date(event.recorded_at).toISOString(),
-        data: { version: '1.0.0', reg_type: plan.regType, reg_event_type: sub.reg_event_type, reg_record_type: plan.recordType, reg_records: project ? project(record) : record },
+        data: { version: '1.0.0', reg_type: plan.regType, reg_event_type: notifiedEventType(event.event_type), reg_record_type: plan.recordType, reg_records: project ? project(record) : record },
       });
     }
     if (items.length === 0) return undefined;

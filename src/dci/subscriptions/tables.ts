@@ -14,7 +14,7 @@ export const subscriptions = pgTable(
     domain: text('domain').notNull(),
     partnerId: text('partner_id').notNull(),
     referenceId: text('reference_id').notNull(),
-    /** Our event types (death, live_birth, ...), and the type as the partner wrote it, echoed in notifies. */
+    /** Our event types (death, live_birth, ...), and the type as the partner wrote it (notifies name the event reported). */
     eventTypes: text('event_types').array().notNull(),
     regEventType: text('reg_event_type').notNull(),
     /** Group | Member | Person */
