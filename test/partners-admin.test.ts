@@ -16,11 +16,14 @@ import { openTestDatabase, startTestServer, type TestServer } from './support/se
 let db: Database;
 let server: TestServer;
 let admin: string;
+/** The servers' signing key: a second server process over the same database takes the first one's tokens. */
+let signingKey: SigningKey;
 const dir = mkdtempSync(join(tmpdir(), 'dci-partners-'));
 
 beforeAll(async () => {
   db = await openTestDatabase();
-  server = await startTestServer({}, { db, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+  signingKey = await generateSigningKey();
+  server = await startTestServer({}, { db, signingKey, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
   admin = await server.token({ clientId: 'ops', secret: 'ops-secret-123' });
 });
 afterAll(async () => {
@@ -118,6 +121,49 @@ describe('partners admin API', () => {
     expect((await tokenFor('short-lived', 'short-lived-secret')).status).toBe(401);
     expect((await call('GET', '/admin/partners/short-lived')).status).toBe(404);
     expect((await call('GET', '/admin/audit?partner_id=ops')).json.items[0]).toMatchObject({ action: 'partner.remove', record_ids: ['short-lived'] });
+  });
+
+  it('does not bring back the tokens of a partner removed and added again, nor those of its old secret', async () => {
+    const entry = (secret: string) => ({ secret, scopes: ['admin'], signature: 'off' });
+    expect((await call('PUT', '/admin/partners/leaky', entry('leaky-old-secret-1'))).status).toBe(201);
+    const leaked = (await tokenFor('leaky', 'leaky-old-secret-1')).json.access_token;
+    expect((await call('GET', '/admin/queues', undefined, leaked)).status).toBe(200);
+    expect((await call('DELETE', '/admin/partners/leaky')).status).toBe(204);
+    expect((await call('PUT', '/admin/partners/leaky', entry('leaky-new-secret-2'))).status).toBe(201);
+    const refused = await call('GET', '/admin/queues', undefined, leaked);
+    expect(refused.status, 'the token issued before the removal').toBe(401);
+    expect(refused.json.detail).toMatch(/invalid or expired token/);
+
+    // Replaced with a new secret, within the second the token was issued in (a token's iat counts whole seconds).
+    const before = (await tokenFor('leaky', 'leaky-new-secret-2')).json.access_token;
+    expect((await call('PUT', '/admin/partners/leaky', entry('leaky-third-secret-3'))).status).toBe(200);
+    const after = (await tokenFor('leaky', 'leaky-third-secret-3')).json.access_token;
+    expect((await call('GET', '/admin/queues', undefined, before)).status, 'the token of the old secret').toBe(401);
+    expect((await call('GET', '/admin/queues', undefined, after)).status, 'the token of the new secret').toBe(200);
+
+    // Replaced with the same secret (given again in clear, or as its hash): its tokens stay valid.
+    expect((await call('PUT', '/admin/partners/leaky', { ...entry('leaky-third-secret-3'), scopes: ['admin', 'dr:registry.assess'] })).status).toBe(200);
+    expect((await call('GET', '/admin/queues', undefined, after)).status).toBe(200);
+    const [{ hash }] = await db.query<{ hash: string }>(`select settings->>'secretHash' as hash from partners where id = 'leaky'`);
+    expect((await call('PUT', '/admin/partners/leaky', { secret_hash: hash, scopes: ['admin'], signature: 'off' })).status).toBe(200);
+    expect((await call('GET', '/admin/queues', undefined, after)).status).toBe(200);
+  });
+
+  it('takes at once, in another server process, a token issued under a secret given since that process read the partners', async () => {
+    const entry = (secret: string) => ({ secret, scopes: ['admin'], signature: 'off' });
+    expect((await call('PUT', '/admin/partners/two-sites', entry('two-sites-secret-1'))).status).toBe(201);
+    const other = await startTestServer({}, { db, signingKey, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+    try {
+      const queues = (token: string) => fetch(`${other.url}/admin/queues`, { headers: { authorization: `Bearer ${token}` } });
+      const old = (await tokenFor('two-sites', 'two-sites-secret-1')).json.access_token;
+      expect((await queues(old)).status).toBe(200);
+      expect((await call('PUT', '/admin/partners/two-sites', entry('two-sites-secret-2'))).status).toBe(200);
+      const fresh = (await tokenFor('two-sites', 'two-sites-secret-2')).json.access_token;
+      expect((await queues(fresh)).status, 'the new token, within the 5 s the other process takes to reload').toBe(200);
+      expect((await queues(old)).status, 'the old token').toBe(401);
+    } finally {
+      await other.close();
+    }
   });
 
   it('removes an operator: its live token opens no admin route and no REST route at once', async () => {

@@ -102,8 +102,11 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
       }
       if (deps.production && parsed.data.secret !== undefined) throw new DciError(400, 'err.request.bad', 'give secret_hash in production, not secret');
       const actorId = c.get('auth').partnerId;
-      const outcome = await deps.partners.put(await partnerFromEntry(parsed.data), (tx, made) =>
-        deps.audit.changedWithin(tx, { actorId, domain: 'admin', action: made === 'created' ? 'partner.create' : 'partner.replace', recordIds: [id] }),
+      const outcome = await deps.partners.put(
+        await partnerFromEntry(parsed.data),
+        (tx, made) =>
+          deps.audit.changedWithin(tx, { actorId, domain: 'admin', action: made === 'created' ? 'partner.create' : 'partner.replace', recordIds: [id] }),
+        parsed.data.secret,
       );
       if (outcome === 'conflict') throw new DciError(409, 'err.request.bad', `partner ${id} is managed by PARTNERS_FILE or the configuration, not by this API`);
       c.get('log').info({ partner: id, operator: actorId, outcome }, 'partner saved');

@@ -17,6 +17,14 @@ export interface Partner {
   readonly scopes: readonly string[];
   /** `scrypt$<salt b64>$<hash b64>` */
   readonly secretHash: string;
+  /**
+   * When its current secret was set through the admin API, in microseconds since the epoch by the database's clock:
+   * on adding the partner and whenever its secret changes. A token carries the moment it was issued under and stops
+   * working when it is no longer the partner's: removing a partner and adding it back, or giving it a new secret, ends
+   * its older tokens. (Their `iat` could not tell: it counts whole seconds, and a token issued in the second of the
+   * change may be older or newer than it.)
+   */
+  readonly credentialsSince?: number;
   /** Where and how we may call this partner back; a partner without it gets no async service. */
   readonly callbacks?: CallbackSettings;
   /** Must its messages be signed (required), may they (optional: a signature present must verify), or not checked. */
@@ -243,24 +251,37 @@ export class PartnerDirectory {
    * Adds or replaces an API-managed partner; `conflict` when the id belongs to a partner managed elsewhere (its file
    * or configuration would overwrite any change at the next start).
    */
-  async put(partner: Partner, audit: (tx: Transaction, outcome: 'created' | 'replaced') => Promise<void>): Promise<'created' | 'replaced' | 'conflict'> {
-    const outcome = await this.db.transaction(async (tx) => {
-      const [existing] = await tx.query<{ source: PartnerSource }>('select source from partners where id = $1 for update', [partner.id]);
+  async put(
+    partner: Partner,
+    audit: (tx: Transaction, outcome: 'created' | 'replaced') => Promise<void>,
+    /** The secret in clear when it was given so: its hash is salted anew, so only the secret tells whether it changed. */
+    secret?: string,
+  ): Promise<'created' | 'replaced' | 'conflict'> {
+    const saved = await this.db.transaction(async (tx) => {
+      const [existing] = await tx.query<{ source: PartnerSource; settings: Omit<Partner, 'id'> }>('select source, settings from partners where id = $1 for update', [partner.id]);
       if (existing && existing.source !== 'api') return 'conflict' as const;
+      const held = existing?.settings;
+      const sameSecret = !!held?.secretHash && (secret === undefined ? partner.secretHash === held.secretHash : await secretMatches(secret, held.secretHash));
+      let stored: Partner;
+      if (sameSecret) {
+        stored = { ...partner, secretHash: held.secretHash, credentialsSince: held.credentialsSince };
+      } else {
+        const [{ since }] = await tx.query<{ since: number }>(`select floor(extract(epoch from clock_timestamp()) * 1000000)::float8 as since`);
+        stored = { ...partner, credentialsSince: since };
+      }
       await tx.query(
         `insert into partners (id, source, settings) values ($1, 'api', $2::jsonb)
          on conflict (id) do update set settings = excluded.settings, updated_at = now()`,
-        [partner.id, JSON.stringify(settingsOf(partner))],
+        [partner.id, JSON.stringify(settingsOf(stored))],
       );
       const outcome = existing ? ('replaced' as const) : ('created' as const);
       await audit(tx, outcome);
-      return outcome;
+      return { outcome, stored };
     });
-    if (outcome !== 'conflict') {
-      this.changes++;
-      this.byId.set(partner.id, partner);
-    }
-    return outcome;
+    if (saved === 'conflict') return saved;
+    this.changes++;
+    this.byId.set(partner.id, saved.stored);
+    return saved.outcome;
   }
 
   /** Removes an API-managed partner: its tokens stop working at once here, within REFRESH_MS elsewhere. */

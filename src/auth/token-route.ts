@@ -83,7 +83,7 @@ export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDi
     if (!partner) return oauthError(c, 401, 'invalid_client', 'unknown client or wrong secret', !!basic);
     const granted = grantScopes(parseScopeParam(params.scope), partner.scopes);
     if (!granted) return oauthError(c, 400, 'invalid_scope', 'a requested scope is not granted to this client');
-    const { token, expiresIn } = await tokens.issue(partner.id, granted);
+    const { token, expiresIn } = await tokens.issue(partner, granted);
     c.header('cache-control', 'no-store');
     c.header('pragma', 'no-cache');
     return c.json({ access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope: granted.join(' ') });

@@ -10,11 +10,15 @@ export interface AccessClaims {
   readonly jti: string;
   /** Unix seconds. */
   readonly exp: number;
+  /** The partner's credentialsSince when the token was issued. */
+  readonly credentialsSince?: number;
 }
 
 /** Who tokens are issued to: the registered partners, as they are now. */
 export interface TokenHolders {
   get(id: string): Partner | undefined;
+  /** Reads the partners again if another process changed them. */
+  refresh(): Promise<void>;
 }
 
 /**
@@ -34,12 +38,12 @@ export class AccessTokens {
     private readonly holders: TokenHolders,
   ) {}
 
-  async issue(partnerId: string, scopes: readonly string[]): Promise<{ token: string; expiresIn: number }> {
-    const token = await new SignJWT({ scope: scopes.join(' ') })
+  async issue(partner: Partner, scopes: readonly string[]): Promise<{ token: string; expiresIn: number }> {
+    const token = await new SignJWT({ scope: scopes.join(' '), ...(partner.credentialsSince === undefined ? {} : { csince: partner.credentialsSince }) })
       .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setAudience(this.issuer)
-      .setSubject(partnerId)
+      .setSubject(partner.id)
       .setJti(randomUUID())
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
@@ -49,13 +53,20 @@ export class AccessTokens {
 
   /**
    * The token's claims and its partner as registered now, or undefined when the token is malformed, forged, expired,
-   * not ours, or its partner is no longer registered. Its scopes are those its partner still holds: a partner removed
-   * or narrowed through the admin API loses what it lost at once, whatever its tokens say.
+   * not ours, or its partner is no longer registered or was issued it under a secret it no longer holds. Its scopes
+   * are those its partner still holds: a partner removed or narrowed through the admin API loses what it lost at once,
+   * whatever its tokens say.
    */
   async verify(token: string): Promise<{ claims: AccessClaims; partner: Partner } | undefined> {
     const claims = await this.verifiedClaims(token);
-    const partner = claims && this.holders.get(claims.partnerId);
-    if (!claims || !partner) return undefined;
+    let partner = claims && this.holders.get(claims.partnerId);
+    if (claims && partner && (claims.credentialsSince ?? 0) > (partner.credentialsSince ?? 0)) {
+      // Issued under a secret set since this process last read the partners (by another process): read them now
+      // rather than refuse a good token until the next reload.
+      await this.holders.refresh();
+      partner = this.holders.get(claims.partnerId);
+    }
+    if (!claims || !partner || claims.credentialsSince !== partner.credentialsSince) return undefined;
     const scopes = claims.scopes.filter((s) => partner.scopes.some((h) => covers(h, s)));
     return { claims: scopes.length === claims.scopes.length ? claims : { ...claims, scopes }, partner };
   }
@@ -81,6 +92,7 @@ export class AccessTokens {
         scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
         jti: payload.jti,
         exp: payload.exp,
+        credentialsSince: typeof payload.csince === 'number' ? payload.csince : undefined,
       };
       if (this.cache.size >= AccessTokens.CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(token, claims);
