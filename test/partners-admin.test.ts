@@ -1,9 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/auth/partners.js';
 import type { Database } from '../src/db/client.js';
 import { generateSigningKey, type SigningKey } from '../src/dci/signing/keys.js';
 import { EnvelopeSigner } from '../src/dci/signing/signer.js';
@@ -55,6 +57,9 @@ const searchByHousehold = (token: string, senderId: string) =>
     token,
     searchEnvelope([searchItem({ query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { poverty_score: { $gte: 0 } } } } } })], { sender_id: senderId }),
   );
+
+/** A key pair as JWK tools export it, the private `d` beside the public `x`. */
+const privateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
 
 const NEW_PARTNER = {
   secret: 'programme-secret-1',
@@ -265,6 +270,7 @@ describe('partners admin API', () => {
       ['checked signatures without keys', { ...NEW_PARTNER, signature: 'required' }, /jwks/],
       ['bad signature format', { ...NEW_PARTNER, signature_format: 'xml-dsig' }, /signature_format/],
       ['another id in the body', { ...NEW_PARTNER, id: 'someone-else' }, /path id/],
+      ['a private key in jwks', { ...NEW_PARTNER, signature: 'required', jwks: { keys: [{ ...privateJwk, kid: 'k1', use: 'sig' }] } }, /jwks\.keys\.0: .*public keys only/],
       ['not an object', ['a'], /.+/],
     ];
     for (const [name, body, detail] of cases) {
@@ -292,6 +298,14 @@ describe('partners admin API', () => {
       expect(res.json.detail, name).toMatch(detail);
     }
     expect((await call('GET', '/admin/partners/bad-one')).status).toBe(404);
+  });
+
+  it('never shows the private part of a key stored in a partner\'s inline jwks before such keys were refused', async () => {
+    const settings = { scopes: ['social:registry.search'], secretHash: await hashSecret('keyed-secret-123'), signature: 'required', signatureFormat: 'dci', jwks: { keys: [{ ...privateJwk, kid: 'k1' }] } };
+    await db.query(`insert into partners (id, source, settings) values ('keyed', 'api', $1::jsonb)`, [JSON.stringify(settings)]);
+    const one = await call('GET', '/admin/partners/keyed');
+    expect(one.json.jwks).toEqual({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: privateJwk.x, kid: 'k1' }] });
+    expect((await call('GET', '/admin/partners')).text).not.toContain(privateJwk.d);
   });
 
   it('leaves partners managed elsewhere alone (409), and answers 404, 401 and 403 as it should', async () => {

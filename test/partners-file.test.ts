@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ function file(content: unknown): string {
   return path;
 }
 
+/** A key pair as JWK tools export it, the private `d` beside the public `x`. */
+const privateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
 const base = { id: 'spmis-1', secret: 'a-long-enough-secret', scopes: ['social:registry.search'], signature: 'off' };
 
 describe('PARTNERS_FILE', () => {
@@ -67,6 +70,8 @@ describe('PARTNERS_FILE', () => {
     ['an unknown member', [{ ...base, scope: 'typo' }], /scope/],
     ['a bad signature policy', [{ ...base, signature: 'sometimes' }], /signature/],
     ['no scopes', [{ ...base, scopes: [] }], /scopes/],
+    ['a private key in jwks', [{ ...base, signature: 'required', jwks: { keys: [{ ...privateJwk, kid: 'k1' }] } }], /jwks\.keys\.0: .*public keys only/],
+    ['a symmetric key in jwks', [{ ...base, signature: 'required', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ', kid: 'k1' }] } }], /public keys only/],
   ])('refuses a file with %s', async (_name, content, message) => {
     await expect(loadPartnersFile(file(content), { production: false })).rejects.toThrow(message);
   });

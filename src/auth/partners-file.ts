@@ -5,6 +5,24 @@ import { normalizeScopes } from './scopes.js';
 
 export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
+/** The members of a JWK that hold a private or symmetric key (RFC 7518 6.2.2, 6.3.2, 6.4.1). */
+const SECRET_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** A JWK without its private or symmetric members. */
+const publicJwk = (key: Record<string, unknown>) => Object.fromEntries(Object.entries(key).filter(([m]) => !SECRET_JWK_MEMBERS.includes(m)));
+
+/**
+ * A partner's keys: public ones only. A key pair pasted whole (as many JWK tools export it) would sit in the database
+ * and come back in every admin answer; the partner's private key is its own.
+ */
+const PublicJwks = z.object({
+  keys: z.array(
+    z
+      .record(z.string(), z.unknown())
+      .refine((key) => !SECRET_JWK_MEMBERS.some((m) => m in key), `a partner's jwks holds its public keys only: leave out ${SECRET_JWK_MEMBERS.join(', ')}`),
+  ),
+});
+
 /** How we authenticate to another system (a partner's callbacks, an upstream registry): a fixed token or OAuth2 client credentials. */
 export const PeerAuthEntry = z.union([
   z.object({ bearer_token: z.string().min(1) }).strict(),
@@ -20,7 +38,7 @@ export const PartnerEntry = z
     scopes: z.array(z.string().min(1)).min(1),
     signature: z.enum(['required', 'optional', 'off']).default('required'),
     signature_format: z.enum(['dci', 'jws-detached']).default('dci'),
-    jwks: Jwks.optional(),
+    jwks: PublicJwks.optional(),
     jwks_uri: z.string().url().optional(),
     callback_origins: z.array(z.string().min(1)).optional(),
     callback_base_url: z.string().url().optional(),
@@ -112,7 +130,8 @@ export function partnerEntryView(p: Partner) {
     scopes: [...p.scopes],
     signature: p.signature,
     signature_format: p.signatureFormat,
-    jwks: p.jwks,
+    // Keys stored before private ones were refused.
+    jwks: p.jwks ? { keys: p.jwks.keys.map(publicJwk) } : undefined,
     jwks_uri: p.jwksUri,
     callback_origins: p.callbacks ? [...p.callbacks.origins] : undefined,
     callback_base_url: p.callbacks?.baseUrl,
