@@ -172,6 +172,27 @@ describe('unsubscribe', () => {
     );
     expect(withdrawn).toEqual([{ state: 'gone', last_error: 'the subscription ended' }]);
   });
+
+  it('does not let an operator replay a notify withdrawn by unsubscribe (409): the partner hears nothing after on-unsubscribe', async () => {
+    const code = await subscribe(deaths({ reg_event_type: 'DEATH' }));
+    let failing = true;
+    receiver.respondWith((req: ReceivedRequest) => (req.body?.header?.action === 'notify' && failing ? { status: 503 } : CallbackReceiver.ack(req)));
+    await reportDeath(server.url, (await someone()).uin);
+    await waitFor(() => notifiesFor(code).length > 0); // the subscriber is briefly down
+    expect((await unsubscribe([code])).body.message).toMatchObject({ status: 'succ' });
+    const unsubscribedAt = Date.now();
+    failing = false;
+    const [withdrawn] = await db.query<{ id: number }>(`select d.id from callback_deliveries d join subscriptions s on s.id = d.subscription_id where s.code = $1`, [code]);
+
+    // An operator going through the "gone" list replays it.
+    const replay = await fetch(`${server.url}/admin/deliveries/${withdrawn.id}/replay`, { method: 'POST', headers: { authorization: `Bearer ${tokens.ops}` } });
+    expect(replay.status).toBe(409);
+    expect(((await replay.json()) as { detail: string }).detail).toMatch(/its subscription has ended/);
+    const delivery = (await (await fetch(`${server.url}/admin/deliveries/${withdrawn.id}`, { headers: { authorization: `Bearer ${tokens.ops}` } })).json()) as { state: string };
+    expect(delivery.state).toBe('gone');
+    await sleep(1_000);
+    expect(notifiesFor(code).filter((r) => r.at > unsubscribedAt), 'notifies received after on-unsubscribe').toHaveLength(0);
+  });
 });
 
 describe('scope', () => {

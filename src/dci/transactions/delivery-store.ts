@@ -194,11 +194,22 @@ export class DeliveryStore {
   /**
    * Puts a dead-lettered (or gone) delivery back in the queue, due now, with a fresh horizon; its transaction is
    * pending again until it is delivered, unless it was never executed (no outcome): the replayed callback is then the
-   * one telling its partner so, and the request stays failed. Undefined when there is no such delivery in a final
-   * failed state.
+   * one telling its partner so, and the request stays failed. A notify of a subscription that has ended is not put
+   * back: its partner was told on unsubscribe that nothing more would come.
    */
-  async replay(id: number, horizonSeconds: number): Promise<DeliveryRow | undefined> {
+  async replay(
+    id: number,
+    horizonSeconds: number,
+  ): Promise<{ replayed: DeliveryRow } | { refused: 'missing' | 'not-failed' | 'subscription-ended'; state?: DeliveryState }> {
     return this.db.transaction(async (tx) => {
+      const [found] = await tx.query<{ state: DeliveryState; subscription_id: number | null }>('select state, subscription_id from callback_deliveries where id = $1', [id]);
+      if (!found) return { refused: 'missing' as const };
+      if (found.state !== 'dead' && found.state !== 'gone') return { refused: 'not-failed' as const, state: found.state };
+      if (found.subscription_id !== null) {
+        // Shared: an unsubscribe (which locks the row for update) waits for this replay and withdraws the notify again.
+        const [subscription] = await tx.query<{ status: string }>('select status from subscriptions where id = $1 for share', [found.subscription_id]);
+        if (subscription?.status !== 'subscribe') return { refused: 'subscription-ended' as const, state: found.state };
+      }
       const [row] = await tx.query<DeliveryRow>(
         `update callback_deliveries set state = 'pending', next_attempt_at = now(), give_up_at = now() + $2 * interval '1 second',
            lease_owner = null, lease_until = null
@@ -206,10 +217,11 @@ export class DeliveryStore {
          returning ${DELIVERY_COLUMNS}`,
         [id, horizonSeconds],
       );
-      if (row?.transaction_id) {
+      if (!row) return { refused: 'not-failed' as const, state: found.state };
+      if (row.transaction_id) {
         await tx.query(`update dci_transactions set state = 'pending', updated_at = now() where id = $1 and state in ('failed', 'delivered') and outcome is not null`, [row.transaction_id]);
       }
-      return row;
+      return { replayed: row };
     });
   }
 

@@ -202,20 +202,21 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       responses: {
         200: { description: 'The delivery, pending again', content: { 'application/json': { schema: Delivery } } },
         404: problem('No such delivery'),
-        409: problem('The delivery is not dead or gone'),
+        409: problem('The delivery is not dead or gone, or is a notify of a subscription that has ended'),
         ...adminProblems,
       },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const replayed = await deps.deliveries.replay(id, deps.horizonSeconds);
-      if (replayed) {
-        c.get('log').info({ delivery: id, operator: c.get('auth').partnerId }, 'dead-lettered callback replayed');
-        return c.json(deliveryView(replayed), 200);
+      const actorId = c.get('auth').partnerId;
+      const result = await deps.deliveries.replay(id, deps.horizonSeconds);
+      if ('replayed' in result) {
+        c.get('log').info({ delivery: id, operator: actorId }, 'dead-lettered callback replayed');
+        return c.json(deliveryView(result.replayed), 200);
       }
-      const row = await deps.deliveries.get(id);
-      if (!row) throw new DciError(404, 'err.request.not_found', `no delivery ${id}`);
-      throw new DciError(409, 'err.request.bad', `delivery ${id} is ${row.state}; only dead or gone deliveries are replayed`);
+      if (result.refused === 'missing') throw new DciError(404, 'err.request.not_found', `no delivery ${id}`);
+      if (result.refused === 'subscription-ended') throw new DciError(409, 'err.request.bad', `delivery ${id} is a notify and its subscription has ended; it is not sent again`);
+      throw new DciError(409, 'err.request.bad', `delivery ${id} is ${result.state}; only dead or gone deliveries are replayed`);
     },
   );
 
