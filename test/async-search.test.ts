@@ -365,6 +365,8 @@ describe('async search: delivery failures', () => {
       const replay = await admin(`/admin/deliveries/${dead.id}/replay`, { method: 'POST' });
       expect(replay.status).toBe(200);
       expect(((await replay.json()) as any).state).toBe('pending');
+      const audit = (await (await admin('/admin/audit?partner_id=ops')).json()) as { items: any[] };
+      expect(audit.items[0], 'the replay in the audit log').toMatchObject({ event: 'change', partner_id: 'ops', domain: 'admin', action: 'delivery.replay', record_ids: [String(dead.id)] });
       await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000, 'delivered after replay');
       expect((await deliveryOf(correlationId)).state).toBe('delivered');
 

@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client.js';
+import type { Database, Transaction } from '../../db/client.js';
 import { STALE_LEASE } from './worker-identity.js';
 import { UPSTREAM_ANSWER_RELAYED_OR_NONE } from './outbound-store.js';
 import { newestFirstPage } from '../../db/pages.js';
@@ -195,11 +195,13 @@ export class DeliveryStore {
    * Puts a dead-lettered (or gone) delivery back in the queue, due now, with a fresh horizon; its transaction is
    * pending again until it is delivered, unless it was never executed (no outcome): the replayed callback is then the
    * one telling its partner so, and the request stays failed. A notify of a subscription that has ended is not put
-   * back: its partner was told on unsubscribe that nothing more would come.
+   * back: its partner was told on unsubscribe that nothing more would come. `audit` records the replay in its
+   * transaction.
    */
   async replay(
     id: number,
     horizonSeconds: number,
+    audit: (tx: Transaction) => Promise<void>,
   ): Promise<{ replayed: DeliveryRow } | { refused: 'missing' | 'not-failed' | 'subscription-ended'; state?: DeliveryState }> {
     return this.db.transaction(async (tx) => {
       const [found] = await tx.query<{ state: DeliveryState; subscription_id: number | null }>('select state, subscription_id from callback_deliveries where id = $1', [id]);
@@ -221,6 +223,7 @@ export class DeliveryStore {
       if (row.transaction_id) {
         await tx.query(`update dci_transactions set state = 'pending', updated_at = now() where id = $1 and state in ('failed', 'delivered') and outcome is not null`, [row.transaction_id]);
       }
+      await audit(tx);
       return { replayed: row };
     });
   }

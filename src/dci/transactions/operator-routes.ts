@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AuditLog } from '../../audit/audit-log.js';
 import { requireAdmin } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
@@ -97,9 +98,9 @@ function deliveryView(r: DeliveryRow) {
 
 /**
  * The operators' view of the async protocol (REST, not DCI): transactions, callback deliveries with their attempts,
- * and replay of dead letters. Every route needs the `admin` scope.
+ * and replay of dead letters (audited). Every route needs the `admin` scope.
  */
-export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: AccessTokens; transactions: TransactionStore; deliveries: DeliveryStore; horizonSeconds: number }): void {
+export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: AccessTokens; transactions: TransactionStore; deliveries: DeliveryStore; audit: AuditLog; horizonSeconds: number }): void {
   app.use('/admin/*', requireAdmin(deps.tokens));
   const tags = ['Operations: async transactions'];
   const security = [{ bearerAuth: [] }];
@@ -209,7 +210,9 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
     async (c) => {
       const { id } = c.req.valid('param');
       const actorId = c.get('auth').partnerId;
-      const result = await deps.deliveries.replay(id, deps.horizonSeconds);
+      const result = await deps.deliveries.replay(id, deps.horizonSeconds, (tx) =>
+        deps.audit.changedWithin(tx, { actorId, domain: 'admin', action: 'delivery.replay', recordIds: [String(id)] }),
+      );
       if ('replayed' in result) {
         c.get('log').info({ delivery: id, operator: actorId }, 'dead-lettered callback replayed');
         return c.json(deliveryView(result.replayed), 200);
