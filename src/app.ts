@@ -78,7 +78,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   });
   app.use('*', requestContext(deps.logger));
-  app.use('/admin/*', restJsonBodies(deps.config.MAX_BODY_BYTES));
+  const restBodies = restJsonBodies(deps.config.MAX_BODY_BYTES);
+  app.use('/admin/*', restBodies);
+  app.use('/dr/assessments', restBodies);
   app.onError(handleError);
   app.notFound(handleNotFound);
 

@@ -256,6 +256,25 @@ describe('assessments', () => {
     const tomorrow = await assess({ ...base, person: { identifier_type: 'UIN', identifier_value: other.uin }, assessment_date: day(1) });
     expect(tomorrow.status, tomorrow.text).toBe(201);
   });
+
+  it('refuses bodies no other route takes either: over MAX_BODY_BYTES (413), a U+0000, a lone surrogate, nested thousands deep (400)', async () => {
+    const person = await personWithoutRecord();
+    const base = { person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 'Approved', assessment_date: '2026-10-01', assessor: 'Dr. A' };
+    const deep = JSON.stringify({ ...base, notes: '__DEEP__' }).replace('"__DEEP__"', '['.repeat(50_000) + ']'.repeat(50_000));
+    for (const [name, body, status, why] of [
+      ['over MAX_BODY_BYTES', JSON.stringify({ ...base, notes: 'x'.repeat(4_000_000) }), 413, /exceeds 1048576 bytes/],
+      ['a U+0000', JSON.stringify({ ...base, assessor: 'Dr.\u0000A' }), 400, /U\+0000/],
+      ['a lone surrogate', JSON.stringify(base).replace('Dr. A', 'Dr. \\ud800A'), 400, /unpaired surrogate/],
+      ['nested 50,000 deep', deep, 400, /deeper than 64 levels/],
+    ] as const) {
+      const res = await postJson(`${server.url}/dr/assessments`, tokens.board, body);
+      expect(res.status, name).toBe(status);
+      expectErrorBody(res.json, 'err.request.bad');
+      expect(res.json.message.error.message, name).toMatch(why);
+    }
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from disability_records where individual_id = $1`, [person.id]);
+    expect(n.n).toBe(0);
+  });
 });
 
 describe('DR search batches', () => {

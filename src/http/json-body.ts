@@ -101,7 +101,7 @@ function assertStorableJson(text: string, parse: () => unknown): void {
 }
 
 /**
- * The operators' REST API reads its JSON bodies through the routes' zod validators: this middleware holds them to
+ * The REST routes (the operators' API, DR assessments) read their JSON bodies through zod validators: this holds them to
  * the same size limit as DCI bodies (413) and to assertStorableJson before those parse them (the text is cached for
  * them). Malformed JSON is left to the validator's own 400.
  */
