@@ -80,3 +80,23 @@ describe("the operators' API with odd paging and ids", () => {
     }
   });
 });
+
+describe("the operators' API in /openapi.json", () => {
+  it('documents the 401 and 403 refusals of every /admin route, in the form they are sent', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { content?: object }> }>> };
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/admin/')) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        for (const status of ['401', '403']) if (!op.responses[status]?.content || !('application/problem+json' in op.responses[status].content)) missing.push(`${method.toUpperCase()} ${path} ${status}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
+    for (const [token, status] of [['', 401], ['not-a-token', 401], [searchOnly, 403]] as const) {
+      const res = await fetch(`${server.url}/admin/audit`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+});

@@ -277,6 +277,30 @@ describe('assessments', () => {
   });
 });
 
+describe('POST /dr/assessments in /openapi.json', () => {
+  it('documents each refusal in the form it is sent: a DCI error body', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as any;
+    const documented = doc.paths['/dr/assessments'].post.responses;
+    const person = { identifier_type: 'UIN', identifier_value: '0000000000' };
+    const refusals: [string, () => ReturnType<typeof postJson>][] = [
+      ['400', () => assess({})],
+      ['401', () => assess({}, 'not-a-token')],
+      ['403', () => assess({}, tokens.programme)],
+      ['404', () => assess({ person, disability_status: 'Approved', assessment_date: '2026-10-01', assessor: 'Dr. A' })],
+      ['413', () => postJson(`${server.url}/dr/assessments`, tokens.board, JSON.stringify({ notes: 'x'.repeat(1_100_000) }))],
+    ];
+    for (const [status, send] of refusals) {
+      const res = await send();
+      expect(String(res.status)).toBe(status);
+      expect(res.headers.get('content-type'), status).toMatch(/^application\/json/);
+      expectErrorBody(res.json, res.json.message.error.code);
+      expect(Object.keys(documented[status]?.content ?? {}), `${status} as documented`).toEqual(['application/json']);
+      expect(documented[status].content['application/json'].schema.$ref, status).toBe('#/components/schemas/DciErrorBody');
+    }
+    expect(documented['409'].content['application/json'].schema.$ref).toBe('#/components/schemas/DciErrorBody');
+  });
+});
+
 describe('DR search batches', () => {
   it('answers a batch of UIN items with a few statements, not a few per item', async () => {
     const rows = await db.query(`select ${idColumns()} from disability_records d join identifiers x on x.individual_id = d.individual_id and x.id_type = 'UIN' order by d.id limit 19`);

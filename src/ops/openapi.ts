@@ -27,19 +27,20 @@ export function registerDciSchemas(app: OpenAPIHono<AppEnv>): void {
 
 export const schemaRef = (file: string) => ({ $ref: `#/components/schemas/${componentName(file)}` });
 
-const ERROR_RESPONSE = (description: string) => ({
+/** An OpenAPI response of a DCI error body (DIGEST 8), as the DCI routes and DR assessments refuse. */
+export const dciErrorResponse = (description: string) => ({
   description,
   content: { 'application/json': { schema: schemaRef('error-body.schema.json') } },
 });
 
 /** The documented error responses every DCI route shares (DIGEST 8). */
 export const dciErrorResponses = {
-  400: ERROR_RESPONSE('Malformed JSON or envelope (`err.request.bad`), unsupported version (`err.version.not_supported`)'),
-  401: ERROR_RESPONSE('Missing, invalid or expired bearer token (`err.request.unauthorized`), with `WWW-Authenticate`'),
-  403: ERROR_RESPONSE('Token lacks the scope (`err.request.forbidden`) or `header.sender_id` is not the token\'s client (`err.sender_id.invalid`)'),
-  413: ERROR_RESPONSE('Body larger than MAX_BODY_BYTES (`err.request.bad`)'),
-  415: ERROR_RESPONSE('Content-Type is not application/json (`err.request.bad`)'),
-  500: ERROR_RESPONSE('Unexpected failure (`err.service.unavailable`); no detail is disclosed'),
+  400: dciErrorResponse('Malformed JSON or envelope (`err.request.bad`), unsupported version (`err.version.not_supported`)'),
+  401: dciErrorResponse('Missing, invalid or expired bearer token (`err.request.unauthorized`), with `WWW-Authenticate`'),
+  403: dciErrorResponse('Token lacks the scope (`err.request.forbidden`) or `header.sender_id` is not the token\'s client (`err.sender_id.invalid`)'),
+  413: dciErrorResponse('Body larger than MAX_BODY_BYTES (`err.request.bad`)'),
+  415: dciErrorResponse('Content-Type is not application/json (`err.request.bad`)'),
+  500: dciErrorResponse('Unexpected failure (`err.service.unavailable`); no detail is disclosed'),
 };
 
 /** Documents one DCI endpoint (POST, JSON envelope in, JSON out) in the OpenAPI document. */

@@ -10,10 +10,9 @@ import { latestEventDate, toDate } from '../../dci/query/values.js';
 import { subjectConditions } from '../../dci/query/subject.js';
 import { projectionOf } from '../../dci/search/projection.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
-import { problem } from '../../http/admin-api.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
-import { documentDciEndpoint } from '../../ops/openapi.js';
+import { dciErrorResponse, dciErrorResponses, documentDciEndpoint } from '../../ops/openapi.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { splitSubject } from '../../registry/subjects.js';
 import { DISABILITY_DOMAIN, DISABILITY_SEVERITY, type Vocabulary } from '../../registry/vocabularies.js';
@@ -228,9 +227,13 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
       responses: {
         200: { description: 'Recorded: replaced the person\'s disability record', content: { 'application/json': { schema: z.object({ person: z.string(), created: z.boolean() }) } } },
         201: { description: 'Recorded: the person\'s first disability record', content: { 'application/json': { schema: z.object({ person: z.string(), created: z.boolean() }) } } },
-        400: problem('Invalid assessment (a value outside its vocabulary, a missing field)'),
-        404: problem('No person with that identifier'),
-        409: problem('A more recent assessment is recorded'),
+        400: dciErrorResponse('Invalid assessment (a value outside its vocabulary, a missing field), U+0000, a lone surrogate or nesting deeper than 64 levels (`err.request.bad`)'),
+        401: dciErrorResponses[401],
+        403: dciErrorResponse('The token lacks dr:registry.assess (`err.request.forbidden`)'),
+        404: dciErrorResponse('No person with that identifier (`err.request.not_found`)'),
+        409: dciErrorResponse('A more recent assessment is recorded (`err.request.bad`)'),
+        413: dciErrorResponses[413],
+        500: dciErrorResponses[500],
       },
     }),
     async (c) => {
