@@ -212,6 +212,35 @@ describe('scope', () => {
   });
 });
 
+describe('several server processes', () => {
+  it('notifies a partner added and subscribed through another process, though this one had not read it yet', async () => {
+    // Another process: it takes the partner in (its admin API) and ran its subscribe; this one's fan-out has not read
+    // the partners since (it reads them every 5 s).
+    const other = await startTestServer({ WORKERS: 'false' }, { db, partners: [PROGRAMME(), CRVS, { id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+    try {
+      const opsToken = await other.token({ clientId: 'ops', secret: 'ops-secret-123' });
+      const partner = { secret: 'newcomer-secret-1', scopes: ['social:registry.subscribe'], signature: 'off', callback_origins: [receiver.url], callback_private_network: true };
+      const put = await fetch(`${other.url}/admin/partners/newcomer`, { method: 'PUT', headers: { authorization: `Bearer ${opsToken}`, 'content-type': 'application/json' }, body: JSON.stringify(partner) });
+      expect(put.status).toBe(201);
+      const template = await subscribe(deaths({ reg_event_type: 'Death' }));
+      const code = `newcomer-${randomUUID()}`;
+      await db.query(
+        `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time, notify_url, fingerprint, status, criteria)
+         select $2, domain, 'newcomer', reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time, notify_url, $2, status, criteria
+         from subscriptions where code = $1`,
+        [template, code],
+      );
+      const person = await someone();
+      await reportDeath(server.url, person.uin);
+      const [notify] = await waitFor(() => notifiesFor(code).length > 0 && notifiesFor(code), 4_000, 'the newcomer\'s notify');
+      expect(notify.body.header.receiver_id).toBe('newcomer');
+      expect(notify.text).toContain(person.uin);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('one change, one notify per record', () => {
   it('notifies a REGISTER subscriber once of a child registered by a birth (live_birth and member_added)', async () => {
     const code = await subscribe({ reg_type: 'ns:org:RegistryType:Social', reg_event_type: 'REGISTER', notify_record_type: 'Member' });

@@ -218,14 +218,14 @@ export class PartnerDirectory {
     });
   }
 
-  /** Reloads the partners when the table changed since the last load. */
-  async refresh(): Promise<void> {
-    const [v] = await this.db.query<{ n: number; at: string | null }>('select count(*)::int as n, max(updated_at)::text as at from partners');
+  /** Reloads the partners when the table changed since the last load; `via` a caller's open transaction, if it has one. */
+  async refresh(via: Pick<Database, 'query'> = this.db): Promise<void> {
+    const [v] = await via.query<{ n: number; at: string | null }>('select count(*)::int as n, max(updated_at)::text as at from partners');
     const version = `${v.n}:${v.at}`;
     if (version === this.version) return;
     const changesBefore = this.changes;
     const next = new Map<string, Partner>();
-    for (const row of await this.list()) next.set(row.partner.id, row.partner);
+    for (const row of await this.list(undefined, via)) next.set(row.partner.id, row.partner);
     // A put or remove here while the list was read: the list may predate it (a removed partner would come back until
     // the next reload). The next reload reads afresh.
     if (this.changes !== changesBefore) return;
@@ -233,8 +233,8 @@ export class PartnerDirectory {
     this.version = version;
   }
 
-  async list(id?: string): Promise<StoredPartner[]> {
-    const rows = await this.db.query<{ id: string; source: PartnerSource; settings: Omit<Partner, 'id'>; created_at: string; updated_at: string }>(
+  async list(id?: string, via: Pick<Database, 'query'> = this.db): Promise<StoredPartner[]> {
+    const rows = await via.query<{ id: string; source: PartnerSource; settings: Omit<Partner, 'id'>; created_at: string; updated_at: string }>(
       `select id, source, settings, created_at, updated_at from partners ${id === undefined ? '' : 'where id = $1'} order by id`,
       id === undefined ? [] : [id],
     );

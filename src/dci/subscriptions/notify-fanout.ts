@@ -141,15 +141,17 @@ export class NotifyFanout {
       full = events.length === EVENTS_PER_ROUND;
       const recorded = events.map((e) => instant(e.recorded_at));
       // Shared locks: an unsubscribe (FOR UPDATE) waits for this round, then withdraws what it queued.
-      const subscriptions = (
-        await tx.query<Subscription>(
-          `select ${SUBSCRIPTION_COLUMNS} from subscriptions
-           where status = 'subscribe' and event_types && $1::text[] and created_at <= $3::timestamptz
-             and (start_time is null or start_time <= $3::timestamptz) and (end_time is null or end_time > $2::timestamptz)
-           order by id for share`,
-          [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(Math.max(...recorded)).toISOString()],
-        )
-      ).filter((sub) => this.notifiable(sub));
+      const matching = await tx.query<Subscription>(
+        `select ${SUBSCRIPTION_COLUMNS} from subscriptions
+         where status = 'subscribe' and event_types && $1::text[] and created_at <= $3::timestamptz
+           and (start_time is null or start_time <= $3::timestamptz) and (end_time is null or end_time > $2::timestamptz)
+         order by id for share`,
+        [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(Math.max(...recorded)).toISOString()],
+      );
+      // A partner added by another process since this one read the partners (its subscribe run there): read them again,
+      // or its subscription would be judged by a list without it and these events left out for it.
+      if (matching.some((sub) => !this.partners.get(sub.partner_id))) await this.partners.refresh(tx);
+      const subscriptions = matching.filter((sub) => this.notifiable(sub));
       const deliveries: NewDelivery[] = [];
       const told = new Set<string>();
       for (const event of events) {
