@@ -141,7 +141,7 @@ describe('gateway mode: async search forwarded upstream', () => {
       // The upstream's answer arriving after that is taken (ACK) but not relayed: the caller was told it failed.
       const late = await postJson(`${ctx.server.url}/crvs/registry/on-search`, await ctx.server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
         header: { version: '1.0.0', message_id: 'late-1', message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs', total_count: 1, completed_count: 1 },
-        message: { transaction_id: transactionId, correlation_id: 'up-silent', search_response: [{ reference_id: 'r-silent', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] } }] },
+        message: { transaction_id: await ctx.forwardedTransactionId(), correlation_id: 'up-silent', search_response: [{ reference_id: 'r-silent', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] } }] },
       });
       expect(late.status).toBe(200);
       expect(late.json.message.ack_status).toBe('ACK');
@@ -154,8 +154,9 @@ describe('gateway mode: async search forwarded upstream', () => {
   it('keeps the search pending while the upstream sends pdng pages, settles it on the final page, and relays a redelivered page it had stored but not relayed', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-pages' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
-      const { correlationId, transactionId } = await ctx.search('r-pages');
+      const { correlationId } = await ctx.search('r-pages');
       await ctx.untilOutbound('acknowledged');
+      const transactionId = await ctx.forwardedTransactionId();
       const page = (messageId: string, status: string) => upstreamCallback(ctx.server, { messageId, status, transactionId, correlationId: 'up-pages', referenceId: 'r-pages' });
       const state = () => ctx.requestState(correlationId);
 
@@ -185,8 +186,9 @@ describe('gateway mode: async search forwarded upstream', () => {
   it('tells a caller who had pages relayed when the upstream sends no final one in time', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-stalled' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
-      const { correlationId, transactionId } = await ctx.search('r-stalled');
+      const { correlationId } = await ctx.search('r-stalled');
       await ctx.untilOutbound('acknowledged');
+      const transactionId = await ctx.forwardedTransactionId();
       expect((await upstreamCallback(ctx.server, { messageId: 'stalled-1', status: 'pdng', transactionId, correlationId: 'up-stalled', referenceId: 'r-stalled' })).status).toBe(200);
       await waitFor(() => receiver.forCorrelation(correlationId).length === 1 || undefined, 10_000, 'page 1');
       await ctx.server.db.query(`update outbound_requests set created_at = now() - interval '2 hours'`);
@@ -201,8 +203,9 @@ describe('gateway mode: async search forwarded upstream', () => {
   it('relays only the answers of the send answered first when a search sent twice (a retry after a timeout) is answered for both', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-second' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
-      const { correlationId, transactionId } = await ctx.search('r-twice');
+      const { correlationId } = await ctx.search('r-twice');
       await ctx.untilOutbound('acknowledged');
+      const transactionId = await ctx.forwardedTransactionId();
       // As a retry after a timeout leaves it: the first send got no ACK in time (refused, no correlation id) and the
       // second was acknowledged; the upstream took both and answers each under its own correlation id.
       await ctx.addSend('first-send', { correlationId: null, state: 'refused', earlier: true });
@@ -236,8 +239,9 @@ describe('gateway mode: async search forwarded upstream', () => {
   it('settles a search sent twice once one send has been answered, however long the other goes unanswered', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-answering' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
-      const { correlationId, transactionId } = await ctx.search('r-one-of-two');
+      const { correlationId } = await ctx.search('r-one-of-two');
       await ctx.untilOutbound('acknowledged');
+      const transactionId = await ctx.forwardedTransactionId();
       // A second send the upstream acknowledged and will never answer (it answers the transaction once).
       await ctx.addSend('silent-send', { correlationId: 'up-silent-send', state: 'acknowledged' });
       const state = () => ctx.requestState(correlationId);
@@ -275,8 +279,9 @@ describe('gateway mode: async search forwarded upstream', () => {
   it('numbers pages that arrive together one after another', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-burst' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
-      const { correlationId, transactionId } = await ctx.search('r-burst');
+      const { correlationId } = await ctx.search('r-burst');
       await ctx.untilOutbound('acknowledged');
+      const transactionId = await ctx.forwardedTransactionId();
       const sent = await Promise.all(
         [1, 2, 3, 4, 5, 6].map((n) => upstreamCallback(ctx.server, { messageId: `burst-${n}`, status: 'pdng', transactionId, correlationId: 'up-burst', referenceId: 'r-burst' })),
       );
@@ -312,6 +317,8 @@ interface FakeUpstreamGateway {
   /** Stops the gateway and starts it again on its database (its start runs the minute's sweep at once). */
   restart(env?: Record<string, string>): Promise<void>;
   search(referenceId: string): Promise<{ correlationId: string; transactionId: string }>;
+  /** The transaction_id the gateway sent its first search upstream under (the upstream's answers name it). */
+  forwardedTransactionId(): Promise<string>;
   /** Waits until the first request sent upstream is in this state. */
   untilOutbound(state: string): Promise<void>;
   /** Records a second send of the search, as a retry leaves it (`earlier`: made a minute before the first). */
@@ -354,6 +361,9 @@ async function withFakeUpstream(answer: { status: number; body: unknown }, run: 
       const res = await postJson(`${ctx.server.url}/crvs/registry/search`, await ctx.server.token({ clientId: 'caller', secret: 'caller-secret-1' }), envelope);
       expect(res.status).toBe(202);
       return { correlationId: res.json.message.correlation_id, transactionId: (envelope.message as { transaction_id: string }).transaction_id };
+    },
+    async forwardedTransactionId() {
+      return (await waitFor(() => upstream.requests[0], 10_000, 'the forwarded search')).body.message.transaction_id;
     },
     async untilOutbound(state) {
       await waitFor(async () => ((await ctx.server.db.query(`select state from outbound_requests order by id limit 1`))[0]?.state === state ? true : undefined), 10_000, `the upstream request ${state}`);

@@ -255,7 +255,9 @@ export class TransactionExecutor {
    */
   private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
     const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
-    const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.transaction_id, search_request: items }, t.id);
+    // Sent under our correlation id, not the caller's transaction_id: that is unique per sender only (DIGEST 2.5), and
+    // the upstream's answers are matched to the request by it (OutboundStore.match); every send of one request shares it.
+    const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.correlation_id, search_request: items }, t.id);
     if (sent.state === 'refused' && sent.retryable) throw new UpstreamUnavailable(`the upstream ${link.upstream.id} did not take it: ${sent.error}`);
     if (sent.state === 'refused') {
       await this.fail(t, `the upstream ${link.upstream.id} refused it: ${sent.error}`);

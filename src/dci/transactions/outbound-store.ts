@@ -72,15 +72,21 @@ export class OutboundStore {
     await this.db.query(`update outbound_requests set ack = $2::jsonb, state = 'refused', updated_at = now() where id = $1`, [id, JSON.stringify(answer)]);
   }
 
-  /** The request a callback answers: sent by us to this peer, same transaction, and the peer's correlation when known. */
+  /**
+   * The request a callback answers: sent by us to this peer under this transaction_id, with the peer's correlation id,
+   * else (its ACK not yet stored, or lost) one not yet correlated. Undefined rather than a guess when those candidates
+   * answer different requests of ours: the answer could reach the wrong caller.
+   */
   async match(peerId: string, action: string, transactionId: string, correlationId: string): Promise<OutboundRequestRow | undefined> {
-    const [row] = await this.db.query<OutboundRequestRow>(
+    const rows = await this.db.query<OutboundRequestRow>(
       `select ${OUTBOUND_COLUMNS} from outbound_requests
        where peer_id = $1 and action = $2 and transaction_id = $3 and (correlation_id = $4 or correlation_id is null)
-       order by (correlation_id = $4) desc nulls last, id desc limit 1`,
+       order by (correlation_id = $4) desc nulls last, id desc`,
       [peerId, action, transactionId, correlationId],
     );
-    return row;
+    const correlated = rows.filter((r) => r.correlation_id === correlationId);
+    const candidates = correlated.length > 0 ? correlated : rows;
+    return oneRequestOf(candidates) ? candidates[0] : undefined;
   }
 
   /**
@@ -126,4 +132,14 @@ export class OutboundStore {
       [outboundRequestId],
     );
   }
+}
+
+/**
+ * Whether the candidates are sends of one request of ours: a single row, or resends of one caller's forwarded search
+ * (a retry after a timeout), any of which CallbackRelay relays to the same caller.
+ */
+function oneRequestOf(candidates: OutboundRequestRow[]): boolean {
+  if (candidates.length <= 1) return candidates.length === 1;
+  const relayFor = candidates[0].relay_transaction_id;
+  return relayFor !== null && candidates.every((c) => c.relay_transaction_id !== null && Number(c.relay_transaction_id) === Number(relayFor));
 }

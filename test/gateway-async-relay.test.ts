@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import type { SigningKey } from '../src/dci/signing/keys.js';
+import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
+import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import { openTestDatabase, startTestServer, type TestPartner, type TestServer } from './support/server.js';
+
+/**
+ * Gateway mode, async: what the gateway forwards to its upstream and relays to its callers, as the callers see it
+ * (callbacks, txn status, audit). Most tests use a fake upstream (no signature) on a gateway of their own database.
+ */
+
+let pair: GatewayPair;
+let gatewayKey: SigningKey;
+let receiver: CallbackReceiver;
+let uin: string;
+
+const narrowCaller = (receiverUrl: string): TestPartner => ({
+  id: 'narrow-caller',
+  secret: 'narrow-caller-secret',
+  scopes: ['crvs:registry.search', 'crvs:registry.txn-status'],
+  callbacks: { origins: [receiverUrl], allowPrivateNetwork: true },
+  fields: ['sex', 'birth_date'],
+});
+const purposeCaller = (receiverUrl: string): TestPartner => ({
+  id: 'purpose-caller',
+  secret: 'purpose-caller-secret',
+  scopes: ['crvs:registry.search'],
+  callbacks: { origins: [receiverUrl], allowPrivateNetwork: true },
+  purposes: ['eligibility-check'],
+});
+const plainCaller = (id: string, receiverUrl: string): TestPartner => ({
+  id,
+  secret: `${id}-secret`,
+  scopes: ['crvs:registry.search'],
+  callbacks: { origins: [receiverUrl], allowPrivateNetwork: true },
+});
+const upstreamPartner: TestPartner = { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.on-search'] };
+
+beforeAll(async () => {
+  receiver = await CallbackReceiver.start();
+  pair = await startGatewayPair({
+    env: { WORKER_POLL_MS: '50' },
+    crvsPartners: (gw) => [
+      { id: 'gateway-a', secret: 'gateway-a-secret', scopes: ['crvs:registry.search'], signature: 'required', jwks: { keys: [gw.key.publicJwk] }, callbacks: { origins: [gw.url], allowPrivateNetwork: true, auth: { tokenUrl: `${gw.url}/oauth2/client/token`, clientId: 'national-crvs', clientSecret: 'national-crvs-secret' } } },
+      // The narrow caller asking the national CRVS directly.
+      narrowCaller(receiver.url),
+    ],
+    gatewayPartners: (crvsUrl) => [
+      { ...upstreamPartner, signature: 'required', jwksUri: `${crvsUrl}/.well-known/jwks.json` },
+      narrowCaller(receiver.url),
+      purposeCaller(receiver.url),
+    ],
+  });
+  gatewayKey = pair.gatewayKey;
+  const [row] = await pair.crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
+  uin = clearValue(row);
+});
+afterAll(async () => {
+  await pair?.close();
+  await receiver?.close();
+});
+
+const fullRecord = {
+  '@type': 'CRVS_Person',
+  identifier: [
+    { identifier_type: 'UIN', identifier_value: 'SECRET-UIN-42' },
+    { identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-42' },
+  ],
+  name: { given_name: 'Secret-Name' },
+  sex: 'female',
+  birth_date: '1990-01-01',
+};
+
+/** Posts an async search of `partner` to `server`; its gateway correlation id. */
+async function asyncSearch(server: TestServer, partner: TestPartner, items: Record<string, unknown>[], transactionId?: string): Promise<string> {
+  const envelope = searchEnvelope(items, { sender_id: partner.id, sender_uri: `${receiver.url}/on-search` });
+  if (transactionId) (envelope.message as { transaction_id: string }).transaction_id = transactionId;
+  const res = await postJson(`${server.url}/crvs/registry/search`, await server.token({ clientId: partner.id, secret: partner.secret }), envelope);
+  expect(res.status, res.text).toBe(202);
+  return res.json.message.correlation_id;
+}
+
+/** The fake upstream's on-search to the gateway for its request `req`. */
+async function upstreamOnSearch(server: TestServer, req: ReceivedRequest, correlationId: string, item: Record<string, unknown>, header: Record<string, unknown> = {}) {
+  return postJson(`${server.url}/crvs/registry/on-search`, await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
+    header: { version: '1.0.0', message_id: `up-${Math.random()}`, message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs', total_count: 1, completed_count: 1, ...header },
+    message: {
+      transaction_id: req.body.message.transaction_id,
+      correlation_id: correlationId,
+      search_response: [{ reference_id: req.body.message.search_request[0].reference_id, timestamp: new Date().toISOString(), ...item }],
+    },
+  });
+}
+
+interface FakeGateway {
+  upstream: CallbackReceiver;
+  server: TestServer;
+  db: Database;
+  restart(env?: Record<string, string>): Promise<void>;
+}
+
+/** A gateway of its own database forwarding CRVS to a fake upstream (no signature checked), as gateway-async.test.ts does. */
+async function withFakeUpstream(name: string, partners: TestPartner[], run: (ctx: FakeGateway) => Promise<void>, opts: { env?: Record<string, string>; overrides?: (upstreamUrl: string) => Record<string, unknown> } = {}): Promise<void> {
+  const upstream = await CallbackReceiver.start();
+  const file = pair.upstreamsFile(`relay-${name}.json`, { base_url: `${upstream.url}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined, ...opts.overrides?.(upstream.url) });
+  const db = await openTestDatabase();
+  const start = (env: Record<string, string> = {}) =>
+    startTestServer({ WORKER_POLL_MS: '50', UPSTREAMS_FILE: file, ...opts.env, ...env }, { db, signingKey: gatewayKey, partners: [upstreamPartner, ...partners] });
+  const ctx: FakeGateway = {
+    upstream,
+    db,
+    server: await start(),
+    async restart(env) {
+      await ctx.server.close();
+      ctx.server = await start(env);
+    },
+  };
+  try {
+    await run(ctx);
+  } finally {
+    await ctx.server.close();
+    await db.close();
+    await upstream.close();
+  }
+}
+
+const ack = (correlationId: string) => ({ message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: correlationId } });
+
+describe('gateway mode: async search forwarded upstream, as its callers see it', () => {
+  it("relays an upstream's answer to the caller whose search it answers when two callers used the same transaction_id", async () => {
+    const a = plainCaller('caller-a', receiver.url);
+    const b = plainCaller('caller-b', receiver.url);
+    await withFakeUpstream(
+      'shared-txn',
+      [a, b],
+      async (ctx) => {
+        // The upstream is slow to ACK: its answers may come first (README: "a callback may arrive before the peer's ACK does").
+        ctx.upstream.respondWith((req) => ({ status: 200, body: ack(`up-${req.body.message.search_request[0].reference_id}`), delayMs: 3000 }));
+        // Both callers name their search "1" (transaction_id is the sender's own id: DIGEST 2.5 "sender-unique").
+        const ca = await asyncSearch(ctx.server, a, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'ref-a')], '1');
+        const cb = await asyncSearch(ctx.server, b, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'ref-b')], '1');
+        // Executed together (one round), both sent upstream before either ACK is back.
+        await ctx.restart({ WORKERS: 'true' });
+        await waitFor(() => ctx.upstream.requests.length === 2 || undefined, 10_000, 'both searches forwarded');
+        const rows = await ctx.db.query<{ id: number; relay_transaction_id: number }>(`select id, relay_transaction_id from outbound_requests order by id`);
+        expect(rows).toHaveLength(2);
+        // The upstream answers the search sent first, with a record only its caller should see.
+        const [firstTxn] = await ctx.db.query<{ sender_id: string; correlation_id: string }>(`select sender_id, correlation_id from dci_transactions where id = $1`, [rows[0].relay_transaction_id]);
+        const firstRef = firstTxn.sender_id === 'caller-a' ? 'ref-a' : 'ref-b';
+        const req = ctx.upstream.requests.find((r) => r.body.message.search_request[0].reference_id === firstRef)!;
+        expect((await upstreamOnSearch(ctx.server, req, `up-${firstRef}`, { status: 'succ', data: { reg_records: [fullRecord] } })).status).toBe(200);
+        const owner = firstTxn.correlation_id;
+        const other = owner === ca ? cb : ca;
+        await waitFor(() => receiver.forCorrelation(owner).length + receiver.forCorrelation(other).length > 0 || undefined, 10_000, 'the relayed on-search');
+        await new Promise((r) => setTimeout(r, 500));
+        expect(receiver.forCorrelation(other), 'the other caller got the answer').toEqual([]);
+        expect(receiver.forCorrelation(owner)).toHaveLength(1);
+      },
+      { env: { WORKERS: 'false' } },
+    );
+  });
+
+  it('refuses an upstream answer that could answer either of two requests (404), and relays it to no one', async () => {
+    const a = plainCaller('guess-a', receiver.url);
+    const b = plainCaller('guess-b', receiver.url);
+    await withFakeUpstream(
+      'no-guess',
+      [a, b],
+      async (ctx) => {
+        const ca = await asyncSearch(ctx.server, a, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'ref-a')]);
+        const cb = await asyncSearch(ctx.server, b, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'ref-b')]);
+        // Two sends under one transaction_id, neither correlated yet (as the gateway sent them before it named its own).
+        await ctx.db.query(
+          `insert into outbound_requests (domain, peer_id, action, message_id, transaction_id, request, state, relay_transaction_id)
+           select 'crvs', 'national-crvs', 'search', 'm-' || correlation_id, 'shared', '{}'::jsonb, 'sent', id from dci_transactions where correlation_id in ($1, $2)`,
+          [ca, cb],
+        );
+        const res = await postJson(`${ctx.server.url}/crvs/registry/on-search`, await ctx.server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
+          header: { version: '1.0.0', message_id: 'up-guess', message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs', total_count: 1, completed_count: 1 },
+          message: { transaction_id: 'shared', correlation_id: 'up-c', search_response: [{ reference_id: 'ref-a', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [fullRecord] } }] },
+        });
+        expect(res.status).toBe(404);
+        expect((await ctx.db.query(`select count(*)::int as n from callback_deliveries`))[0].n).toBe(0);
+      },
+      { env: { WORKERS: 'false' } },
+    );
+  });
+});
