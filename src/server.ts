@@ -116,7 +116,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const verifier = new SignatureVerifier(partnerKeys);
   const upstreamList = config.UPSTREAMS_FILE ? loadUpstreamsFile(config.UPSTREAMS_FILE, config.DCI_SENDER_ID) : [];
-  const upstreams = new Map(upstreamList.map((u) => [u.domain, new UpstreamSearch(u, envelopes, signingKey, asyncProtocol.peerTokens, verifier, { timeoutMs: config.CALLBACK_TIMEOUT_MS, maxAnswerBytes: config.UPSTREAM_MAX_ANSWER_BYTES })]));
+  const upstreams = new Map(upstreamList.map((u) => [u.domain, new UpstreamSearch(u, domains.get(u.domain), envelopes, signingKey, asyncProtocol.peerTokens, verifier, { timeoutMs: config.CALLBACK_TIMEOUT_MS, maxAnswerBytes: config.UPSTREAM_MAX_ANSWER_BYTES })]));
   const upstreamLinks = new Map(
     upstreamList.map((u) => [
       u.domain,

@@ -130,6 +130,31 @@ async function withFakeUpstream(name: string, partners: TestPartner[], run: (ctx
 const ack = (correlationId: string) => ({ message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: correlationId } });
 
 describe('gateway mode: async search forwarded upstream, as its callers see it', () => {
+  it("projects and audits relayed records whose item status is spelled 'success' (DIGEST 2.3) or sent as one object (DIGEST 3.2)", async () => {
+    const caller = narrowCaller(receiver.url);
+    await withFakeUpstream('spellings', [caller], async (ctx) => {
+      ctx.upstream.respondWith(() => ({ status: 200, body: ack(`up-${ctx.upstream.requests.length}`) }));
+      const audited = async () => Number((await ctx.db.query(`select count(*)::int as n from audit_log where partner_id = 'narrow-caller' and action = 'search'`))[0].n);
+      for (const [name, item] of [
+        ['status success', { status: 'success', data: { reg_records: [fullRecord] } }],
+        ['status SUCC', { status: 'SUCC', data: { reg_records: [fullRecord] } }],
+        ['reg_records object', { status: 'succ', data: { reg_record_type: 'Person', reg_records: fullRecord } }],
+      ] as const) {
+        const before = await audited();
+        const sent = ctx.upstream.requests.length;
+        const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')]);
+        const req = await waitFor(() => ctx.upstream.requests[sent], 10_000, 'the forwarded search');
+        await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where message_id = $1 and correlation_id is not null`, [req.body.header.message_id])).length > 0 || undefined, 10_000, 'the ACK');
+        expect((await upstreamOnSearch(ctx.server, req, `up-${sent + 1}`, item)).status, name).toBe(200);
+        const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the relayed on-search');
+        expect(callback.text, name).not.toContain('Secret-Name');
+        expect(callback.text, name).not.toContain('SECRET-UIN-42');
+        expect(callback.body.message.search_response[0], name).toMatchObject({ status: 'succ', data: { version: '1.0.0', reg_type: 'ns:org:RegistryType:Civil', reg_record_type: 'spdci-extensions-dci:Person' }, locale: 'eng' });
+        expect(await audited(), name).toBe(before + 1);
+      }
+    });
+  });
+
   it("relays an upstream's answer to the caller whose search it answers when two callers used the same transaction_id", async () => {
     const a = plainCaller('caller-a', receiver.url);
     const b = plainCaller('caller-b', receiver.url);

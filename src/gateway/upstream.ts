@@ -7,7 +7,8 @@ import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
-import type { RecordHandling, SearchResponseItem } from '../dci/search/items.js';
+import type { RecordHandling, SearchDomain, SearchResponseItem } from '../dci/search/items.js';
+import { handleRelayedRecords, relayedItem } from './relayed-items.js';
 import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
@@ -81,6 +82,8 @@ export class UpstreamSearch {
 
   constructor(
     private readonly upstream: Upstream,
+    /** Our own registry's search of the domain: its record types name what the upstream answers (relayedItem). */
+    private readonly localSearch: SearchDomain | undefined,
     private readonly envelopes: EnvelopeBuilder,
     signingKey: SigningKey,
     private readonly peerTokens: PeerTokens,
@@ -107,12 +110,7 @@ export class UpstreamSearch {
           answers.set(item, { reference_id: reference, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` });
           continue;
         }
-        const records = isObject(answer.data) && Array.isArray(answer.data.reg_records) ? (answer.data.reg_records as object[]) : undefined;
-        if (records && answer.status === 'succ') {
-          handling.observe?.(reference, records);
-          if (handling.project) (answer.data as { reg_records: object[] }).reg_records = records.map(handling.project);
-        }
-        answers.set(item, { ...answer, reference_id: reference });
+        answers.set(item, handleRelayedRecords(relayedItem(answer, { referenceId: reference, item }, this.localSearch), handling));
       }
     }
     return items.map((item) => answers.get(item)!);

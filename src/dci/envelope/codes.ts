@@ -43,3 +43,22 @@ export type SearchReasonCode =
   | 'rjct.search.too_many_records_found';
 
 export const PROTOCOL_VERSION = '1.0.0';
+
+export const SEARCH_REASON_CODES: ReadonlySet<string> = new Set<SearchReasonCode>([
+  'rjct.reference_id.invalid',
+  'rjct.reference_id.duplicate',
+  'rjct.timestamp.invalid',
+  'rjct.search_criteria.invalid',
+  'rjct.filter.invalid',
+  'rjct.sort.invalid',
+  'rjct.pagination.invalid',
+  'rjct.search.too_many_records_found',
+]);
+
+/** RequestStatus as samples spell it (DIGEST 2.3): case-insensitive, `success` -> succ, `ack`/`acknowledged` -> rcvd. */
+const REQUEST_STATUS: Record<string, RequestStatus> = { rcvd: 'rcvd', pdng: 'pdng', succ: 'succ', rjct: 'rjct', success: 'succ', ack: 'rcvd', acknowledged: 'rcvd' };
+
+/** The RequestStatus a peer's `status` means, or undefined when it is none of them. */
+export function requestStatusOf(v: unknown): RequestStatus | undefined {
+  return typeof v === 'string' ? REQUEST_STATUS[v.toLowerCase()] : undefined;
+}

@@ -75,7 +75,7 @@ class ItemRejection extends Error {
 
 /** `locale` arrives as `en`, `EN/GB`, `eng` or `""` (DIGEST 3.3); we emit ISO 639-3. */
 const LOCALE_639_3: Record<string, string> = { en: 'eng', fr: 'fra', es: 'spa', pt: 'por', ar: 'ara', sw: 'swa', am: 'amh', ha: 'hau', yo: 'yor', ig: 'ibo', th: 'tha', hi: 'hin' };
-function normalizeLocale(v: unknown): string {
+export function normalizeLocale(v: unknown): string {
   if (typeof v !== 'string' || v === '') return 'eng';
   const primary = v.toLowerCase().split(/[-_/]/)[0];
   if (/^[a-z]{3}$/.test(primary)) return primary;

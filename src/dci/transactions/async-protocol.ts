@@ -116,7 +116,7 @@ export class AsyncProtocol {
       this.dispatcher,
       new SubscriptionService(deps.searchDomains),
     );
-    this.relay = new CallbackRelay(db, this.transactions, deps.partners, deps.audit, deps.envelopes, { horizonSeconds: config.CALLBACK_HORIZON_SECONDS }, this.dispatcher);
+    this.relay = new CallbackRelay(db, this.transactions, deps.partners, deps.audit, deps.envelopes, deps.searchDomains, { horizonSeconds: config.CALLBACK_HORIZON_SECONDS }, this.dispatcher);
     this.fanout = new NotifyFanout(
       db,
       deps.searchDomains,

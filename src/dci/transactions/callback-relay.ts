@@ -5,6 +5,8 @@ import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { isObject } from '../envelope/normalize.js';
 import type { OutboundRequestRow } from './outbound-store.js';
+import type { SearchDomain, SearchResponseItem } from '../search/items.js';
+import { handleRelayedRecords, relayedItem } from '../../gateway/relayed-items.js';
 import { insertDeliveries, type TransactionStore } from './transaction-store.js';
 
 const STATUSES = new Set(['rcvd', 'pdng', 'succ', 'rjct']);
@@ -21,6 +23,8 @@ export class CallbackRelay {
     private readonly partners: PartnerDirectory,
     private readonly audit: AuditLog,
     private readonly envelopes: EnvelopeBuilder,
+    /** Our own registry's search of each domain: its record types name what the upstream answers (relayedItem). */
+    private readonly searchDomains: ReadonlyMap<string, SearchDomain>,
     private readonly opts: { horizonSeconds: number },
     private readonly dispatcher: { wake(): void },
   ) {}
@@ -35,9 +39,9 @@ export class CallbackRelay {
     const t = await this.transactions.get(Number(request.relay_transaction_id));
     const partner = t && this.partners.get(t.sender_id);
     if (!t || !partner) return;
-    const items = Array.isArray(envelope.message.search_response) ? (envelope.message.search_response as Record<string, unknown>[]) : [];
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);
+    const askedItems = (asked?.items ?? []).filter(isObject);
     const disclosures = new DisclosureRecorder(this.audit, {
       partnerId: partner.id,
       domain: t.domain,
@@ -47,12 +51,7 @@ export class CallbackRelay {
       fields: partner.fields,
     });
     const handling = disclosures.handling(partner);
-    for (const item of items) {
-      const data = isObject(item.data) ? item.data : undefined;
-      if (!data || !Array.isArray(data.reg_records) || item.status !== 'succ') continue;
-      handling.observe?.(String(item.reference_id ?? ''), data.reg_records as object[]);
-      if (handling.project) data.reg_records = (data.reg_records as object[]).map(handling.project);
-    }
+    const items = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
     const status = String(envelope.header.status ?? '').toLowerCase();
     const header = this.envelopes.callbackHeader({
       action: 'on-search',
@@ -78,7 +77,7 @@ export class CallbackRelay {
       // a final one.
       if (earlier.length > 0 && Number(earlier[0].outbound_request_id) !== Number(request.id)) return false;
       if (earlier.some((e) => e.status === 'succ' || e.status === 'rjct')) return false;
-      await this.audit.disclosedWithin(tx, disclosures.entries((asked?.items ?? []).filter(isObject)));
+      await this.audit.disclosedWithin(tx, disclosures.entries(askedItems));
       await insertDeliveries(
         tx,
         [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, targetUrl: t.callback_url, ...stored }],
@@ -88,5 +87,15 @@ export class CallbackRelay {
       return true;
     });
     if (relayed) this.dispatcher.wake();
+  }
+
+  /** The upstream's answer items as ours (relayedItem); a lone item object is a one-item list (DIGEST 11.4). */
+  private relayedItems(answered: unknown, askedItems: Record<string, unknown>[], domain: string): SearchResponseItem[] {
+    const raw = isObject(answered) ? [answered] : Array.isArray(answered) ? answered : [];
+    const byReference = new Map(askedItems.map((i) => [String(i.reference_id ?? ''), i]));
+    return raw.map((r) => {
+      const referenceId = isObject(r) && typeof r.reference_id === 'string' ? r.reference_id : '';
+      return relayedItem(r, { referenceId, item: byReference.get(referenceId) }, this.searchDomains.get(domain));
+    });
   }
 }

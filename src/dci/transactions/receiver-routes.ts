@@ -6,15 +6,13 @@ import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import { ackBody } from '../envelope/builder.js';
+import { requestStatusOf } from '../envelope/codes.js';
 import type { DciRequestReader } from '../envelope/read-request.js';
 import { inputValidator } from '../envelope/schemas.js';
 import type { CallbackRelay } from './callback-relay.js';
 import type { OutboundStore } from './outbound-store.js';
 
 const validateCallbackEnvelope = inputValidator('callback-envelope.schema.json');
-
-/** RequestStatus as samples spell it (DIGEST 2.3): case-insensitive, `success` -> succ, `ack`/`acknowledged` -> rcvd. */
-const STATUS: Record<string, string> = { rcvd: 'rcvd', pdng: 'pdng', succ: 'succ', rjct: 'rjct', success: 'succ', ack: 'rcvd', acknowledged: 'rcvd' };
 
 interface ReceiverSpec {
   /** The action of the request this callback answers. */
@@ -31,7 +29,7 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
   if (!spec.actions.includes(header.action.toLowerCase())) {
     throw new DciError(400, 'err.request.bad', `header.action must be ${spec.actions[0]} on this endpoint`);
   }
-  const status = STATUS[header.status.toLowerCase()];
+  const status = requestStatusOf(header.status);
   if (!status) throw new DciError(400, 'err.request.bad', 'header.status must be one of rcvd, pdng, succ, rjct');
   const request = await outbound.match(senderId, spec.requestAction, message.transaction_id, message.correlation_id);
   if (!request) {

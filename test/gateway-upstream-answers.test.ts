@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import type { SigningKey } from '../src/dci/signing/keys.js';
+import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { clearValue, idColumns } from './support/data-keys.js';
+import { CallbackReceiver, type ReceivedRequest } from './support/receiver.js';
+import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * Gateway mode, sync: what the gateway passes on from its upstream's answers, as its callers see it. Most tests use a
+ * fake upstream (no signature checked) answering as the DCI samples write (DIGEST 11.4).
+ */
+
+let pair: GatewayPair;
+let crvsDb: Database;
+let gatewayDb: Database;
+let gatewayKey: SigningKey;
+let uin: string;
+let otherUin: string;
+const narrowPartner = { id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] };
+
+beforeAll(async () => {
+  pair = await startGatewayPair({
+    crvsPartners: (gw) => [
+      { id: 'gateway-a', secret: 'gateway-a-secret', scopes: ['crvs:registry.search'], signature: 'required', jwks: { keys: [gw.key.publicJwk] } },
+      // The same narrow partner, asking the national CRVS directly.
+      narrowPartner,
+    ],
+    gatewayPartners: () => [narrowPartner],
+    upstream: { signature: 'required' },
+    upstreamScope: 'crvs:registry.search',
+  });
+  ({ crvsDb, gatewayDb, gatewayKey } = pair);
+  const [row] = await crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
+  uin = clearValue(row);
+  const [other] = await crvsDb.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' and x.individual_id <> $1 order by x.id limit 1`, [row.individual_id]);
+  otherUin = clearValue(other);
+});
+afterAll(async () => {
+  await pair?.close();
+});
+
+const narrowToken = (server: TestServer) => server.token({ clientId: narrowPartner.id, secret: narrowPartner.secret });
+const narrowByUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')], { sender_id: narrowPartner.id });
+
+/** A gateway whose CRVS upstream is the fake at `upstreamUrl` (no signature checked), with entry fields overridden. */
+async function withFakeUpstream(upstreamUrl: string, name: string, overrides: Record<string, unknown>, run: (gateway: TestServer) => Promise<void>): Promise<void> {
+  const file = pair.upstreamsFile(`answers-${name}.json`, { base_url: `${upstreamUrl}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined, ...overrides });
+  const gw = await startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] });
+  try {
+    await run(gw);
+  } finally {
+    await gw.close();
+  }
+}
+
+/** A sync answer of the fake upstream to `req`, its one item with `status` and `data`. */
+function upstreamAnswer(req: ReceivedRequest, status: string, data: unknown) {
+  return {
+    status: 200,
+    body: {
+      header: { version: '1.0.0', message_id: `m-${Math.random()}`, message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs' },
+      message: {
+        transaction_id: req.body.message.transaction_id,
+        correlation_id: 'up-c-1',
+        search_response: [{ reference_id: req.body.message.search_request[0].reference_id, timestamp: new Date().toISOString(), status, data }],
+      },
+    },
+  };
+}
+
+const fullRecord = {
+  '@type': 'CRVS_Person',
+  identifier: [
+    { identifier_type: 'UIN', identifier_value: 'SECRET-UIN-42' },
+    { identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-42' },
+  ],
+  name: { given_name: 'Secret-Name' },
+  sex: 'female',
+  birth_date: '1990-01-01',
+};
+
+const auditCount = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log where partner_id = 'narrow-crvs'`))[0].n);
+
+describe('gateway mode: what a sync search forwarded upstream answers', () => {
+  it("projects and audits an upstream's records whose item status is spelled 'success' or 'SUCC' (DIGEST 2.3)", async () => {
+    const upstream = await CallbackReceiver.start();
+    try {
+      await withFakeUpstream(upstream.url, 'status-spelling', {}, async (gw) => {
+        for (const spelling of ['success', 'SUCC']) {
+          upstream.respondWith((req) => upstreamAnswer(req, spelling, { reg_records: [fullRecord] }));
+          const before = await auditCount();
+          const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+          expect(res.status, spelling).toBe(200);
+          expect(res.text, spelling).not.toContain('Secret-Name');
+          expect(res.text, spelling).not.toContain('SECRET-UIN-42');
+          expect(res.json.message.search_response[0].status, spelling).toBe('succ');
+          expect(await auditCount(), spelling).toBe(before + 1);
+        }
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('projects and audits an upstream record sent as an object, not an array (DIGEST 3.2, 11.1 #6)', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_record_type: 'Person', reg_records: fullRecord }));
+    try {
+      await withFakeUpstream(upstream.url, 'object-records', {}, async (gw) => {
+        const before = await auditCount();
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(200);
+        expect(res.text).not.toContain('Secret-Name');
+        expect(res.text).not.toContain('SECRET-UIN-42');
+        expect(await auditCount()).toBe(before + 1);
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('answers with items shaped as its own: known status and reason codes, integer counts, ISO 639-3 locale, version, reg_type and reg_record_type', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => {
+      const second = req.body.message.search_request[1];
+      const answer = upstreamAnswer(req, 'succ', { version: '', reg_records: [fullRecord] });
+      Object.assign(answer.body.message.search_response[0], { status_reason_code: '', status_reason_message: '', pagination: { page_size: '10', page_number: '1', total_count: '' }, locale: 'EN/GB' });
+      answer.body.message.search_response.push({ reference_id: second.reference_id, timestamp: '', status: 'RJCT', status_reason_code: '200', status_reason_message: 'nothing' } as never);
+      return answer;
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'shapes', {}, async (gw) => {
+        const items = [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1'), searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: otherUin } }, 'r-2')];
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), searchEnvelope(items, { sender_id: narrowPartner.id }));
+        expect(res.status).toBe(200);
+        const [answered, rejected] = res.json.message.search_response;
+        expect(answered).toEqual({
+          reference_id: 'r-1',
+          timestamp: expect.any(String),
+          status: 'succ',
+          data: { version: '1.0.0', reg_type: 'ns:org:RegistryType:Civil', reg_record_type: 'spdci-extensions-dci:Person', reg_records: [{ '@type': 'CRVS_Person', sex: 'female', birth_date: '1990-01-01' }] },
+          pagination: { page_size: 10, page_number: 1, total_count: 1 },
+          locale: 'eng',
+        });
+        expect(rejected).toEqual({ reference_id: 'r-2', timestamp: expect.any(String), status: 'rjct', status_reason_message: 'nothing', locale: 'eng' });
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+});
