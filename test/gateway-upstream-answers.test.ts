@@ -15,6 +15,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 let pair: GatewayPair;
 let crvsDb: Database;
 let gatewayDb: Database;
+let gateway: TestServer;
 let gatewayKey: SigningKey;
 let uin: string;
 let otherUin: string;
@@ -31,7 +32,7 @@ beforeAll(async () => {
     upstream: { signature: 'required' },
     upstreamScope: 'crvs:registry.search',
   });
-  ({ crvsDb, gatewayDb, gatewayKey } = pair);
+  ({ crvsDb, gatewayDb, gateway, gatewayKey } = pair);
   const [row] = await crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
   uin = clearValue(row);
   const [other] = await crvsDb.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' and x.individual_id <> $1 order by x.id limit 1`, [row.individual_id]);
@@ -150,4 +151,53 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
       await upstream.close();
     }
   });
+  it('answers each item of a batch whose reference_ids are empty (DIGEST 11.4) with its own records, not the last item\'s', async () => {
+    // Empty reference_ids are accepted and each item answered on its own by the registry itself.
+    const items = () => [
+      searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, ''),
+      searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: otherUin } }, ''),
+    ];
+    const uinsOf = (item: any) => item.data.reg_records.flatMap((r: any) => r.identifier.filter((i: any) => i.identifier_type === 'UIN').map((i: any) => i.identifier_value));
+    const direct = await postJson(`${pair.crvs.url}/crvs/registry/sync/search`, await pair.crvs.token(), searchEnvelope(items()));
+    expect(direct.json.message.search_response.map(uinsOf)).toEqual([[uin], [otherUin]]);
+
+    const viaGateway = await postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), searchEnvelope(items()));
+    expect(viaGateway.status).toBe(200);
+    expect(viaGateway.json.message.search_response.map((i: any) => i.status)).toEqual(['succ', 'succ']);
+    // The first item asked for `uin`: it must not be answered with the other person's record.
+    expect(viaGateway.json.message.search_response.map(uinsOf)).toEqual([[uin], [otherUin]]);
+  });
+
+  it('refuses a later item repeating a reference_id (rjct.reference_id.duplicate), as the registry itself does, and answers the first with its own record', async () => {
+    const items = [
+      searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-same'),
+      searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: otherUin } }, 'r-same'),
+    ];
+    const res = await postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), searchEnvelope(items));
+    expect(res.status).toBe(200);
+    const [first, second] = res.json.message.search_response;
+    expect(first).toMatchObject({ reference_id: 'r-same', status: 'succ' });
+    expect(first.data.reg_records.flatMap((r: any) => r.identifier.filter((i: any) => i.identifier_type === 'UIN').map((i: any) => i.identifier_value))).toEqual([uin]);
+    expect(second).toMatchObject({ reference_id: 'r-same', status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate' });
+    expect(second.data).toBeUndefined();
+  });
+
+  it('answers 502 when the upstream answers one item twice', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => {
+      const answer = upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+      answer.body.message.search_response.push({ ...answer.body.message.search_response[0] });
+      return answer;
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'item-twice', {}, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(502);
+        expect(res.json.message.error.code).toBe('err.service.unavailable');
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
 });

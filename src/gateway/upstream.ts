@@ -7,7 +7,7 @@ import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
-import type { RecordHandling, SearchDomain, SearchResponseItem } from '../dci/search/items.js';
+import { duplicateReference, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
 import { handleRelayedRecords, relayedItem } from './relayed-items.js';
 import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
@@ -94,29 +94,36 @@ export class UpstreamSearch {
   }
 
   async answer(transactionId: string, items: Record<string, unknown>[], handling: RecordHandling): Promise<SearchResponseItem[]> {
-    const answers = new Map<Record<string, unknown>, SearchResponseItem>();
-    const forwarded: Record<string, unknown>[] = [];
-    for (const item of items) {
-      const refusal = handling.refuse?.(item);
-      if (refusal) answers.set(item, { reference_id: String(item.reference_id ?? ''), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: refusal });
-      else forwarded.push(item);
-    }
-    if (forwarded.length > 0) {
-      const byReference = await this.send(transactionId, forwarded);
-      for (const item of forwarded) {
-        const reference = String(item.reference_id ?? '');
-        const answer = byReference.get(reference);
-        if (!answer) {
-          answers.set(item, { reference_id: reference, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` });
-          continue;
-        }
-        answers.set(item, handleRelayedRecords(relayedItem(answer, { referenceId: reference, item }, this.localSearch), handling));
-      }
-    }
-    return items.map((item) => answers.get(item)!);
+    const answers: SearchResponseItem[] = new Array(items.length);
+    const forwarded: number[] = [];
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      const refusal = duplicateReference(item, seen) ?? this.refusal(item, handling);
+      if (refusal) answers[i] = refusal;
+      else forwarded.push(i);
+    });
+    if (forwarded.length === 0) return answers;
+    // Sent under reference ids of ours, the item's place among those sent: a caller's may be empty (DIGEST 11.4),
+    // and the upstream's answers are told apart by them.
+    const byReference = await this.send(transactionId, forwarded.map((i, n) => ({ ...items[i], reference_id: String(n + 1) })));
+    forwarded.forEach((i, n) => {
+      const referenceId = typeof items[i].reference_id === 'string' ? items[i].reference_id : '';
+      const answer = byReference.get(String(n + 1));
+      answers[i] = answer
+        ? handleRelayedRecords(relayedItem(answer, { referenceId, item: items[i] }, this.localSearch), handling)
+        : { reference_id: referenceId, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` };
+    });
+    return answers;
   }
 
-  private async send(transactionId: string, items: Record<string, unknown>[]): Promise<Map<string, SearchResponseItem & { data?: unknown }>> {
+  /** An item the caller may not ask (handling.refuse), answered by us. */
+  private refusal(item: Record<string, unknown>, handling: RecordHandling): SearchResponseItem | undefined {
+    const refusal = handling.refuse?.(item);
+    if (!refusal) return undefined;
+    return { reference_id: String(item.reference_id ?? ''), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: refusal };
+  }
+
+  private async send(transactionId: string, items: Record<string, unknown>[]): Promise<Map<string, Record<string, unknown>>> {
     const u = this.upstream;
     const header = { ...this.envelopes.requestHeader({ action: 'search', receiverId: u.id, totalCount: items.length }), sender_id: u.senderId };
     const body = this.signer.signedEnvelopeText(u.signatureFormat, header, { transaction_id: transactionId, search_request: items });
@@ -154,8 +161,12 @@ export class UpstreamSearch {
       throw unavailable(u, `answered with a signature that does not verify (${(e as Error).message.slice(0, 200)})`);
     }
     if (!Array.isArray(answer.message?.search_response)) throw unavailable(u, 'answered without search_response');
-    const out = new Map<string, SearchResponseItem & { data?: unknown }>();
-    for (const r of answer.message.search_response as (SearchResponseItem & { data?: unknown })[]) if (isObject(r) && typeof r.reference_id === 'string') out.set(r.reference_id, r);
+    const out = new Map<string, Record<string, unknown>>();
+    for (const r of answer.message.search_response) {
+      if (!isObject(r) || typeof r.reference_id !== 'string') continue;
+      if (out.has(r.reference_id)) throw unavailable(u, `answered item ${r.reference_id.slice(0, 20)} twice`);
+      out.set(r.reference_id, r);
+    }
     return out;
   }
 }

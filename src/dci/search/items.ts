@@ -165,6 +165,18 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
   }
 }
 
+/**
+ * The rejection of an item whose reference_id an earlier item of its batch had (`seen`, which it joins otherwise).
+ * Samples send "" for reference_id (DIGEST 11.4): accepted and echoed; only duplicates within the batch are refused.
+ */
+export function duplicateReference(item: Record<string, unknown>, seen: Set<string>): SearchResponseItem | undefined {
+  const ref = item.reference_id;
+  if (typeof ref !== 'string' || ref === '') return undefined;
+  if (seen.has(ref)) return rejected(ref, 'rjct.reference_id.duplicate', `reference_id ${ref.slice(0, 100)} repeats an earlier item of this batch`, normalizeLocale(item.locale));
+  seen.add(ref);
+  return undefined;
+}
+
 const ITEM_CONCURRENCY = 8;
 
 /**
@@ -186,14 +198,9 @@ export async function answerSearchBatch(
   const results: SearchResponseItem[] = new Array(items.length);
   const pending: number[] = [];
   items.forEach((item, i) => {
-    const ref = item.reference_id;
-    // Samples send "" for reference_id (DIGEST 11.4): accepted and echoed; only duplicates within the batch are refused.
-    if (typeof ref === 'string' && ref !== '' && seen.has(ref)) {
-      results[i] = rejected(ref, 'rjct.reference_id.duplicate', `reference_id ${ref.slice(0, 100)} repeats an earlier item of this batch`, normalizeLocale(item.locale));
-      return;
-    }
-    if (typeof ref === 'string' && ref !== '') seen.add(ref);
-    pending.push(i);
+    const duplicate = duplicateReference(item, seen);
+    if (duplicate) results[i] = duplicate;
+    else pending.push(i);
   });
   let next = 0;
   let failure: { error: unknown } | undefined;
