@@ -213,4 +213,27 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
       { env: { WORKERS: 'false' } },
     );
   });
+  it('sends the search again with a fresh token when the upstream refuses the cached one with 401, instead of failing every search until it expires', async () => {
+    const caller = plainCaller('caller-401', receiver.url);
+    let issued = 0;
+    await withFakeUpstream(
+      'token-401',
+      [caller],
+      async (ctx) => {
+        ctx.upstream.respondWith((req) => {
+          if (req.path.startsWith('/oauth2/client/token')) return { status: 200, body: { access_token: `token-${++issued}`, token_type: 'Bearer', expires_in: 3600 } };
+          if (req.headers.authorization === 'Bearer token-1') return { status: 401, body: { errors: [{ code: 'err.request.unauthorized', message: 'token expired' }] } };
+          return { status: 200, body: ack(`up-${ctx.upstream.requests.length}`) };
+        });
+        const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')]);
+        await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where state = 'acknowledged'`)).length > 0 || undefined, 10_000, 'the search taken upstream');
+        const searches = ctx.upstream.requests.filter((r) => r.path.endsWith('/registry/search'));
+        expect(searches.map((r) => r.headers.authorization)).toEqual(['Bearer token-1', 'Bearer token-2']);
+        // Taken: pending until the upstream answers (not failed, not waiting to be sent again).
+        await waitFor(async () => (await ctx.db.query<{ state: string }>(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'pending' || undefined, 10_000, 'the search pending');
+      },
+      { overrides: (url) => ({ auth: { token_url: `${url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 's' } }) },
+    );
+  });
+
 });

@@ -200,4 +200,26 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it('sends the search again with a fresh token when the upstream refuses the cached one with 401', async () => {
+    const upstream = await CallbackReceiver.start();
+    let issued = 0;
+    upstream.respondWith((req) => {
+      if (req.path.startsWith('/oauth2/client/token')) return { status: 200, body: { access_token: `token-${++issued}`, token_type: 'Bearer', expires_in: 3600 } };
+      // The upstream restarted (or revoked it): the first token it issued is no longer good.
+      if (req.headers.authorization === 'Bearer token-1') return { status: 401, body: { errors: [{ code: 'err.request.unauthorized', message: 'token expired' }] } };
+      return upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'token-401', { auth: { token_url: `${upstream.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 's' } }, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(200);
+        expect(res.json.message.search_response[0].status).toBe('succ');
+        const searches = upstream.requests.filter((r) => r.path.endsWith('/registry/sync/search'));
+        expect(searches.map((r) => r.headers.authorization)).toEqual(['Bearer token-1', 'Bearer token-2']);
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
 });

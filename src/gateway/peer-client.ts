@@ -1,4 +1,4 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { PeerAuth } from '../auth/partners.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
@@ -7,6 +7,7 @@ import type { SignatureFormat } from '../dci/signing/verifier.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
 import { readBoundedText, SMALL_ANSWER_BYTES } from '../http/bounded-body.js';
 import { unprocessableJson } from '../http/json-body.js';
+import { postWithPeerToken } from './peer-request.js';
 
 /** Another DCI registry this server sends requests to (an upstream CRVS, another IBR, or a partner under test). */
 export interface Peer {
@@ -71,15 +72,7 @@ export class PeerClient {
     const outboundId = await this.outbound.record({ domain, peerId: peer.id, action, messageId: header.message_id, transactionId: message.transaction_id, request: { header, message }, relayTransactionId });
     const body = this.signer.signedEnvelopeText(this.opts.signatureFormat ?? 'dci', header, message);
     try {
-      const token = await this.peerTokens.bearer(peer.auth);
-      const res = await request(`${peer.baseUrl.replace(/\/+$/, '')}${path}`, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        dispatcher: this.opts.dispatcher,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
-      });
+      const res = await postWithPeerToken(this.peerTokens, peer.auth, `${peer.baseUrl.replace(/\/+$/, '')}${path}`, body, this.opts);
       /** Recorded with what the peer answered when we can keep it, else with the error. */
       const refused = async (error: string, answered: unknown = { error }): Promise<SendOutcome> => {
         await this.outbound.refused(outboundId, answered);

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { request } from 'undici';
 import { z } from 'zod';
 import type { PeerAuth } from '../auth/partners.js';
 import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom } from '../auth/partners-file.js';
@@ -8,6 +7,7 @@ import type { PeerTokens } from '../auth/peer-tokens.js';
 import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { duplicateReference, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
+import { postWithPeerToken } from './peer-request.js';
 import { handleRelayedRecords, relayedItem } from './relayed-items.js';
 import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
@@ -131,14 +131,7 @@ export class UpstreamSearch {
     let text: string;
     let complete: boolean;
     try {
-      const token = await this.peerTokens.bearer(u.auth);
-      const res = await request(`${u.baseUrl.replace(/\/+$/, '')}/registry/sync/search`, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        headersTimeout: this.limits.timeoutMs,
-        bodyTimeout: this.limits.timeoutMs,
-      });
+      const res = await postWithPeerToken(this.peerTokens, u.auth, `${u.baseUrl.replace(/\/+$/, '')}/registry/sync/search`, body, { timeoutMs: this.limits.timeoutMs });
       status = res.statusCode;
       ({ text, complete } = await readBoundedText(res.body, { maxBytes: this.limits.maxAnswerBytes, deadlineMs: this.limits.timeoutMs }));
     } catch (e) {
