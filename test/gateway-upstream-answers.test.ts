@@ -222,4 +222,22 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it('answers 502 err.service.unavailable, with no record, when the upstream answers another transaction', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => {
+      const answer = upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+      answer.body.message.transaction_id = 'someone-elses-transaction';
+      return answer;
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'other-txn', {}, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(502);
+        expect(res.json.message.error).toMatchObject({ code: 'err.service.unavailable', message: expect.stringContaining('another transaction_id') });
+        expect(res.text).not.toContain('1990-01-01');
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
 });

@@ -93,6 +93,10 @@ export class UpstreamSearch {
     this.signer = new EnvelopeSigner(signingKey, upstream.senderId);
   }
 
+  /**
+   * `transactionId`: what the upstream knows this search by, ours (the answer's correlation_id), not the caller's
+   * transaction_id: that one is unique per caller only, and samples leave it empty (DIGEST 2.5, 11.4).
+   */
   async answer(transactionId: string, items: Record<string, unknown>[], handling: RecordHandling): Promise<SearchResponseItem[]> {
     const answers: SearchResponseItem[] = new Array(items.length);
     const forwarded: number[] = [];
@@ -139,7 +143,7 @@ export class UpstreamSearch {
     }
     if (status !== 200) throw unavailable(u, `answered HTTP ${status}`);
     if (!complete) throw unavailable(u, `answered with more than ${this.limits.maxAnswerBytes} bytes (UPSTREAM_MAX_ANSWER_BYTES)`);
-    let answer: { signature?: unknown; header?: { sender_id?: unknown }; message?: { search_response?: unknown } };
+    let answer: { signature?: unknown; header?: { sender_id?: unknown }; message?: { transaction_id?: unknown; search_response?: unknown } };
     try {
       answer = JSON.parse(text);
     } catch {
@@ -154,6 +158,7 @@ export class UpstreamSearch {
       throw unavailable(u, `answered with a signature that does not verify (${(e as Error).message.slice(0, 200)})`);
     }
     if (!Array.isArray(answer.message?.search_response)) throw unavailable(u, 'answered without search_response');
+    if (answer.message.transaction_id !== transactionId) throw unavailable(u, 'answered for another transaction_id');
     const out = new Map<string, Record<string, unknown>>();
     for (const r of answer.message.search_response) {
       if (!isObject(r) || typeof r.reference_id !== 'string') continue;

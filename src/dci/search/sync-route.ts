@@ -59,7 +59,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       results = await deps.replay.answerOnce(
         header.sender_id,
         header.message_id,
-        () => (deps.forward ? deps.forward.answer(message.transaction_id, items, handling) : answerSearchBatch(deps.search, items, deps.limits, handling, { deadlineAt: started + deps.limits.budgetMs, budgetMs: deps.limits.budgetMs })),
+        () => (deps.forward ? deps.forward.answer(correlationId, items, handling) : answerSearchBatch(deps.search, items, deps.limits, handling, { deadlineAt: started + deps.limits.budgetMs, budgetMs: deps.limits.budgetMs })),
         !deps.forward,
       );
     } catch (e) {
