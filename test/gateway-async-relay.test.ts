@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import type { SigningKey } from '../src/dci/signing/keys.js';
@@ -236,4 +237,43 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     );
   });
 
+  /** Forwards one search of `caller` to the fake upstream (ACKed at once) and has the upstream answer it with `item` and `header`. */
+  async function answeredUpstream(ctx: FakeGateway, caller: TestPartner, referenceId: string, item: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+    ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-answer') }));
+    const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, referenceId)]);
+    const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+    await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where correlation_id is not null`)).length > 0 || undefined, 10_000, 'the ACK');
+    expect((await upstreamOnSearch(ctx.server, req, 'up-answer', item, header)).status).toBe(200);
+    await waitFor(async () => ((await ctx.db.query<{ state: string }>(`select state from dci_transactions where correlation_id = $1`, [correlationId]))[0].state === 'delivered' || undefined), 10_000, 'the relayed answer delivered');
+    return correlationId;
+  }
+
+  it('says in txn status that an item the upstream rejected was rejected, as its relayed on-search did', async () => {
+    const caller: TestPartner = { ...plainCaller('caller-status', receiver.url), scopes: ['crvs:registry.search', 'crvs:registry.txn-status'] };
+    await withFakeUpstream('txn-status', [caller], async (ctx) => {
+      const correlationId = await answeredUpstream(ctx, caller, 'r-rejected', { status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: 'unknown attribute' });
+      const [callback] = receiver.forCorrelation(correlationId);
+      expect(callback.body.message.search_response[0]).toMatchObject({ reference_id: 'r-rejected', status: 'rjct' });
+      expect(await txnStatus(ctx, caller, correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-rejected', status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' })]);
+    });
+  });
+  it('says in txn status that every item was rejected, with the reason, when the upstream rejected the search as a whole', async () => {
+    const caller: TestPartner = { ...plainCaller('caller-status-all', receiver.url), scopes: ['crvs:registry.search', 'crvs:registry.txn-status'] };
+    await withFakeUpstream('txn-status-header', [caller], async (ctx) => {
+      const correlationId = await answeredUpstream(ctx, caller, 'r-all', { status: 'succ', data: { reg_records: [] } }, { status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today', completed_count: 0 });
+      expect(await txnStatus(ctx, caller, correlationId)).toEqual([
+        expect.objectContaining({ reference_id: 'r-all', status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today' }),
+      ]);
+    });
+  });
 });
+
+/** What sync txn status says of the items of `caller`'s request `correlationId`. */
+async function txnStatus(ctx: FakeGateway, caller: TestPartner, correlationId: string): Promise<unknown[]> {
+  const res = await postJson(`${ctx.server.url}/crvs/registry/sync/txn/status`, await ctx.server.token({ clientId: caller.id, secret: caller.secret }), {
+    header: { version: '1.0.0', message_id: `s-${randomUUID()}`, message_ts: new Date().toISOString(), action: 'txn-status', sender_id: caller.id, total_count: 1 },
+    message: { transaction_id: 'status-1', txnstatus_request: { reference_id: 's-1', txn_type: 'search', attribute_type: 'correlation_id', attribute_value: correlationId } },
+  });
+  expect(res.status).toBe(200);
+  return res.json.message.txnstatus_response.txn_status.search_response;
+}

@@ -62,3 +62,14 @@ const REQUEST_STATUS: Record<string, RequestStatus> = { rcvd: 'rcvd', pdng: 'pdn
 export function requestStatusOf(v: unknown): RequestStatus | undefined {
   return typeof v === 'string' ? REQUEST_STATUS[v.toLowerCase()] : undefined;
 }
+
+export const HEADER_REASON_CODES: ReadonlySet<string> = new Set<HeaderReasonCode>([
+  'rjct.version.invalid',
+  'rjct.message_id.duplicate',
+  'rjct.message_ts.invalid',
+  'rjct.action.invalid',
+  'rjct.action.not_supported',
+  'rjct.total_count.invalid',
+  'rjct.total_count.limit_exceeded',
+  'rjct.errors.too_many',
+]);

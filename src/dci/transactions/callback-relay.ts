@@ -3,11 +3,12 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
+import { HEADER_REASON_CODES, type HeaderReasonCode } from '../envelope/codes.js';
 import { isObject } from '../envelope/normalize.js';
 import type { OutboundRequestRow } from './outbound-store.js';
 import type { SearchDomain, SearchResponseItem } from '../search/items.js';
 import { handleRelayedRecords, relayedItem } from '../../gateway/relayed-items.js';
-import { insertDeliveries, type TransactionStore } from './transaction-store.js';
+import { insertDeliveries, type ItemOutcome, type TransactionStore } from './transaction-store.js';
 
 const STATUSES = new Set(['rcvd', 'pdng', 'succ', 'rjct']);
 
@@ -60,6 +61,7 @@ export class CallbackRelay {
       totalCount: t.total_count,
       completedCount: typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : items.length,
     });
+    const outcome = status === 'rjct' ? rejectedAll(askedItems, headerReasonOf(envelope.header)) : items.flatMap(outcomeOf);
     const stored = await this.envelopes.storedCallback(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
     // One relay of a caller's request at a time (its row locked): pages arriving together are numbered one after
     // another, and the first send relayed stays the only one.
@@ -78,6 +80,7 @@ export class CallbackRelay {
       if (earlier.length > 0 && Number(earlier[0].outbound_request_id) !== Number(request.id)) return false;
       if (earlier.some((e) => e.status === 'succ' || e.status === 'rjct')) return false;
       await this.audit.disclosedWithin(tx, disclosures.entries(askedItems));
+      await tx.query(`update dci_transactions set outcome = coalesce(outcome, '[]'::jsonb) || $2::jsonb where id = $1`, [t.id, JSON.stringify(outcome)]);
       await insertDeliveries(
         tx,
         [{ transactionId: t.id, partnerId: partner.id, action: 'on-search', messageId: header.message_id, targetUrl: t.callback_url, ...stored }],
@@ -98,4 +101,22 @@ export class CallbackRelay {
       return relayedItem(r, { referenceId, item: byReference.get(referenceId) }, this.searchDomains.get(domain));
     });
   }
+}
+
+/** The reason an upstream gave for rejecting a whole message: a header reason code of the DCI list (DIGEST 2.3), and its message. */
+function headerReasonOf(header: Record<string, unknown>): { code?: HeaderReasonCode; message?: string } {
+  const code = typeof header.status_reason_code === 'string' && HEADER_REASON_CODES.has(header.status_reason_code) ? (header.status_reason_code as HeaderReasonCode) : undefined;
+  const message = typeof header.status_reason_message === 'string' && header.status_reason_message !== '' ? header.status_reason_message.slice(0, 999) : undefined;
+  return { code, message };
+}
+
+/** Every item the caller asked, rejected with the upstream's reason for rejecting the message. */
+function rejectedAll(asked: Record<string, unknown>[], reason: { code?: string; message?: string }): ItemOutcome[] {
+  return asked.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'rjct', status_reason_code: reason.code, status_reason_message: reason.message ?? 'the upstream registry rejected the request' }));
+}
+
+/** An item's outcome for txn status, once it has one (succ or rjct). */
+function outcomeOf(item: SearchResponseItem): ItemOutcome[] {
+  if (item.status !== 'succ' && item.status !== 'rjct') return [];
+  return [{ reference_id: item.reference_id, status: item.status, status_reason_code: item.status_reason_code, status_reason_message: item.status_reason_message }];
 }

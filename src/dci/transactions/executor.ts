@@ -263,7 +263,8 @@ export class TransactionExecutor {
       await this.fail(t, `the upstream ${link.upstream.id} refused it: ${sent.error}`);
       return undefined;
     }
-    return { id: t.id, outcome: items.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'succ' as const })), completedCount: 0, deliveries: [] };
+    // No item has an outcome yet: the relay records the upstream's, page by page (CallbackRelay.relay).
+    return { id: t.id, outcome: [], completedCount: 0, deliveries: [] };
   }
 
   /**
