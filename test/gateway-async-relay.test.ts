@@ -248,6 +248,32 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     return correlationId;
   }
 
+  it("passes on the upstream's header status_reason_code when it rejects the search as a whole (DIGEST 2.3)", async () => {
+    const caller = plainCaller('caller-rjct', receiver.url);
+    await withFakeUpstream('header-rjct', [caller], async (ctx) => {
+      const correlationId = await answeredUpstream(
+        ctx,
+        caller,
+        'r-too-many',
+        { status: 'rjct', status_reason_code: 'rjct.search.too_many_records_found', status_reason_message: 'narrow it' },
+        { status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today', completed_count: 0 },
+      );
+      const [callback] = receiver.forCorrelation(correlationId);
+      expect(callback.body.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'the upstream national-crvs rejected the request: at most 0 items today' });
+    });
+  });
+
+  it("leaves out a header reason code of the upstream's that is not one of the DCI list, and keeps its message short", async () => {
+    const caller = plainCaller('caller-rjct-odd', receiver.url);
+    await withFakeUpstream('header-rjct-odd', [caller], async (ctx) => {
+      const correlationId = await answeredUpstream(ctx, caller, 'r-odd', { status: 'rjct' }, { status: 'RJCT', status_reason_code: '500', status_reason_message: 'x'.repeat(2000), completed_count: 0 });
+      const [callback] = receiver.forCorrelation(correlationId);
+      expect(callback.body.header.status).toBe('rjct');
+      expect(callback.body.header.status_reason_code).toBeUndefined();
+      expect(callback.body.header.status_reason_message).toBe(`the upstream national-crvs rejected the request: ${'x'.repeat(500)}`);
+    });
+  });
+
   it('says in txn status that an item the upstream rejected was rejected, as its relayed on-search did', async () => {
     const caller: TestPartner = { ...plainCaller('caller-status', receiver.url), scopes: ['crvs:registry.search', 'crvs:registry.txn-status'] };
     await withFakeUpstream('txn-status', [caller], async (ctx) => {
@@ -262,7 +288,7 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     await withFakeUpstream('txn-status-header', [caller], async (ctx) => {
       const correlationId = await answeredUpstream(ctx, caller, 'r-all', { status: 'succ', data: { reg_records: [] } }, { status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today', completed_count: 0 });
       expect(await txnStatus(ctx, caller, correlationId)).toEqual([
-        expect.objectContaining({ reference_id: 'r-all', status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today' }),
+        expect.objectContaining({ reference_id: 'r-all', status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'the upstream national-crvs rejected the request: at most 0 items today' }),
       ]);
     });
   });

@@ -54,14 +54,17 @@ export class CallbackRelay {
     const handling = disclosures.handling(partner);
     const items = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
     const status = String(envelope.header.status ?? '').toLowerCase();
+    const reason = status === 'rjct' ? headerReasonOf(envelope.header, request.peer_id) : undefined;
     const header = this.envelopes.callbackHeader({
       action: 'on-search',
       status: (STATUSES.has(status) ? status : 'succ') as 'succ',
+      reasonCode: reason?.code,
+      reasonMessage: reason?.message,
       receiverId: t.sender_id,
       totalCount: t.total_count,
       completedCount: typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : items.length,
     });
-    const outcome = status === 'rjct' ? rejectedAll(askedItems, headerReasonOf(envelope.header)) : items.flatMap(outcomeOf);
+    const outcome = reason ? rejectedAll(askedItems, reason) : items.flatMap(outcomeOf);
     const stored = await this.envelopes.storedCallback(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
     // One relay of a caller's request at a time (its row locked): pages arriving together are numbered one after
     // another, and the first send relayed stays the only one.
@@ -103,16 +106,19 @@ export class CallbackRelay {
   }
 }
 
-/** The reason an upstream gave for rejecting a whole message: a header reason code of the DCI list (DIGEST 2.3), and its message. */
-function headerReasonOf(header: Record<string, unknown>): { code?: HeaderReasonCode; message?: string } {
+/**
+ * Why the upstream `peerId` rejected a whole message, to pass on: its header reason code when it is one of the DCI list
+ * (DIGEST 2.3), and its message, shortened and said to be the upstream's.
+ */
+function headerReasonOf(header: Record<string, unknown>, peerId: string): { code?: HeaderReasonCode; message: string } {
   const code = typeof header.status_reason_code === 'string' && HEADER_REASON_CODES.has(header.status_reason_code) ? (header.status_reason_code as HeaderReasonCode) : undefined;
-  const message = typeof header.status_reason_message === 'string' && header.status_reason_message !== '' ? header.status_reason_message.slice(0, 999) : undefined;
-  return { code, message };
+  const said = typeof header.status_reason_message === 'string' && header.status_reason_message !== '' ? `: ${header.status_reason_message.slice(0, 500)}` : '';
+  return { code, message: `the upstream ${peerId} rejected the request${said}` };
 }
 
 /** Every item the caller asked, rejected with the upstream's reason for rejecting the message. */
-function rejectedAll(asked: Record<string, unknown>[], reason: { code?: string; message?: string }): ItemOutcome[] {
-  return asked.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'rjct', status_reason_code: reason.code, status_reason_message: reason.message ?? 'the upstream registry rejected the request' }));
+function rejectedAll(asked: Record<string, unknown>[], reason: { code?: string; message: string }): ItemOutcome[] {
+  return asked.map((i) => ({ reference_id: String(i.reference_id ?? ''), status: 'rjct', status_reason_code: reason.code, status_reason_message: reason.message }));
 }
 
 /** An item's outcome for txn status, once it has one (succ or rjct). */
