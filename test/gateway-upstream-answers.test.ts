@@ -19,6 +19,7 @@ let gateway: TestServer;
 let gatewayKey: SigningKey;
 let uin: string;
 let otherUin: string;
+let givenName: string;
 const narrowPartner = { id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] };
 
 beforeAll(async () => {
@@ -37,6 +38,7 @@ beforeAll(async () => {
   uin = clearValue(row);
   const [other] = await crvsDb.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' and x.individual_id <> $1 order by x.id limit 1`, [row.individual_id]);
   otherUin = clearValue(other);
+  givenName = (await crvsDb.query<{ given_name: string }>(`select given_name from individuals where id = $1`, [row.individual_id]))[0].given_name;
 });
 afterAll(async () => {
   await pair?.close();
@@ -85,6 +87,36 @@ const fullRecord = {
 const auditCount = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log where partner_id = 'narrow-crvs'`))[0].n);
 
 describe('gateway mode: what a sync search forwarded upstream answers', () => {
+  it('refuses a forwarded search by an attribute the partner may not receive, as the registry itself does', async () => {
+    const byName = () =>
+      searchEnvelope(
+        [searchItem({ query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'given_name', operator: 'eq', attribute_value: givenName } }] }, 'r-name')],
+        { sender_id: narrowPartner.id },
+      );
+    // The national CRVS, asked directly by the narrow partner (fields sex, birth_date), refuses a query on given_name:
+    // answered, it would tell the names the projection withholds.
+    const direct = await postJson(`${pair.crvs.url}/crvs/registry/sync/search`, await narrowToken(pair.crvs), byName());
+    expect(direct.status).toBe(200);
+    expect(direct.json.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+
+    // Through the gateway, the same query is refused too, not sent upstream (where the gateway has no field list) and
+    // answered with the people of that name.
+    const viaGateway = await postJson(`${gateway.url}/crvs/registry/sync/search`, await narrowToken(gateway), byName());
+    expect(viaGateway.status).toBe(200);
+    expect(viaGateway.json.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+  });
+
+  it('refuses a forwarded search sorted by an attribute the partner may not receive (rjct.sort.invalid), and forwards one it may ask', async () => {
+    const sent = (sort: unknown) =>
+      searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin }, sort }, 'r-sorted')], { sender_id: narrowPartner.id });
+    const byName = await postJson(`${gateway.url}/crvs/registry/sync/search`, await narrowToken(gateway), sent([{ attribute_name: 'given_name', sort_order: 'asc' }]));
+    expect(byName.status).toBe(200);
+    expect(byName.json.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.sort.invalid' });
+    const byBirthDate = await postJson(`${gateway.url}/crvs/registry/sync/search`, await narrowToken(gateway), sent([{ attribute_name: 'birth_date', sort_order: 'asc' }]));
+    expect(byBirthDate.json.message.search_response[0]).toMatchObject({ status: 'succ' });
+    expect(byBirthDate.json.message.search_response[0].data.reg_records).toHaveLength(1);
+  });
+
   it("projects and audits an upstream's records whose item status is spelled 'success' or 'SUCC' (DIGEST 2.3)", async () => {
     const upstream = await CallbackReceiver.start();
     try {

@@ -7,6 +7,7 @@ import type { PeerTokens } from '../auth/peer-tokens.js';
 import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { duplicateReference, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
+import { forwardRefusal } from './forward-guard.js';
 import { postWithPeerToken } from './peer-request.js';
 import { handleRelayedRecords, relayedItem } from './relayed-items.js';
 import type { SigningKey } from '../dci/signing/keys.js';
@@ -82,7 +83,7 @@ export class UpstreamSearch {
 
   constructor(
     private readonly upstream: Upstream,
-    /** Our own registry's search of the domain: its record types name what the upstream answers (relayedItem). */
+    /** Our own registry's search of the domain: what the caller may search by (forwardRefusal), the record types of what the upstream answers (relayedItem). */
     private readonly localSearch: SearchDomain | undefined,
     private readonly envelopes: EnvelopeBuilder,
     signingKey: SigningKey,
@@ -102,7 +103,7 @@ export class UpstreamSearch {
     const forwarded: number[] = [];
     const seen = new Set<string>();
     items.forEach((item, i) => {
-      const refusal = duplicateReference(item, seen) ?? this.refusal(item, handling);
+      const refusal = duplicateReference(item, seen) ?? forwardRefusal(this.localSearch, item, handling);
       if (refusal) answers[i] = refusal;
       else forwarded.push(i);
     });
@@ -118,13 +119,6 @@ export class UpstreamSearch {
         : { reference_id: referenceId, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` };
     });
     return answers;
-  }
-
-  /** An item the caller may not ask (handling.refuse), answered by us. */
-  private refusal(item: Record<string, unknown>, handling: RecordHandling): SearchResponseItem | undefined {
-    const refusal = handling.refuse?.(item);
-    if (!refusal) return undefined;
-    return { reference_id: String(item.reference_id ?? ''), timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: refusal };
   }
 
   private async send(transactionId: string, items: Record<string, unknown>[]): Promise<Map<string, Record<string, unknown>>> {
