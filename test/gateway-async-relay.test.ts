@@ -17,6 +17,7 @@ let pair: GatewayPair;
 let gatewayKey: SigningKey;
 let receiver: CallbackReceiver;
 let uin: string;
+let givenName: string;
 
 const narrowCaller = (receiverUrl: string): TestPartner => ({
   id: 'narrow-caller',
@@ -58,6 +59,7 @@ beforeAll(async () => {
   gatewayKey = pair.gatewayKey;
   const [row] = await pair.crvsDb.query(`select ${idColumns()}, x.individual_id from identifiers x where x.id_type = 'UIN' order by x.id limit 1`);
   uin = clearValue(row);
+  givenName = (await pair.crvsDb.query<{ given_name: string }>(`select given_name from individuals where id = $1`, [row.individual_id]))[0].given_name;
 });
 afterAll(async () => {
   await pair?.close();
@@ -131,6 +133,53 @@ async function withFakeUpstream(name: string, partners: TestPartner[], run: (ctx
 const ack = (correlationId: string) => ({ message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: correlationId } });
 
 describe('gateway mode: async search forwarded upstream, as its callers see it', () => {
+  it("refuses an item stating no purpose of the caller's list, as the sync search does, instead of forwarding it", async () => {
+    const caller = purposeCaller(receiver.url);
+    const token = await pair.gateway.token({ clientId: caller.id, secret: caller.secret });
+    const item = () => searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-no-purpose');
+    // Sync, the gateway refuses it (UpstreamSearch.answer applies handling.refuse).
+    const sync = await postJson(`${pair.gateway.url}/crvs/registry/sync/search`, token, searchEnvelope([item()], { sender_id: caller.id }));
+    expect(sync.json.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+
+    // Async, the same item must be refused the same way, not sent to the national CRVS and answered with the person.
+    const correlationId = await asyncSearch(pair.gateway, caller, [item()]);
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 15_000, 'the on-search');
+    const [answered] = callback.body.message.search_response;
+    expect(answered).toMatchObject({ reference_id: 'r-no-purpose', status: 'rjct' });
+    expect(answered.data?.reg_records ?? []).toEqual([]);
+  });
+
+  it('refuses a forwarded search by an attribute the caller may not receive, as the registry itself does', async () => {
+    const caller = narrowCaller(receiver.url);
+    const byName = () => [searchItem({ query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'given_name', operator: 'eq', attribute_value: givenName } }] }, 'r-by-name')];
+    // Asked directly, the national CRVS refuses a query on given_name from a partner that may not receive names.
+    const direct = await asyncSearch(pair.crvs, caller, byName());
+    const [directCallback] = await waitFor(() => receiver.forCorrelation(direct).length > 0 && receiver.forCorrelation(direct), 15_000, 'the direct on-search');
+    expect(directCallback.body.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+
+    // Through the gateway the same query is refused too, not sent upstream (where the gateway may search by anything).
+    const viaGateway = await asyncSearch(pair.gateway, caller, byName());
+    const [callback] = await waitFor(() => receiver.forCorrelation(viaGateway).length > 0 && receiver.forCorrelation(viaGateway), 15_000, 'the relayed on-search');
+    expect(callback.body.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+  });
+
+  it('forwards the items a caller may ask and answers the others itself, in the one on-search', async () => {
+    const caller = narrowCaller(receiver.url);
+    const items = [
+      searchItem({ query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'given_name', operator: 'eq', attribute_value: givenName } }] }, 'r-by-name'),
+      searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-by-uin'),
+    ];
+    const correlationId = await asyncSearch(pair.gateway, caller, items);
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 15_000, 'the relayed on-search');
+    expect(callback.body.header).toMatchObject({ status: 'succ', total_count: 2, completed_count: 2 });
+    const answered = (ref: string) => callback.body.message.search_response.find((i: { reference_id: string }) => i.reference_id === ref);
+    const [byName, byUin] = [answered('r-by-name'), answered('r-by-uin')];
+    expect(byName).toMatchObject({ reference_id: 'r-by-name', status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+    expect(byUin).toMatchObject({ reference_id: 'r-by-uin', status: 'succ' });
+    expect(byUin.data.reg_records.map((r: Record<string, unknown>) => Object.keys(r).filter((k) => !k.startsWith('@')).sort())).toEqual([['birth_date', 'sex']]);
+    expect(callback.text).not.toContain(givenName);
+  });
+
   it("projects and audits relayed records whose item status is spelled 'success' (DIGEST 2.3) or sent as one object (DIGEST 3.2)", async () => {
     const caller = narrowCaller(receiver.url);
     await withFakeUpstream('spellings', [caller], async (ctx) => {

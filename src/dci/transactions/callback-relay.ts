@@ -2,11 +2,12 @@ import type { PartnerDirectory } from '../../auth/partners.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
-import type { EnvelopeBuilder } from '../envelope/builder.js';
+import { type EnvelopeBuilder, nowTimestamp } from '../envelope/builder.js';
 import { HEADER_REASON_CODES, type HeaderReasonCode } from '../envelope/codes.js';
 import { isObject } from '../envelope/normalize.js';
 import type { OutboundRequestRow } from './outbound-store.js';
-import type { SearchDomain, SearchResponseItem } from '../search/items.js';
+import type { RecordHandling, SearchDomain, SearchResponseItem } from '../search/items.js';
+import { forwardRefusal } from '../../gateway/forward-guard.js';
 import { handleRelayedRecords, relayedItem } from '../../gateway/relayed-items.js';
 import { insertDeliveries, type ItemOutcome, type TransactionStore } from './transaction-store.js';
 
@@ -52,8 +53,10 @@ export class CallbackRelay {
       fields: partner.fields,
     });
     const handling = disclosures.handling(partner);
-    const items = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
     const status = String(envelope.header.status ?? '').toLowerCase();
+    const relayed = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
+    const refused = status === 'succ' || status === 'rjct' ? await this.refusedItems(Number(request.id), askedItems, t.domain, handling) : [];
+    const items = [...relayed, ...refused];
     const reason = status === 'rjct' ? headerReasonOf(envelope.header, request.peer_id) : undefined;
     const header = this.envelopes.callbackHeader({
       action: 'on-search',
@@ -62,13 +65,13 @@ export class CallbackRelay {
       reasonMessage: reason?.message,
       receiverId: t.sender_id,
       totalCount: t.total_count,
-      completedCount: typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : items.length,
+      completedCount: (typeof envelope.header.completed_count === 'number' ? envelope.header.completed_count : relayed.length) + refused.length,
     });
-    const outcome = reason ? rejectedAll(askedItems, reason) : items.flatMap(outcomeOf);
+    const outcome = [...refused.flatMap(outcomeOf), ...(reason ? rejectedAll(askedItems, reason) : relayed.flatMap(outcomeOf))];
     const stored = await this.envelopes.storedCallback(partner, header, { transaction_id: t.transaction_id, correlation_id: t.correlation_id, search_response: items });
     // One relay of a caller's request at a time (its row locked): pages arriving together are numbered one after
     // another, and the first send relayed stays the only one.
-    const relayed = await this.db.transaction(async (tx) => {
+    const queued = await this.db.transaction(async (tx) => {
       const [locked] = await tx.query<{ state: string }>('select state from dci_transactions where id = $1 for no key update', [t.id]);
       // Failed: e.g. the upstream answered too late (TransactionExecutor.failUnansweredRelays) and its caller was told so.
       if (!locked || locked.state === 'failed') return false;
@@ -92,7 +95,34 @@ export class CallbackRelay {
       await tx.query('update received_callbacks set relayed_at = now() where id = $1', [callbackId]);
       return true;
     });
-    if (relayed) this.dispatcher.wake();
+    if (queued) this.dispatcher.wake();
+  }
+
+  /**
+   * The items of the caller's request that its send `outboundId` left out, answered as refused (TransactionExecutor.forward
+   * refused them for the caller). The send holds the others in order, as they were stored.
+   */
+  private async refusedItems(outboundId: number, asked: Record<string, unknown>[], domain: string, handling: RecordHandling): Promise<SearchResponseItem[]> {
+    const [sent] = await this.db.query<{ items: unknown[] | null }>(`select request->'message'->'search_request' as items from outbound_requests where id = $1`, [outboundId]);
+    const forwarded = (sent?.items ?? []).map((i) => JSON.stringify(i));
+    if (forwarded.length >= asked.length) return [];
+    let next = 0;
+    const left = asked.filter((item) => {
+      if (next < forwarded.length && JSON.stringify(item) === forwarded[next]) {
+        next++;
+        return false;
+      }
+      return true;
+    });
+    return left.map(
+      (item) =>
+        forwardRefusal(this.searchDomains.get(domain), item, handling) ?? {
+          reference_id: typeof item.reference_id === 'string' ? item.reference_id : '',
+          timestamp: nowTimestamp(),
+          status: 'rjct',
+          status_reason_message: 'the gateway did not forward this item',
+        },
+    );
   }
 
   /** The upstream's answer items as ours (relayedItem); a lone item object is a one-item list (DIGEST 11.4). */

@@ -6,6 +6,7 @@ import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
 import type { HeaderReasonCode } from '../envelope/codes.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
+import { forwardRefusal } from '../../gateway/forward-guard.js';
 import type { SubscriptionService } from '../subscriptions/subscription-service.js';
 import type { ClaimedDelivery } from './delivery-store.js';
 import type { Transaction } from '../../db/client.js';
@@ -254,7 +255,21 @@ export class TransactionExecutor {
    * relay passes on the answers of the send answered first (CallbackRelay).
    */
   private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
-    const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
+    const asked = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
+    const partner = await this.partners.current(t.sender_id);
+    if (!partner) {
+      await this.fail(t, `partner ${t.sender_id} is no longer registered`);
+      return undefined;
+    }
+    // Items the partner may not ask are answered by us, as a local search answers them; the relay adds them to the
+    // upstream's final page (CallbackRelay).
+    const handling = new DisclosureRecorder(this.audit, { partnerId: t.sender_id, domain: t.domain, action: 'search' }).handling(partner);
+    const refusals = asked.map((item) => forwardRefusal(this.searchDomains.get(t.domain), item, handling));
+    const items = asked.filter((_, i) => !refusals[i]);
+    if (items.length === 0) {
+      const results = refusals as SearchResponseItem[];
+      return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: await this.searchCallbacks(t, results) };
+    }
     // Sent under our correlation id, not the caller's transaction_id: that is unique per sender only (DIGEST 2.5), and
     // the upstream's answers are matched to the request by it (OutboundStore.match); every send of one request shares it.
     const sent = await link.client.search(link.upstream, t.domain, { transaction_id: t.correlation_id, search_request: items }, t.id);
