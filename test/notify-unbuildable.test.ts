@@ -18,11 +18,22 @@ let receiver: CallbackReceiver;
 const tokens: Record<string, string> = {};
 /** What the sealed partner's JWKS endpoint serves: nothing (404) until the test publishes a key. */
 let sealedJwks: unknown;
+/** The slow partner's JWKS endpoint: a key, served after SLOW_JWKS_MS; when it was asked for. */
+const SLOW_JWKS_MS = 2_000;
+let slowJwksAskedAt: number | undefined;
+const encryptionJwks = (kid: string) => ({ keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid, use: 'enc' }] });
 
 beforeAll(async () => {
   db = await openTestDatabase();
   receiver = await CallbackReceiver.start();
-  receiver.respondWith((req: ReceivedRequest) => (req.path === '/sealed/jwks.json' ? (sealedJwks ? { status: 200, body: sealedJwks } : { status: 404 }) : CallbackReceiver.ack(req)));
+  const slowJwks = encryptionJwks('slow-enc-1');
+  receiver.respondWith((req: ReceivedRequest) => {
+    if (req.path === '/slow/jwks.json') {
+      slowJwksAskedAt = Date.now();
+      return { status: 200, body: slowJwks, delayMs: SLOW_JWKS_MS };
+    }
+    return req.path === '/sealed/jwks.json' ? (sealedJwks ? { status: 200, body: sealedJwks } : { status: 404 }) : CallbackReceiver.ack(req);
+  });
   const callbacks = { origins: [receiver.url], baseUrl: receiver.url, allowPrivateNetwork: true };
   server = await startTestServer({ WORKER_POLL_MS: '50', CALLBACK_RETRY_BASE_MS: '50', PARTNER_JWKS_REFETCH_MIN_SECONDS: '0' }, {
     db,
@@ -37,10 +48,19 @@ beforeAll(async () => {
         jwksUri: `${receiver.url}/sealed/jwks.json`,
       },
       { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+      {
+        id: 'slow',
+        secret: 'slow-secret-1',
+        scopes: ['social:registry.subscribe'],
+        callbacks: { ...callbacks, baseUrl: `${receiver.url}/slow` },
+        encryptResponses: true,
+        jwksUri: `${receiver.url}/slow/jwks.json`,
+      },
     ],
   });
   tokens.programme = await server.token({ clientId: 'programme', secret: 'programme-secret' });
   tokens.crvs = await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
+  tokens.slow = await server.token({ clientId: 'slow', secret: 'slow-secret-1' });
 });
 afterAll(async () => {
   await server?.close();
@@ -94,12 +114,30 @@ describe('a subscriber whose notify cannot be built', () => {
     expect(notifiesFor(sealed.code)).toHaveLength(0);
 
     // It publishes a key: its held notify goes out (its retry, a minute away, is brought forward), both deaths together.
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    sealedJwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'sealed-enc-1', use: 'enc' }] };
+    sealedJwks = encryptionJwks('sealed-enc-1');
     await db.query(`update subscriptions set next_batch_at = now() where code = $1`, [sealed.code]);
     const [notify] = await waitFor(() => notifiesFor(sealed.code).length > 0 && notifiesFor(sealed.code), 10_000, "the sealed partner's notify");
     expect(notify.body.header).toMatchObject({ action: 'notify', is_msg_encrypted: true, total_count: 2 });
     // Sent: it is notified as events happen again.
     expect(await db.query('select next_batch_at from subscriptions where code = $1', [sealed.code])).toEqual([{ next_batch_at: null }]);
+  });
+});
+
+describe('a subscriber whose key is slow to fetch', () => {
+  it('fetches its key before the subscribe takes its locks: the registry goes on answering meanwhile', async () => {
+    const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.slow, {
+      header: header('subscribe', 'slow'),
+      message: { transaction_id: 't-slow', subscribe_request: [{ reference_id: 's-0', timestamp: new Date().toISOString(), subscribe_criteria: deaths }] },
+    });
+    expect(res.status).toBe(202);
+    const askedAt = await waitFor(() => slowJwksAskedAt, 5_000, 'the JWKS request');
+    // A CRVS reports a death while the key is on its way. Fetched inside the subscribe's transaction, the key had kept
+    // it open: on the embedded database every other statement waited for it.
+    await reportDeath();
+    expect(Date.now() - askedAt).toBeLessThan(SLOW_JWKS_MS);
+    // Its message is encrypted to it, correlation id and all: found by where it went.
+    const onSubscribe = () => receiver.requests.filter((r) => r.path === '/slow/registry/on-subscribe');
+    const [answer] = await waitFor(() => onSubscribe().length > 0 && onSubscribe(), 10_000, 'on-subscribe');
+    expect(answer.body.header).toMatchObject({ action: 'on-subscribe', is_msg_encrypted: true });
   });
 });

@@ -128,6 +128,15 @@ export class EnvelopeBuilder {
   }
 
   /**
+   * Fetches ahead what `forPartner` needs from the network (the partner's encryption key, from its JWKS), so that an
+   * envelope built for it inside a database transaction waits on no partner's server: the cache answers, or the fetch
+   * just failed and is not tried again so soon.
+   */
+  async prepareFor(partner: Partner): Promise<void> {
+    if (partner.encryptResponses && this.sealing) await this.sealing.partnerKeys.encryptionTarget(partner).catch(() => undefined);
+  }
+
+  /**
    * A callback as the outbox stores it: what `forPartner` gives, as sorted-key text (its own canonical form up to
    * non-ASCII escaping, so each delivery attempt signs it without reparsing) and its DCI digest, computed once.
    */

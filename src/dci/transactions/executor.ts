@@ -288,6 +288,10 @@ export class TransactionExecutor {
    * the request's next execution refused it as its own duplicate (rjct.event.already_subscribed).
    */
   private async applyOnce(t: ClaimedTransaction, apply: (tx: Transaction) => Promise<Omit<Executed, 'id'>>): Promise<undefined> {
+    // The answer is built inside the transaction: its partner's key is fetched before, not while the locks are held
+    // (on the embedded database, while the whole database waits).
+    const partner = this.partners.get(t.sender_id);
+    if (partner) await this.envelopes.prepareFor(partner);
     const done = await this.store.whileHeld(this.worker.id, t.id, async (tx) => {
       const executed = await apply(tx);
       await this.store.completeExecution(this.worker.id, [{ id: t.id, ...executed }], { horizonSeconds: this.opts.horizonSeconds, leaseMs: this.opts.leaseMs }, tx);
