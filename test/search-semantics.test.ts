@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { recordProjection } from '../src/dci/search/projection.js';
+import { projectionOf } from '../src/dci/search/projection.js';
 
 /**
  * What SR search conditions mean, where a first reading of them went wrong: vocabulary labels, negations over a
@@ -101,7 +101,7 @@ describe('education_level is matched case-insensitively like other coded text', 
 
 describe('a partner with a field allow-list', () => {
   it('a redundant path under an allowed container does not open the same path at the root', () => {
-    const project = recordProjection(['member_list', 'member_list.demographic_info.birth_date'])!;
+    const project = projectionOf({ id: 'p', scopes: [], secretHash: '', signature: 'off', signatureFormat: 'dci', fields: ['member_list', 'member_list.demographic_info.birth_date'] })!;
     const member = { '@type': 'Member', demographic_info: { birth_date: '1990-01-01', name: { given_name: 'Ann' } }, member_identifier: [] };
     expect(project(member)).toEqual({ '@type': 'Member' });
   });

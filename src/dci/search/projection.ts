@@ -43,17 +43,6 @@ function apply(value: unknown, tree: Tree): unknown {
   return out;
 }
 
-/**
- * A partner's field allow-list (issue 4: `fields`) as a projection of records: dotted paths name what it may receive
- * (`group_identifier`, `demographic_info.sex`, `member_list.demographic_info.birth_date`; a path into a list applies to
- * each element); everything else is left out. Undefined: the partner sees whole records.
- */
-export function recordProjection(fields: readonly string[] | undefined): ((record: object) => object) | undefined {
-  if (!fields) return undefined;
-  const tree = compile(fields);
-  return (record) => (apply(record, tree) as object | undefined) ?? {};
-}
-
 /** Whether the allow-list keeps the whole of the field at `path` (dotted, as in `fields`). */
 export function keeps(tree: Tree, path: string): boolean {
   let node: Tree = tree;
@@ -76,10 +65,17 @@ export function fieldTreeOf(partner: Partner): Tree | undefined {
   return tree;
 }
 
-const projections = new WeakMap<Partner, ((record: object) => object) | undefined>();
+const projections = new WeakMap<Partner, (record: object) => object>();
 
-/** A partner's projection, compiled once. */
+/**
+ * A partner's field allow-list (issue 4: `fields`) as a projection of records, compiled once: dotted paths name what
+ * it may receive (`group_identifier`, `demographic_info.sex`, `member_list.demographic_info.birth_date`; a path into a
+ * list applies to each element); everything else is left out. Undefined: the partner sees whole records.
+ */
 export function projectionOf(partner: Partner): ((record: object) => object) | undefined {
-  if (!projections.has(partner)) projections.set(partner, recordProjection(partner.fields));
-  return projections.get(partner);
+  const tree = fieldTreeOf(partner);
+  if (!tree) return undefined;
+  let project = projections.get(partner);
+  if (!project) projections.set(partner, (project = (record) => (apply(record, tree) as object | undefined) ?? {}));
+  return project;
 }
