@@ -1,9 +1,8 @@
-import { nowTimestamp } from '../dci/envelope/builder.js';
 import type { SearchReasonCode } from '../dci/envelope/codes.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { compileQuery, compileSort, QueryRejection } from '../dci/query/index.js';
 import type { AttributeCatalog } from '../dci/query/types.js';
-import { normalizeLocale, type RecordHandling, type SearchDomain, type SearchPlan, type SearchResponseItem } from '../dci/search/items.js';
+import { normalizeLocale, rejected, type RecordHandling, type SearchDomain, type SearchPlan, type SearchResponseItem } from '../dci/search/items.js';
 
 /**
  * Gateway mode: the answer of a search item we refuse to forward for the caller, or undefined when it may go. It is
@@ -40,6 +39,5 @@ function compileRejection(criteria: Record<string, unknown>, catalog: AttributeC
 }
 
 function refused(item: Record<string, unknown>, code: SearchReasonCode, message: string): SearchResponseItem {
-  const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
-  return { reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: code, status_reason_message: message.slice(0, 999), locale: normalizeLocale(item.locale) };
+  return rejected(typeof item.reference_id === 'string' ? item.reference_id : '', code, message, normalizeLocale(item.locale));
 }

@@ -4,9 +4,9 @@ import type { PeerAuth } from '../auth/partners.js';
 import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom } from '../auth/partners-file.js';
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
-import { type EnvelopeBuilder, nowTimestamp } from '../dci/envelope/builder.js';
+import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
 import { isObject } from '../dci/envelope/normalize.js';
-import { duplicateReference, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
+import { duplicateReference, rejected, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
 import { forwardRefusal } from './forward-guard.js';
 import { postWithPeerToken } from './peer-request.js';
 import { handleRelayedRecords, relayedItem } from './relayed-items.js';
@@ -116,7 +116,7 @@ export class UpstreamSearch {
       const answer = byReference.get(String(n + 1));
       answers[i] = answer
         ? handleRelayedRecords(relayedItem(answer, { referenceId, item: items[i] }, this.localSearch), handling)
-        : { reference_id: referenceId, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: `the ${this.upstream.domain} registry did not answer this item` };
+        : rejected(referenceId, 'rjct.search_criteria.invalid', `the ${this.upstream.domain} registry did not answer this item`);
     });
     return answers;
   }

@@ -63,8 +63,9 @@ export interface SearchResponseItem {
   locale?: string;
 }
 
-function rejected(reference_id: string, code: SearchReasonCode, message: string, locale: string): SearchResponseItem {
-  return { reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: code, status_reason_message: message.slice(0, 999), locale };
+/** A search item refused: its reason code (when one of the list fits) and message; the one shape of a refusal. */
+export function rejected(reference_id: string, code: SearchReasonCode | undefined, message: string, locale?: string): SearchResponseItem {
+  return { reference_id, timestamp: nowTimestamp(), status: 'rjct', ...(code ? { status_reason_code: code } : {}), status_reason_message: message.slice(0, 999), ...(locale ? { locale } : {}) };
 }
 
 class ItemRejection extends Error {

@@ -2,16 +2,14 @@ import type { PartnerDirectory } from '../../auth/partners.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
-import { type EnvelopeBuilder, nowTimestamp } from '../envelope/builder.js';
-import { HEADER_REASON_CODES, type HeaderReasonCode } from '../envelope/codes.js';
+import type { EnvelopeBuilder } from '../envelope/builder.js';
+import { HEADER_REASON_CODES, type HeaderReasonCode, requestStatusOf } from '../envelope/codes.js';
 import { isObject } from '../envelope/normalize.js';
 import type { OutboundRequestRow } from './outbound-store.js';
-import type { RecordHandling, SearchDomain, SearchResponseItem } from '../search/items.js';
+import { type RecordHandling, rejected, type SearchDomain, type SearchResponseItem } from '../search/items.js';
 import { forwardRefusal } from '../../gateway/forward-guard.js';
 import { handleRelayedRecords, relayedItem } from '../../gateway/relayed-items.js';
 import { insertDeliveries, type ItemOutcome, type TransactionStore } from './transaction-store.js';
-
-const STATUSES = new Set(['rcvd', 'pdng', 'succ', 'rjct']);
 
 /**
  * Gateway mode, async: an upstream's on-search for a search we forwarded is relayed to the partner who asked us, as
@@ -53,14 +51,15 @@ export class CallbackRelay {
       fields: partner.fields,
     });
     const handling = disclosures.handling(partner);
-    const status = String(envelope.header.status ?? '').toLowerCase();
+    // Checked when it was received (receiver-routes): `success`, `SUCC` and the like read as what they mean.
+    const status = requestStatusOf(envelope.header.status) ?? 'succ';
     const relayed = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
     const refused = status === 'succ' || status === 'rjct' ? await this.refusedItems(Number(request.id), askedItems, t.domain, handling) : [];
     const items = [...relayed, ...refused];
     const reason = status === 'rjct' ? headerReasonOf(envelope.header, request.peer_id) : undefined;
     const header = this.envelopes.callbackHeader({
       action: 'on-search',
-      status: (STATUSES.has(status) ? status : 'succ') as 'succ',
+      status,
       reasonCode: reason?.code,
       reasonMessage: reason?.message,
       receiverId: t.sender_id,
@@ -116,12 +115,7 @@ export class CallbackRelay {
     });
     return left.map(
       (item) =>
-        forwardRefusal(this.searchDomains.get(domain), item, handling) ?? {
-          reference_id: typeof item.reference_id === 'string' ? item.reference_id : '',
-          timestamp: nowTimestamp(),
-          status: 'rjct',
-          status_reason_message: 'the gateway did not forward this item',
-        },
+        forwardRefusal(this.searchDomains.get(domain), item, handling) ?? rejected(typeof item.reference_id === 'string' ? item.reference_id : '', undefined, 'the gateway did not forward this item'),
     );
   }
 
