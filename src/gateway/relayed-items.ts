@@ -2,7 +2,7 @@ import { nowTimestamp } from '../dci/envelope/builder.js';
 import { type RequestStatus, type SearchReasonCode, requestStatusOf, SEARCH_REASON_CODES } from '../dci/envelope/codes.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { isTimestamp } from '../dci/query/values.js';
-import { normalizeLocale, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
+import { normalizeLocale, type RecordHandling, type SearchDomain, type SearchResponseItem, wholeNumber } from '../dci/search/items.js';
 
 const REG_TYPE_PREFIX = 'ns:org:RegistryType:';
 const RECORD_TYPE_PREFIX = 'spdci-extensions-dci:';
@@ -42,9 +42,9 @@ export function relayedItem(raw: unknown, asked: AskedItem, domain: SearchDomain
     status,
     data: { version: '1.0.0', reg_type: types.regType, reg_record_type: types.recordType, reg_records: records },
     pagination: {
-      page_size: integer(pagination.page_size, 1) ?? integer(askedPage.page_size, 1) ?? Math.max(records.length, 1),
-      page_number: integer(pagination.page_number, 1) ?? integer(askedPage.page_number, 1) ?? 1,
-      total_count: integer(pagination.total_count, 0) ?? records.length,
+      page_size: wholeNumber(pagination.page_size) ?? wholeNumber(askedPage.page_size) ?? Math.max(records.length, 1),
+      page_number: wholeNumber(pagination.page_number) ?? wholeNumber(askedPage.page_number) ?? 1,
+      total_count: wholeNumber(pagination.total_count, 0) ?? records.length,
     },
   };
 }
@@ -85,10 +85,4 @@ function typesOf(data: Record<string, unknown>, asked: AskedItem, domain: Search
 function prefixed(v: unknown, prefix: string, fallback: string): string {
   const name = typeof v === 'string' && v !== '' ? v : fallback;
   return name.includes(':') ? name : `${prefix}${name}`;
-}
-
-/** A non-negative integer at least `min`, from a number or a numeric string (DIGEST 11.4), else undefined. */
-function integer(v: unknown, min: number): number | undefined {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : undefined;
 }

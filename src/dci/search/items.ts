@@ -83,16 +83,17 @@ export function normalizeLocale(v: unknown): string {
   return LOCALE_639_3[primary] ?? 'eng';
 }
 
-function positiveInt(v: unknown): number | undefined {
+/** A whole number of at least `min`, from a number or a numeric string (DIGEST 11.4: samples send strings), else undefined. */
+export function wholeNumber(v: unknown, min = 1): number | undefined {
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : undefined;
+  return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : undefined;
 }
 
 function pageOf(pagination: unknown, limits: SearchLimits): { size: number; number: number } {
   if (!present(pagination)) return { size: limits.defaultPageSize, number: 1 };
   if (!isObject(pagination)) throw new ItemRejection('rjct.pagination.invalid', 'pagination must be an object');
-  const size = present(pagination.page_size) ? positiveInt(pagination.page_size) : limits.defaultPageSize;
-  const number = present(pagination.page_number) ? positiveInt(pagination.page_number) : 1;
+  const size = present(pagination.page_size) ? wholeNumber(pagination.page_size) : limits.defaultPageSize;
+  const number = present(pagination.page_number) ? wholeNumber(pagination.page_number) : 1;
   if (size === undefined) throw new ItemRejection('rjct.pagination.invalid', 'pagination.page_size must be an integer >= 1');
   if (number === undefined) throw new ItemRejection('rjct.pagination.invalid', 'pagination.page_number must be an integer >= 1 (pages count from 1)');
   if (size > limits.maxPageSize) throw new ItemRejection('rjct.pagination.invalid', `pagination.page_size must be at most ${limits.maxPageSize}`);
