@@ -128,6 +128,7 @@ export class NotifyFanout {
   async round(): Promise<boolean> {
     let full = false;
     const queued = await this.db.transaction(async (tx) => {
+      // Skipped too while a subscribe is being written (it holds the row FOR SHARE: SubscriptionService.holdFanOut).
       const [mine] = await tx.query(`select 1 from event_cursors where name = 'notify' for update skip locked`);
       if (!mine) return 0;
       // The queue's first ids, then their events by key: as a join, PostgreSQL walked the events from the very first,

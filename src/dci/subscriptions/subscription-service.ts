@@ -71,11 +71,12 @@ export class SubscriptionService {
   constructor(private readonly domains: ReadonlyMap<string, SearchDomain>) {}
 
   async subscribe(tx: Tx, domain: string, partner: Partner, items: Record<string, unknown>[], notifyUrl: string): Promise<ItemResult[]> {
+    const since = await this.holdFanOut(tx);
     const results: ItemResult[] = [];
     for (const item of items) {
       const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
       try {
-        results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(tx, domain, partner, reference_id, item, notifyUrl)] });
+        results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(tx, domain, partner, reference_id, item, notifyUrl, since)] });
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;
         results.push({ reference_id, timestamp: nowTimestamp(), status: 'rjct', status_reason_code: e.code, status_reason_message: e.message.slice(0, 999) });
@@ -84,7 +85,20 @@ export class SubscriptionService {
     return results;
   }
 
-  private async subscribeOne(tx: Tx, domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string): Promise<Record<string, unknown>> {
+  /**
+   * Keeps the notify fan-out from running a round until this transaction ends (a round takes the `notify` cursor row
+   * FOR UPDATE SKIP LOCKED, and skips its turn while a subscribe holds it), and returns when the new subscriptions'
+   * window starts: now, with no round under way. A window starting at the transaction's start, as created_at's
+   * default does, let a round take the events recorded before the commit without seeing the subscription, and they
+   * were never notified to it.
+   */
+  private async holdFanOut(tx: Tx): Promise<string> {
+    await tx.query(`select 1 from event_cursors where name = 'notify' for share`);
+    const [{ since }] = await tx.query<{ since: string }>('select clock_timestamp()::text as since');
+    return since;
+  }
+
+  private async subscribeOne(tx: Tx, domain: string, partner: Partner, referenceId: string, item: Record<string, unknown>, notifyUrl: string, since: string): Promise<Record<string, unknown>> {
     if (present(item.timestamp) && !isTimestamp(item.timestamp)) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     const criteria = item.subscribe_criteria;
     if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
@@ -122,10 +136,10 @@ export class SubscriptionService {
     const insert = () =>
       tx.query<{ id: number }>(
         `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, frequency, start_time, end_time,
-           notify_url, fingerprint, status, criteria, next_batch_at)
-         values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz)
+           notify_url, fingerprint, status, criteria, next_batch_at, created_at)
+         values ($1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz, $12, $13, 'subscribe', $14::jsonb, $15::timestamptz, $16::timestamptz)
          on conflict (partner_id, domain, fingerprint) where status = 'subscribe' do nothing returning id`,
-        [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch ?? null],
+        [code, domain, partner.id, referenceId, [...eventTypes], String(criteria.reg_event_type), recordType, filter ? JSON.stringify(filter) : null, frequency, start ?? null, end ?? null, notifyUrl, fingerprint, JSON.stringify(info), firstBatch ?? null, since],
       );
     let inserted = await insert();
     if (inserted.length === 0) {
