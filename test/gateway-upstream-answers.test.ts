@@ -21,6 +21,7 @@ let uin: string;
 let otherUin: string;
 let givenName: string;
 const narrowPartner = { id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] };
+const widePartner = { id: 'wide-crvs', secret: 'wide-crvs-secret', scopes: ['crvs:registry.search'] };
 
 beforeAll(async () => {
   pair = await startGatewayPair({
@@ -29,7 +30,7 @@ beforeAll(async () => {
       // The same narrow partner, asking the national CRVS directly.
       narrowPartner,
     ],
-    gatewayPartners: () => [narrowPartner],
+    gatewayPartners: () => [narrowPartner, widePartner],
     upstream: { signature: 'required' },
     upstreamScope: 'crvs:registry.search',
   });
@@ -50,7 +51,7 @@ const narrowByUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value
 /** A gateway whose CRVS upstream is the fake at `upstreamUrl` (no signature checked), with entry fields overridden. */
 async function withFakeUpstream(upstreamUrl: string, name: string, overrides: Record<string, unknown>, run: (gateway: TestServer) => Promise<void>): Promise<void> {
   const file = pair.upstreamsFile(`answers-${name}.json`, { base_url: `${upstreamUrl}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined, ...overrides });
-  const gw = await startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] });
+  const gw = await startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner, widePartner] });
   try {
     await run(gw);
   } finally {
@@ -131,6 +132,42 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
           expect(res.json.message.search_response[0].status, spelling).toBe('succ');
           expect(await auditCount(), spelling).toBe(before + 1);
         }
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('does not forward, for a partner with a field list, criteria it cannot check against the list; forwards them for a partner without one', async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_records: [fullRecord] }));
+    // An attribute only the upstream knows: answered, the people it returns would tell its value, which the narrow
+    // partner's list (sex, birth_date) may not include.
+    const byUpstreamAttribute = (sender: string) =>
+      searchEnvelope([searchItem({ query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'hiv_status', operator: 'eq', attribute_value: 'positive' } }] }, 'r-u')], { sender_id: sender });
+    const sortedByIt = (sender: string) =>
+      searchEnvelope([searchItem({ query_type: 'expression', query: { expression: { query: { sex: { $eq: 'female' } } } }, sort: [{ attribute_name: 'hiv_status', sort_order: 'asc' }] }, 'r-s')], { sender_id: sender });
+    try {
+      await withFakeUpstream(upstream.url, 'unknown-attribute', {}, async (gw) => {
+        const token = await narrowToken(gw);
+        for (const body of [byUpstreamAttribute(narrowPartner.id), sortedByIt(narrowPartner.id)]) {
+          const res = await postJson(`${gw.url}/crvs/registry/sync/search`, token, body);
+          expect(res.status).toBe(200);
+          expect(res.json.message.search_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', status_reason_message: expect.stringMatching(/field list/) });
+          expect(res.text).not.toContain('Secret-Name');
+        }
+        expect(upstream.requests).toHaveLength(0);
+        // A lookup by an identifier the partner holds still goes upstream, projected to its fields.
+        const byUin = await postJson(`${gw.url}/crvs/registry/sync/search`, token, narrowByUin());
+        expect(byUin.json.message.search_response[0].status).toBe('succ');
+        expect(byUin.text).not.toContain('Secret-Name');
+        expect(upstream.requests).toHaveLength(1);
+
+        const wide = await postJson(`${gw.url}/crvs/registry/sync/search`, await gw.token({ clientId: widePartner.id, secret: widePartner.secret }), byUpstreamAttribute(widePartner.id));
+        expect(wide.status).toBe(200);
+        expect(wide.json.message.search_response[0].status).toBe('succ');
+        expect(upstream.requests).toHaveLength(2);
+        expect(upstream.requests[1].body.message.search_request[0].search_criteria.query[0].expression1.attribute_name).toBe('hiv_status');
       });
     } finally {
       await upstream.close();

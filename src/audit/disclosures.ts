@@ -2,7 +2,7 @@ import { isObject } from '../dci/envelope/normalize.js';
 import type { Partner } from '../auth/partners.js';
 import { partnerCatalog } from '../dci/search/field-guard.js';
 import type { RecordHandling } from '../dci/search/items.js';
-import { projectionOf } from '../dci/search/projection.js';
+import { fieldTreeOf, projectionOf } from '../dci/search/projection.js';
 import type { AuditLog, Disclosure } from './audit-log.js';
 
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
@@ -60,7 +60,7 @@ export class DisclosureRecorder {
     const purposes = partner.purposes;
     return {
       project: projectionOf(partner),
-      catalog: (plan) => partnerCatalog(partner, plan.catalog, plan.parts),
+      catalog: fieldTreeOf(partner) ? (plan) => partnerCatalog(partner, plan.catalog, plan.parts) : undefined,
       refuse: purposes ? (item) => purposeRefusal(purposes, purposeOf(item)) : undefined,
       observe: (referenceId, records) => {
         if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });

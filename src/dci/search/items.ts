@@ -111,7 +111,7 @@ export interface RecordHandling {
   observe?: (referenceId: string, records: object[]) => void;
   /** Refuses an item before it runs (e.g. a purpose the partner may not ask under): the reason, or undefined. */
   refuse?: (item: Record<string, unknown>) => string | undefined;
-  /** The attributes the partner may compare and sort on in this plan's records (default: the plan's catalog). */
+  /** The attributes a partner with a field list may compare and sort on in this plan's records (without one: the plan's catalog). */
   catalog?: (plan: SearchPlan) => AttributeCatalog;
 }
 
