@@ -8,7 +8,7 @@ import { CallbackReceiver, waitFor } from './support/receiver.js';
 import { copyTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 /**
- * The notify fan-out against writers whose transactions overlap it. PostgreSQL only (TEST_DATABASE_URL): a second
+ * The notify fan-out against writers whose transactions overlap it (CRVS messages, subscribes, unsubscribes). PostgreSQL only (TEST_DATABASE_URL): a second
  * session holds a transaction open, which PGlite's one connection cannot.
  */
 const url = inject('postgresUrl');
@@ -136,5 +136,54 @@ describe.skipIf(!url)('notify fan-out over concurrent writers (PostgreSQL)', () 
     expect(done.body.message).toMatchObject({ status: 'succ', subscription_status: [{ code, status: 'unsubscribe' }] });
     await sleep(2_000);
     expect(notifiesFor(code).filter((n) => n.at > done.at), 'notifies after on-unsubscribe succ').toHaveLength(0);
+  });
+
+  it('notifies a death recorded while the subscribe was being written, once its on-subscribe said succ', async () => {
+    const person = await someone();
+    // Something holds the subscriptions table for a moment (an operator's maintenance, a long report): the subscribe's
+    // transaction has begun and waits to write its row.
+    let release!: () => void;
+    let locked = false;
+    const holder = side.begin(async (sql) => {
+      await sql`lock table subscriptions in share mode`;
+      locked = true;
+      await new Promise<void>((r) => (release = r));
+    });
+    await waitFor(() => locked);
+    const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, {
+      header: header('subscribe', 'programme'),
+      message: { transaction_id: 't-w', subscribe_request: [{ reference_id: 's-0', timestamp: new Date().toISOString(), subscribe_criteria: { reg_event_type: 'Death', notify_record_type: 'Person' } }] },
+    });
+    expect(res.status, res.text).toBe(202);
+    await waitFor(
+      async () => (await db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query ilike 'insert into subscriptions%' and datname = current_database()`)).length > 0,
+      5_000,
+      'the subscribe waiting to write',
+    );
+    // Meanwhile the CRVS reports a death, and the fan-out has its turns (every 50 ms).
+    const death = await postJson(`${server.url}/crvs/registry/notify`, tokens.crvs, {
+      header: { ...header('notify', 'national-crvs'), status: 'succ' },
+      message: { transaction_id: 'n-w', notify_event: [{ reference_id: 'evt-w', timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: person.uin }], death_date: '2026-11-25' } } }] },
+    });
+    expect(death.status, death.text).toBe(200);
+    await sleep(500);
+    release();
+    await holder;
+    const cid = res.json.message.correlation_id;
+    const [answer] = await waitFor(() => receiver.forCorrelation(cid).length > 0 && receiver.forCorrelation(cid));
+    const [item] = answer.body.message.subscribe_response;
+    expect(item.status).toBe('succ');
+    const code = item.subscriptions[0].code as string;
+    const [event] = await db.query<{ event_id: string }>(`select event_id from registry_events where individual_id = $1 and event_type = 'death'`, [person.id]);
+    const [notify] = await waitFor(
+      () => {
+        const found = receiver.requests.filter((r) => r.body?.header?.action === 'notify' && r.body.header.meta?.subscription_code === code);
+        return found.length > 0 && found;
+      },
+      5_000,
+      'the notify of the death',
+    );
+    expect(notify.body.message.notify_event.map((e: any) => e.reference_id)).toEqual([event.event_id]);
+    expect(notify.body.message.notify_event[0].data.reg_records.identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: person.uin });
   });
 });
