@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/db/client.js';
+import { type Database, migrateDatabase, openDatabase } from '../src/db/client.js';
+import { householdIdFor } from '../src/registry/seed/generate.js';
 import { generateSigningKey } from '../src/dci/signing/keys.js';
 import { startServer } from '../src/server.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
@@ -55,6 +56,39 @@ describe('first start', () => {
       await restarted.ready;
       const [{ n }] = await db.query<{ n: number }>('select count(*)::int as n from groups');
       expect(n).toBe(60);
+    } finally {
+      await restarted.close();
+      await db.close();
+    }
+  });
+
+  it('leaves no part of the demo registry when its load fails, and loads it whole at the next start', async () => {
+    const { env, db, serverDb } = await emptyDatabase();
+    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEMO_HOUSEHOLDS: '600', DEMO_SEED: '3', LOG_LEVEL: 'silent', ...env });
+    const start = async () =>
+      startServer(config, { db: serverDb, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
+    const count = async (table: string) => (await db.query<{ n: number }>(`select count(*)::int as n from ${table}`))[0].n;
+    // The load's first round is 500 households (group ids 1-500); a person already holds the household id group 501
+    // gets, so the second round fails, as a start killed mid-load would stop.
+    await migrateDatabase(db);
+    const [blocker] = await db.query<{ id: number }>(`insert into individuals (given_name, surname, sex) values ('Test', 'Blocker', 'female') returning id`);
+    await db.query(`insert into identifiers (id_type, id_value, id_lookup, individual_id) values ('HOUSEHOLD_ID', $1, $1, $2)`, [householdIdFor(501), blocker.id]);
+
+    const failed = await start();
+    try {
+      await expect(failed.ready).rejects.toThrow(/duplicate key|unique/i);
+      expect((await fetch(`${failed.url}/readyz`)).status).toBe(503);
+    } finally {
+      await failed.close();
+    }
+    expect([await count('groups'), await count('memberships'), await count('enrolments')]).toEqual([0, 0, 0]);
+
+    await db.query('delete from identifiers where individual_id = $1', [blocker.id]);
+    const restarted = await start();
+    try {
+      await restarted.ready;
+      expect(await count('groups')).toBe(600);
+      expect(await count('enrolments')).toBeGreaterThan(0);
     } finally {
       await restarted.close();
       await db.close();

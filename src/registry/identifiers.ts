@@ -51,7 +51,7 @@ export class IdentifierVault {
     this.sealer = new Sealer(keys.sealKey);
   }
 
-  static async load(db: Database, keys: DataKeys): Promise<IdentifierVault> {
+  static async load(db: Pick<Database, 'query'>, keys: DataKeys): Promise<IdentifierVault> {
     const fingerprint = createHmac('sha256', keys.indexKey).update('dci-gateway data key check').digest('base64url');
     await db.query('insert into data_key_check (id, fingerprint) values (1, $1) on conflict (id) do nothing', [fingerprint]);
     const [recorded] = await db.query<{ fingerprint: string }>('select fingerprint from data_key_check where id = 1');

@@ -63,7 +63,10 @@ export interface SeedLogger {
  * connection (groups, individuals, memberships, identifiers; a round's rows reference only its own, so concurrent
  * rounds never lock the same parent rows), in one transaction. A failed round leaves nothing; finished rounds stay.
  */
-export async function seedRegistry(db: Database, opts: SeedOptions): Promise<SeedResult> {
+/** What the seeding writes through: the database, or an open transaction (`inTransaction`). */
+export type SeedDatabase = Pick<Database, 'kind' | 'query' | 'transaction'>;
+
+export async function seedRegistry(db: SeedDatabase, opts: SeedOptions): Promise<SeedResult> {
   const started = performance.now();
   const { households, seed } = opts;
   const batchSize = opts.batchHouseholds ?? 5_000;
@@ -134,24 +137,58 @@ export interface DemoDataOptions {
 }
 
 /**
- * Seeds the demo registry when the `groups` table is empty; returns whether it did. On PostgreSQL, concurrent
- * callers (several servers starting on one database) are serialised with a transaction-scoped advisory lock held
- * while the seeding runs on other pool connections, so this needs a pool of at least two connections.
+ * Seeds the demo registry when the `groups` table is empty; returns whether it did. The whole load is one transaction
+ * (its rounds savepoints in it): a start that fails or is killed while loading leaves an empty registry, which the next
+ * start loads again. Rounds committed one by one left part of it behind, which every later start took for a registry
+ * and left as it was (without the programmes, seeded last). On PostgreSQL, concurrent callers (several servers starting
+ * on one database) are serialised with a transaction-scoped advisory lock.
  */
 export async function loadDemoDataIfEmpty(db: Database, opts: DemoDataOptions): Promise<boolean> {
-  const run = async (isEmpty: () => Promise<boolean>) => {
-    if (!(await isEmpty())) return false;
+  return db.transaction(async (tx) => {
+    if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock($1)', [DEMO_LOCK_KEY]);
+    const [{ empty }] = await tx.query<{ empty: boolean }>('select not exists (select 1 from groups) as empty');
+    if (!empty) return false;
     opts.log?.info({ households: opts.households, seed: opts.seed }, 'loading demo data');
-    const result = await seedRegistry(db, { households: opts.households, seed: opts.seed, dataKeys: opts.dataKeys, referenceDate: opts.referenceDate });
+    const result = await seedRegistry(inTransaction(db.kind, tx), {
+      households: opts.households,
+      seed: opts.seed,
+      dataKeys: opts.dataKeys,
+      referenceDate: opts.referenceDate,
+      parallel: 1,
+    });
     opts.log?.info({ ...result, ms: Math.round(result.ms) }, 'demo data seeded');
     return true;
-  };
-  const emptyQuery = 'select not exists (select 1 from groups) as empty';
-  if (db.kind !== 'postgres') return run(async () => (await db.query<{ empty: boolean }>(emptyQuery))[0].empty);
-  return db.transaction(async (tx) => {
-    await tx.query('select pg_advisory_xact_lock($1)', [DEMO_LOCK_KEY]);
-    return run(async () => (await tx.query<{ empty: boolean }>(emptyQuery))[0].empty);
   });
+}
+
+/**
+ * The open transaction `tx` as the database seedRegistry writes to: each transaction of its own becomes a savepoint of
+ * `tx`, one after the other (the next round's ids are reserved while a round loads, and a transaction's statements
+ * must not interleave with another's).
+ */
+function inTransaction(kind: Database['kind'], tx: Transaction): SeedDatabase {
+  let savepoints = 0;
+  let previous: Promise<unknown> = Promise.resolve();
+  return {
+    kind,
+    query: tx.query,
+    transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+      const run = previous.then(async () => {
+        const name = `seed_${++savepoints}`;
+        await tx.query(`savepoint ${name}`);
+        try {
+          const result = await fn(tx);
+          await tx.query(`release savepoint ${name}`);
+          return result;
+        } catch (e) {
+          await tx.query(`rollback to savepoint ${name}`).catch(() => {});
+          throw e;
+        }
+      });
+      previous = run.catch(() => {});
+      return run;
+    },
+  };
 }
 
 const DEMO_LOCK_KEY = 727_275;
@@ -166,13 +203,15 @@ function roundSize(remaining: number, first: boolean, batchSize: number): number
 }
 
 /** A round's four COPYs in one transaction: a failed round leaves no half household behind. */
-async function copyRound(db: Database, batch: GeneratedBatch, identifierChunks: string[], triggers: TriggerSkipping): Promise<void> {
+async function copyRound(db: SeedDatabase, batch: GeneratedBatch, identifierChunks: string[], triggers: TriggerSkipping): Promise<void> {
   await db.transaction(async (tx) => {
-    await triggers.skipIn(tx);
+    const skipping = await triggers.skipIn(tx);
     await tx.copyIn('groups', GROUP_COLUMNS, batch.groups.chunks);
     await tx.copyIn('individuals', INDIVIDUAL_COLUMNS, batch.individuals.chunks);
     await tx.copyIn('memberships', MEMBERSHIP_COLUMNS, batch.memberships.chunks);
     await tx.copyIn('identifiers', IDENTIFIER_COLUMNS, identifierChunks);
+    // A round of the demo load is a savepoint, after which SET LOCAL would hold until the whole load commits.
+    if (skipping) await tx.query('set local session_replication_role = origin');
   });
 }
 
@@ -188,20 +227,23 @@ async function copyRound(db: Database, batch: GeneratedBatch, identifierChunks: 
 class TriggerSkipping {
   private allowed = true;
 
-  async skipIn(tx: Transaction): Promise<void> {
-    if (!this.allowed) return;
+  /** Whether the checks are off in `tx` from now on. */
+  async skipIn(tx: Transaction): Promise<boolean> {
+    if (!this.allowed) return false;
     await tx.query('savepoint skip_triggers');
     try {
       await tx.query('set local session_replication_role = replica');
       await tx.query('release savepoint skip_triggers');
+      return true;
     } catch {
       this.allowed = false;
       await tx.query('rollback to savepoint skip_triggers');
+      return false;
     }
   }
 }
 
-async function serialSequence(db: Database, table: string): Promise<string> {
+async function serialSequence(db: SeedDatabase, table: string): Promise<string> {
   const [row] = await db.query<{ seq: string | null }>(`select pg_get_serial_sequence($1, 'id') as seq`, [table]);
   if (!row?.seq) throw new Error(`table ${table} has no serial id`);
   return row.seq;
@@ -219,7 +261,7 @@ async function serialSequence(db: Database, table: string): Promise<string> {
 class IdReserver {
   private fast = true;
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: SeedDatabase) {}
 
   async take(wanted: [sequence: string, n: number][]): Promise<Float64Array[]> {
     if (this.fast) {
@@ -267,7 +309,7 @@ class IdReserver {
 }
 
 /** Inserts missing regions, then missing districts; returns the area id of every demo area code. */
-async function ensureAreas(db: Database): Promise<{ areaIds: Map<string, number>; inserted: number }> {
+async function ensureAreas(db: SeedDatabase): Promise<{ areaIds: Map<string, number>; inserted: number }> {
   let inserted = 0;
   for (const level of ['region', 'district'] as const) {
     const rows = AREA_ROWS.filter((a) => a.level === level).map((a) => ({ code: a.code, name: a.name, level: a.level, parent_code: a.parentCode, path: a.path }));
@@ -289,7 +331,7 @@ async function ensureAreas(db: Database): Promise<{ areaIds: Map<string, number>
   return { areaIds: new Map(found.map((r) => [r.code, Number(r.id)])), inserted };
 }
 
-async function ensureIdentifierTypes(db: Database): Promise<number> {
+async function ensureIdentifierTypes(db: SeedDatabase): Promise<number> {
   const added = await db.query(
     `insert into identifier_types (code, description, applies_to, classification)
      select v.code, v.description, v.applies_to, v.classification

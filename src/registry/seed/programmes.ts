@@ -98,7 +98,7 @@ export const DEMO_PROGRAMMES: readonly DemoProgramme[] = [
 /** Enrolment status by row id: mostly Active, some Suspended and Graduated; Deceased for people who died. */
 const STATUS = (id: string, dead: string) => `case when ${dead} then 2 when ${id} % 17 = 0 then 4 when ${id} % 23 = 0 then 3 else 1 end`;
 
-export async function seedProgrammes(db: Database, opts: { owner: string; referenceDate: string }): Promise<number> {
+export async function seedProgrammes(db: Pick<Database, 'query'>, opts: { owner: string; referenceDate: string }): Promise<number> {
   let rows = 0;
   for (const p of DEMO_PROGRAMMES) {
     const [programme] = await db.query<{ id: number }>(
@@ -145,7 +145,7 @@ export async function seedProgrammes(db: Database, opts: { owner: string; refere
  * (walking -> physical, seeing -> visual...), its cause and onset their age, support what such a limitation needs.
  * Mostly Approved; some Pending, some Expired (assessed more than three years ago).
  */
-export async function seedDisabilityRecords(db: Database, opts: { referenceDate: string }): Promise<number> {
+export async function seedDisabilityRecords(db: Pick<Database, 'query'>, opts: { referenceDate: string }): Promise<number> {
   const [inserted] = await db.query<{ n: number }>(
     `with added as (insert into disability_records (individual_id, status, level, impairments, support, transport_requirement, housing_type, assessed_on, assessor, valid_until)
      select i.id, s.status,
