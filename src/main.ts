@@ -1,12 +1,30 @@
 import cluster from 'node:cluster';
 import { DEMO_PARTNER_ID, DEMO_PARTNER_SECRET } from './auth/partners.js';
-import { loadConfig } from './config.js';
+import { type Config, loadConfig } from './config.js';
 import { createLogger } from './http/logger.js';
 import { type ReadyMessage, runPrimary } from './ops/processes.js';
 import { startServer } from './server.js';
 
-const config = loadConfig();
+// A setting, key file or port that is wrong stops the start with one line naming it, not a stack trace.
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
 const logger = createLogger(config.LOG_LEVEL);
+
+async function serveOrExit(): Promise<string> {
+  try {
+    return await serve();
+  } catch (err) {
+    const message = (err as Error).message;
+    if (logger.isLevelEnabled('fatal')) logger.fatal({ err: { message } }, 'the server could not start');
+    else process.stderr.write(`the server could not start: ${message}\n`);
+    process.exit(1);
+  }
+}
 
 /** Serves in this process until SIGTERM or SIGINT (or, as one of several, until the primary is gone); its address. */
 async function serve(): Promise<string> {
@@ -30,7 +48,7 @@ async function serve(): Promise<string> {
   return base;
 }
 
-const base = config.SERVER_PROCESSES > 1 && cluster.isPrimary ? (await runPrimary(config.SERVER_PROCESSES, logger, config.SHUTDOWN_GRACE_MS)).url : await serve();
+const base = config.SERVER_PROCESSES > 1 && cluster.isPrimary ? (await runPrimary(config.SERVER_PROCESSES, logger, config.SHUTDOWN_GRACE_MS)).url : await serveOrExit();
 if (cluster.isWorker) {
   process.send!({ type: 'ready', url: base } satisfies ReadyMessage);
 } else {

@@ -156,8 +156,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     version: VERSION,
   });
 
-  const server = await new Promise<Server>((resolve) => {
+  const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s as Server));
+    s.once('error', (err: Error) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message}`)));
+  }).catch(async (err: unknown) => {
+    partners.close();
+    if (!opts.db) await db.close();
+    throw err;
   });
   // A client that stalls mid-request is cut off instead of holding a socket forever.
   server.headersTimeout = 10_000;

@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -132,4 +137,42 @@ describe('first start', () => {
     expect(loadConfig({})).toMatchObject({ CALLBACK_PARTNER_CONCURRENCY: 16, CALLBACK_CONCURRENCY: 64 });
     expect(loadConfig({ CALLBACK_PARTNER_CONCURRENCY: '40' }).CALLBACK_PARTNER_CONCURRENCY).toBe(40);
   });
+
+  it('stops with a line naming a bad setting, a missing key file or a busy port, not a stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dci-start-'));
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = String((busy.address() as { port: number }).port);
+    /** `npm start`'s command with these variables: its exit code and all it printed. */
+    const start = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn('node_modules/.bin/tsx', ['src/main.ts'], {
+          env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', PORT: '0', DATA_DIR: dir, DEMO_DATA: 'false', DATABASE_URL: '', LOG_LEVEL: 'info', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout!.on('data', (d) => (out += d.toString()));
+        child.stderr!.on('data', (d) => (out += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+    try {
+      for (const [env, cause] of [
+        [{ PORT: 'eighty' }, /invalid configuration: PORT/],
+        [{ DATA_KEY: join(dir, 'no-such-key'), LOG_LEVEL: 'silent' }, /no-such-key/],
+        [{ PORT: busyPort }, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${busyPort}: .*EADDRINUSE`)],
+      ] as const) {
+        const { code, out } = await start(env);
+        expect(out, JSON.stringify(env)).toMatch(cause);
+        expect(out, JSON.stringify(env)).not.toMatch(/^\s+at /m);
+        expect(code, out).toBe(1);
+      }
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
