@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectErrorBody, expectValidSearchResponse, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { CRVS_ONLY_PARTNER, SEARCH_ONLY_PARTNER, startTestServer, type TestServer } from './support/server.js';
@@ -50,6 +51,22 @@ describe('transport-level refusals', () => {
 
   it('accepts application/json with a charset', async () => {
     const res = await postJson(url, token, searchEnvelope([item()]), { 'content-type': 'application/json; charset=utf-8' });
+    expect(res.status).toBe(200);
+  });
+
+  it('a compressed body or a charset other than UTF-8 -> 415 naming it, not a JSON error over its bytes', async () => {
+    const text = JSON.stringify(searchEnvelope([item()]));
+    for (const [headers, body, named] of [
+      [{ 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync(text), /content-encoding gzip/],
+      [{ 'content-type': 'application/json; charset=utf-16le' }, Buffer.from(text, 'utf16le'), /charset utf-16le/],
+    ] as const) {
+      const res = await fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${token}` }, body });
+      expect(res.status).toBe(415);
+      const json = await res.json();
+      expectErrorBody(json, 'err.request.bad');
+      expect(json.message.error.message).toMatch(named);
+    }
+    const res = await postJson(url, token, text, { 'content-type': 'application/json; charset="UTF-8"', 'content-encoding': 'identity' });
     expect(res.status).toBe(200);
   });
 

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { DciError } from './errors.js';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 
 const tooLarge = (maxBytes: number) => new DciError(413, 'err.request.bad', `request body exceeds ${maxBytes} bytes`);
 
@@ -61,6 +62,13 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<{ bo
   const type = c.req.header('content-type') ?? '';
   if (!JSON_TYPE.test(type)) {
     throw new DciError(415, 'err.request.bad', `content-type must be application/json, got ${type ? type.slice(0, 100) : 'none'}`);
+  }
+  // Read as UTF-8 bytes as they come: a compressed or UTF-16 body was refused as "not valid JSON" over its raw bytes.
+  const charset = CHARSET.exec(type)?.[1];
+  if (charset && !/^utf-?8$/i.test(charset)) throw new DciError(415, 'err.request.bad', `charset ${charset.slice(0, 40)} is not accepted: JSON is sent as utf-8 (RFC 8259 8.1)`);
+  const coding = c.req.header('content-encoding')?.trim();
+  if (coding && coding.toLowerCase() !== 'identity') {
+    throw new DciError(415, 'err.request.bad', `content-encoding ${coding.slice(0, 40)} is not accepted: send the body uncompressed`);
   }
   const text = await readBodyText(c, maxBytes);
   if (text.trim() === '') throw new DciError(400, 'err.request.bad', 'request body is empty');
