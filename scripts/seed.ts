@@ -50,7 +50,11 @@ const batchHouseholds = values.batch === undefined ? undefined : integer('batch'
 const parallel = values.parallel === undefined ? undefined : integer('parallel', values.parallel, 1);
 
 const databaseUrl = process.env.DATABASE_URL || undefined;
-const db = await openDatabase(databaseUrl ? { databaseUrl, poolSize: (parallel ?? 2) + 2 } : { dataDir: process.env.DATA_DIR || './data' });
+// The embedded database of a server running on DATA_DIR is refused (it is one process's own): stop the server first.
+const db = await openDatabase(databaseUrl ? { databaseUrl, poolSize: (parallel ?? 2) + 2 } : { dataDir: process.env.DATA_DIR || './data' }).catch((err: Error) => {
+  process.stderr.write(`seed failed: ${err.message}\n`);
+  process.exit(1);
+});
 try {
   await migrateDatabase(db);
   const target = databaseUrl ? `PostgreSQL ${new URL(databaseUrl).host}${new URL(databaseUrl).pathname}` : `PGlite under ${process.env.DATA_DIR || './data'}`;

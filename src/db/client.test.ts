@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../test/support/server.js';
 import { sessionPlans } from '../../test/support/plans.js';
@@ -91,4 +95,33 @@ describe('the async queue tables', () => {
       await migrated.close();
     }
   });
+});
+
+describe('the embedded database on disk', () => {
+  it('is opened by one process at a time: another gets an error naming the holder, and a killed holder\'s lock is taken over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dci-lock-'));
+    const lock = join(dir, 'pglite.lock');
+    try {
+      // A server or seeder still running on it (here: the test runner's parent process, alive).
+      writeFileSync(lock, String(process.ppid));
+      await expect(openDatabase({ dataDir: dir })).rejects.toThrow(`is open in process ${process.ppid}`);
+
+      // One killed without closing it: its lock names a process that is gone.
+      writeFileSync(lock, String(spawnSync(process.execPath, ['-e', '']).pid));
+      const db = await openDatabase({ dataDir: dir });
+      try {
+        expect(readFileSync(lock, 'utf8')).toBe(String(process.pid));
+        await expect(openDatabase({ dataDir: dir })).rejects.toThrow('is open in process this');
+        await db.query('create table kept (n int)');
+      } finally {
+        await db.close();
+      }
+      expect(existsSync(lock)).toBe(false);
+      const again = await openDatabase({ dataDir: dir });
+      await again.query('select * from kept');
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -266,13 +267,68 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
   };
 }
 
+/** The lock files of the embedded databases this process has open, removed when it exits. */
+const heldDataDirLocks = new Set<string>();
+process.once('exit', () => {
+  for (const file of heldDataDirLocks) rmSync(file, { force: true });
+});
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Locks an embedded database's directory for this process; returns the release. PGlite is one process's database: a
+ * second one on the same files (`npm run seed` while `npm start` serves, or a second `npm start`) saw a mix of old and
+ * new pages and left files neither could open again. The lock file names its process; one whose process is gone
+ * (killed) is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = resolve(`${dataDir}.lock`);
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(readFileSync(file, 'utf8').trim());
+      // Our own pid: this process, or an earlier one with the same pid (a restarted container) that left it behind.
+      if (heldDataDirLocks.has(file) || (holder !== process.pid && isRunning(holder))) {
+        throw new Error(
+          `the embedded database ${dataDir} is open in process ${holder === process.pid ? 'this' : holder} (a server, or npm run seed): stop it first or use another DATA_DIR (if no such process runs, delete ${file})`,
+        );
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  heldDataDirLocks.add(file);
+  return () => {
+    heldDataDirLocks.delete(file);
+    rmSync(file, { force: true });
+  };
+}
+
 async function openPglite(opts: OpenOptions): Promise<Database> {
   let dataDir: string | undefined;
+  let unlock = () => {};
   if (!opts.memory) {
     dataDir = `${opts.dataDir ?? './data'}/pglite`;
     mkdirSync(dataDir, { recursive: true });
+    unlock = lockDataDir(dataDir);
   }
-  const pg = await PGlite.create(dataDir, { loadDataDir: opts.loadDataDir });
+  let pg: PGlite;
+  try {
+    pg = await PGlite.create(dataDir, { loadDataDir: opts.loadDataDir });
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   // Parse DATE as string, as on PostgreSQL.
   const parsers = { 1082: (v: string) => v };
   const db = drizzlePglite(pg);
@@ -309,7 +365,11 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
       return (await pg.dumpDataDir('none')) as Blob;
     },
     async close() {
-      await pg.close();
+      try {
+        await pg.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }
