@@ -477,6 +477,13 @@ describe('per-item reason codes', () => {
     ['page_size above the cap', { ...valid, pagination: { page_size: 100000, page_number: 1 } }, 'rjct.pagination.invalid'],
     ['page beyond the result window', { ...valid, pagination: { page_size: 1000, page_number: 1000 } }, 'rjct.pagination.invalid'],
     ['fractional page size', { ...valid, pagination: { page_size: 2.5 } }, 'rjct.pagination.invalid'],
+    // Names of Object.prototype members had reached the alias table as functions and failed the request with HTTP 500.
+    ['an attribute named constructor', { query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { constructor: 'x' } } } } }, 'rjct.search_criteria.invalid'],
+    ['an attribute named __proto__', { query_type: 'expression', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: JSON.parse('{"__proto__": "x"}') } } } }, 'rjct.search_criteria.invalid'],
+    ['a member attribute named constructor', { query_type: 'expression', response_entity: 'Group', query: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { 'member_list.constructor': 'x' } } } } }, 'rjct.search_criteria.invalid'],
+    ['a predicate on constructor', { query_type: 'predicate', query: [{ seq_num: 1, expression1: { attribute_name: 'constructor', operator: 'eq', attribute_value: 'x' } }] }, 'rjct.search_criteria.invalid'],
+    ['a record type named constructor', { ...valid, response_entity: 'constructor' }, 'rjct.search_criteria.invalid'],
+    ['sort on constructor', { ...valid, sort: [{ attribute_name: 'constructor', sort_order: 'asc' }] }, 'rjct.sort.invalid'],
     ['sort on an unknown attribute', { ...valid, sort: [{ attribute_name: 'favourite_colour', sort_order: 'asc' }] }, 'rjct.sort.invalid'],
     ['sort on a non-sortable attribute', { ...valid, response_entity: 'Group', sort: [{ attribute_name: 'region', sort_order: 'asc' }] }, 'rjct.sort.invalid'],
     ['bad sort order', { ...valid, sort: [{ attribute_name: 'birth_date', sort_order: 'sideways' }] }, 'rjct.sort.invalid'],
@@ -510,6 +517,11 @@ describe('per-item reason codes', () => {
     const times = ['2026-02-30T10:00:00Z', '2026-12-01T24:00:00Z', '2026-12-01 10:00', '2026-12-01T10:00:00.123456789012+05:30'];
     const timed = await search(times.map((timestamp, k) => ({ ...searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: p.uin } }, `t${k}`), timestamp })));
     expect(timed.message.search_response.map((r: any) => r.status_reason_code ?? r.status)).toEqual(['rjct.timestamp.invalid', 'rjct.timestamp.invalid', 'succ', 'succ']);
+  });
+
+  it('answers a locale named like an Object.prototype member in the default locale', async () => {
+    const body = await search([{ ...searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } }), locale: 'constructor' }]);
+    expect(body.message.search_response[0].locale).toBe('eng');
   });
 
   it('binds values: an injection attempt is just a value that matches nothing', async () => {

@@ -80,7 +80,7 @@ export function normalizeLocale(v: unknown): string {
   if (typeof v !== 'string' || v === '') return 'eng';
   const primary = v.toLowerCase().split(/[-_/]/)[0];
   if (/^[a-z]{3}$/.test(primary)) return primary;
-  return LOCALE_639_3[primary] ?? 'eng';
+  return Object.hasOwn(LOCALE_639_3, primary) ? LOCALE_639_3[primary] : 'eng';
 }
 
 /** A whole number of at least `min`, from a number or a numeric string (DIGEST 11.4: samples send strings), else undefined. */

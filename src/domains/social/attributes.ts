@@ -256,7 +256,8 @@ class Catalog implements AttributeCatalog {
     if (nested) return nested;
     const leaf = stripContainers(name.trim());
     const key = leaf.toLowerCase();
-    const canonical = ALIASES[key] ?? leaf;
+    // Own members only: `constructor` or `__proto__` would read Object.prototype's.
+    const canonical = Object.hasOwn(ALIASES, key) ? ALIASES[key] : leaf;
     return this.byName.get(canonical.toLowerCase()) ?? this.resolveIdentifierType(canonical.replace(/^identifier\./i, ''));
   }
 
@@ -316,7 +317,7 @@ export function extendCatalog(base: AttributeCatalog, defs: AttributeDef[], alia
     resolve(name) {
       if (typeof name !== 'string' || name.length > 200) return undefined;
       const key = name.trim().toLowerCase();
-      return byName.get(aliases[key] ?? key) ?? base.resolve(name);
+      return byName.get(Object.hasOwn(aliases, key) ? aliases[key] : key) ?? base.resolve(name);
     },
     resolveIdentifierType: (idType) => base.resolveIdentifierType(idType),
   };

@@ -37,7 +37,7 @@ function entityOf(value: unknown, field: string): RecordType | undefined {
   if (!present(value)) return undefined;
   if (typeof value !== 'string') throw new QueryRejection('rjct.search_criteria.invalid', `${field} must be a string`);
   const bare = value.split(':').pop()!.toLowerCase();
-  const type = ENTITY[bare];
+  const type = Object.hasOwn(ENTITY, bare) ? ENTITY[bare] : undefined;
   if (!type) throw new QueryRejection('rjct.search_criteria.invalid', `${field} ${value.slice(0, 100)} is not a Social Registry record type (Group, Member, Person)`);
   return type;
 }
