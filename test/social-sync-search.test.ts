@@ -519,6 +519,20 @@ describe('per-item reason codes', () => {
     expect(timed.message.search_response.map((r: any) => r.status_reason_code ?? r.status)).toEqual(['rjct.timestamp.invalid', 'rjct.timestamp.invalid', 'succ', 'succ']);
   });
 
+  it('refuses a query of more values in all than PostgreSQL takes parameters, per item (was HTTP 500)', async () => {
+    const names = Array.from({ length: 1000 }, (_, k) => `name-${k}`);
+    const many = await one({ query_type: 'expression', query: { $or: Array.from({ length: 70 }, () => ({ given_name: { $in: names } })) } });
+    expect(many).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
+    expect(many.status_reason_message).toMatch(/values/);
+    // Five full lists are within bounds, and a value repeated in a list counts once.
+    const five = await one({ query_type: 'expression', query: { $or: Array.from({ length: 5 }, (_, k) => ({ given_name: { $in: names.map((n) => `${n}-${k}`) } })) } });
+    expect(five.status).toBe('succ');
+    const women = await sqlOne<{ n: number }>(`select count(*)::int as n from individuals where sex = 'female'`);
+    const repeated = await one({ query_type: 'expression', query: { $and: Array.from({ length: 10 }, () => ({ sex: { $in: Array.from({ length: 1000 }, (_, k) => (k % 2 ? 'F' : 'female')) } })) } });
+    expect(repeated.status).toBe('succ');
+    expect(repeated.pagination.total_count).toBe(women.n);
+  });
+
   it('answers a locale named like an Object.prototype member in the default locale', async () => {
     const body = await search([{ ...searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } }), locale: 'constructor' }]);
     expect(body.message.search_response[0].locale).toBe('eng');

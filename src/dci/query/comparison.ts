@@ -39,7 +39,9 @@ export function compileComparison(def: AttributeDef, attribute: string, op: Oper
 export function checkComparison(def: AttributeDef, attribute: string, op: Operator, value: unknown, budget: Budget): unknown {
   budget.condition();
   if (!allowedOperators(def).includes(op)) reject(`attribute ${show(attribute)}: operator ${op} is not allowed`);
-  return coerceValue(def, op, value, attribute);
+  const coerced = coerceValue(def, op, value, attribute);
+  budget.values(Array.isArray(coerced) ? coerced.length : 1);
+  return coerced;
 }
 
 /** The SQL of a checked comparison, parenthesised so a predicate such as `a or b` cannot bind to a neighbouring AND. */

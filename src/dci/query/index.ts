@@ -4,7 +4,7 @@ export { columnPredicate, defaultOperators, normalizeOperator } from './operator
 export { compilePredicate, compilePredicateList } from './predicate.js';
 export { compileSort, orderByOf } from './sort.js';
 export { coerceValue } from './values.js';
-export { MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_ITEMS, MAX_SORT_KEYS, MAX_STRING_LENGTH } from './limits.js';
+export { MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_ITEMS, MAX_QUERY_VALUES, MAX_SORT_KEYS, MAX_STRING_LENGTH } from './limits.js';
 export {
   type AttributeCatalog,
   type AttributeDef,

@@ -4,7 +4,7 @@ import { type AttributeDef, type Operator, QueryRejection } from './types.js';
 
 /**
  * Coerces a partner-supplied value to what `def.predicate` receives for `op`: a scalar of the attribute's type
- * (then `def.normalize`d), or a non-empty array of them for in/nin. Samples send numbers as strings (DIGEST 4.3).
+ * (then `def.normalize`d), or a non-empty array of distinct ones for in/nin. Samples send numbers as strings (DIGEST 4.3).
  */
 export function coerceValue(def: AttributeDef, op: Operator, value: unknown, label: string = def.name): unknown {
   return op === 'in' || op === 'nin' ? coerceList(def, op, value, label) : coerceScalar(def, value, label);
@@ -31,7 +31,8 @@ function coerceList(def: AttributeDef, op: Operator, value: unknown, label: stri
   else return reject(`attribute ${show(label)}: operator ${op} needs a list of values, got ${show(value)}`);
   if (items.length === 0) reject(`attribute ${show(label)}: operator ${op} needs at least one value`);
   if (items.length > MAX_LIST_ITEMS) reject(`attribute ${show(label)}: operator ${op} takes at most ${MAX_LIST_ITEMS} values`);
-  return items.map((item) => coerceScalar(def, item, label));
+  // A value repeated (or spelled two ways: "F", "female") is bound once.
+  return [...new Set(items.map((item) => coerceScalar(def, item, label)))];
 }
 
 function coerceType(def: AttributeDef, value: unknown, label: string): unknown {
