@@ -79,6 +79,21 @@ describe('member_list.* and group_head_info.* with ne / nin', () => {
   });
 });
 
+describe('HOUSEHOLD_ID with ne / nin on people', () => {
+  it('matches people without a household (the deceased), as $not does', async () => {
+    const hh = await sqlOne<{ value: string }>(`select x.id_value as value from identifiers x where x.id_type = 'HOUSEHOLD_ID'
+      and exists (select 1 from memberships m where m.group_id = x.group_id and m.end_date is null) order by x.id limit 1`);
+    const others = await sqlOne<{ n: number; homeless: number }>(`select count(*)::int as n,
+      count(*) filter (where not exists (select 1 from memberships m where m.individual_id = i.id and m.end_date is null))::int as homeless
+      from individuals i where not exists (select 1 from memberships m join identifiers x on x.group_id = m.group_id
+        where m.individual_id = i.id and m.end_date is null and x.id_type = 'HOUSEHOLD_ID' and x.id_value = $1)`, [hh.value]);
+    expect(others.homeless).toBeGreaterThan(0);
+    expect((await nosql({ $not: { HOUSEHOLD_ID: hh.value } })).pagination.total_count).toBe(others.n);
+    expect((await nosql({ HOUSEHOLD_ID: { $ne: hh.value } })).pagination.total_count).toBe(others.n);
+    expect((await nosql({ HOUSEHOLD_ID: { $nin: [hh.value] } })).pagination.total_count).toBe(others.n);
+  });
+});
+
 describe('region and district codes', () => {
   it('match a code in any case, as names do', async () => {
     const region = await sqlOne<{ code: string; name: string; n: number }>(`select a.code, a.name,

@@ -119,7 +119,11 @@ function identifierDef(vault: IdentifierVault, owner: IdentifierOwner, idType: s
     predicate: (op, value) => {
       const values = (Array.isArray(value) ? value : [value]).map(String);
       const negate = op === 'ne' || op === 'nin';
-      if (owner === 'group') return vault.hasIdentifier('group', sql`g.id`, idType, values, negate);
+      if (owner === 'group') {
+        const held = vault.hasIdentifier('group', sql`g.id`, idType, values, negate);
+        // A person without a household (g.id NULL) holds no household identifier: `NULL not in (...)` would drop them.
+        return negate && scope === 'person' ? sql`(g.id is null or ${held})` : held;
+      }
       return scope === 'person'
         ? vault.hasIdentifier('individual', sql`i.id`, idType, values, negate)
         : vault.hasMemberWithIdentifier(sql`g.id`, idType, values, negate);
