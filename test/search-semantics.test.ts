@@ -114,6 +114,19 @@ describe('education_level is matched case-insensitively like other coded text', 
   });
 });
 
+describe('names in any case', () => {
+  it('find a name with letters JavaScript lowers otherwise than PostgreSQL (final sigma, dotted capital I)', async () => {
+    await server.db.query(`insert into individuals (sex, birth_date, given_name, surname) values ('male', '1980-05-01', 'İbrahim', 'ΟΔΟΣ')`);
+    const born = { birth_date: '1980-05-01' };
+    for (const query of [{ surname: 'ΟΔΟΣ' }, { surname: 'οδοσ' }, { given_name: 'İbrahim', ...born }, { given_name: { $in: ['İBRAHIM', 'x'] }, ...born }]) {
+      const item = await nosql(query);
+      expect(item.pagination.total_count, JSON.stringify(query)).toBe(1);
+      expect(item.data.reg_records[0].demographic_info.name).toMatchObject({ given_name: 'İbrahim', surname: 'ΟΔΟΣ' });
+    }
+    expect((await nosql({ surname: { $ne: 'ΟΔΟΣ' }, given_name: 'İbrahim', ...born })).pagination.total_count).toBe(0);
+  });
+});
+
 describe('a partner with a field allow-list', () => {
   it('a redundant path under an allowed container does not open the same path at the root', () => {
     const project = projectionOf({ id: 'p', scopes: [], secretHash: '', signature: 'off', signatureFormat: 'dci', fields: ['member_list', 'member_list.demographic_info.birth_date'] })!;
