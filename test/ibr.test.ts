@@ -406,6 +406,37 @@ describe('sync/enrollment/updates: dates and limits', () => {
   });
 });
 
+describe('sync/enrollment/updates: a message that failed', () => {
+  it('is applied when sent again after a 503 (its message_id is not used up by the attempt that wrote nothing)', async () => {
+    const person = await unenrolledPerson();
+    // A deadlock with another SP-MIS's message, as PostgreSQL reports it, on this message's first attempts.
+    await db.query(`create function ibr_test_deadlock() returns trigger language plpgsql as $$
+      begin if new.code = 'A-RETRY' then raise exception 'deadlock detected' using errcode = '40P01'; end if; return new; end $$`);
+    await db.query('create trigger ibr_test_deadlock before insert on programmes for each row execute function ibr_test_deadlock()');
+    const body = {
+      header: header('notify', 'spmis-a', 1, { status: 'succ' }),
+      message: { transaction_id: `u-${randomUUID().slice(0, 8)}`, enrolled_updates: { beneficiaries: [beneficiary(person.uin, 'A-RETRY', 'Active')] } },
+    };
+    try {
+      const failed = await postJson(`${server.url}/ibr/registry/sync/enrollment/updates`, tokens['spmis-a'], body);
+      expect(failed.status, failed.text).toBe(503);
+      expect(failed.json.message.error.message).toMatch(/send it again/);
+    } finally {
+      await db.query('drop trigger ibr_test_deadlock on programmes');
+      await db.query('drop function ibr_test_deadlock()');
+    }
+    const again = await postJson(`${server.url}/ibr/registry/sync/enrollment/updates`, tokens['spmis-a'], body);
+    expect(again.status, again.text).toBe(200);
+    expect(again.json.header.status, again.text).toBe('succ');
+    expect(again.json.message.enrolled_response[0]).toMatchObject({ status: 'succ', status_reason_message: 'enrolled in A-RETRY (Active)' });
+    // Once applied, the same message_id is a replay.
+    const replay = await postJson(`${server.url}/ibr/registry/sync/enrollment/updates`, tokens['spmis-a'], body);
+    expect(replay.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+    const [{ n }] = await db.query<{ n: number }>(`select count(*)::int as n from enrolments where individual_id = $1`, [person.id]);
+    expect(n).toBe(1);
+  });
+});
+
 describe('IBR search: programme counts', () => {
   it('counts programmes, not enrolments: one cash programme held in one\'s own name and through one\'s household is one', async () => {
     const person = await unenrolledPerson();

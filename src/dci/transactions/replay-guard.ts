@@ -23,6 +23,15 @@ export class ReplayGuard {
   }
 
   /**
+   * Records the message inside the transaction that applies it (a write): if that rolls back, the id is not used up
+   * and the sender may send the message again. A concurrent copy waits on the id's unique index, then is refused.
+   */
+  async checkFirstSeenWithin(tx: Pick<Database, 'query'>, senderId: string, messageId: string): Promise<void> {
+    const added = await tx.query('insert into seen_sync_messages (sender_id, message_id) values ($1, $2) on conflict do nothing returning 1', [senderId, messageId]);
+    if (added.length === 0) throw new HeaderRejection('rjct.message_id.duplicate', `message_id ${messageId.slice(0, 100)} was already received`);
+  }
+
+  /**
    * Answers a message once per sender and message id. When the answer only reads, the id is recorded while it runs
    * (a round trip less for every answer); otherwise first. A replay is refused (HeaderRejection) and its answer
    * dropped unseen, so nothing of it is disclosed or audited.

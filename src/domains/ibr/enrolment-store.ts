@@ -119,7 +119,15 @@ export class EnrolmentStore {
     private readonly vault: IdentifierVault,
   ) {}
 
-  async apply(partnerId: string, beneficiaries: unknown[], audit: (tx: Tx, changed: string[]) => Promise<void>): Promise<UpdateResult[]> {
+  /**
+   * Applies a message's beneficiaries in one transaction; `firstSeen` records the message id in it (so a message whose
+   * transaction failed may be sent again), `audit` writes the audit entry of what changed.
+   */
+  async apply(
+    partnerId: string,
+    beneficiaries: unknown[],
+    hooks: { firstSeen: (tx: Tx) => Promise<void>; audit: (tx: Tx, changed: string[]) => Promise<void> },
+  ): Promise<UpdateResult[]> {
     const parsed = beneficiaries.map((b, i): BeneficiaryUpdate | UpdateResult => {
       try {
         return readBeneficiary(b, i, this.vault);
@@ -135,6 +143,7 @@ export class EnrolmentStore {
       seen.add(p.reference_id);
     }
     return this.db.transaction(async (tx) => {
+      await hooks.firstSeen(tx);
       const updates = parsed.filter((p): p is BeneficiaryUpdate => 'subject' in p);
       const subjects = await resolveSubjects(tx, this.vault, updates.map((u) => u.subject));
       const bySubject = new Map(updates.map((u, i) => [u, subjects[i]]));
@@ -149,7 +158,7 @@ export class EnrolmentStore {
       }
       await events.write(tx);
       const changed = results.flatMap((r) => (r.subjectId ? [r.subjectId] : []));
-      if (changed.length > 0) await audit(tx, changed);
+      if (changed.length > 0) await hooks.audit(tx, changed);
       return results;
     });
   }

@@ -17,7 +17,7 @@ import { jsonText } from '../../http/json-body.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { splitSubject } from '../../registry/subjects.js';
-import { type EnrolmentStore, type EnrolmentSummary, type EnrolmentView, enrolmentsOf } from './enrolment-store.js';
+import { type EnrolmentStore, type EnrolmentSummary, type EnrolmentView, enrolmentsOf, type UpdateResult } from './enrolment-store.js';
 import { enrolmentEntry } from './search.js';
 import { ENROLLED_STATUSES } from './vocabulary.js';
 
@@ -162,6 +162,7 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
     const beneficiaries = (message.enrolled_updates ?? message.receipt_information)!.beneficiaries;
     const partner = c.get('partner');
     const correlationId = newCorrelationId();
+    let results: UpdateResult[];
     try {
       // The sample sends action `register` on this path (DIGEST 11.4): the path says what it is, so it is read as notify.
       const action = header.action.toLowerCase() === 'register' ? 'notify' : header.action;
@@ -171,15 +172,15 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
         maxBatchItems: deps.checks.maxBatchItems,
         messageTsWindowSeconds: deps.messageTsWindowSeconds,
       });
-      await deps.checks.replay.checkFirstSeen(partner.id, header.message_id);
+      results = await deps.store.apply(partner.id, beneficiaries, {
+        firstSeen: (tx) => deps.checks.replay.checkFirstSeenWithin(tx, partner.id, header.message_id),
+        audit: (tx, changed) => deps.checks.audit.changedWithin(tx, { actorId: partner.id, domain: 'ibr', action: 'enrollment/updates', recordIds: changed }),
+      });
     } catch (e) {
       if (!(e instanceof HeaderRejection)) throw e;
       const reply = { action: 'notify', receiverId: partner.id, totalCount: beneficiaries.length };
       return jsonText(c, await deps.checks.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, enrolled_response: [] }));
     }
-    const results = await deps.store.apply(partner.id, beneficiaries, (tx, changed) =>
-      deps.checks.audit.changedWithin(tx, { actorId: partner.id, domain: 'ibr', action: 'enrollment/updates', recordIds: changed }),
-    );
     if (results.some((r) => r.subjectId)) deps.onChanged();
     const enrolled_response = results.map((r) => ({
       ...itemStatus(r.reference_id, r.refused === undefined ? undefined : { code: 'rjct.beneficiary.invalid', message: r.refused }),
