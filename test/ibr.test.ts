@@ -437,6 +437,22 @@ describe('sync/enrollment/updates: a message that failed', () => {
   });
 });
 
+describe.runIf(process.env.TEST_DATABASE_URL)('sync/enrollment/updates at the same time (PostgreSQL)', () => {
+  it('applies messages naming the same programmes in opposite orders, none refused for the other', async () => {
+    const people = await Promise.all(Array.from({ length: 12 }, () => unenrolledPerson()));
+    const codes = ['A-PAR-1', 'A-PAR-2', 'A-PAR-3'];
+    const entries = (order: string[]) => order.map((code) => ({ programme: { programme_identifier: code }, enrolment_date: '2026-03-01', enrolment_status: 'Active' }));
+    const send = (uin: string, order: string[]) => {
+      const body = { header: header('notify', 'spmis-a', 1, { status: 'succ' }), message: { transaction_id: `u-${randomUUID().slice(0, 8)}`, enrolled_updates: { beneficiaries: [beneficiary(uin, codes[0], 'Active', { programme_identifier: entries(order) })] } } };
+      return postJson(`${server.url}/ibr/registry/sync/enrollment/updates`, tokens['spmis-a'], body);
+    };
+    const answers = await Promise.all(people.map((p, k) => send(p.uin, k % 2 === 0 ? codes : [...codes].reverse())));
+    expect(answers.map((a) => [a.status, a.json?.message?.enrolled_response?.[0]?.status])).toEqual(people.map(() => [200, 'succ']));
+    const [{ n }] = await db.query<{ n: number }>(`select count(*)::int as n from enrolments where individual_id = any($1::bigint[])`, [people.map((p) => p.id)]);
+    expect(n).toBe(people.length * codes.length);
+  });
+});
+
 describe('IBR search: programme counts', () => {
   it('counts programmes, not enrolments: one cash programme held in one\'s own name and through one\'s household is one', async () => {
     const person = await unenrolledPerson();

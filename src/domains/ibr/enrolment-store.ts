@@ -107,6 +107,17 @@ export async function enrolmentsByOwner(db: Queryable, owner: 'individual' | 'gr
 }
 
 /**
+ * Takes a transaction lock on each programme a message names, in one order for all messages, before any of its rows
+ * is written. Each enrolment locks its programme's row (the upsert) in message order: two messages naming the same
+ * programmes in other orders deadlocked, and one of them was refused (503).
+ */
+async function lockProgrammes(tx: Tx, codes: string[]): Promise<void> {
+  if (codes.length === 0) return;
+  const keys = [...new Set(codes)].map((code) => `ibr:programme:${code}`);
+  await tx.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) as u(k) order by k) ordered', [keys]);
+}
+
+/**
  * Enrolments pushed by SP-MIS (IBR sync/enrollment/updates). Each beneficiary is read, matched to a registry person
  * or household by identifier, and applied idempotently per (beneficiary, programme): a new enrolment is recorded, a
  * changed status is recorded with its date in the status history, an identical push changes nothing. A programme
@@ -145,6 +156,7 @@ export class EnrolmentStore {
     return this.db.transaction(async (tx) => {
       await hooks.firstSeen(tx);
       const updates = parsed.filter((p): p is BeneficiaryUpdate => 'subject' in p);
+      await lockProgrammes(tx, updates.flatMap((u) => u.enrolments.map((e) => e.programme.code)));
       const subjects = await resolveSubjects(tx, this.vault, updates.map((u) => u.subject));
       const bySubject = new Map(updates.map((u, i) => [u, subjects[i]]));
       const events = new EventBatch(`ibr:${partnerId}`);
