@@ -32,9 +32,10 @@ beforeAll(async () => {
       { id: 'ibr-reader', secret: 'ibr-reader-secret', scopes: ['ibr:registry.search'] },
       { id: 'watcher', secret: 'watcher-secret', scopes: ['ibr:registry.subscribe'], callbacks },
       { id: 'ibr-narrow', secret: 'ibr-narrow-secret', scopes: ['ibr:registry.search'], fields: ['member.member_identifier', 'group.group_identifier', 'programme_identifier.programme.programme_identifier'] },
+      { id: 'ibr-purposes', secret: 'ibr-purposes-secret', scopes: ['ibr:registry.search'], purposes: ['duplicate-check', 'graduation-review'] },
     ],
   });
-  for (const id of ['spmis-a', 'spmis-b', 'ibr-reader', 'watcher', 'ibr-narrow']) tokens[id] = await server.token({ clientId: id, secret: `${id}-secret` });
+  for (const id of ['spmis-a', 'spmis-b', 'ibr-reader', 'watcher', 'ibr-narrow', 'ibr-purposes']) tokens[id] = await server.token({ clientId: id, secret: `${id}-secret` });
 });
 afterAll(async () => {
   await server?.close();
@@ -175,6 +176,44 @@ describe('sync/enrolled: the duplicate check', () => {
     expect(c.status_reason_message).toMatch(/poverty_score: operator \$lt is not supported here/);
     expect(d).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid' });
     expect(a2).toMatchObject({ reference_id: 'a', status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate' });
+  });
+
+  it('audits a batch under the purposes its items state, as it checks them against the partner\'s purposes', async () => {
+    const rows = await db.query(`select ${idColumns()}, x.individual_id as id from identifiers x where x.id_type = 'UIN' order by x.id desc limit 3`);
+    const [first, second, third] = rows.map((r) => ({ id: Number(r.id), uin: clearValue(r) }));
+    const criteria = (uin: string, purpose?: string) => ({ query_type: 'idtype-value', query: { type: 'UIN', value: uin }, ...(purpose ? { consent: { '@type': 'Consent', purpose: { code: purpose } } } : {}) });
+    const send = async (message: Record<string, unknown>, total: number) => {
+      const res = await postJson(`${server.url}/ibr/registry/sync/enrolled`, tokens['ibr-purposes'], { header: header('search', 'ibr-purposes', total), message });
+      expect(res.status, res.text).toBe(200);
+      return res.json;
+    };
+    const audited = async (messageId: string) =>
+      db.query<{ purpose: string | null; record_ids: string[] }>(`select purpose, record_ids from audit_log where message_id = $1 and event = 'disclose' order by purpose`, [messageId]);
+    const externalId = async (id: number) => (await db.query<{ e: string }>('select external_id::text as e from individuals where id = $1', [id]))[0].e;
+
+    // The batch form: each item states its purpose (one stating none is refused).
+    const batch = await send(
+      {
+        transaction_id: 't-purposes',
+        enrolled_request: [
+          { reference_id: 'p1', enrolled_criteria: criteria(first.uin, 'duplicate-check') },
+          { reference_id: 'p2', enrolled_criteria: criteria(second.uin, 'graduation-review') },
+          { reference_id: 'p3', enrolled_criteria: criteria(third.uin) },
+        ],
+      },
+      3,
+    );
+    expect(batch.message.enrolled_response.map((r: any) => r.status)).toEqual(['succ', 'succ', 'rjct']);
+    const [m1] = await db.query<{ message_id: string }>(`select message_id from audit_log where transaction_id = 't-purposes' limit 1`);
+    expect(await audited(m1.message_id)).toEqual([
+      { purpose: 'duplicate-check', record_ids: [await externalId(first.id)] },
+      { purpose: 'graduation-review', record_ids: [await externalId(second.id)] },
+    ]);
+
+    // A list of criteria, each with its purpose.
+    await send({ transaction_id: 't-purposes-list', enrolled_criteria: [criteria(first.uin, 'duplicate-check'), criteria(third.uin, 'duplicate-check')] }, 2);
+    const [m2] = await db.query<{ message_id: string }>(`select message_id from audit_log where transaction_id = 't-purposes-list' limit 1`);
+    expect(await audited(m2.message_id)).toEqual([{ purpose: 'duplicate-check', record_ids: [await externalId(first.id), await externalId(third.id)] }]);
   });
 
   it('checks a hundred people in one message', async () => {

@@ -25,13 +25,15 @@ export interface CheckItem {
   criteria: Record<string, unknown>;
   /** Set when the item is refused before it is looked at (bad timestamp, duplicate reference, purpose). */
   refused?: Refusal;
+  /** The purpose the item states (consent or authorize purpose.code), audited with what it discloses. */
+  purpose?: string;
 }
 
 /** A check's answer: the message members to send (e.g. `enrolled_response`), and whose data it disclosed. */
 export interface CheckAnswer {
   members: Record<string, unknown[]>;
-  /** REGISTRY_IDs (external ids) of the people and households the answer is about. */
-  disclosed: string[];
+  /** The REGISTRY_IDs (external ids) of the people and households the answer is about, with the item (index) asking. */
+  disclosed: { item: number; recordId: string }[];
 }
 
 export interface CheckEndpoint {
@@ -73,11 +75,11 @@ function itemsOf(message: Record<string, unknown>, endpoint: CheckEndpoint, purp
   return raw.map((entry, i) => {
     const reference_id = present(entry.reference_id) ? String(entry.reference_id) : String(i + 1);
     const criteria = isObject(entry[endpoint.member]) ? (entry[endpoint.member] as Record<string, unknown>) : {};
-    const item: CheckItem = { reference_id, criteria };
+    const item: CheckItem = { reference_id, criteria, purpose: purposeOf(entry, endpoint.member) };
     if (seen.has(reference_id)) item.refused = { code: 'rjct.reference_id.duplicate', message: `reference_id ${reference_id.slice(0, 99)} appears twice in the message` };
     else if (present(entry.timestamp) && !isTimestamp(entry.timestamp)) item.refused = { code: 'rjct.timestamp.invalid', message: 'timestamp must be an RFC 3339 date-time' };
     else if (purposes) {
-      const refusal = purposeRefusal(purposes, purposeOf(entry, endpoint.member));
+      const refusal = purposeRefusal(purposes, item.purpose);
       if (refusal) item.refused = { code: 'rjct.search_criteria.invalid', message: refusal };
     }
     seen.add(reference_id);
@@ -149,19 +151,27 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
       const empty = Object.fromEntries(endpoint.emptyMembers.map((m) => [m, []]));
       return jsonText(c, await deps.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, ...empty }));
     }
-    if (answer.disclosed.length > 0) {
-      await deps.audit.disclosed({
-        partnerId: partner.id,
-        domain: endpoint.domain,
-        action: endpoint.path.replace(`/${endpoint.domain}/registry/`, ''),
-        purpose: purposeOf(isObject(message[endpoint.member]) ? message : {}, endpoint.member),
-        transactionId: message.transaction_id,
-        messageId: header.message_id,
-        recordIds: answer.disclosed,
-        recordCount: answer.disclosed.length,
-        fields: partner.fields,
-      });
+    // One entry per purpose the items state (each item's own: a batch's items may state different ones).
+    const byPurpose = new Map<string | undefined, string[]>();
+    for (const { item, recordId } of answer.disclosed) {
+      const purpose = items[item].purpose;
+      byPurpose.set(purpose, [...(byPurpose.get(purpose) ?? []), recordId]);
     }
+    await Promise.all(
+      [...byPurpose].map(([purpose, recordIds]) =>
+        deps.audit.disclosed({
+          partnerId: partner.id,
+          domain: endpoint.domain,
+          action: endpoint.path.replace(`/${endpoint.domain}/registry/`, ''),
+          purpose,
+          transactionId: message.transaction_id,
+          messageId: header.message_id,
+          recordIds,
+          recordCount: recordIds.length,
+          fields: partner.fields,
+        }),
+      ),
+    );
     const responseHeader = deps.envelopes.callbackHeader({ action: 'on-search', status: 'succ', receiverId: header.sender_id, totalCount: items.length, completedCount: items.length });
     return jsonText(c, await deps.envelopes.envelopeTextFor(partner, responseHeader, { transaction_id: message.transaction_id, correlation_id: correlationId, ...answer.members }));
   });

@@ -41,7 +41,7 @@ function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) 
     const records = ids.length > 0 ? await disabilityRows(db, sql`i.id in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`) : new Map<string, DisabilityRow>();
     const project = projectionOf(partner);
     const answers: unknown[] = [];
-    const disclosed: string[] = [];
+    const disclosed: CheckAnswer['disclosed'] = [];
     items.forEach((item, i) => {
       const s = subjects[i];
       if ('refused' in s) {
@@ -52,7 +52,7 @@ function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) 
       const person = 'found' in s ? s.found : undefined;
       const record = person ? records.get(person.externalId) : undefined;
       const note = 'unknown' in s ? { status_reason_message: s.unknown } : !record ? { status_reason_message: 'this person has no disability record' } : {};
-      if (person) disclosed.push(person.externalId);
+      if (person) disclosed.push({ item: i, recordId: person.externalId });
       if (kind === 'disabled') {
         answers.push({ ...itemStatus(item.reference_id), ...note, disabled_status: record?.status === 0 ? 'yes' : 'no' });
         return;

@@ -64,7 +64,7 @@ export function enrolledCheck(db: Database, vault: IdentifierVault) {
     const project = projectionOf(partner);
     const enrolled_response: unknown[] = [];
     const search_response: unknown[] = [];
-    const disclosed: string[] = [];
+    const disclosed: CheckAnswer['disclosed'] = [];
     items.forEach((item, i) => {
       const s = subjects[i];
       const withDetails = present(item.criteria.response_entity);
@@ -78,7 +78,7 @@ export function enrolledCheck(db: Database, vault: IdentifierVault) {
       const yes = list.some((e) => (ENROLLED_STATUSES as readonly number[]).includes(e.status));
       const note = 'unknown' in s ? { status_reason_message: `${s.unknown}: not enrolled in any programme it knows` } : {};
       enrolled_response.push({ ...itemStatus(item.reference_id), ...note, enrolled_status: yes ? 'yes' : 'no' });
-      if ('found' in s) disclosed.push(s.found.externalId);
+      if ('found' in s) disclosed.push({ item: i, recordId: s.found.externalId });
       if (withDetails) {
         const records = (list as EnrolmentView[]).map((e) => ({ assistance_unit: String(e.assistance_unit), programme_identifier: enrolmentEntry(e, false) }));
         search_response.push({ ...itemStatus(item.reference_id), data: { version: '1.0.0', reg_records: project ? records.map(project) : records } });
