@@ -29,9 +29,10 @@ beforeAll(async () => {
       { id: 'board', secret: 'board-secret-1', scopes: ['dr:registry.assess'] },
       { id: 'programme', secret: 'programme-secret', scopes: ['dr:registry.search', 'dr:registry.subscribe', 'dr:registry.txn-status'], callbacks },
       { id: 'narrow', secret: 'narrow-secret-1', scopes: ['dr:registry.search'], fields: ['disability_status', 'disability_details.impairment_type'] },
+      { id: 'support-desk', secret: 'support-desk-secret', scopes: ['dr:registry.search'], fields: ['disability_support'] },
     ],
   });
-  for (const [id, secret] of [['board', 'board-secret-1'], ['programme', 'programme-secret'], ['narrow', 'narrow-secret-1']]) tokens[id] = await server.token({ clientId: id, secret });
+  for (const [id, secret] of [['board', 'board-secret-1'], ['programme', 'programme-secret'], ['narrow', 'narrow-secret-1'], ['support-desk', 'support-desk-secret']]) tokens[id] = await server.token({ clientId: id, secret });
 });
 afterAll(async () => {
   await server?.close();
@@ -137,6 +138,20 @@ describe('sync/disabled, get-disability-details, get-disability-support', () => 
     expect(Object.values(full.search_response[0].data.reg_records[0][0]).some((v) => Array.isArray(v) && v.length > 0)).toBe(true);
     const narrow = await check('get-disability-support', byUin(uin), 'narrow');
     expect(narrow.search_response[0]).toMatchObject({ status: 'succ', data: { reg_records: [[]] } });
+  });
+
+  it('does not tell a partner whose fields leave out disability_status whether a person is disabled', async () => {
+    const approved = await personWithRecord(0, 2);
+    const answer = await check('disabled', [byUin(approved.uin), byUin('0000000000')], 'support-desk');
+    for (const item of answer.disabled_response) {
+      expect(item).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', disabled_status: 'no' });
+      expect(item.status_reason_message).toMatch(/this partner may not receive disability_status/);
+    }
+    // What it may receive, it gets.
+    const support = await check('get-disability-support', byUin(approved.uin), 'support-desk');
+    expect(support.search_response[0].status).toBe('succ');
+    // The narrow partner may receive the status: it gets the answer.
+    expect((await check('disabled', byUin(approved.uin), 'narrow')).disabled_response[0]).toMatchObject({ status: 'succ', disabled_status: 'yes' });
   });
 
   it('projects the details to the partner\'s fields', async () => {

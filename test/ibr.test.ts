@@ -630,6 +630,21 @@ describe('IBR search by a partner with a field list', () => {
   });
 });
 
+describe('sync/enrolled by a partner with a field list', () => {
+  it('does not tell the enrolment status, or the programmes, to a partner whose fields leave them out', async () => {
+    const [row] = await db.query(
+      `select ${idColumns()} from enrolments e join identifiers x on x.individual_id = e.individual_id and x.id_type = 'UIN' where e.status = 1 limit 1`,
+    );
+    const uin = clearValue(row);
+    // It may receive which programmes a beneficiary is in, not the status of the enrolment (which "enrolled" tells).
+    const res = await postJson(`${server.url}/ibr/registry/sync/enrolled`, tokens['ibr-narrow'], enrolledBody({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'ibr-narrow'));
+    expect(res.status, res.text).toBe(200);
+    expectSchema('enrolled-response.schema.json', res.json);
+    expect(res.json.message.enrolled_response[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.search_criteria.invalid', enrolled_status: 'no' });
+    expect(res.json.message.enrolled_response[0].status_reason_message).toMatch(/this partner may not receive programme_identifier.enrolment_status/);
+  });
+});
+
 describe('IBR subscribe and notify', () => {
   it('notifies a subscriber of a new enrolment with the Beneficiary record', async () => {
     const subscribe = await postJson(`${server.url}/ibr/registry/subscribe`, tokens.watcher, {

@@ -8,7 +8,7 @@ import { inputValidator } from '../../dci/envelope/schemas.js';
 import { QueryRejection } from '../../dci/query/index.js';
 import { latestEventDate, toDate } from '../../dci/query/values.js';
 import { subjectConditions } from '../../dci/query/subject.js';
-import { projectionOf } from '../../dci/search/projection.js';
+import { fieldTreeOf, keeps, projectionOf } from '../../dci/search/projection.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError } from '../../http/errors.js';
@@ -31,7 +31,13 @@ type CheckKind = 'disabled' | 'details' | 'support';
  */
 function disabilityCheck(db: Database, vault: IdentifierVault, kind: CheckKind) {
   return async (items: CheckItem[], partner: Partner): Promise<CheckAnswer> => {
+    const fields = fieldTreeOf(partner);
     const subjects = await checkSubjects(db, vault, items, (criteria) => {
+      // disabled_status tells the record's disability_status: a partner whose field list leaves it out may not have
+      // it, as it may not search by it (dci/search/field-guard.ts). Details and support are projected instead.
+      if (kind === 'disabled' && fields && !keeps(fields, 'disability_status')) {
+        throw new QueryRejection('rjct.search_criteria.invalid', 'this partner may not receive disability_status, which it tells');
+      }
       const { subject, rest } = splitSubject(subjectConditions(criteria), vault);
       if (subject.owner !== 'individual') throw new QueryRejection('rjct.search_criteria.invalid', 'the Disability Registry answers for people: name one by a person identifier');
       if (rest.length > 0) throw new QueryRejection('rjct.search_criteria.invalid', `${rest[0].attribute.slice(0, 100)} is not a condition of this check (a person identifier)`);

@@ -9,7 +9,7 @@ import { checkRequestHeader } from '../../dci/envelope/request-header.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
 import { QueryRejection } from '../../dci/query/index.js';
 import { subjectConditions, type SubjectCondition } from '../../dci/query/subject.js';
-import { projectionOf } from '../../dci/search/projection.js';
+import { fieldTreeOf, keeps, projectionOf } from '../../dci/search/projection.js';
 import { registerSyncSearch, type SyncSearchDeps } from '../../dci/search/sync-route.js';
 import type { AppEnv } from '../../http/context.js';
 import { HeaderRejection } from '../../http/errors.js';
@@ -33,6 +33,9 @@ const PROGRAMME_PATHS = [
   'programme_code',
 ];
 
+const ENROLMENT_STATUS_FIELD = 'programme_identifier.enrolment_status';
+const PROGRAMME_FIELD = 'programme_identifier.programme.programme_identifier';
+
 /** The programmes an enrolled check is limited to (one programme condition, eq or in), or undefined for all. */
 function programmeFilter(rest: SubjectCondition[]): Set<string> | undefined {
   let filter: Set<string> | undefined;
@@ -54,9 +57,15 @@ function programmeFilter(rest: SubjectCondition[]): Set<string> | undefined {
  */
 export function enrolledCheck(db: Database, vault: IdentifierVault) {
   return async (items: CheckItem[], partner: Partner): Promise<CheckAnswer> => {
+    const fields = fieldTreeOf(partner);
     const subjects = await checkSubjects(db, vault, items, (criteria) => {
       const { subject, rest } = splitSubject(subjectConditions(criteria), vault);
-      return { subject, extra: programmeFilter(rest) };
+      const extra = programmeFilter(rest);
+      // The answer tells what a Beneficiary record's enrolment status (and, when named, programme) would: a partner
+      // whose field list leaves them out may not have it, as it may not search by them (dci/search/field-guard.ts).
+      const told = [ENROLMENT_STATUS_FIELD, ...(extra ? [PROGRAMME_FIELD] : [])].filter((f) => fields && !keeps(fields, f));
+      if (told.length > 0) throw new QueryRejection('rjct.search_criteria.invalid', `this partner may not receive ${told.join(' or ')}, which it tells`);
+      return { subject, extra };
     });
     const found = subjects.map((s) => ('found' in s ? s.found : undefined));
     const details = items.some((item) => present(item.criteria.response_entity));
