@@ -228,6 +228,32 @@ describe('assessments', () => {
     expect(stale.json.message.error.message).toMatch(/2026-11-01 is recorded/);
   });
 
+  it('takes the same assessment sent again (a retry after a timeout) as recorded: no second event, no second notify', async () => {
+    const person = await personWithoutRecord();
+    const body = {
+      person: { identifier_type: 'UIN', identifier_value: person.uin },
+      disability_status: 'Approved',
+      disability_level: 'moderate',
+      assessment_date: '2026-10-05',
+      assessor: 'Dr. Retry',
+      functional_limitations: [{ disability_limitation_type: 'seeing', functional_severity: 'a lot of difficulty' }],
+      disability_details: [{ impairment_type: 'visual', impairment_level: 'moderate' }],
+      disability_support: { assistive_technology: [{ type: 'white cane', support_status: 'received' }] },
+    };
+    expect((await assess(body)).status).toBe(201);
+    const [before] = await db.query<{ last_updated: string }>('select last_updated::text from disability_records where individual_id = $1', [person.id]);
+    const again = await assess(body);
+    expect(again.status, again.text).toBe(200);
+    expect(again.json.created).toBe(false);
+    const events = await db.query(`select event_type from registry_events where individual_id = $1`, [person.id]);
+    expect(events).toEqual([{ event_type: 'disability_assessed' }]);
+    const [after] = await db.query<{ last_updated: string }>('select last_updated::text from disability_records where individual_id = $1', [person.id]);
+    expect(after.last_updated).toBe(before.last_updated);
+    // A correction of the same day is a change.
+    expect((await assess({ ...body, disability_level: 'severe' })).status).toBe(200);
+    expect(await db.query(`select event_type from registry_events where individual_id = $1`, [person.id])).toHaveLength(2);
+  });
+
   it('refuses values outside the vocabularies, an unknown person and a partner without the scope', async () => {
     const person = await personWithoutRecord();
     const base = { person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 'Approved', assessment_date: '2026-10-01', assessor: 'Dr. A' };

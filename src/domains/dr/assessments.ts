@@ -41,28 +41,39 @@ export class AssessmentService {
     return this.db.transaction(async (tx) => {
       const [subject] = await resolveSubjects(tx, this.vault, [{ owner: 'individual', idTypes: [idType], value: a.person.identifier_value }]);
       if (!('individualId' in subject)) return { unknownPerson: 'unknown' in subject ? subject.unknown : 'ambiguous' in subject ? subject.ambiguous : 'not a person' };
-      const [previous] = await tx.query<{ assessed_on: string }>('select assessed_on::text from disability_records where individual_id = $1 for update', [subject.individualId]);
+      const record = [
+        subject.individualId,
+        a.disability_status,
+        a.disability_level ?? null,
+        JSON.stringify(a.disability_details.map(compact)),
+        JSON.stringify(Object.fromEntries(Object.entries(a.disability_support).map(([k, list]) => [k, list.map(compact)]))),
+        a.transport_requirement ?? null,
+        a.housing_type ?? null,
+        a.assessment_date,
+        a.assessor,
+        a.valid_until ?? null,
+      ];
+      // `same`: this very assessment is the one recorded (a board's retry after a timeout): nothing to write, and no
+      // second event, which subscribers would have been notified of as another assessment.
+      const [previous] = await tx.query<{ assessed_on: string; same: boolean }>(
+        `select d.assessed_on::text,
+                (d.status = $2 and d.level is not distinct from $3 and d.impairments = $4::jsonb and d.support = $5::jsonb
+                 and d.transport_requirement is not distinct from $6 and d.housing_type is not distinct from $7 and d.assessed_on = $8::date
+                 and d.assessor = $9 and d.valid_until is not distinct from $10::date and i.disability_info = $11::jsonb) as same
+         from disability_records d join individuals i on i.id = d.individual_id where d.individual_id = $1 for update of d`,
+        [...record, JSON.stringify(a.functional_limitations)],
+      );
       if (previous && previous.assessed_on > a.assessment_date) {
         return { stale: `an assessment of ${previous.assessed_on} is recorded; this one (${a.assessment_date}) is older` };
       }
+      if (previous?.same) return { recorded: { externalId: subject.externalId, created: false } };
       await tx.query(
         `insert into disability_records (individual_id, status, level, impairments, support, transport_requirement, housing_type, assessed_on, assessor, valid_until)
          values ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)
          on conflict (individual_id) do update set status = excluded.status, level = excluded.level, impairments = excluded.impairments,
            support = excluded.support, transport_requirement = excluded.transport_requirement, housing_type = excluded.housing_type,
            assessed_on = excluded.assessed_on, assessor = excluded.assessor, valid_until = excluded.valid_until, last_updated = now()`,
-        [
-          subject.individualId,
-          a.disability_status,
-          a.disability_level ?? null,
-          JSON.stringify(a.disability_details.map(compact)),
-          JSON.stringify(Object.fromEntries(Object.entries(a.disability_support).map(([k, list]) => [k, list.map(compact)]))),
-          a.transport_requirement ?? null,
-          a.housing_type ?? null,
-          a.assessment_date,
-          a.assessor,
-          a.valid_until ?? null,
-        ],
+        record,
       );
       const disabled =
         a.disability_status === 0 &&
