@@ -367,6 +367,22 @@ describe('sync/enrollment/updates: SP-MIS push enrolments', () => {
     expect(rows).toEqual([{ code: 'B-CASH' }]);
   });
 
+  it('answers a refused beneficiary under its own reference_id (a number, or padded), and does not take it for another\'s', async () => {
+    const [row] = await db.query(`select ${idColumns()} from identifiers x where x.id_type = 'UIN' order by x.id desc offset 5 limit 1`);
+    const person = { uin: clearValue(row) };
+    const res = await push('spmis-a', [
+      beneficiary(person.uin, 'A-REF', 'Enrolled-ish', { reference_id: 2 }),
+      beneficiary(person.uin, 'A-REF', 'Not-a-status', { reference_id: ' ben-pad ' }),
+      beneficiary(person.uin, 'A-REF', 'Active', { reference_id: '1' }),
+    ]);
+    expect(res.message.enrolled_response.map((r: any) => [r.reference_id, r.status])).toEqual([
+      ['2', 'rjct'],
+      ['ben-pad', 'rjct'],
+      ['1', 'succ'],
+    ]);
+    expect(res.message.enrolled_response[0].status_reason_message).toMatch(/Enrolled-ish is not one of/);
+  });
+
   it('refuses a wrong action in the header, and a partner without the scope', async () => {
     const person = await unenrolledPerson();
     const body = { header: header('search', 'spmis-a', 1, { status: 'succ' }), message: { transaction_id: 't', enrolled_updates: { beneficiaries: [beneficiary(person.uin, 'A-CASH', 'Active')] } } };

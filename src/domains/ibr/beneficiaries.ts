@@ -97,6 +97,11 @@ function benefitsOf(v: unknown): Record<string, unknown>[] {
   });
 }
 
+/** The reference_id a beneficiary's result is answered under, refused or not: its own, else its position from 1. */
+export function referenceIdOf(b: unknown, index: number): string {
+  return (isObject(b) ? text(b.reference_id) : undefined) ?? String(index + 1);
+}
+
 /**
  * A pushed Beneficiary (DIGEST 6) read liberally: `programme_identifier` on the Beneficiary (JSON-LD) or inside its
  * member (samples), one object or a list; `enrolment_*` or `enrollment_*`; the Beneficiary's own enrolment fields
@@ -105,7 +110,7 @@ function benefitsOf(v: unknown): Record<string, unknown>[] {
  */
 export function readBeneficiary(b: unknown, index: number, vault: IdentifierVault): BeneficiaryUpdate {
   if (!isObject(b)) return fail('a beneficiary must be an object');
-  const reference_id = text(b.reference_id) ?? String(index + 1);
+  const reference_id = referenceIdOf(b, index);
   const { subject, unit } = subjectOf(b, vault);
   const assistanceUnit = coded(ASSISTANCE_UNIT, b.assistance_unit, 'assistance_unit') ?? unit;
   if ((assistanceUnit === 1) !== (subject.owner === 'individual')) fail(`assistance_unit ${assistanceUnit} does not fit a ${subject.owner === 'group' ? 'group' : 'member'} beneficiary`);

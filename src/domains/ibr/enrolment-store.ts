@@ -4,7 +4,7 @@ import type { Queryable } from '../social/store.js';
 import { EventBatch } from '../../registry/events.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { type ResolvedSubject, resolveSubjects } from '../../registry/subjects.js';
-import { BeneficiaryRejection, type BeneficiaryUpdate, type EnrolmentUpdate, readBeneficiary } from './beneficiaries.js';
+import { BeneficiaryRejection, type BeneficiaryUpdate, type EnrolmentUpdate, readBeneficiary, referenceIdOf } from './beneficiaries.js';
 import { ENROLMENT_STATUS } from './vocabulary.js';
 
 type Tx = Pick<Database, 'query'>;
@@ -144,8 +144,7 @@ export class EnrolmentStore {
         return readBeneficiary(b, i, this.vault);
       } catch (e) {
         if (!(e instanceof BeneficiaryRejection)) throw e;
-        const ref = typeof (b as { reference_id?: unknown })?.reference_id === 'string' ? (b as { reference_id: string }).reference_id : String(i + 1);
-        return { reference_id: ref, refused: e.message, outcome: 'refused' };
+        return { reference_id: referenceIdOf(b, i), refused: e.message, outcome: 'refused' };
       }
     });
     const seen = new Set<string>();
