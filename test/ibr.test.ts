@@ -313,6 +313,18 @@ describe('sync/enrollment/updates: SP-MIS push enrolments', () => {
     expect(check.search_response[0].data.reg_records[0].programme_identifier).toMatchObject({ enrolment_status: '3', status_change_date: '2026-09-15' });
   });
 
+  it('takes the same enrolment with its benefits pushed again as already recorded, writing nothing', async () => {
+    const [row] = await db.query(`select ${idColumns()}, x.individual_id as id from identifiers x where x.id_type = 'UIN' order by x.id desc offset 6 limit 1`);
+    const person = { id: Number(row.id), uin: clearValue(row) };
+    const benefits = [{ benefit_type: 'Cash', benefit_date: '2026-03-05', benefit_value: 'USD 10', benefit_frequency: 'monthly' }];
+    const pushed = () => push('spmis-a', [beneficiary(person.uin, 'A-BENEFITS', 'Active', { benefits })]);
+    expect((await pushed()).message.enrolled_response[0].status_reason_message).toBe('enrolled in A-BENEFITS (Active)');
+    const updatedAt = async () => (await db.query<{ t: string }>(`select e.updated_at::text as t from enrolments e join programmes p on p.id = e.programme_id where e.individual_id = $1 and p.code = 'A-BENEFITS'`, [person.id]))[0].t;
+    const before = await updatedAt();
+    expect((await pushed()).message.enrolled_response[0].status_reason_message).toBe('A-BENEFITS: already recorded');
+    expect(await updatedAt()).toBe(before);
+  });
+
   it('takes the sample\'s shape: receipt_information, action register, programme inside the member, labels and dotted dates', async () => {
     const person = await unenrolledPerson();
     const sample = {

@@ -224,10 +224,12 @@ export class EnrolmentStore {
       events.add('enrolment', { ...at, details: { programme: e.programme.code, status: e.status } });
       return `enrolled in ${e.programme.code} (${label})`;
     }
-    const [current] = await tx.query<{ id: number; status: number; enrolment_date: string; status_changed_on: string | null; benefits: unknown }>(
-      `select id, status, enrolment_date::text, status_changed_on::text, benefits from enrolments
+    // Benefits compared as jsonb: its text puts keys in its own order (benefit_date before benefit_type), so the same
+    // benefits pushed again had read as changed.
+    const [current] = await tx.query<{ id: number; status: number; enrolment_date: string; status_changed_on: string | null; same_benefits: boolean }>(
+      `select id, status, enrolment_date::text, status_changed_on::text, benefits = $3::jsonb as same_benefits from enrolments
        where programme_id = $1 and ${person !== null ? 'individual_id' : 'group_id'} = $2 for update`,
-      [programme.id, person ?? group],
+      [programme.id, person ?? group, JSON.stringify(e.benefits)],
     );
     // A change older than the one in effect (a message retried late, two systems out of step) goes into the history
     // for what it was, but does not overturn the newer status: a graduated person must not come back as suspended.
@@ -239,8 +241,7 @@ export class EnrolmentStore {
       );
       return `${e.programme.code}: a status change of ${e.statusChangedOn} is older than the one in effect since ${current.status_changed_on}; kept in the history, status unchanged`;
     }
-    const benefitsChanged = JSON.stringify(current.benefits) !== JSON.stringify(e.benefits);
-    if (current.status === e.status && current.enrolment_date === e.enrolmentDate && !benefitsChanged) return `${e.programme.code}: already recorded`;
+    if (current.status === e.status && current.enrolment_date === e.enrolmentDate && current.same_benefits) return `${e.programme.code}: already recorded`;
     await tx.query(
       `update enrolments set status = $2, enrolment_date = $3, status_changed_on = case when status <> $2 then coalesce($4::date, current_date) else status_changed_on end,
          benefits = $5::jsonb, source_id = $6, updated_at = now() where id = $1`,
