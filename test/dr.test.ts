@@ -318,6 +318,19 @@ describe('assessments', () => {
   });
 });
 
+describe.runIf(process.env.TEST_DATABASE_URL)('assessments at the same time (PostgreSQL)', () => {
+  it('keeps the latest of a person\'s first assessments sent together, and calls only one of them the first', async () => {
+    const person = await personWithoutRecord();
+    const dates = ['2026-09-01', '2026-10-20', '2026-08-15', '2026-10-01', '2026-09-30', '2026-07-04'];
+    const answers = await Promise.all(
+      dates.map((assessment_date, k) => assess({ person: { identifier_type: 'UIN', identifier_value: person.uin }, disability_status: 'Pending', assessment_date, assessor: `Dr. ${k}` })),
+    );
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+    const [record] = await db.query(`select assessed_on::text as assessed_on, assessor from disability_records where individual_id = $1`, [person.id]);
+    expect(record).toEqual({ assessed_on: '2026-10-20', assessor: 'Dr. 1' });
+  });
+});
+
 describe('POST /dr/assessments in /openapi.json', () => {
   it('documents each refusal in the form it is sent: a DCI error body', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as any;

@@ -53,6 +53,10 @@ export class AssessmentService {
         a.assessor,
         a.valid_until ?? null,
       ];
+      // The person's row is locked first, in a statement of its own: the record is read after any concurrent assessment
+      // of theirs committed. Locking the record alone let two first assessments both find none, both be "created",
+      // and the older one overwrite the newer.
+      await tx.query('select 1 from individuals where id = $1 for update', [subject.individualId]);
       // `same`: this very assessment is the one recorded (a board's retry after a timeout): nothing to write, and no
       // second event, which subscribers would have been notified of as another assessment.
       const [previous] = await tx.query<{ assessed_on: string; same: boolean }>(
@@ -60,7 +64,7 @@ export class AssessmentService {
                 (d.status = $2 and d.level is not distinct from $3 and d.impairments = $4::jsonb and d.support = $5::jsonb
                  and d.transport_requirement is not distinct from $6 and d.housing_type is not distinct from $7 and d.assessed_on = $8::date
                  and d.assessor = $9 and d.valid_until is not distinct from $10::date and i.disability_info = $11::jsonb) as same
-         from disability_records d join individuals i on i.id = d.individual_id where d.individual_id = $1 for update of d`,
+         from disability_records d join individuals i on i.id = d.individual_id where d.individual_id = $1`,
         [...record, JSON.stringify(a.functional_limitations)],
       );
       if (previous && previous.assessed_on > a.assessment_date) {
