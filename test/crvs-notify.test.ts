@@ -588,3 +588,18 @@ describe('a pending event resent with other content', () => {
     expect(await stateOf('resent')).toEqual(resent);
   });
 });
+
+describe('records shaped as the DCI CRVS samples', () => {
+  // The samples' CRVS_Person lists its marriage dates and divorce dates: `marriage_date: ["2019-09-21T11:20:00"]`, `divorce_date: []`.
+  it('applies a death whose record lists the marriage dates, and a marriage dated by its list', async () => {
+    const hh = await marriedHousehold(41);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(hh.headUin), id('DRN', 'D-SAMPLE-1')], death_date: '2026-11-04', marital_status: 'M', marriage_date: ['2019-09-21T11:20:00'], divorce_date: [] }, ref: 'sample-death' }]);
+    expect(await stateOf('sample-death')).toMatchObject({ state: 'applied' });
+    expect((await one('select death_date::text as d from individuals where id = $1', [hh.headId])).d).toBe('2026-11-04');
+
+    const [a, b] = await singles(2, 100);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(a.uin), id('MRN', 'M-SAMPLE-1')], spouse_identifier: uinOf(b.uin), marriage_date: ['2026-10-01T10:00:00'], divorce_date: [] }, ref: 'sample-marriage' }]);
+    expect(await stateOf('sample-marriage')).toMatchObject({ state: 'applied' });
+    expect(await db.query(`select occurred_on::text as on from registry_events where individual_id = $1 and event_type = 'marriage'`, [a.id])).toEqual([{ on: '2026-10-01' }]);
+  });
+});

@@ -70,8 +70,11 @@ function identifiersOf(v: unknown): Identifier[] {
  * `YYYY-MM-DD` of a date or date-time (CRVS sends `2025-01-01T04:20:15Z` for a birth date), undefined when absent.
  * One that is not a calendar date (2026-02-30, year 0: PostgreSQL refuses both, and a notify carrying one had failed
  * as a 500 at every resend) makes the record unreadable: it is kept for review rather than applied without its date.
+ * A list gives its latest date, none when empty: the DCI CRVS samples list a person's marriages and divorces
+ * (`marriage_date: ["2019-09-21T11:20:00"]`, `divorce_date: []`, DIGEST 6).
  */
 function dateOf(v: unknown, field: string): string | undefined {
+  if (Array.isArray(v)) return v.map((x) => dateOf(x, field)).reduce((latest, d) => (d !== undefined && (latest === undefined || d > latest) ? d : latest), undefined);
   if (!present(v) || (typeof v === 'string' && v.trim() === '')) return undefined;
   const text = typeof v === 'string' ? v.trim() : '';
   const prefix = /^(\d{4}-\d{2}-\d{2})/.exec(text);
