@@ -398,6 +398,16 @@ describe('marital events', () => {
     expect(statuses).toEqual(['D', 'D']);
   });
 
+  it('dates a divorce by its divorce date when its record also carries the marriage date, so the late marriage record does not undo it', async () => {
+    const [a, b] = await singles(2, 110);
+    const mrn = id('MRN', 'M-DATED-1');
+    await sendOk([{ type: 'Divorce', record: { identifier: [uinOf(a.uin), mrn], spouse_identifier: uinOf(b.uin), marital_status: 'D', marriage_date: '2019-06-01', divorce_date: '2025-01-15' }, ref: 'dated-divorce' }]);
+    expect(await db.query(`select occurred_on::text as on from registry_events where individual_id = $1 and event_type = 'divorce'`, [a.id])).toEqual([{ on: '2025-01-15' }]);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(a.uin), mrn], spouse_identifier: uinOf(b.uin), marriage_date: '2019-06-01' }, ref: 'dated-marriage' }]);
+    const statuses = (await db.query('select marital_status from individuals where id = any($1::bigint[])', [[a.id, b.id]])).map((r) => r.marital_status);
+    expect(statuses).toEqual(['D', 'D']);
+  });
+
   it('a marriage naming a deceased person is not applied to the living spouse', async () => {
     const [a, b] = await singles(2, 50);
     await sendOk([{ type: 'Death', record: { identifier: [uinOf(a.uin), id('DRN', 'D-MAR-DEAD')], death_date: '2025-01-01' } }]);

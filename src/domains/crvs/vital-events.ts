@@ -28,7 +28,7 @@ export interface VitalEvent {
   birthPlace?: string;
   deathDate?: string;
   deathPlace?: string;
-  /** marriage_date or divorce_date */
+  /** The marriage_date of a marriage, the divorce_date of a divorce */
   eventDate?: string;
 }
 
@@ -104,8 +104,12 @@ export function readVitalEvent(data: Record<string, unknown>): VitalEvent {
   const spouses = Array.isArray(r.related_person)
     ? r.related_person.filter((p) => isObject(p) && typeof p.relationship_type === 'string' && p.relationship_type.toLowerCase() === 'spouse')
     : [];
+  const type = vitalEventType(data.reg_event_type);
+  // A CRVS_Person carries both dates: a divorce's record names the marriage it ends.
+  const marriageDate = dateOf(r.marriage_date, 'marriage_date');
+  const divorceDate = dateOf(r.divorce_date, 'divorce_date');
   return {
-    type: vitalEventType(data.reg_event_type),
+    type,
     sentType: typeof data.reg_event_type === 'string' ? data.reg_event_type.slice(0, 100) : 'unknown',
     subject: identifiersOf(r.identifier ?? r.identifiers),
     parents: [identifiersOf(r.parent1_identifier), identifiersOf(r.parent2_identifier)].filter((p) => p.length > 0),
@@ -123,7 +127,7 @@ export function readVitalEvent(data: Record<string, unknown>): VitalEvent {
     birthPlace: placeName(r.birth_place, 'birth_place'),
     deathDate: dateOf(r.death_date, 'death_date'),
     deathPlace: placeName(r.death_place, 'death_place'),
-    eventDate: dateOf(r.marriage_date, 'marriage_date') ?? dateOf(r.divorce_date, 'divorce_date'),
+    eventDate: type === 'divorce' ? divorceDate : type === 'marriage' ? marriageDate : (marriageDate ?? divorceDate),
   };
 }
 
