@@ -613,3 +613,31 @@ describe('records shaped as the DCI CRVS samples', () => {
     expect(await db.query(`select occurred_on::text as on from registry_events where individual_id = $1 and event_type = 'marriage'`, [a.id])).toEqual([{ on: '2026-10-01' }]);
   });
 });
+
+describe('a household with two wives', () => {
+  /** A second married wife (SPS) of the household's head, born in 1985 (younger than the demo spouses). */
+  async function secondWife(groupId: number) {
+    const [w] = await db.query<{ id: number }>(`insert into individuals (given_name, surname, sex, birth_date, marital_status) values ('Awa', 'Diallo', 'female', '1985-03-01', 'M') returning id`);
+    await db.query(`insert into memberships (group_id, individual_id, relationship_to_head, start_date) values ($1, $2, 'SPS', '2010-01-01')`, [groupId, w.id]);
+    await db.query('update groups set group_size = group_size + 1 where id = $1', [groupId]);
+    return Number(w.id);
+  }
+  const statusOf = async (ids: number[]) => (await db.query('select marital_status from individuals where id = any($1::bigint[]) order by id', [ids])).map((r) => r.marital_status);
+
+  it("widows both wives when the head dies", async () => {
+    const hh = await marriedHousehold(42);
+    const wife2 = await secondWife(hh.groupId);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(hh.headUin), id('DRN', 'D-WIVES-1')], death_date: '2026-11-05' }, ref: 'wives-head' }]);
+    expect(await statusOf([hh.spouseId, wife2])).toEqual(['W', 'W']);
+    const widowed = await db.query(`select individual_id from registry_events where group_id = $1 and event_type = 'marital_status_changed' order by individual_id`, [hh.groupId]);
+    expect(widowed.map((r) => Number(r.individual_id))).toEqual([hh.spouseId, wife2]);
+    expect((await db.query('select individual_id from memberships where group_id = $1 and is_head and end_date is null', [hh.groupId])).map((r) => Number(r.individual_id))).toHaveLength(1);
+  });
+
+  it('leaves the head married when one of his two wives dies', async () => {
+    const hh = await marriedHousehold(43);
+    await secondWife(hh.groupId);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(hh.spouseUin), id('DRN', 'D-WIVES-2')], death_date: '2026-11-05' }, ref: 'wives-wife' }]);
+    expect(await statusOf([hh.headId])).toEqual(['M']);
+  });
+});

@@ -204,17 +204,21 @@ export class VitalEventApplier {
 
     // The statement above read the household as it was before it: the deceased is still among its members there.
     const members = household.filter((x) => !x.dead && Number(x.individual_id) !== personId);
-    // The surviving spouse: the head's spouse when the head died, the head when a spouse died.
-    const spouse = m.is_head ? members.find((x) => SPOUSE.includes(x.relationship_to_head)) : SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
-    const widowed = spouse && row.marital_status === 'M' && spouse.marital_status !== 'W' ? spouse : undefined;
-    if (widowed) events.add('marital_status_changed', { individualId: Number(widowed.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
-    const [rule, next] = !m.is_head ? [undefined, undefined] : spouse ? ['spouse', spouse] : members.find((x) => x.adult) ? ['oldest adult', members.find((x) => x.adult)!] : ['oldest member', members[0]];
+    // The surviving spouses: the head's spouses (a household may have several) when the head died, the head when a
+    // spouse died; a head with another living married spouse in the household is still married.
+    const spouses = m.is_head ? members.filter((x) => SPOUSE.includes(x.relationship_to_head)) : [];
+    const head = SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
+    if (head && !members.some((x) => SPOUSE.includes(x.relationship_to_head) && x.marital_status === 'M')) spouses.push(head);
+    const widowed = row.marital_status === 'M' ? spouses.filter((x) => x.marital_status !== 'W') : [];
+    for (const w of widowed) events.add('marital_status_changed', { individualId: Number(w.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
+    const adult = members.find((x) => x.adult);
+    const [rule, next] = !m.is_head ? [undefined, undefined] : spouses.length > 0 ? ['spouse', spouses[0]] : adult ? ['oldest adult', adult] : ['oldest member', members[0]];
     if (next) events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
-    if (widowed || next) {
+    if (widowed.length > 0 || next) {
       await tx.query(
-        `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = $1::bigint)
+        `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = any($1::bigint[]))
          update memberships set is_head = true, relationship_to_head = 'SELF' where id = $2::bigint`,
-        [widowed?.individual_id ?? null, next?.membership_id ?? null],
+        [widowed.map((x) => x.individual_id), next?.membership_id ?? null],
       );
     }
     if (!m.is_head) return applied('marked deceased; household membership ended', created);
