@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { type SQL, sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
@@ -231,6 +233,26 @@ describe('CRVS as a registry', () => {
     const parents = new Set([person.parent1_identifier?.identifier_value, person.parent2_identifier?.identifier_value]);
     expect(person).toMatchObject({ '@type': 'CRVS_Person', sex: 'female', birth_date: '2026-11-20', birth_place: { name: 'Clinic 7' }, marital_status: 'S' });
     expect(parents).toEqual(new Set([hh.spouseUin, hh.headUin]));
+  });
+
+  it("looks up the parents of the people it answers with by their ids' index, not by reading every parent link recorded", async () => {
+    const hh = await marriedHousehold(44);
+    await sendOk([{ type: 'LiveBirth', record: { identifier: [{ identifier_type: 'BRN', identifier_value: 'B-PARENTS-1' }], birth_date: '2026-11-20', parent1_identifier: uinOf(hh.spouseUin) } }]);
+    const parentQueries: SQL[] = [];
+    const { run } = db;
+    db.run = ((fragment: SQL, ...rest: unknown[]) => {
+      if (new PgDialect().sqlToQuery(fragment).sql.includes('relationships r')) parentQueries.push(fragment);
+      return (run as (...args: unknown[]) => unknown).call(db, fragment, ...rest);
+    }) as Database['run'];
+    try {
+      expect((await crvsSearch({ query_type: 'idtype-value', query: { type: 'BRN', value: 'B-PARENTS-1' } })).data.reg_records).toHaveLength(1);
+    } finally {
+      db.run = run;
+    }
+    expect(parentQueries).toHaveLength(1);
+    // The page's people are the way in (one index lookup each), not every parent link of every birth recorded.
+    const plan = (await db.run<{ 'QUERY PLAN': string }>(sql`explain ${parentQueries[0]}`)).map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toMatch(/Index Cond: \(external_id = /);
   });
 
   it('answers a search by DRN with the death, and refuses a record type a CRVS does not hold', async () => {

@@ -64,7 +64,7 @@ async function parentsOf(db: Queryable, vault: IdentifierVault, externalIds: str
     select c.external_id::text as child, r.relationship,
            (select json_agg(${sql.raw(IDENTIFIER_JSON)} order by x.id_type) from identifiers x where x.individual_id = r.related_individual_id) as identifiers
     from individuals c join relationships r on r.individual_id = c.id
-    where c.external_id::text in (${sql.join(externalIds.map((id) => sql`${id}`), sql`, `)}) and r.relationship in ('MTH', 'FTH', 'PRN')
+    where c.external_id in (${sql.join(externalIds.map((id) => sql`${id}::uuid`), sql`, `)}) and r.relationship in ('MTH', 'FTH', 'PRN')
     order by c.external_id, case r.relationship when 'MTH' then 0 when 'FTH' then 1 else 2 end, r.id`);
   for (const r of rows) {
     const list = out.get(r.child) ?? [];
