@@ -663,3 +663,38 @@ describe('a household with two wives', () => {
     expect(await statusOf([hh.headId])).toEqual(['M']);
   });
 });
+
+describe('spouses in different households', () => {
+  const statusOf = async (personId: number) => (await one('select marital_status from individuals where id = $1', [personId])).marital_status;
+
+  it('widows the spouse of a marriage the CRVS notified, whatever household each lives in; not after their divorce', async () => {
+    // Single adults, each in a household of their own.
+    const people = await singles(40, 120);
+    const groups = new Map((await db.query('select individual_id, group_id from memberships where end_date is null and individual_id = any($1::bigint[])', [people.map((p) => p.id)])).map((m) => [Number(m.individual_id), Number(m.group_id)]));
+    const apart = people.filter((p, k) => groups.has(p.id) && people.findIndex((q) => groups.get(q.id) === groups.get(p.id)) === k);
+    const [a, b, c, d] = apart;
+    expect(apart.length).toBeGreaterThanOrEqual(7);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(a.uin), id('MRN', 'M-APART-1')], spouse_identifier: uinOf(b.uin), marriage_date: '2025-05-01' } }]);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(a.uin), id('DRN', 'D-APART-1')], death_date: '2026-02-01' } }]);
+    expect(await statusOf(b.id)).toBe('W');
+    expect(await db.query(`select event_type, occurred_on::text as on from registry_events where individual_id = $1 order by id`, [b.id])).toEqual([
+      { event_type: 'marriage', on: '2025-05-01' },
+      { event_type: 'marital_status_changed', on: '2026-02-01' },
+    ]);
+
+    // A couple divorced, then each remarried (to people the registry does not hold): the ex-spouse's death widows nobody.
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(c.uin), id('MRN', 'M-APART-2')], spouse_identifier: uinOf(d.uin), marriage_date: '2020-05-01' } }]);
+    await sendOk([{ type: 'Divorce', record: { identifier: [uinOf(c.uin), id('MRN', 'M-APART-2')], spouse_identifier: uinOf(d.uin), divorce_date: '2024-05-01' } }]);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(c.uin), id('MRN', 'M-APART-3')], marriage_date: '2025-06-01' } }]);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(d.uin), id('MRN', 'M-APART-4')], marriage_date: '2025-07-01' } }]);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(c.uin), id('DRN', 'D-APART-2')], death_date: '2026-02-01' } }]);
+    expect(await statusOf(d.id)).toBe('M');
+
+    // A man married to two wives, each in her own household: the death of one leaves him married.
+    const [e, f, g] = apart.slice(4);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(e.uin), id('MRN', 'M-APART-5')], spouse_identifier: uinOf(f.uin), marriage_date: '2015-05-01' } }]);
+    await sendOk([{ type: 'Marriage', record: { identifier: [uinOf(e.uin), id('MRN', 'M-APART-6')], spouse_identifier: uinOf(g.uin), marriage_date: '2018-05-01' } }]);
+    await sendOk([{ type: 'Death', record: { identifier: [uinOf(f.uin), id('DRN', 'D-APART-3')], death_date: '2026-02-01' } }]);
+    expect(await statusOf(e.id)).toBe('M');
+  });
+});

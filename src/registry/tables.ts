@@ -227,8 +227,8 @@ export const registryEvents = pgTable(
 
 /**
  * Family relationships between people, independent of households: `related_individual_id` is the individual's
- * `relationship` (HL7 RoleCode from the individual's side: MTH, FTH or PRN for a parent). Births recorded from a
- * CRVS link the child to each parent named.
+ * `relationship` (HL7 RoleCode from the individual's side: MTH, FTH or PRN for a parent, SPS for a spouse). Births
+ * recorded from a CRVS link the child to each parent named; marriages link the spouses both ways (a divorce unlinks).
  */
 export const relationships = pgTable(
   'relationships',

@@ -145,7 +145,7 @@ export class VitalEventApplier {
     const on = e.deathDate ?? new Date().toISOString().slice(0, 10);
     // The DRN is attached only to a death this event can be: not before the person's birth, not a second death on
     // another date (a conflicting registration an operator must resolve).
-    const found = await tx.query<{ id: number; death_date: string | null; birth_date: string | null; marital_status: string | null; created: string[] | null }>(
+    const found = await tx.query<{ id: number; death_date: string | null; birth_date: string | null; marital_status: string | null; created: string[] | null; spouses: number[] | null }>(
       `with p as (
          select i.id, i.death_date, i.birth_date, i.marital_status from individuals i
          where i.id in (select x.individual_id from unnest($1::text[], $2::text[]) as k(t, l) join identifiers x on x.id_type = k.t and x.id_lookup = k.l)
@@ -161,7 +161,12 @@ export class VitalEventApplier {
        household as (select g.id from groups g where g.id in (select m.group_id from memberships m where m.individual_id in (select id from p) and m.end_date is null)
          and (select count(*) from p) = 1 for update)
        select p.id, p.death_date::text as death_date, p.birth_date::text as birth_date, p.marital_status,
-              (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created, (select count(*) from household) as household_locked from p`,
+              (select array_agg(a.id_type || ':' || a.id_lookup) from added a) as created, (select count(*) from household) as household_locked,
+              (select array_agg(r.related_individual_id) from relationships r join individuals s on s.id = r.related_individual_id
+               where r.individual_id = p.id and r.relationship = 'SPS' and s.death_date is null and s.marital_status = 'M'
+                 and not exists (select 1 from relationships o join individuals os on os.id = o.related_individual_id
+                                 where o.individual_id = s.id and o.relationship = 'SPS' and o.related_individual_id <> p.id and os.death_date is null)) as spouses
+       from p`,
       [
         known.map((x) => x.type),
         known.map((x) => this.vault.lookupKey(x.type, x.value)),
@@ -198,29 +203,35 @@ export class VitalEventApplier {
     );
     events.add('death', { individualId: personId, on });
     const m = household.find((x) => Number(x.individual_id) === personId);
-    if (!m) return applied('marked deceased (no active household)', created);
-    const groupId = Number(m.group_id);
-    events.add('member_removed', { individualId: personId, groupId, on, details: { reason: 'death' } });
+    const groupId = m && Number(m.group_id);
+    if (m) events.add('member_removed', { individualId: personId, groupId, on, details: { reason: 'death' } });
 
     // The statement above read the household as it was before it: the deceased is still among its members there.
     const members = household.filter((x) => !x.dead && Number(x.individual_id) !== personId);
     // The surviving spouses: the head's spouses (a household may have several) when the head died, the head when a
-    // spouse died; a head with another living married spouse in the household is still married.
-    const spouses = m.is_head ? members.filter((x) => SPOUSE.includes(x.relationship_to_head)) : [];
-    const head = SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
+    // spouse died (a head with another living married spouse in the household is still married); and, whatever
+    // household they live in, the spouses of a marriage a CRVS notified that have no other living spouse.
+    const spouses = m?.is_head ? members.filter((x) => SPOUSE.includes(x.relationship_to_head)) : [];
+    const head = m && SPOUSE.includes(m.relationship_to_head) ? members.find((x) => x.relationship_to_head === 'SELF') : undefined;
     if (head && !members.some((x) => SPOUSE.includes(x.relationship_to_head) && x.marital_status === 'M')) spouses.push(head);
-    const widowed = row.marital_status === 'M' ? spouses.filter((x) => x.marital_status !== 'W') : [];
-    for (const w of widowed) events.add('marital_status_changed', { individualId: Number(w.individual_id), groupId, on, details: { marital_status: 'W', reason: 'spouse died' } });
+    const widowed = row.marital_status === 'M' ? spouses.filter((x) => x.marital_status !== 'W').map((x) => Number(x.individual_id)) : [];
+    const stillMarried = head && !spouses.includes(head) ? Number(head.individual_id) : undefined;
+    for (const id of row.marital_status === 'M' ? (row.spouses ?? []).map(Number) : []) if (id !== stillMarried && !widowed.includes(id)) widowed.push(id);
+    for (const id of widowed) {
+      const inHousehold = members.some((x) => Number(x.individual_id) === id);
+      events.add('marital_status_changed', { individualId: id, groupId: inHousehold ? groupId : undefined, on, details: { marital_status: 'W', reason: 'spouse died' } });
+    }
     const adult = members.find((x) => x.adult);
-    const [rule, next] = !m.is_head ? [undefined, undefined] : spouses.length > 0 ? ['spouse', spouses[0]] : adult ? ['oldest adult', adult] : ['oldest member', members[0]];
+    const [rule, next] = !m?.is_head ? [undefined, undefined] : spouses.length > 0 ? ['spouse', spouses[0]] : adult ? ['oldest adult', adult] : ['oldest member', members[0]];
     if (next) events.add('head_changed', { individualId: Number(next.individual_id), groupId, on, details: { rule, previous_head_died: true } });
     if (widowed.length > 0 || next) {
       await tx.query(
         `with widowed as (update individuals set marital_status = 'W', last_updated = now() where id = any($1::bigint[]))
          update memberships set is_head = true, relationship_to_head = 'SELF' where id = $2::bigint`,
-        [widowed.map((x) => x.individual_id), next?.membership_id ?? null],
+        [widowed, next?.membership_id ?? null],
       );
     }
+    if (!m) return applied('marked deceased (no active household)', created);
     if (!m.is_head) return applied('marked deceased; household membership ended', created);
     if (!next) return applied('marked deceased; the household has no living member left', created);
     return applied(`marked deceased; household membership ended; new head chosen by rule: ${rule}`, created);
@@ -317,6 +328,18 @@ export class VitalEventApplier {
       [ids, status],
     );
     for (const c of changed) events.add(e.type!, { individualId: Number(c.id), on: e.eventDate, details: { marital_status: status } });
+    // The couple linked as spouses, whatever households they live in, for a death to widow the survivor; a divorce
+    // ends the link (every spouse link of the person when it names no spouse we know).
+    const [one, other] = [ids[0], ids[1] ?? null];
+    if (status === 'M' && other !== null) {
+      await tx.query(`insert into relationships (individual_id, related_individual_id, relationship, source) values ($1, $2, 'SPS', $3), ($2, $1, 'SPS', $3) on conflict do nothing`, [one, other, events.source]);
+    } else if (status === 'D') {
+      await tx.query(
+        `delete from relationships where relationship = 'SPS'
+         and ((individual_id = $1 and ($2::bigint is null or related_individual_id = $2)) or (related_individual_id = $1 and ($2::bigint is null or individual_id = $2)))`,
+        [one, other],
+      );
+    }
     const spouseNote = spouse && 'why' in spouse ? `; spouse not updated: ${spouse.why}` : '';
     return applied(changed.length === 0 ? `marital status already ${status}` : `marital status set to ${status} for ${changed.length} ${changed.length === 1 ? 'person' : 'people'}${spouseNote}`);
   }
