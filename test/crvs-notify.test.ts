@@ -514,6 +514,28 @@ async function inSlowSettle() {
 }
 
 describe.runIf(process.env.TEST_DATABASE_URL)('concurrent notifies (PostgreSQL)', () => {
+  it("re-applies a pending event while a notify resending it holds the event's identifiers", async () => {
+    const uin = uinOf('0000000888');
+    await sendOk([{ type: 'Death', record: { identifier: [uin, id('DRN', 'D-REAPPLY-RACE')], death_date: '2026-11-01' }, ref: 'reapply-race' }]);
+    const [{ id: eventId }] = await db.query<{ id: number }>(`select id from crvs_events where reference_id = 'reapply-race'`);
+    const reapplyWaiting = async () => {
+      for (let i = 0; i < 300; i++) {
+        if ((await one(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)).n > 0) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // What a notify resending the event does: the lock of its identifiers, then the event's row.
+    const resend = db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`UIN:${testVault().lookupKey('UIN', '0000000888')}`]);
+      await reapplyWaiting();
+      await tx.query('select id from crvs_events where id = $1 for update', [eventId]);
+    });
+    const reapply = fetch(`${server.url}/admin/crvs/events/${eventId}/reapply`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    const [resent, reapplied] = await Promise.allSettled([resend, reapply]);
+    expect(resent.status).toBe('fulfilled');
+    expect(reapplied.status === 'fulfilled' && reapplied.value.status).toBe(200);
+  });
+
   it('a death held for its birth applies when the birth is committed by another notify at the same time', async () => {
     const hh = await marriedHousehold(30);
     const brn = id('BRN', 'B-RACE-1');

@@ -239,13 +239,16 @@ export class VitalEventInbox {
   /** An operator's retry of a pending event (after correcting the registry); undefined when it is not pending. */
   async reapply(id: number, audit: (tx: Tx) => Promise<void>): Promise<VitalEventRow | undefined> {
     const done = await this.db.transaction(async (tx) => {
-      const [row] = await tx.query<{ sender_id: string; record: string }>(
-        `select sender_id, encode(record_sealed, 'base64') as record from crvs_events where id = $1 and state = 'pending' for update`,
-        [id],
-      );
+      // The event's identifiers locked before its row, in the order a notify takes them: a notify resending the event
+      // held the identifiers and waited for the row, and the two deadlocked. Locked again if it was resent meanwhile.
+      const pending = `select sender_id, encode(record_sealed, 'base64') as record from crvs_events where id = $1 and state = 'pending'`;
+      const [unlocked] = await tx.query<{ record: string }>(pending, [id]);
+      if (!unlocked) return false;
+      await this.lockIdentifiers(tx, [readRecord(this.open(unlocked.record))]);
+      const [row] = await tx.query<{ sender_id: string; record: string }>(`${pending} for update`, [id]);
       if (!row) return false;
       const record = readRecord(this.open(row.record));
-      await this.lockIdentifiers(tx, [record]);
+      if (row.record !== unlocked.record) await this.lockIdentifiers(tx, [record]);
       const result = await this.apply(tx, record, row.sender_id);
       await tx.query('update crvs_events set attempts = attempts + 1 where id = $1', [id]);
       await this.settle(tx, id, result);
