@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
-import { type ConfiguredPartner, demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
+import { type ConfiguredPartner, DEMO_PARTNER_SECRET, demoPartner, PartnerDirectory, type Partner } from './auth/partners.js';
 import { loadPartnersFile } from './auth/partners-file.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -99,9 +99,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const configured: ConfiguredPartner[] = (opts.partners ?? []).map((partner) => ({ partner, source: 'config' }));
   if (config.PARTNERS_FILE) {
     const fromFile = await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' });
-    configured.push(...fromFile.map((partner) => ({ partner, source: 'file' as const })));
+    configured.push(...fromFile.map(({ partner, secret }) => ({ partner, secret, source: 'file' as const })));
   }
-  if (config.NODE_ENV !== 'production') configured.push({ partner: await demoPartner(), source: 'development' });
+  if (config.NODE_ENV !== 'production') configured.push({ partner: await demoPartner(), source: 'development', secret: DEMO_PARTNER_SECRET });
   const partners = await PartnerDirectory.open(db, configured);
   const tokens = new AccessTokens(signingKey, config.DCI_SENDER_ID, config.ACCESS_TOKEN_TTL_SECONDS, previousSigningKeys, partners);
   const dataKeys = opts.dataKeys ?? (await new FileDataKeySource({ path: config.DATA_KEY, dataDir: config.DATA_DIR }).load());

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadPartnersFile } from '../src/auth/partners-file.js';
 import { hashSecret } from '../src/auth/partners.js';
 import { generateSigningKey } from '../src/dci/signing/keys.js';
-import { postJson, searchEnvelope, searchItem } from './support/dci.js';
-import { startTestServer } from './support/server.js';
+import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { openTestDatabase, startTestServer } from './support/server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dci-partners-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ const base = { id: 'spmis-1', secret: 'a-long-enough-secret', scopes: ['social:r
 describe('PARTNERS_FILE', () => {
   it('reads partners with their policy, keys, callbacks, fields and purposes', async () => {
     const key = await generateSigningKey();
-    const [p] = await loadPartnersFile(
+    const [{ partner: p }] = await loadPartnersFile(
       file([
         {
           ...base,
@@ -101,6 +101,48 @@ describe('PARTNERS_FILE', () => {
       expect(((await escalate.json()) as { error: string }).error).toBe('invalid_scope');
     } finally {
       await server.close();
+    }
+  });
+
+  it('ends the tokens of the old secret when the file gives a partner a new one, and those of a partner taken out and put back', async () => {
+    const db = await openTestDatabase();
+    const signingKey = await generateSigningKey();
+    const search = (url: string, token: string) =>
+      postJson(`${url}/social/registry/sync/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: '1' } })], { sender_id: 'spmis-1' }));
+    const run = async (content: unknown[], check: (url: string, token: (secret: string) => Promise<string>) => Promise<void>) => {
+      const server = await startTestServer({ PARTNERS_FILE: file(content) }, { db, signingKey });
+      try {
+        await check(server.url, (secret) => server.token({ clientId: 'spmis-1', secret }));
+      } finally {
+        await server.close();
+      }
+    };
+    try {
+      let leaked = '';
+      await run([{ ...base, secret: undefined, secret_hash: await hashSecret('a-long-enough-secret') }], async (_url, token) => {
+        leaked = await token('a-long-enough-secret');
+      });
+      // The secret leaked: the operators write a new one into the file and restart.
+      let current = '';
+      await run([{ ...base, secret: undefined, secret_hash: await hashSecret('the-new-secret-value') }], async (url, token) => {
+        const refused = await search(url, leaked);
+        expect(refused.status).toBe(401);
+        expectErrorBody(refused.json, 'err.request.unauthorized');
+        current = await token('the-new-secret-value');
+        expect((await search(url, current)).status).toBe(200);
+      });
+      // The same secret in clear (hashed with a new salt at each start) is no new secret: its tokens stay good.
+      await run([{ ...base, secret: 'the-new-secret-value' }], async (url) => {
+        expect((await search(url, current)).status).toBe(200);
+      });
+      await run([], async (url) => {
+        expect((await search(url, current)).status).toBe(401);
+      });
+      await run([{ ...base, secret: 'the-new-secret-value' }], async (url) => {
+        expect((await search(url, current)).status).toBe(401);
+      });
+    } finally {
+      await db.close();
     }
   });
 

@@ -59,10 +59,10 @@ export const PartnerEntry = z
 const PartnersFile = z.array(PartnerEntry);
 
 /**
- * Reads PARTNERS_FILE: a JSON array of partners. In production a partner's secret must be given hashed
- * (`secret_hash`), never in clear.
+ * Reads PARTNERS_FILE: a JSON array of partners, each with its secret when the file gives it in clear. In production a
+ * partner's secret must be given hashed (`secret_hash`), never in clear.
  */
-export async function loadPartnersFile(path: string, opts: { production: boolean }): Promise<Partner[]> {
+export async function loadPartnersFile(path: string, opts: { production: boolean }): Promise<{ partner: Partner; secret?: string }[]> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -75,12 +75,12 @@ export async function loadPartnersFile(path: string, opts: { production: boolean
     throw new Error(`PARTNERS_FILE ${path}: partner ${issue.path.join('.')}: ${issue.message}`);
   }
   const seen = new Set<string>();
-  const partners: Partner[] = [];
+  const partners: { partner: Partner; secret?: string }[] = [];
   for (const p of parsed.data) {
     if (seen.has(p.id)) throw new Error(`PARTNERS_FILE ${path}: partner id ${p.id} appears twice`);
     seen.add(p.id);
     if (opts.production && p.secret !== undefined) throw new Error(`PARTNERS_FILE ${path}: partner ${p.id}: use secret_hash in production, not secret`);
-    partners.push(await partnerFromEntry(p));
+    partners.push({ partner: await partnerFromEntry(p), secret: p.secret });
   }
   return partners;
 }

@@ -133,6 +133,8 @@ export type PartnerSource = 'file' | 'development' | 'config' | 'api';
 export interface ConfiguredPartner {
   partner: Partner;
   source: Exclude<PartnerSource, 'api'>;
+  /** The secret in clear when it was configured so (hashed with a new salt at each start). */
+  secret?: string;
 }
 
 export interface StoredPartner {
@@ -141,6 +143,9 @@ export interface StoredPartner {
   createdAt: string;
   updatedAt: string;
 }
+
+/** Held while a starting server writes its configured partners. */
+const PARTNERS_LOCK_KEY = 727_276;
 
 /** How often a process picks up partner changes other processes made through the admin API. */
 const REFRESH_MS = 5_000;
@@ -162,16 +167,21 @@ export class PartnerDirectory {
   /**
    * The directory over the database. The partners this start was configured with replace their stored versions, and
    * configured partners no longer configured are removed (a demo partner never outlives development; a partner taken
-   * out of PARTNERS_FILE is gone); partners added through the API stay.
+   * out of PARTNERS_FILE is gone); partners added through the API stay. A configured partner new to the table, or
+   * given a new secret, has its older tokens ended as through the API.
    */
   static async open(db: Database, configured: readonly ConfiguredPartner[]): Promise<PartnerDirectory> {
     await db.transaction(async (tx) => {
+      // Servers starting at once on one database take turns: a partner new to the table gets one credentials moment.
+      await tx.query('select pg_advisory_xact_lock($1)', [PARTNERS_LOCK_KEY]);
       await tx.query(`delete from partners where source <> 'api' and not (id = any($1::text[]))`, [configured.map((c) => c.partner.id)]);
-      for (const { partner, source } of configured) {
+      for (const { partner, source, secret } of configured) {
+        const [existing] = await tx.query<{ settings: Omit<Partner, 'id'> }>('select settings from partners where id = $1 for update', [partner.id]);
+        const stored = await withCredentialsSince(tx, partner, existing?.settings, secret);
         await tx.query(
           `insert into partners (id, source, settings) values ($1, $2, $3::jsonb)
            on conflict (id) do update set source = excluded.source, settings = excluded.settings, updated_at = now()`,
-          [partner.id, source, JSON.stringify(settingsOf(partner))],
+          [partner.id, source, JSON.stringify(settingsOf(stored))],
         );
       }
     });
@@ -260,15 +270,7 @@ export class PartnerDirectory {
     const saved = await this.db.transaction(async (tx) => {
       const [existing] = await tx.query<{ source: PartnerSource; settings: Omit<Partner, 'id'> }>('select source, settings from partners where id = $1 for update', [partner.id]);
       if (existing && existing.source !== 'api') return 'conflict' as const;
-      const held = existing?.settings;
-      const sameSecret = !!held?.secretHash && (secret === undefined ? partner.secretHash === held.secretHash : await secretMatches(secret, held.secretHash));
-      let stored: Partner;
-      if (sameSecret) {
-        stored = { ...partner, secretHash: held.secretHash, credentialsSince: held.credentialsSince };
-      } else {
-        const [{ since }] = await tx.query<{ since: number }>(`select floor(extract(epoch from clock_timestamp()) * 1000000)::float8 as since`);
-        stored = { ...partner, credentialsSince: since };
-      }
+      const stored = await withCredentialsSince(tx, partner, existing?.settings, secret);
       await tx.query(
         `insert into partners (id, source, settings) values ($1, 'api', $2::jsonb)
          on conflict (id) do update set settings = excluded.settings, updated_at = now()`,
@@ -303,6 +305,18 @@ export class PartnerDirectory {
 }
 
 const iso = (v: string) => new Date(v).toISOString();
+
+/**
+ * The partner to store over the version `held` in the table: the same secret keeps its hash and its credentialsSince
+ * (its tokens stay good); a new secret, or a partner new to the table, gets credentialsSince now. `secret` is the clear
+ * secret when it was given so: its hash is salted anew, so only the secret tells whether it changed.
+ */
+async function withCredentialsSince(tx: Transaction, partner: Partner, held: Omit<Partner, 'id'> | undefined, secret: string | undefined): Promise<Partner> {
+  const sameSecret = !!held?.secretHash && (secret === undefined ? partner.secretHash === held.secretHash : await secretMatches(secret, held.secretHash));
+  if (sameSecret) return { ...partner, secretHash: held.secretHash, credentialsSince: held.credentialsSince };
+  const [{ since }] = await tx.query<{ since: number }>(`select floor(extract(epoch from clock_timestamp()) * 1000000)::float8 as since`);
+  return { ...partner, credentialsSince: since };
+}
 
 function settingsOf(partner: Partner): Omit<Partner, 'id'> {
   const { id: _id, ...settings } = partner;

@@ -68,6 +68,17 @@ export interface TestPartner {
   encryptResponses?: boolean;
 }
 
+/**
+ * One hash per secret in a test file: a server started again on the same database with the same partners finds their
+ * secrets unchanged, so the tokens an earlier server issued stay good (a new secret ends them).
+ */
+const secretHashes = new Map<string, Promise<string>>();
+const hashOnce = (secret: string): Promise<string> => {
+  let hash = secretHashes.get(secret);
+  if (!hash) secretHashes.set(secret, (hash = hashSecret(secret)));
+  return hash;
+};
+
 /** A real server on a random loopback port over this file's copy of the test registry. */
 let encryptionKey: Promise<EncryptionKey> | undefined;
 /** One RSA encryption key per test file (generating one takes a while). */
@@ -84,7 +95,7 @@ export async function startTestServer(
     [SEARCH_ONLY_PARTNER, CRVS_ONLY_PARTNER, ...(opts.partners ?? [])].map(async (p: TestPartner) => ({
       id: p.id,
       scopes: p.scopes,
-      secretHash: await hashSecret(p.secret),
+      secretHash: await hashOnce(p.secret),
       callbacks: p.callbacks,
       signature: p.signature ?? 'optional',
       signatureFormat: p.signatureFormat ?? 'dci',
