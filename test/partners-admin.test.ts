@@ -171,6 +171,18 @@ describe('partners admin API', () => {
     }
   });
 
+  it('takes at once, in another server process, the token of a partner added since that process read the partners', async () => {
+    const other = await startTestServer({}, { db, signingKey, partners: [{ id: 'ops', secret: 'ops-secret-123', scopes: ['admin'] }] });
+    try {
+      expect((await call('PUT', '/admin/partners/newcomer-site', { secret: 'newcomer-site-secret', scopes: ['admin'], signature: 'off' })).status).toBe(201);
+      const token = (await tokenFor('newcomer-site', 'newcomer-site-secret')).json.access_token;
+      const res = await fetch(`${other.url}/admin/queues`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status, 'within the 5 s the other process takes to reload').toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('removes an operator: its live token opens no admin route and no REST route at once', async () => {
     expect((await call('PUT', '/admin/partners/second-operator', { secret: 'second-operator-secret', scopes: ['admin', 'dr:registry.assess'], signature: 'off' })).status).toBe(201);
     const token = (await tokenFor('second-operator', 'second-operator-secret')).json.access_token;

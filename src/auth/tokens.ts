@@ -28,6 +28,8 @@ export interface TokenHolders {
 export class AccessTokens {
   private readonly cache = new Map<string, AccessClaims>();
   private static readonly CACHE_MAX = 10_000;
+  /** Cached claims whose partner was unknown here, for which the partners were read again once. */
+  private readonly unknownHolderRead = new WeakSet<AccessClaims>();
 
   constructor(
     private readonly key: SigningKey,
@@ -59,14 +61,17 @@ export class AccessTokens {
    */
   async verify(token: string): Promise<{ claims: AccessClaims; partner: Partner } | undefined> {
     const claims = await this.verifiedClaims(token);
-    let partner = claims && this.holders.get(claims.partnerId);
-    if (claims && partner && (claims.credentialsSince ?? 0) > (partner.credentialsSince ?? 0)) {
-      // Issued under a secret set since this process last read the partners (by another process): read them now
-      // rather than refuse a good token until the next reload.
+    if (!claims) return undefined;
+    let partner = this.holders.get(claims.partnerId);
+    if (partner ? (claims.credentialsSince ?? 0) > (partner.credentialsSince ?? 0) : !this.unknownHolderRead.has(claims)) {
+      // Issued under a secret set, or to a partner added, since this process last read the partners (by another
+      // process): read them now rather than refuse a good token until the next reload. A token whose partner is still
+      // unknown then (removed) reads them no more.
+      if (!partner) this.unknownHolderRead.add(claims);
       await this.holders.refresh();
       partner = this.holders.get(claims.partnerId);
     }
-    if (!claims || !partner || claims.credentialsSince !== partner.credentialsSince) return undefined;
+    if (!partner || claims.credentialsSince !== partner.credentialsSince) return undefined;
     const scopes = claims.scopes.filter((s) => partner.scopes.some((h) => covers(h, s)));
     return { claims: scopes.length === claims.scopes.length ? claims : { ...claims, scopes }, partner };
   }
