@@ -70,6 +70,17 @@ describe('dci dialect (OpenSPP 2 style, Ed25519)', () => {
     expect(check).toEqual({ valid: true, kidId: `dci-gateway|${ourJwk.kid}|ed25519` });
   });
 
+  it('hashes U+007F as Python does (\\u007f, escaped with the non-ASCII), in what it verifies and what it signs', async () => {
+    const e = envelope('openspp-partner', await aUin());
+    e.message.transaction_id = `txn-\u007f-${randomUUID()}`;
+    const { text } = python({ op: 'sign-dci', pem: keys.ed25519.pem, envelope_text: asText(e), sender: 'openspp-partner', kid: 'py-ed-1' });
+    expect(text).toContain('\\u007f');
+    const res = await post(text, tokens.openspp);
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.message.transaction_id).toBe(e.message.transaction_id);
+    expect(python({ op: 'verify-dci', text: res.text, jwk: ourJwk })).toMatchObject({ valid: true });
+  });
+
   it('refuses a missing, tampered, expired, foreign or misattributed signature', async () => {
     const uin = await aUin();
     const unsigned = await post(JSON.stringify(envelope('openspp-partner', uin)), tokens.openspp);

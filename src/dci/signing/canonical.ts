@@ -57,7 +57,8 @@ function copyOf(object: Record<string, unknown>, keys: string[]): Record<string,
   return copy;
 }
 
-const NON_ASCII = /[\u0080-\uffff]/g;
+/** What Python's json.dumps escapes beyond `"`, `\\` and controls: non-ASCII, and DEL (U+007F), which is ASCII. */
+const NON_ASCII = /[\u007f-\uffff]/g;
 export function escapeNonAscii(text: string): string {
   return text.replace(NON_ASCII, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

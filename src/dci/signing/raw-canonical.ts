@@ -1,3 +1,5 @@
+import { escapeNonAscii } from './canonical.js';
+
 /**
  * Canonical forms of `{header, message}` built from the request text as received (DIGEST 7.2): keys sorted,
  * whitespace removed, numbers kept exactly as the sender wrote them (`7.0` stays `7.0`, which a parse and
@@ -81,9 +83,6 @@ class Parser {
     return JSON.parse(this.s.slice(start, this.i)) as string;
   }
 }
-
-const NON_ASCII = /[\u0080-\uffff]/g;
-const escapeNonAscii = (text: string) => text.replace(NON_ASCII, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function write(node: Node, ascii: boolean): string {
   const str = (v: string) => (ascii ? escapeNonAscii(JSON.stringify(v)) : JSON.stringify(v));
