@@ -95,7 +95,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     opts.encryptionKey ??
     (config.ENCRYPTION_KEY || config.NODE_ENV !== 'production' ? await loadEncryptionKey({ path: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR }) : undefined);
   const messageCrypto = new MessageCrypto(encryptionKey);
-  const partnerKeys = new PartnerKeys({ timeoutMs: 5_000, refetchMinMs: config.PARTNER_JWKS_REFETCH_MIN_SECONDS * 1000 });
+  const partnerKeys = new PartnerKeys({ timeoutMs: config.CALLBACK_TIMEOUT_MS, refetchMinMs: config.PARTNER_JWKS_REFETCH_MIN_SECONDS * 1000 });
   const configured: ConfiguredPartner[] = (opts.partners ?? []).map((partner) => ({ partner, source: 'config' }));
   if (config.PARTNERS_FILE) {
     const fromFile = await loadPartnersFile(config.PARTNERS_FILE, { production: config.NODE_ENV === 'production' });

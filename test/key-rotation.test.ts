@@ -115,6 +115,28 @@ describe('a partner rotating its key (jwks_uri)', () => {
     }
   });
 
+  it('waits for a slow JWKS endpoint as long as CALLBACK_TIMEOUT_MS allows (README: peer registries, token endpoints, JWKS)', async () => {
+    const key = await generateSigningKey();
+    const slow = createServer((_req, res) => {
+      setTimeout(() => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ keys: [key.publicJwk] }));
+      }, 6_000);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowUri = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/jwks.json`;
+    const server = await startTestServer({ CALLBACK_TIMEOUT_MS: '10000' }, { db, partners: [{ ...partner('far-away'), jwksUri: slowUri }] });
+    try {
+      const token = await server.token({ clientId: 'far-away', secret: 'far-away-secret' });
+      const res = await search(server, token, signed(key, 'far-away'));
+      expect(res.status, res.text).toBe(200);
+    } finally {
+      await server.close();
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  });
+
   it('fetches at most once per PARTNER_JWKS_REFETCH_MIN_SECONDS, however many unknown kids arrive', async () => {
     const server = await startTestServer({}, { db, partners: [partner('sprayed')] });
     try {
