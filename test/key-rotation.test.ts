@@ -137,6 +137,22 @@ describe('a partner rotating its key (jwks_uri)', () => {
     }
   });
 
+  it('answers 503, not a signature refusal, when the partner\'s JWKS cannot be fetched to check a key', async () => {
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const goneUri = `http://127.0.0.1:${(gone.address() as AddressInfo).port}/jwks.json`;
+    await new Promise((resolve) => gone.close(resolve));
+    const server = await startTestServer({}, { db, partners: [{ ...partner('unreachable'), jwksUri: goneUri }] });
+    try {
+      const token = await server.token({ clientId: 'unreachable', secret: 'unreachable-secret' });
+      const res = await search(server, token, signed(await generateSigningKey(), 'unreachable'));
+      expect(res.status).toBe(503);
+      expectErrorBody(res.json, 'err.service.unavailable');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('fetches at most once per PARTNER_JWKS_REFETCH_MIN_SECONDS, however many unknown kids arrive', async () => {
     const server = await startTestServer({}, { db, partners: [partner('sprayed')] });
     try {

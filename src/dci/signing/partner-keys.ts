@@ -72,6 +72,12 @@ export class PartnerKeys {
     return (await this.keysOf(partner, kid))?.keys.get(kid);
   }
 
+  /** Did the last fetch of the partner's jwks_uri fail? Then a kid we lack may be one it publishes. */
+  unreachable(partner: PartnerKeySource): boolean {
+    const cached = !partner.jwks && partner.jwksUri ? this.cache.get(partner.jwksUri) : undefined;
+    return !!cached && cached.attemptedAt > cached.fetchedAt;
+  }
+
   async encryptionTarget(partner: PartnerKeySource): Promise<EncryptionTarget | undefined> {
     return (await this.keysOf(partner))?.encryption;
   }

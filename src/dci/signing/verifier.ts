@@ -51,8 +51,10 @@ export class SignatureVerifier {
 
   private async key(partner: SigningPartner, kid: string): Promise<KeyObject> {
     const key = await this.keys.get(partner, kid);
-    if (!key) throw invalid(`unknown key id ${kid.slice(0, 100)}`);
-    return key;
+    if (key) return key;
+    // Not the sender's fault, and worth a retry: its JWKS endpoint is down or unreachable from here.
+    if (this.keys.unreachable(partner)) throw new DciError(503, 'err.service.unavailable', `the sender's JWKS could not be fetched to find key id ${kid.slice(0, 100)}; try again later`);
+    throw invalid(`unknown key id ${kid.slice(0, 100)}`);
   }
 
   private async verifyDci(partner: SigningPartner, value: string, forms: string[], senderId: string): Promise<void> {
