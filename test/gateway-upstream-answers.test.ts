@@ -1,7 +1,8 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import type { SigningKey } from '../src/dci/signing/keys.js';
-import { postJson, searchEnvelope, searchItem } from './support/dci.js';
+import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, type ReceivedRequest } from './support/receiver.js';
 import { type GatewayPair, startGatewayPair } from './support/gateway.js';
@@ -21,7 +22,7 @@ let uin: string;
 let otherUin: string;
 let givenName: string;
 const narrowPartner = { id: 'narrow-crvs', secret: 'narrow-crvs-secret', scopes: ['crvs:registry.search'], fields: ['sex', 'birth_date'] };
-const widePartner = { id: 'wide-crvs', secret: 'wide-crvs-secret', scopes: ['crvs:registry.search'] };
+const widePartner = { id: 'wide-crvs', secret: 'wide-crvs-secret', scopes: ['crvs:registry.search', 'ibr:registry.search', 'ibr:registry.enrollment-updates', 'dr:registry.search', 'dr:registry.assess'] };
 
 beforeAll(async () => {
   pair = await startGatewayPair({
@@ -305,6 +306,51 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
         expect(res.json.message.error).toMatchObject({ code: 'err.service.unavailable', message: expect.stringContaining('another transaction_id') });
         expect(res.text).not.toContain('1990-01-01');
       });
+    } finally {
+      await upstream.close();
+    }
+  });
+});
+
+describe('gateway mode: the IBR and DR endpoints it does not forward', () => {
+  it('refuses them with 501 when their domain is served upstream, instead of answering from its own registry', async () => {
+    const upstream = await CallbackReceiver.start();
+    try {
+      // IBR and DR served upstream: their searches go there, and the gateway's own registry holds none of their records.
+      const entries = ['ibr', 'dr'].map((domain) =>
+        JSON.parse(readFileSync(pair.upstreamsFile(`local-only-${domain}.json`, { domain, id: `national-${domain}`, base_url: `${upstream.url}/${domain}`, signature: 'off', auth: undefined, jwks_uri: undefined }), 'utf8'))[0],
+      );
+      const file = pair.upstreamsFile('local-only.json').replace(/local-only\.json$/, 'local-only-both.json');
+      writeFileSync(file, JSON.stringify(entries));
+      const gw = await startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner, widePartner] });
+      try {
+        const token = await gw.token({ clientId: widePartner.id, secret: widePartner.secret });
+        const header = (action: string) => ({ version: '1.0.0', message_id: `m-${Math.random()}`, message_ts: new Date().toISOString(), action, sender_id: widePartner.id, total_count: 1 });
+        const criteria = { query_type: 'idtype-value', query: { type: 'UIN', value: uin } };
+        const calls: [string, unknown][] = [
+          ['/ibr/registry/sync/enrolled', { header: header('search'), message: { transaction_id: 't-1', enrolled_criteria: criteria } }],
+          ['/ibr/registry/sync/enrollment/updates', { header: header('notify'), message: { transaction_id: 't-2', enrolled_updates: { beneficiaries: [] } } }],
+          ['/dr/registry/sync/disabled', { header: header('search'), message: { transaction_id: 't-3', disabled_criteria: criteria } }],
+          ['/dr/registry/sync/get-disability-details', { header: header('search'), message: { transaction_id: 't-4', disabled_criteria: criteria } }],
+          ['/dr/registry/sync/get-disability-support', { header: header('search'), message: { transaction_id: 't-5', disabled_criteria: criteria } }],
+          ['/dr/assessments', { person: { identifier_type: 'UIN', identifier_value: uin }, assessment_date: '2026-01-01', disability_status: 'Approved' }],
+        ];
+        for (const [path, body] of calls) {
+          const res = await postJson(`${gw.url}${path}`, token, body);
+          expect(res.status, path).toBe(501);
+          expectErrorBody(res.json, 'err.service.unavailable');
+          expect(res.json.message.error.message, path).toMatch(/national-(ibr|dr)/);
+        }
+        // The domains' searches still go upstream.
+        upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_records: [] }));
+        const search = await postJson(`${gw.url}/ibr/registry/sync/search`, token, searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-1')], { sender_id: widePartner.id }));
+        expect(search.status).toBe(200);
+        expect(upstream.requests.map((r) => r.path)).toEqual(['/ibr/registry/sync/search']);
+        // Without a token, the token is asked for first (401), as on every DCI route.
+        expect((await postJson(`${gw.url}/ibr/registry/sync/enrolled`, '', calls[0][1])).status).toBe(401);
+      } finally {
+        await gw.close();
+      }
     } finally {
       await upstream.close();
     }

@@ -82,7 +82,7 @@ export class UpstreamSearch {
   private readonly signer: EnvelopeSigner;
 
   constructor(
-    private readonly upstream: Upstream,
+    readonly upstream: Upstream,
     /** Our own registry's search of the domain: what the caller may search by (forwardRefusal), the record types of what the upstream answers (relayedItem). */
     private readonly localSearch: SearchDomain | undefined,
     private readonly envelopes: EnvelopeBuilder,

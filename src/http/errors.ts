@@ -6,7 +6,7 @@ import type { DciErrorCode, HeaderReasonCode } from '../dci/envelope/codes.js';
  */
 export class DciError extends Error {
   constructor(
-    readonly httpStatus: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 502 | 503 | 504,
+    readonly httpStatus: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 501 | 502 | 503 | 504,
     readonly code: DciErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},

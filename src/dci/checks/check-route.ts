@@ -3,6 +3,8 @@ import type { ValidateFunction } from 'ajv';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { purposeOf, purposeRefusal } from '../../audit/disclosures.js';
 import { requireScope } from '../../auth/bearer.js';
+import { refuseWhenForwarded } from '../../gateway/local-only.js';
+import type { UpstreamSearch } from '../../gateway/upstream.js';
 import type { Partner } from '../../auth/partners.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
@@ -46,6 +48,8 @@ export interface CheckEndpoint {
   /** Message members of an empty answer (header rejection). */
   emptyMembers: string[];
   answer(items: CheckItem[], partner: Partner): Promise<CheckAnswer>;
+  /** Gateway mode: the upstream the domain's searches go to (the check is then refused: refuseWhenForwarded). */
+  forward?: UpstreamSearch;
 }
 
 export interface CheckDeps {
@@ -133,7 +137,7 @@ export function itemStatus(reference_id: string, refused?: Refusal) {
  * items answered by the domain, what they disclosed audited before the answer leaves, the answer signed.
  */
 export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckEndpoint, deps: CheckDeps): void {
-  app.post(endpoint.path, requireScope(deps.tokens, endpoint.domain, 'search'), async (c) => {
+  app.post(endpoint.path, requireScope(deps.tokens, endpoint.domain, 'search'), refuseWhenForwarded(endpoint.forward, endpoint.path), async (c) => {
     const body = await deps.reader.read(c, { validate: endpoint.validate });
     const header = body.header as RequestHeader;
     const message = body.message as Record<string, unknown> & { transaction_id: string };

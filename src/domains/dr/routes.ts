@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
+import { refuseWhenForwarded } from '../../gateway/local-only.js';
 import { requireScope } from '../../auth/bearer.js';
 import type { Partner } from '../../auth/partners.js';
 import type { Database } from '../../db/client.js';
@@ -201,6 +202,7 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
         batchMember: 'disabled_request',
         emptyMembers: [check.kind === 'disabled' ? 'disabled_response' : 'search_response'],
         answer: disabilityCheck(deps.db, deps.vault, check.kind),
+        forward: search.forward,
       },
       deps.checks,
     );
@@ -218,6 +220,7 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
   }
 
   app.use('/dr/assessments', requireScope(deps.checks.tokens, 'dr', 'assess'));
+  app.use('/dr/assessments', refuseWhenForwarded(search.forward, '/dr/assessments'));
   app.openapi(
     createRoute({
       method: 'post',

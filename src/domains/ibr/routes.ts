@@ -1,4 +1,5 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { refuseWhenForwarded } from '../../gateway/local-only.js';
 import { requireScope } from '../../auth/bearer.js';
 import type { Partner } from '../../auth/partners.js';
 import type { Database } from '../../db/client.js';
@@ -134,6 +135,7 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
       batchMember: 'enrolled_request',
       emptyMembers: ['enrolled_response'],
       answer: enrolledCheck(deps.db, deps.vault),
+      forward: search.forward,
     },
     deps.checks,
   );
@@ -164,7 +166,7 @@ export function registerIbrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDe
     request: 'enrollment-updates-request.schema.json',
     responses: { 200: { description: 'One result per beneficiary', schema: 'enrollment-updates-response.schema.json' } },
   });
-  app.post('/ibr/registry/sync/enrollment/updates', requireScope(deps.checks.tokens, 'ibr', 'enrollment-updates'), async (c) => {
+  app.post('/ibr/registry/sync/enrollment/updates', requireScope(deps.checks.tokens, 'ibr', 'enrollment-updates'), refuseWhenForwarded(search.forward, '/ibr/registry/sync/enrollment/updates'), async (c) => {
     const body = await deps.checks.reader.read(c, { validate: validateUpdates });
     const header = body.header as RequestHeader;
     const message = body.message as { transaction_id: string; enrolled_updates?: { beneficiaries: unknown[] }; receipt_information?: { beneficiaries: unknown[] } };
