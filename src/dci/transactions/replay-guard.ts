@@ -17,9 +17,7 @@ export class ReplayGuard {
 
   /** Records the message; refuses one seen before. */
   async checkFirstSeen(senderId: string, messageId: string): Promise<void> {
-    if (!(await this.batcher.add({ senderId, messageId }))) {
-      throw new HeaderRejection('rjct.message_id.duplicate', `message_id ${messageId.slice(0, 100)} was already received`);
-    }
+    if (!(await this.batcher.add({ senderId, messageId }))) throw duplicate(messageId);
   }
 
   /**
@@ -28,7 +26,7 @@ export class ReplayGuard {
    */
   async checkFirstSeenWithin(tx: Pick<Database, 'query'>, senderId: string, messageId: string): Promise<void> {
     const added = await tx.query('insert into seen_sync_messages (sender_id, message_id) values ($1, $2) on conflict do nothing returning 1', [senderId, messageId]);
-    if (added.length === 0) throw new HeaderRejection('rjct.message_id.duplicate', `message_id ${messageId.slice(0, 100)} was already received`);
+    if (added.length === 0) throw duplicate(messageId);
   }
 
   /**
@@ -65,3 +63,5 @@ export class ReplayGuard {
     await this.db.query(`delete from seen_sync_messages where seen_at < now() - $1 * interval '1 second'`, [this.windowSeconds * 2]);
   }
 }
+
+const duplicate = (messageId: string) => new HeaderRejection('rjct.message_id.duplicate', `message_id ${messageId.slice(0, 100)} was already received`);
