@@ -36,35 +36,37 @@ export function allowedOperators(def: AttributeDef): readonly Operator[] {
 
 /**
  * The standard `AttributeDef.predicate` for a plain column or SQL expression: every value is a bound parameter, in/nin
- * lists expand to one parameter per item, and ne/nin also match NULL (an absent value differs from every value).
+ * lists expand to one parameter per item (each passed through `wrap`, e.g. to lower-case it in SQL), and ne/nin also
+ * match NULL (an absent value differs from every value).
  */
-export function columnPredicate(column: SQL | SQLWrapper): (op: Operator, value: unknown) => SQL {
+export function columnPredicate(column: SQL | SQLWrapper, wrap?: (param: SQL) => SQL): (op: Operator, value: unknown) => SQL {
+  const param = wrap ? (v: unknown) => wrap(sql`${sql.param(v)}`) : (v: unknown) => sql.param(v);
   return (op, value) => {
     switch (op) {
       case 'eq':
-        return sql`${column} = ${sql.param(value)}`;
+        return sql`${column} = ${param(value)}`;
       case 'ne':
-        return sql`(${column} is null or ${column} <> ${sql.param(value)})`;
+        return sql`(${column} is null or ${column} <> ${param(value)})`;
       case 'lt':
-        return sql`${column} < ${sql.param(value)}`;
+        return sql`${column} < ${param(value)}`;
       case 'lte':
-        return sql`${column} <= ${sql.param(value)}`;
+        return sql`${column} <= ${param(value)}`;
       case 'gt':
-        return sql`${column} > ${sql.param(value)}`;
+        return sql`${column} > ${param(value)}`;
       case 'gte':
-        return sql`${column} >= ${sql.param(value)}`;
+        return sql`${column} >= ${param(value)}`;
       case 'in':
-        return sql`${column} in (${paramList(value)})`;
+        return sql`${column} in (${paramList(value, param)})`;
       case 'nin':
-        return sql`(${column} is null or ${column} not in (${paramList(value)}))`;
+        return sql`(${column} is null or ${column} not in (${paramList(value, param)}))`;
     }
   };
 }
 
-function paramList(value: unknown): SQL {
+function paramList(value: unknown, param: (v: unknown) => SQL | ReturnType<typeof sql.param>): SQL {
   const items = Array.isArray(value) ? value : [value];
   return sql.join(
-    items.map((item) => sql.param(item)),
+    items.map((item) => param(item)),
     sql`, `,
   );
 }

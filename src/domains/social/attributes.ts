@@ -14,24 +14,11 @@ import { EMPLOYMENT, GROUP_TYPES, normalizeMaritalStatus, normalizeRelationship,
 const lowerText = (v: unknown) => String(v).trim().toLowerCase();
 const snakeText = (v: unknown) => lowerText(v).replace(/[\s-]+/g, '_');
 const trimmedText = (v: unknown) => String(v).trim();
-
 /**
- * Names in any case: both sides lowered by PostgreSQL, as the stored value is (and its index): JavaScript lowers some
+ * Names in any case: the value lowered by PostgreSQL, as the stored name is (and its index): JavaScript lowers some
  * letters otherwise (a final Σ to ς, İ to i and a combining dot), and `ΟΔΟΣ` did not find the person named ΟΔΟΣ.
  */
-function lowerCasePredicate(column: SQL) {
-  const lowered = sql`lower(${column})`;
-  const list = (value: unknown) => sql.join((value as string[]).map((v) => sql`lower(${v}::text)`), sql`, `);
-  return (op: Operator, value: unknown): SQL => {
-    switch (op) {
-      case 'eq': return sql`${lowered} = lower(${value}::text)`;
-      case 'ne': return sql`(${column} is null or ${lowered} <> lower(${value}::text))`;
-      case 'in': return sql`${lowered} in (${list(value)})`;
-      case 'nin': return sql`(${column} is null or ${lowered} not in (${list(value)}))`;
-      default: throw new QueryRejection('rjct.search_criteria.invalid', `operator ${op} is not allowed on names`);
-    }
-  };
-}
+const inLowerCase = (param: SQL) => sql`lower(${param}::text)`;
 
 /** A query value from a closed list, normalised; anything else refused naming the list (when it can be listed). */
 function inVocabulary(label: string, normalize: (v: string) => string | number | undefined, describe?: () => string) {
@@ -187,8 +174,8 @@ const personAttributes: AttributeDef[] = [
   def('is_disabled', 'boolean', sql`i.is_disabled`, { shownIn: ['member:is_disabled'] }),
   def('is_deceased', 'boolean', sql`(i.death_date is not null)`, { shownIn: ['person:death_date', 'member:additional_attributes'] }),
   def('death_date', 'date', sql`i.death_date`, { shownIn: ['person:death_date'] }),
-  def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: trimmedText, predicate: lowerCasePredicate(sql`i.given_name`), shownIn: ['person:name.given_name'] }),
-  def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: trimmedText, predicate: lowerCasePredicate(sql`i.surname`), shownIn: ['person:name.surname'] }),
+  def('given_name', 'string', sql`lower(i.given_name)`, { operators: textOps, normalize: trimmedText, predicate: columnPredicate(sql`lower(i.given_name)`, inLowerCase), shownIn: ['person:name.given_name'] }),
+  def('surname', 'string', sql`lower(i.surname)`, { operators: textOps, normalize: trimmedText, predicate: columnPredicate(sql`lower(i.surname)`, inLowerCase), shownIn: ['person:name.surname'] }),
   // Stored in lower case with underscores (post_secondary): "Post-secondary" or "POST SECONDARY" is the same value.
   def('education_level', 'string', sql`lower(i.education_level)`, { operators: textOps, normalize: snakeText, shownIn: ['member:education_level'] }),
   def('occupation', 'string', sql`lower(i.occupation)`, { operators: textOps, normalize: snakeText, shownIn: ['member:occupation'] }),
