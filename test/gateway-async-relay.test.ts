@@ -5,7 +5,7 @@ import type { SigningKey } from '../src/dci/signing/keys.js';
 import { postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, type ReceivedRequest, waitFor } from './support/receiver.js';
-import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import { type GatewayPair, startGatewayPair, upstreamPersonRecord } from './support/gateway.js';
 import { openTestDatabase, startTestServer, type TestPartner, type TestServer } from './support/server.js';
 
 /**
@@ -65,17 +65,6 @@ afterAll(async () => {
   await pair?.close();
   await receiver?.close();
 });
-
-const fullRecord = {
-  '@type': 'CRVS_Person',
-  identifier: [
-    { identifier_type: 'UIN', identifier_value: 'SECRET-UIN-42' },
-    { identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-42' },
-  ],
-  name: { given_name: 'Secret-Name' },
-  sex: 'female',
-  birth_date: '1990-01-01',
-};
 
 /** Posts an async search of `partner` to `server`; its gateway correlation id. */
 async function asyncSearch(server: TestServer, partner: TestPartner, items: Record<string, unknown>[], transactionId?: string): Promise<string> {
@@ -186,9 +175,9 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
       ctx.upstream.respondWith(() => ({ status: 200, body: ack(`up-${ctx.upstream.requests.length}`) }));
       const audited = async () => Number((await ctx.db.query(`select count(*)::int as n from audit_log where partner_id = 'narrow-caller' and action = 'search'`))[0].n);
       for (const [name, item] of [
-        ['status success', { status: 'success', data: { reg_records: [fullRecord] } }],
-        ['status SUCC', { status: 'SUCC', data: { reg_records: [fullRecord] } }],
-        ['reg_records object', { status: 'succ', data: { reg_record_type: 'Person', reg_records: fullRecord } }],
+        ['status success', { status: 'success', data: { reg_records: [upstreamPersonRecord] } }],
+        ['status SUCC', { status: 'SUCC', data: { reg_records: [upstreamPersonRecord] } }],
+        ['reg_records object', { status: 'succ', data: { reg_record_type: 'Person', reg_records: upstreamPersonRecord } }],
       ] as const) {
         const before = await audited();
         const sent = ctx.upstream.requests.length;
@@ -226,7 +215,7 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
         const [firstTxn] = await ctx.db.query<{ sender_id: string; correlation_id: string }>(`select sender_id, correlation_id from dci_transactions where id = $1`, [rows[0].relay_transaction_id]);
         const firstRef = firstTxn.sender_id === 'caller-a' ? 'ref-a' : 'ref-b';
         const req = ctx.upstream.requests.find((r) => r.body.message.search_request[0].reference_id === firstRef)!;
-        expect((await upstreamOnSearch(ctx.server, req, `up-${firstRef}`, { status: 'succ', data: { reg_records: [fullRecord] } })).status).toBe(200);
+        expect((await upstreamOnSearch(ctx.server, req, `up-${firstRef}`, { status: 'succ', data: { reg_records: [upstreamPersonRecord] } })).status).toBe(200);
         const owner = firstTxn.correlation_id;
         const other = owner === ca ? cb : ca;
         await waitFor(() => receiver.forCorrelation(owner).length + receiver.forCorrelation(other).length > 0 || undefined, 10_000, 'the relayed on-search');
@@ -255,7 +244,7 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
         );
         const res = await postJson(`${ctx.server.url}/crvs/registry/on-search`, await ctx.server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
           header: { version: '1.0.0', message_id: 'up-guess', message_ts: new Date().toISOString(), action: 'on-search', status: 'succ', sender_id: 'national-crvs', total_count: 1, completed_count: 1 },
-          message: { transaction_id: 'shared', correlation_id: 'up-c', search_response: [{ reference_id: 'ref-a', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [fullRecord] } }] },
+          message: { transaction_id: 'shared', correlation_id: 'up-c', search_response: [{ reference_id: 'ref-a', timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [upstreamPersonRecord] } }] },
         });
         expect(res.status).toBe(404);
         expect((await ctx.db.query(`select count(*)::int as n from callback_deliveries`))[0].n).toBe(0);

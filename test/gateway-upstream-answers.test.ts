@@ -1,11 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import type { SigningKey } from '../src/dci/signing/keys.js';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
 import { CallbackReceiver, type ReceivedRequest } from './support/receiver.js';
-import { type GatewayPair, startGatewayPair } from './support/gateway.js';
+import { type GatewayPair, startGatewayPair, upstreamPersonRecord } from './support/gateway.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -75,17 +74,6 @@ function upstreamAnswer(req: ReceivedRequest, status: string, data: unknown) {
   };
 }
 
-const fullRecord = {
-  '@type': 'CRVS_Person',
-  identifier: [
-    { identifier_type: 'UIN', identifier_value: 'SECRET-UIN-42' },
-    { identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-42' },
-  ],
-  name: { given_name: 'Secret-Name' },
-  sex: 'female',
-  birth_date: '1990-01-01',
-};
-
 const auditCount = async () => Number((await gatewayDb.query(`select count(*)::int as n from audit_log where partner_id = 'narrow-crvs'`))[0].n);
 
 describe('gateway mode: what a sync search forwarded upstream answers', () => {
@@ -124,7 +112,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     try {
       await withFakeUpstream(upstream.url, 'status-spelling', {}, async (gw) => {
         for (const spelling of ['success', 'SUCC']) {
-          upstream.respondWith((req) => upstreamAnswer(req, spelling, { reg_records: [fullRecord] }));
+          upstream.respondWith((req) => upstreamAnswer(req, spelling, { reg_records: [upstreamPersonRecord] }));
           const before = await auditCount();
           const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
           expect(res.status, spelling).toBe(200);
@@ -141,7 +129,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
 
   it('does not forward, for a partner with a field list, criteria it cannot check against the list; forwards them for a partner without one', async () => {
     const upstream = await CallbackReceiver.start();
-    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_records: [fullRecord] }));
+    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] }));
     // An attribute only the upstream knows: answered, the people it returns would tell its value, which the narrow
     // partner's list (sex, birth_date) may not include.
     const byUpstreamAttribute = (sender: string) =>
@@ -177,7 +165,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
 
   it('projects and audits an upstream record sent as an object, not an array (DIGEST 3.2, 11.1 #6)', async () => {
     const upstream = await CallbackReceiver.start();
-    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_record_type: 'Person', reg_records: fullRecord }));
+    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_record_type: 'Person', reg_records: upstreamPersonRecord }));
     try {
       await withFakeUpstream(upstream.url, 'object-records', {}, async (gw) => {
         const before = await auditCount();
@@ -196,7 +184,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {
       const second = req.body.message.search_request[1];
-      const answer = upstreamAnswer(req, 'succ', { version: '', reg_records: [fullRecord] });
+      const answer = upstreamAnswer(req, 'succ', { version: '', reg_records: [upstreamPersonRecord] });
       Object.assign(answer.body.message.search_response[0], { status_reason_code: '', status_reason_message: '', pagination: { page_size: '10', page_number: '1', total_count: '' }, locale: 'EN/GB' });
       answer.body.message.search_response.push({ reference_id: second.reference_id, timestamp: '', status: 'RJCT', status_reason_code: '200', status_reason_message: 'nothing' } as never);
       return answer;
@@ -255,7 +243,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
   it('answers 502 when the upstream answers one item twice', async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {
-      const answer = upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+      const answer = upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] });
       answer.body.message.search_response.push({ ...answer.body.message.search_response[0] });
       return answer;
     });
@@ -277,7 +265,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
       if (req.path.startsWith('/oauth2/client/token')) return { status: 200, body: { access_token: `token-${++issued}`, token_type: 'Bearer', expires_in: 3600 } };
       // The upstream restarted (or revoked it): the first token it issued is no longer good.
       if (req.headers.authorization === 'Bearer token-1') return { status: 401, body: { errors: [{ code: 'err.request.unauthorized', message: 'token expired' }] } };
-      return upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+      return upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] });
     });
     try {
       await withFakeUpstream(upstream.url, 'token-401', { auth: { token_url: `${upstream.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 's' } }, async (gw) => {
@@ -295,7 +283,7 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
   it('answers 502 err.service.unavailable, with no record, when the upstream answers another transaction', async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {
-      const answer = upstreamAnswer(req, 'succ', { reg_records: [fullRecord] });
+      const answer = upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] });
       answer.body.message.transaction_id = 'someone-elses-transaction';
       return answer;
     });
@@ -317,11 +305,10 @@ describe('gateway mode: the IBR and DR endpoints it does not forward', () => {
     const upstream = await CallbackReceiver.start();
     try {
       // IBR and DR served upstream: their searches go there, and the gateway's own registry holds none of their records.
-      const entries = ['ibr', 'dr'].map((domain) =>
-        JSON.parse(readFileSync(pair.upstreamsFile(`local-only-${domain}.json`, { domain, id: `national-${domain}`, base_url: `${upstream.url}/${domain}`, signature: 'off', auth: undefined, jwks_uri: undefined }), 'utf8'))[0],
+      const file = pair.upstreamsFile(
+        'local-only.json',
+        ['ibr', 'dr'].map((domain) => ({ domain, id: `national-${domain}`, base_url: `${upstream.url}/${domain}`, signature: 'off', auth: undefined, jwks_uri: undefined })),
       );
-      const file = pair.upstreamsFile('local-only.json').replace(/local-only\.json$/, 'local-only-both.json');
-      writeFileSync(file, JSON.stringify(entries));
       const gw = await startTestServer({ UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner, widePartner] });
       try {
         const token = await gw.token({ clientId: widePartner.id, secret: widePartner.secret });

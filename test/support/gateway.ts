@@ -15,7 +15,8 @@ export interface GatewayPair {
   gatewayKey: SigningKey;
   gatewayUrl: string;
   /** Writes an UPSTREAMS_FILE naming the CRVS (the gateway is `gateway-a` there), with entry fields overridden. */
-  upstreamsFile(name: string, overrides?: Record<string, unknown>): string;
+  /** An UPSTREAMS_FILE of the CRVS entry with `overrides`; a list of overrides writes one entry each. */
+  upstreamsFile(name: string, overrides?: Record<string, unknown> | Record<string, unknown>[]): string;
   close(): Promise<void>;
 }
 
@@ -37,9 +38,9 @@ export async function startGatewayPair(opts: {
   const gatewayPort = await freePort();
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const crvs = await startTestServer({ DCI_SENDER_ID: 'national-crvs', ...opts.env }, { db: crvsDb, partners: opts.crvsPartners({ url: gatewayUrl, key: gatewayKey }) });
-  const upstreamsFile = (name: string, overrides: Record<string, unknown> = {}) => {
+  const upstreamsFile = (name: string, overrides: Record<string, unknown> | Record<string, unknown>[] = {}) => {
     const file = join(dir, name);
-    const entry = {
+    const entry = (override: Record<string, unknown>) => ({
       domain: 'crvs',
       id: 'national-crvs',
       sender_id: 'gateway-a',
@@ -47,9 +48,9 @@ export async function startGatewayPair(opts: {
       auth: { token_url: `${crvs.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 'gateway-a-secret', ...(opts.upstreamScope ? { scope: opts.upstreamScope } : {}) },
       jwks_uri: `${crvs.url}/.well-known/jwks.json`,
       ...opts.upstream,
-      ...overrides,
-    };
-    writeFileSync(file, JSON.stringify([entry]));
+      ...override,
+    });
+    writeFileSync(file, JSON.stringify((Array.isArray(overrides) ? overrides : [overrides]).map(entry)));
     return file;
   };
   const gateway = await startTestServer(
@@ -73,3 +74,15 @@ export async function startGatewayPair(opts: {
     },
   };
 }
+
+/** A CRVS_Person as an upstream answers it, with a name and a UIN that a partner whose fields leave them out must not see. */
+export const upstreamPersonRecord = {
+  '@type': 'CRVS_Person',
+  identifier: [
+    { identifier_type: 'UIN', identifier_value: 'SECRET-UIN-42' },
+    { identifier_type: 'REGISTRY_ID', identifier_value: 'CRVS-REG-42' },
+  ],
+  name: { given_name: 'Secret-Name' },
+  sex: 'female',
+  birth_date: '1990-01-01',
+};
