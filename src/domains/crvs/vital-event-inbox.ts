@@ -3,6 +3,7 @@ import type { IdentifierVault } from '../../registry/identifiers.js';
 import type { ApplyResult, VitalEventApplier } from './apply.js';
 import { readVitalEvent, type VitalEvent } from './vital-events.js';
 import { newestFirstPage } from '../../db/pages.js';
+import { lockKeys } from '../../db/key-locks.js';
 import { Batcher } from '../../db/batcher.js';
 
 type Tx = Pick<Database, 'query'>;
@@ -161,8 +162,7 @@ export class VitalEventInbox {
     for (const { event: e } of records) {
       if (e) for (const key of this.applier.keysOf([...e.subject, ...e.parents.flat(), ...e.spouse])) keys.add(key);
     }
-    if (keys.size === 0) return;
-    await tx.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) as u(k) order by k) ordered', [[...keys].sort()]);
+    await lockKeys(tx, keys);
   }
 
   private async receiveOne(tx: Tx, senderId: string, messageId: string, item: NotifiedEvent, record: ReadRecord): Promise<void> {

@@ -5,6 +5,7 @@ import { EventBatch } from '../../registry/events.js';
 import type { IdentifierVault } from '../../registry/identifiers.js';
 import { type ResolvedSubject, resolveSubjects } from '../../registry/subjects.js';
 import { BeneficiaryRejection, type BeneficiaryUpdate, type EnrolmentUpdate, readBeneficiary, referenceIdOf } from './beneficiaries.js';
+import { lockKeys } from '../../db/key-locks.js';
 import { ENROLMENT_STATUS } from './vocabulary.js';
 
 type Tx = Pick<Database, 'query'>;
@@ -107,17 +108,6 @@ export async function enrolmentsByOwner(db: Queryable, owner: 'individual' | 'gr
 }
 
 /**
- * Takes a transaction lock on each programme a message names, in one order for all messages, before any of its rows
- * is written. Each enrolment locks its programme's row (the upsert) in message order: two messages naming the same
- * programmes in other orders deadlocked, and one of them was refused (503).
- */
-async function lockProgrammes(tx: Tx, codes: string[]): Promise<void> {
-  if (codes.length === 0) return;
-  const keys = [...new Set(codes)].map((code) => `ibr:programme:${code}`);
-  await tx.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) as u(k) order by k) ordered', [keys]);
-}
-
-/**
  * Enrolments pushed by SP-MIS (IBR sync/enrollment/updates). Each beneficiary is read, matched to a registry person
  * or household by identifier, and applied idempotently per (beneficiary, programme): a new enrolment is recorded, a
  * changed status is recorded with its date in the status history, an identical push changes nothing. A programme
@@ -155,7 +145,9 @@ export class EnrolmentStore {
     return this.db.transaction(async (tx) => {
       await hooks.firstSeen(tx);
       const updates = parsed.filter((p): p is BeneficiaryUpdate => 'subject' in p);
-      await lockProgrammes(tx, updates.flatMap((u) => u.enrolments.map((e) => e.programme.code)));
+      // Each enrolment locks its programme's row (the upsert) in message order: two messages naming the same programmes
+      // in other orders deadlocked (503). Their programmes are locked first, in one order.
+      await lockKeys(tx, updates.flatMap((u) => u.enrolments.map((e) => `ibr:programme:${e.programme.code}`)));
       const subjects = await resolveSubjects(tx, this.vault, updates.map((u) => u.subject));
       const bySubject = new Map(updates.map((u, i) => [u, subjects[i]]));
       const events = new EventBatch(`ibr:${partnerId}`);
