@@ -159,7 +159,9 @@ export function registerCheckEndpoint(app: OpenAPIHono<AppEnv>, endpoint: CheckE
     const byPurpose = new Map<string | undefined, string[]>();
     for (const { item, recordId } of answer.disclosed) {
       const purpose = items[item].purpose;
-      byPurpose.set(purpose, [...(byPurpose.get(purpose) ?? []), recordId]);
+      const ids = byPurpose.get(purpose);
+      if (ids) ids.push(recordId);
+      else byPurpose.set(purpose, [recordId]);
     }
     await Promise.all(
       [...byPurpose].map(([purpose, recordIds]) =>
