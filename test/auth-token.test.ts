@@ -7,8 +7,11 @@ import { SEARCH_ONLY_PARTNER, startTestServer, type TestServer } from './support
 let server: TestServer;
 let tokenUrl: string;
 
+/** A secret an operator chose, with the characters form encoding changes (`+`, `%`, space). */
+const ODD_SECRET_PARTNER = { id: 'odd secret+partner', secret: 'a+b%c d%2B', scopes: ['social:registry.search'] };
+
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({}, { partners: [ODD_SECRET_PARTNER] });
   tokenUrl = `${server.url}/oauth2/client/token`;
 });
 afterAll(() => server?.close());
@@ -46,12 +49,56 @@ describe('token endpoint', () => {
     const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
     const encoded = await post(form({ grant_type: 'client_credentials' }), basic(`demo%2Dspmis:${encodeURIComponent('demo-spmis-secret')}`));
     expect(encoded.status).toBe(200);
-    for (const credentials of ['demo-spmis', 'demo%zzspmis:demo-spmis-secret', 'demo-spmis:secret%', 'demo-spmis:%E0%A4%A']) {
+    const malformed = await post(form({ grant_type: 'client_credentials' }), basic('demo-spmis'));
+    expect(malformed.status).toBe(401);
+    expect(malformed.json).toEqual({ error: 'invalid_client', error_description: 'malformed Basic credentials' });
+    expect(malformed.headers.get('www-authenticate')).toBe('Basic realm="dci"');
+    // Not form-decodable, so read as sent: no such client or secret.
+    for (const credentials of ['demo%zzspmis:demo-spmis-secret', 'demo-spmis:secret%', 'demo-spmis:%E0%A4%A']) {
       const res = await post(form({ grant_type: 'client_credentials' }), basic(credentials));
       expect(res.status, credentials).toBe(401);
-      expect(res.json, credentials).toEqual({ error: 'invalid_client', error_description: 'malformed Basic credentials' });
+      expect(res.json, credentials).toEqual({ error: 'invalid_client', error_description: 'unknown client or wrong secret' });
       expect(res.headers.get('www-authenticate'), credentials).toBe('Basic realm="dci"');
     }
+  });
+
+  it('reads Basic credentials with + and % both form-encoded (a + is a space) and as sent (curl -u)', async () => {
+    const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
+    const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+    const { id, secret } = ODD_SECRET_PARTNER;
+    expect(formEncode(secret)).toBe('a%2Bb%25c+d%252B');
+    for (const credentials of [`${formEncode(id)}:${formEncode(secret)}`, `${id}:${secret}`]) {
+      const res = await post(form({ grant_type: 'client_credentials' }), basic(credentials));
+      expect(res.status, credentials).toBe(200);
+      expect(res.json.scope).toBe('social:registry.search');
+    }
+    const decodedOnce = await post(form({ grant_type: 'client_credentials' }), basic(`${id}:a b%c d+`));
+    expect(decodedOnce.status).toBe(401);
+    expect(decodedOnce.json.error).toBe('invalid_client');
+  });
+
+  it('refuses a parameter given twice (RFC 6749 3.2) with 400 invalid_request', async () => {
+    const twice = [
+      'grant_type=client_credentials&client_id=demo-spmis&client_secret=demo-spmis-secret&scope=social:registry.search&scope=crvs:registry.search',
+      `grant_type=client_credentials&client_id=${SEARCH_ONLY_PARTNER.id}&client_id=demo-spmis&client_secret=demo-spmis-secret`,
+      'grant_type=password&grant_type=client_credentials&client_id=demo-spmis&client_secret=demo-spmis-secret',
+    ];
+    for (const body of twice) {
+      const res = await post(body, { 'content-type': 'application/x-www-form-urlencoded' });
+      expect(res.status, body).toBe(400);
+      expect(res.json, body).toEqual({ error: 'invalid_request', error_description: 'a parameter is given more than once (RFC 6749 3.2)' });
+      expect(res.json.access_token).toBeUndefined();
+    }
+  });
+
+  it('refuses a body client_secret that differs from the Basic one (one authentication method, RFC 6749 2.3)', async () => {
+    const basic = { authorization: `Basic ${Buffer.from(`${SEARCH_ONLY_PARTNER.id}:${SEARCH_ONLY_PARTNER.secret}`).toString('base64')}` };
+    const differing = await post(form({ grant_type: 'client_credentials', client_secret: 'demo-spmis-secret' }), basic);
+    expect(differing.status).toBe(400);
+    expect(differing.json).toEqual({ error: 'invalid_request', error_description: 'client_secret differs from the Basic credentials: use one of the two' });
+    const repeated = await post(form({ grant_type: 'client_credentials', client_id: SEARCH_ONLY_PARTNER.id, client_secret: SEARCH_ONLY_PARTNER.secret }), basic);
+    expect(repeated.status).toBe(200);
+    expect(repeated.json.scope).toBe('social:registry.search');
   });
 
   it('accepts a JSON body', async () => {

@@ -15,10 +15,17 @@ function oauthError(c: Context, status: 400 | 401, error: OAuthError, descriptio
   return c.json({ error, error_description: description }, status);
 }
 
-async function readTokenParams(c: Context, maxBytes: number): Promise<Record<string, string> | undefined> {
+/** A form parameter given twice: RFC 6749 3.2 forbids it, and which value counts (a scope, a client) would be a guess. */
+const REPEATED = 'repeated' as const;
+
+async function readTokenParams(c: Context, maxBytes: number): Promise<Record<string, string> | typeof REPEATED | undefined> {
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   const text = await readBodyText(c, maxBytes);
-  if (type.startsWith('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text));
+  if (type.startsWith('application/x-www-form-urlencoded')) {
+    const form = new URLSearchParams(text);
+    const keys = [...form.keys()];
+    return new Set(keys).size === keys.length ? Object.fromEntries(form) : REPEATED;
+  }
   // Liberal: some DCI clients post the same parameters as JSON.
   if (type.startsWith('application/json')) {
     try {
@@ -32,19 +39,32 @@ async function readTokenParams(c: Context, maxBytes: number): Promise<Record<str
   return undefined;
 }
 
-/**
- * HTTP Basic client credentials: base64 of `id:secret`, each form-urlencoded first (RFC 6749 2.3.1). Undefined when
- * malformed: no colon, or a broken percent escape.
- */
-function basicCredentials(encoded: string): { clientId: string; secret: string } | undefined {
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
+type ClientCredentials = { clientId: string; secret: string };
+
+/** application/x-www-form-urlencoded decoding: `+` is a space; undefined for a broken percent escape. */
+function formDecoded(value: string): string | undefined {
   try {
-    return { clientId: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+    return decodeURIComponent(value.replace(/\+/g, ' '));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * HTTP Basic client credentials: base64 of `id:secret`, each form-urlencoded first (RFC 6749 2.3.1). Many clients
+ * (curl -u, Python requests' auth=) send them as they are, so a secret with `+` or `%` has two readings: form-decoded,
+ * then as sent. Undefined when malformed (no colon).
+ */
+function basicCredentialReadings(encoded: string): ClientCredentials[] | undefined {
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const asSent = { clientId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+  const clientId = formDecoded(asSent.clientId);
+  const secret = formDecoded(asSent.secret);
+  const readings = clientId === undefined || secret === undefined ? [] : [{ clientId, secret }];
+  if (!readings.some((r) => r.clientId === asSent.clientId && r.secret === asSent.secret)) readings.push(asSent);
+  return readings;
 }
 
 /**
@@ -56,24 +76,33 @@ export function registerTokenRoute(app: OpenAPIHono<AppEnv>, partners: PartnerDi
   app.post('/oauth2/client/token', async (c) => {
     const params = await readTokenParams(c, maxBodyBytes);
     if (!params) return oauthError(c, 400, 'invalid_request', 'body must be application/x-www-form-urlencoded (or a JSON object of the same parameters)');
+    if (params === REPEATED) return oauthError(c, 400, 'invalid_request', 'a parameter is given more than once (RFC 6749 3.2)');
     if (params.grant_type !== 'client_credentials') {
       return params.grant_type
         ? oauthError(c, 400, 'unsupported_grant_type', 'only client_credentials is supported')
         : oauthError(c, 400, 'invalid_request', 'grant_type is required');
     }
-    let clientId = params.client_id;
-    let secret = params.client_secret;
     const basic = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+    let readings: ClientCredentials[] = [{ clientId: params.client_id ?? '', secret: params.client_secret ?? '' }];
     if (basic) {
-      const credentials = basicCredentials(basic[1]);
-      if (!credentials) return oauthError(c, 401, 'invalid_client', 'malformed Basic credentials', true);
-      if (clientId && clientId !== credentials.clientId) return oauthError(c, 400, 'invalid_request', 'client_id differs from the Basic credentials');
-      ({ clientId, secret } = credentials);
+      const fromBasic = basicCredentialReadings(basic[1]);
+      if (!fromBasic) return oauthError(c, 401, 'invalid_client', 'malformed Basic credentials', true);
+      if (params.client_id && !fromBasic.some((r) => r.clientId === params.client_id)) {
+        return oauthError(c, 400, 'invalid_request', 'client_id differs from the Basic credentials');
+      }
+      // RFC 6749 2.3: one authentication method per request. A body secret repeating the Basic one is let through.
+      if (params.client_secret && !fromBasic.some((r) => r.secret === params.client_secret)) {
+        return oauthError(c, 400, 'invalid_request', 'client_secret differs from the Basic credentials: use one of the two');
+      }
+      readings = fromBasic;
     }
-    if (!clientId || !secret) return oauthError(c, 401, 'invalid_client', 'client_id and client_secret are required', !!basic);
+    if (!readings[0].clientId || !readings[0].secret) return oauthError(c, 401, 'invalid_client', 'client_id and client_secret are required', !!basic);
     let partner;
     try {
-      partner = await partners.authenticate(clientId, secret);
+      for (const { clientId, secret } of readings) {
+        partner = await partners.authenticate(clientId, secret);
+        if (partner) break;
+      }
     } catch (e) {
       if (!(e instanceof SecretChecksBusy)) throw e;
       c.header('cache-control', 'no-store');
