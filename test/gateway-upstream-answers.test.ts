@@ -280,6 +280,30 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it("passes on the upstream's header rejection (its DCI reason code, its message said to be the upstream's) rather than refusing each item as bad criteria", async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => {
+      const answer = upstreamAnswer(req, 'succ', {});
+      Object.assign(answer.body.header, { status: 'rjct', status_reason_code: 'rjct.total_count.limit_exceeded', status_reason_message: 'at most 0 items today' });
+      answer.body.message.search_response = [];
+      return answer;
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'header-rjct', {}, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(200);
+        expect(res.json.header).toMatchObject({
+          status: 'rjct',
+          status_reason_code: 'rjct.total_count.limit_exceeded',
+          status_reason_message: 'the upstream national-crvs rejected the request: at most 0 items today',
+        });
+        expect(res.json.message.search_response).toEqual([]);
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
   it('answers 502 err.service.unavailable, with no record, when the upstream answers another transaction', async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {

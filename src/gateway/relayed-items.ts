@@ -1,5 +1,5 @@
 import { nowTimestamp } from '../dci/envelope/builder.js';
-import { type RequestStatus, type SearchReasonCode, requestStatusOf, SEARCH_REASON_CODES } from '../dci/envelope/codes.js';
+import { HEADER_REASON_CODES, type HeaderReasonCode, type RequestStatus, type SearchReasonCode, requestStatusOf, SEARCH_REASON_CODES } from '../dci/envelope/codes.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { isTimestamp } from '../dci/query/values.js';
 import { normalizeLocale, type RecordHandling, type SearchDomain, type SearchResponseItem, wholeNumber } from '../dci/search/items.js';
@@ -54,6 +54,16 @@ export function handleRelayedRecords(item: SearchResponseItem, handling: RecordH
   if (!item.data) return item;
   handling.observe?.(item.reference_id, item.data.reg_records);
   return handling.project ? { ...item, data: { ...item.data, reg_records: item.data.reg_records.map(handling.project) } } : item;
+}
+
+/**
+ * Why the upstream `peerId` rejected a whole message, to pass on: its header reason code when it is one of the DCI list
+ * (DIGEST 2.3), and its message, shortened and said to be the upstream's.
+ */
+export function headerReasonOf(header: Record<string, unknown>, peerId: string): { code?: HeaderReasonCode; message: string } {
+  const code = typeof header.status_reason_code === 'string' && HEADER_REASON_CODES.has(header.status_reason_code) ? (header.status_reason_code as HeaderReasonCode) : undefined;
+  const said = typeof header.status_reason_message === 'string' && header.status_reason_message !== '' ? `: ${header.status_reason_message.slice(0, 500)}` : '';
+  return { code, message: `the upstream ${peerId} rejected the request${said}` };
 }
 
 function reasonOf(r: Record<string, unknown>, status: RequestStatus): { status_reason_code?: SearchReasonCode; status_reason_message?: string } {

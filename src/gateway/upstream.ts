@@ -5,15 +5,16 @@ import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom } from '../auth/partners
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
+import { requestStatusOf } from '../dci/envelope/codes.js';
 import { isObject } from '../dci/envelope/normalize.js';
 import { duplicateReference, rejected, type RecordHandling, type SearchDomain, type SearchResponseItem } from '../dci/search/items.js';
 import { forwardRefusal } from './forward-guard.js';
 import { postWithPeerToken } from './peer-request.js';
-import { handleRelayedRecords, relayedItem } from './relayed-items.js';
+import { handleRelayedRecords, headerReasonOf, relayedItem } from './relayed-items.js';
 import type { SigningKey } from '../dci/signing/keys.js';
 import { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier } from '../dci/signing/verifier.js';
-import { DciError } from '../http/errors.js';
+import { DciError, HeaderRejection } from '../http/errors.js';
 import { readBoundedText } from '../http/bounded-body.js';
 import { unprocessableJson } from '../http/json-body.js';
 
@@ -137,7 +138,7 @@ export class UpstreamSearch {
     }
     if (status !== 200) throw unavailable(u, `answered HTTP ${status}`);
     if (!complete) throw unavailable(u, `answered with more than ${this.limits.maxAnswerBytes} bytes (UPSTREAM_MAX_ANSWER_BYTES)`);
-    let answer: { signature?: unknown; header?: { sender_id?: unknown }; message?: { transaction_id?: unknown; search_response?: unknown } };
+    let answer: { signature?: unknown; header?: Record<string, unknown>; message?: { transaction_id?: unknown; search_response?: unknown } };
     try {
       answer = JSON.parse(text);
     } catch {
@@ -150,6 +151,11 @@ export class UpstreamSearch {
       await this.verifier.verify(u, answer.signature, text, u.id);
     } catch (e) {
       throw unavailable(u, `answered with a signature that does not verify (${(e as Error).message.slice(0, 200)})`);
+    }
+    // Refused as a whole (DIGEST 2.3): passed on as the async relay passes it on, not read as items left unanswered.
+    if (requestStatusOf(answer.header?.status) === 'rjct') {
+      const reason = headerReasonOf(answer.header ?? {}, u.id);
+      throw new HeaderRejection(reason.code, reason.message);
     }
     if (!Array.isArray(answer.message?.search_response)) throw unavailable(u, 'answered without search_response');
     if (answer.message.transaction_id !== transactionId) throw unavailable(u, 'answered for another transaction_id');

@@ -18,11 +18,11 @@ export class DciError extends Error {
 
 /**
  * A header-level rejection of a sync request (DIGEST 8: HTTP 200, response header `status: "rjct"` with the reason):
- * the request was understood but refused as a whole.
+ * the request was understood but refused as a whole. No code when an upstream registry gave one outside the DCI list.
  */
 export class HeaderRejection extends Error {
   constructor(
-    readonly reasonCode: HeaderReasonCode,
+    readonly reasonCode: HeaderReasonCode | undefined,
     message: string,
   ) {
     super(message);

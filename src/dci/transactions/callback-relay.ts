@@ -3,12 +3,12 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
 import type { EnvelopeBuilder } from '../envelope/builder.js';
-import { HEADER_REASON_CODES, type HeaderReasonCode, requestStatusOf } from '../envelope/codes.js';
+import { requestStatusOf } from '../envelope/codes.js';
 import { isObject } from '../envelope/normalize.js';
 import type { OutboundRequestRow } from './outbound-store.js';
 import { type RecordHandling, rejected, type SearchDomain, type SearchResponseItem } from '../search/items.js';
 import { forwardRefusal } from '../../gateway/forward-guard.js';
-import { handleRelayedRecords, relayedItem } from '../../gateway/relayed-items.js';
+import { handleRelayedRecords, headerReasonOf, relayedItem } from '../../gateway/relayed-items.js';
 import { insertDeliveries, type ItemOutcome, type TransactionStore } from './transaction-store.js';
 
 /**
@@ -128,16 +128,6 @@ export class CallbackRelay {
       return relayedItem(r, { referenceId, item: byReference.get(referenceId) }, this.searchDomains.get(domain));
     });
   }
-}
-
-/**
- * Why the upstream `peerId` rejected a whole message, to pass on: its header reason code when it is one of the DCI list
- * (DIGEST 2.3), and its message, shortened and said to be the upstream's.
- */
-function headerReasonOf(header: Record<string, unknown>, peerId: string): { code?: HeaderReasonCode; message: string } {
-  const code = typeof header.status_reason_code === 'string' && HEADER_REASON_CODES.has(header.status_reason_code) ? (header.status_reason_code as HeaderReasonCode) : undefined;
-  const said = typeof header.status_reason_message === 'string' && header.status_reason_message !== '' ? `: ${header.status_reason_message.slice(0, 500)}` : '';
-  return { code, message: `the upstream ${peerId} rejected the request${said}` };
 }
 
 /** Every item the caller asked, rejected with the upstream's reason for rejecting the message. */
