@@ -275,6 +275,28 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     );
   });
 
+  it('takes an upstream ACK nested in an envelope as message.message (DIGEST 11.4, the IBR sample) and relays the answer that follows', async () => {
+    const caller = plainCaller('caller-nested-ack', receiver.url);
+    await withFakeUpstream('nested-ack', [caller], async (ctx) => {
+      // samples/ibr/processflow1res.json: the ACK inside a message inside an envelope.
+      ctx.upstream.respondWith(() => ({
+        status: 200,
+        body: {
+          header: { version: '1.0.0', message_id: 'up-ack-1', message_ts: new Date().toISOString(), action: 'search', status: 'rcvd', sender_id: 'national-crvs', total_count: '1', completed_count: '' },
+          message: { transaction_id: '', message: { ack_status: 'ACK', timestamp: '', correlation_id: 'up-nested' } },
+        },
+      }));
+      const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-nested')]);
+      const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+      await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where state <> 'sent'`)).length > 0 || undefined, 10_000, 'the ACK read');
+      expect((await ctx.db.query(`select state, correlation_id from outbound_requests`))[0]).toEqual({ state: 'acknowledged', correlation_id: 'up-nested' });
+      expect((await upstreamOnSearch(ctx.server, req, 'up-nested', { status: 'succ', data: { reg_records: [upstreamPersonRecord] } })).status).toBe(200);
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the relayed on-search');
+      expect(callback.body.header.status).toBe('succ');
+      expect(callback.body.message.search_response[0]).toMatchObject({ reference_id: 'r-nested', status: 'succ' });
+    });
+  });
+
   /** Forwards one search of `caller` to the fake upstream (ACKed at once) and has the upstream answer it with `item` and `header`. */
   async function answeredUpstream(ctx: FakeGateway, caller: TestPartner, referenceId: string, item: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
     ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-answer') }));
