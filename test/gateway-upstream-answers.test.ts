@@ -304,6 +304,31 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it('answers a message sent again after a 502 (the upstream was down a moment) instead of refusing it as a duplicate', async () => {
+    const upstream = await CallbackReceiver.start();
+    let calls = 0;
+    upstream.respondWith((req) => (++calls === 1 ? { status: 503, body: { errors: [{ code: 'err.service.unavailable', message: 'restarting' }] } } : upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] })));
+    try {
+      await withFakeUpstream(upstream.url, 'retry-after-502', {}, async (gw) => {
+        const token = await narrowToken(gw);
+        const envelope = narrowByUin();
+        const first = await postJson(`${gw.url}/crvs/registry/sync/search`, token, envelope);
+        expect(first.status).toBe(502);
+        // The partner's client retries the very message, as HTTP clients do on a 502.
+        const again = await postJson(`${gw.url}/crvs/registry/sync/search`, token, envelope);
+        expect(again.status).toBe(200);
+        expect(again.json.header.status).toBe('succ');
+        expect(again.json.message.search_response[0]).toMatchObject({ status: 'succ', data: { reg_records: [{ sex: 'female', birth_date: '1990-01-01' }] } });
+        // Answered once, it is then a replay.
+        const replay = await postJson(`${gw.url}/crvs/registry/sync/search`, token, envelope);
+        expect(replay.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.message_id.duplicate' });
+        expect(calls).toBe(2);
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
   it('answers 502 err.service.unavailable, with no record, when the upstream answers another transaction', async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {

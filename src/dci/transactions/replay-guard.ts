@@ -31,13 +31,21 @@ export class ReplayGuard {
 
   /**
    * Answers a message once per sender and message id. When the answer only reads, the id is recorded while it runs
-   * (a round trip less for every answer); otherwise first. A replay is refused (HeaderRejection) and its answer
-   * dropped unseen, so nothing of it is disclosed or audited.
+   * (a round trip less for every answer); otherwise first, and given back when the answer fails other than by a
+   * rejection (a forward to an upstream that was down: the sender's retry of the message is then answered, not refused
+   * as its duplicate). A replay is refused (HeaderRejection) and its answer dropped unseen, so nothing of it is
+   * disclosed or audited.
    */
   async answerOnce<T>(senderId: string, messageId: string, answer: () => Promise<T>, readOnly = true): Promise<T> {
     if (!readOnly) {
       await this.checkFirstSeen(senderId, messageId);
-      return answer();
+      try {
+        return await answer();
+      } catch (e) {
+        // Should that fail too, the id stays used: the caller still gets the answer's own error.
+        if (!(e instanceof HeaderRejection)) await this.db.query('delete from seen_sync_messages where sender_id = $1 and message_id = $2', [senderId, messageId]).catch(() => undefined);
+        throw e;
+      }
     }
     // Both settle before either outcome is used: an answer failing while the record is still being written (a 504, a
     // database error) had been an unhandled rejection for that moment, which ends a Node process.
