@@ -276,6 +276,23 @@ describe('gateway mode: async search forwarded upstream', () => {
     });
   });
 
+  it('says in txn status that an item the upstream rejected before its ACK came back was rejected, as the relayed on-search did', async () => {
+    const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-quick-rjct' } };
+    await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
+      const rejected = { status: 'rjct', status_reason_code: 'rjct.search.too_many_records_found', status_reason_message: 'narrow it', data: undefined };
+      ctx.upstream.respondWith((req) => {
+        void upstreamCallback(ctx.server, { messageId: 'quick-rjct', status: 'succ', transactionId: req.body.message.transaction_id, correlationId: 'up-quick-rjct', referenceId: 'r-quick-rjct', item: rejected });
+        return { status: 200, body: ack, delayMs: 1500 };
+      });
+      const { correlationId } = await ctx.search('r-quick-rjct');
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length === 1 && receiver.forCorrelation(correlationId), 10_000, 'the answer relayed before the ACK');
+      expect(callback.body.message.search_response[0]).toMatchObject({ reference_id: 'r-quick-rjct', status: 'rjct', status_reason_code: 'rjct.search.too_many_records_found' });
+      await ctx.untilOutbound('answered');
+      await waitFor(async () => ((await ctx.requestState(correlationId)) === 'delivered' || undefined), 10_000, 'the request settled');
+      expect(await ctx.txnStatus(correlationId)).toEqual([expect.objectContaining({ reference_id: 'r-quick-rjct', status: 'rjct', status_reason_code: 'rjct.search.too_many_records_found' })]);
+    });
+  });
+
   it('numbers pages that arrive together one after another', async () => {
     const ack = { message: { ack_status: 'ACK', timestamp: new Date().toISOString(), correlation_id: 'up-burst' } };
     await withFakeUpstream({ status: 200, body: ack }, async (ctx) => {
@@ -292,13 +309,13 @@ describe('gateway mode: async search forwarded upstream', () => {
 });
 
 /** The fake upstream's on-search for the gateway's forwarded search, sent as the upstream would (its own token). */
-async function upstreamCallback(server: TestServer, c: { messageId: string; status: string; transactionId: string; correlationId: string; referenceId: string }) {
+async function upstreamCallback(server: TestServer, c: { messageId: string; status: string; transactionId: string; correlationId: string; referenceId: string; item?: Record<string, unknown> }) {
   return postJson(`${server.url}/crvs/registry/on-search`, await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' }), {
     header: { version: '1.0.0', message_id: c.messageId, message_ts: new Date().toISOString(), action: 'on-search', status: c.status, sender_id: 'national-crvs', total_count: 1, completed_count: c.status === 'pdng' ? 0 : 1 },
     message: {
       transaction_id: c.transactionId,
       correlation_id: c.correlationId,
-      search_response: [{ reference_id: c.referenceId, timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] } }],
+      search_response: [{ reference_id: c.referenceId, timestamp: new Date().toISOString(), status: 'succ', data: { reg_records: [] }, ...c.item }],
     },
   });
 }

@@ -230,7 +230,7 @@ export class TransactionStore {
         `with owned as (
            delete from dci_execution_queue q where q.transaction_id = any($2::bigint[]) and q.lease_owner = $1
            returning q.transaction_id)
-         update dci_transactions t set state = 'pending', outcome = u.outcome::jsonb, completed_count = u.completed, updated_at = now()
+         update dci_transactions t set state = 'pending', outcome = coalesce(t.outcome, '[]'::jsonb) || u.outcome::jsonb, completed_count = u.completed, updated_at = now()
          from (select * from unnest($2::bigint[], $3::text[], $4::int[]) as u(id, outcome, completed)) u
          join owned o on o.transaction_id = u.id
          where t.id = u.id and t.state = 'received'
@@ -241,7 +241,8 @@ export class TransactionStore {
       const ownedSet = new Set(owned);
       const deliveries = done.filter((d) => ownedSet.has(d.id)).flatMap((d) => d.deliveries);
       // A search forwarded upstream (no callback of its own): a quick upstream's answer may have been relayed and
-      // delivered while it was still being sent, when it could not yet be settled.
+      // delivered while it was still being sent, when it could not yet be settled. Its items' outcomes, recorded by
+      // that relay, are kept (the outcome above is added to them: only such a relay records one before this).
       const forwarded = done.filter((d) => ownedSet.has(d.id) && d.deliveries.length === 0).map((d) => d.id);
       if (forwarded.length > 0) await settleTransactions(tx, forwarded);
       return insertDeliveries(tx, deliveries, { ...opts, owner });
