@@ -304,6 +304,29 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it("asks the upstream's token endpoint with the timestamp header the DCI authz API requires (DIGEST 7.3)", async () => {
+    const upstream = await CallbackReceiver.start();
+    upstream.respondWith((req) => {
+      if (req.path.startsWith('/oauth2/client/token')) {
+        // authz_core_api: header `timestamp` (required, an HTTP-date).
+        const ts = req.headers.timestamp;
+        if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts)) || !ts.endsWith('GMT')) return { status: 400, body: { error: 'invalid_request', error_description: 'timestamp header required' } };
+        return { status: 200, body: { access_token: 'token-ts', token_type: 'Bearer', expires_in: '3600' } };
+      }
+      return upstreamAnswer(req, 'succ', { reg_records: [upstreamPersonRecord] });
+    });
+    try {
+      await withFakeUpstream(upstream.url, 'token-timestamp', { auth: { token_url: `${upstream.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 's' } }, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status, res.text).toBe(200);
+        expect(res.json.message.search_response[0].status).toBe('succ');
+        expect(upstream.requests.find((r) => r.path.endsWith('/registry/sync/search'))?.headers.authorization).toBe('Bearer token-ts');
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
   it('answers a message sent again after a 502 (the upstream was down a moment) instead of refusing it as a duplicate', async () => {
     const upstream = await CallbackReceiver.start();
     let calls = 0;

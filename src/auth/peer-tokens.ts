@@ -44,7 +44,8 @@ export class PeerTokens {
     const res = await request(auth.tokenUrl, {
       method: 'POST',
       body: form.toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      // The DCI authz API requires a `timestamp` header, an HTTP-date (DIGEST 7.3): a registry holding to it refuses a request without one.
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', timestamp: new Date().toUTCString() },
       dispatcher: this.opts.dispatcher,
       headersTimeout: this.opts.timeoutMs,
       bodyTimeout: this.opts.timeoutMs,
