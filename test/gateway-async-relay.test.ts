@@ -297,6 +297,23 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     });
   });
 
+  it('relays an upstream on-search whose correlation_id is empty (DIGEST 11.4, samples/social/processflow2res.json) by its transaction_id, which is ours', async () => {
+    const caller = plainCaller('caller-empty-correlation', receiver.url);
+    await withFakeUpstream('empty-correlation', [caller], async (ctx) => {
+      ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-named') }));
+      const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-empty')]);
+      const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+      await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where correlation_id = 'up-named'`)).length > 0 || undefined, 10_000, 'the ACK');
+      // The upstream's ACK named its correlation id; its on-search leaves it empty, as the samples do.
+      const acked = await upstreamOnSearch(ctx.server, req, '', { status: 'succ', data: { reg_records: [upstreamPersonRecord] } });
+      expect(acked.status, acked.text).toBe(200);
+      expect(acked.json.message).toMatchObject({ ack_status: 'ACK', correlation_id: 'up-named' });
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the relayed on-search');
+      expect(callback.body.header.status).toBe('succ');
+      expect(callback.body.message.search_response[0]).toMatchObject({ reference_id: 'r-empty', status: 'succ' });
+    });
+  });
+
   /** Forwards one search of `caller` to the fake upstream (ACKed at once) and has the upstream answer it with `item` and `header`. */
   async function answeredUpstream(ctx: FakeGateway, caller: TestPartner, referenceId: string, item: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
     ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-answer') }));

@@ -74,13 +74,14 @@ export class OutboundStore {
 
   /**
    * The request a callback answers: sent by us to this peer under this transaction_id, with the peer's correlation id,
-   * else (its ACK not yet stored, or lost) one not yet correlated. Undefined rather than a guess when those candidates
-   * answer different requests of ours: the answer could reach the wrong caller.
+   * else (its ACK not yet stored, or lost) one not yet correlated; a callback with an empty correlation_id (DIGEST 11.4:
+   * samples leave it empty) is matched by the transaction_id alone, ours. Undefined rather than a guess when those
+   * candidates answer different requests of ours: the answer could reach the wrong caller.
    */
   async match(peerId: string, action: string, transactionId: string, correlationId: string): Promise<OutboundRequestRow | undefined> {
     const rows = await this.db.query<OutboundRequestRow>(
       `select ${OUTBOUND_COLUMNS} from outbound_requests
-       where peer_id = $1 and action = $2 and transaction_id = $3 and (correlation_id = $4 or correlation_id is null)
+       where peer_id = $1 and action = $2 and transaction_id = $3 and ($4 = '' or correlation_id = $4 or correlation_id is null)
        order by (correlation_id = $4) desc nulls last, id desc`,
       [peerId, action, transactionId, correlationId],
     );
@@ -113,7 +114,7 @@ export class OutboundStore {
       }
       const correlationId = (c.envelope as { message: { correlation_id: string } }).message.correlation_id;
       await tx.query(
-        `update outbound_requests set correlation_id = coalesce(correlation_id, $2),
+        `update outbound_requests set correlation_id = coalesce(correlation_id, nullif($2, '')),
            state = case when $3 in ('succ', 'rjct') then 'answered' when state = 'refused' then 'acknowledged' else state end, updated_at = now()
          where id = $1`,
         [request.id, correlationId, c.status],

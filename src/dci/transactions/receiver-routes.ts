@@ -41,7 +41,8 @@ async function receive(c: Context<AppEnv>, outbound: OutboundStore, reader: DciR
   if (!stored.relayed && request.relay_transaction_id !== null && relay) {
     await relay.relay(request, stored.id, { header: { ...header, status }, message: message as unknown as Record<string, unknown> });
   }
-  return c.json(ackBody(message.correlation_id), 200);
+  // An empty correlation_id (matched by the transaction_id) is answered with the one the peer gave for it, else ours.
+  return c.json(ackBody(message.correlation_id || (request.correlation_id ?? message.transaction_id)), 200);
 }
 
 /** The client side of the async protocol for one domain: where peer registries deliver on-search, txn/on-status and on-subscribe. */
