@@ -44,8 +44,8 @@ const byUin = () => searchEnvelope([searchItem({ query_type: 'idtype-value', que
 type UpstreamSearch = () => ReturnType<typeof postJson>;
 
 /** A gateway whose CRVS upstream is a fake at `upstreamUrl` (no token asked, no signature checked), for `run`. */
-async function withUpstreamAt(upstreamUrl: string, env: Record<string, string>, run: (search: UpstreamSearch, gateway: TestServer) => Promise<void>): Promise<void> {
-  const file = pair.upstreamsFile(`fake-${Object.keys(env).join('-') || 'plain'}.json`, { base_url: `${upstreamUrl}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined });
+async function withUpstreamAt(upstreamUrl: string, env: Record<string, string>, run: (search: UpstreamSearch, gateway: TestServer) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {
+  const file = pair.upstreamsFile(`fake-${Object.keys(env).join('-') || 'plain'}.json`, { base_url: `${upstreamUrl}/crvs`, signature: 'off', auth: undefined, jwks_uri: undefined, ...overrides });
   const gateway = await startTestServer({ ...env, UPSTREAMS_FILE: file }, { db: gatewayDb, signingKey: gatewayKey, partners: [narrowPartner] });
   try {
     await run(async () => postJson(`${gateway.url}/crvs/registry/sync/search`, await gateway.token(), byUin()), gateway);
@@ -180,6 +180,27 @@ describe('gateway mode: the CRVS domain forwarded upstream', () => {
       });
     } finally {
       await trickling.close();
+    }
+  });
+
+  it('answers 502 soon when the upstream refuses the token with a 401 whose body it trickles', async () => {
+    const trickling = await startEndlessServer({ trickle: true, status: 401 });
+    const tokens = await CallbackReceiver.start();
+    tokens.respondWith(() => ({ status: 200, body: { access_token: `token-${tokens.requests.length}`, token_type: 'Bearer', expires_in: 3600 } }));
+    try {
+      const auth = { token_url: `${tokens.url}/oauth2/client/token`, client_id: 'gateway-a', client_secret: 's' };
+      await withUpstreamAt(trickling.url, { CALLBACK_TIMEOUT_MS: '1000' }, async (search) => {
+        const started = Date.now();
+        const res = await search();
+        expect(res.status).toBe(502);
+        expectErrorBody(res.json, 'err.service.unavailable');
+        expect(Date.now() - started).toBeLessThan(4_000);
+        // Sent again with a fresh token, as any 401 is.
+        expect(trickling.requests()).toBe(2);
+      }, { auth });
+    } finally {
+      await trickling.close();
+      await tokens.close();
     }
   });
 

@@ -28,7 +28,8 @@ export async function postWithPeerToken(
   const res = await post();
   // A fixed token (no token_url) would be refused again.
   if (res.statusCode !== 401 || !auth || !('tokenUrl' in auth)) return res;
-  await res.body.dump();
+  // Not read: a refusal's body may trickle in for as long as the peer likes (dump waits for up to 128 KB of it).
+  res.body.destroy();
   peerTokens.invalidate(auth);
   return post();
 }

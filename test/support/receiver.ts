@@ -104,17 +104,17 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * A server that answers every request 200 with a JSON body that never ends, until the client hangs up: as fast as it
- * can be read, or (`trickle`) a byte every 100 ms.
+ * A server that answers every request `status` (200) with a JSON body that never ends, until the client hangs up: as
+ * fast as it can be read, or (`trickle`) a byte every 100 ms.
  */
-export async function startEndlessServer(opts: { trickle?: boolean } = {}): Promise<{ url: string; requests: () => number; bytesSent: () => number; close(): Promise<void> }> {
+export async function startEndlessServer(opts: { trickle?: boolean; status?: number } = {}): Promise<{ url: string; requests: () => number; bytesSent: () => number; close(): Promise<void> }> {
   let requests = 0;
   let sent = 0;
   const chunk = Buffer.from(`{"padding":"${'x'.repeat(16_000)}"},`);
   const server = createServer((req, res) => {
     requests++;
     req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' });
+    res.writeHead(opts.status ?? 200, { 'content-type': 'application/json' });
     res.write('[');
     if (opts.trickle) {
       const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(' ')), 100);
