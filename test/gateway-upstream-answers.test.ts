@@ -304,6 +304,21 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it("says in its 502 why the upstream refused the search (its DCI error code and message), as the async search's failure does", async () => {
+    const upstream = await CallbackReceiver.start();
+    const refusal = { code: 'err.sender_id.invalid', message: 'gateway-a is not registered here' };
+    upstream.respondWith(() => ({ status: 403, body: { message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'c-1', error: refusal }, errors: [refusal] } }));
+    try {
+      await withFakeUpstream(upstream.url, 'refusal-reason', {}, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(502);
+        expect(res.json.message.error).toMatchObject({ code: 'err.service.unavailable', message: 'the crvs registry national-crvs answered HTTP 403: err.sender_id.invalid: gateway-a is not registered here' });
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
   it("asks the upstream's token endpoint with the timestamp header the DCI authz API requires (DIGEST 7.3)", async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => {

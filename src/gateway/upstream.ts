@@ -136,7 +136,7 @@ export class UpstreamSearch {
     } catch (e) {
       throw unavailable(u, `could not be reached: ${(e as Error).message.slice(0, 200)}`);
     }
-    if (status !== 200) throw unavailable(u, `answered HTTP ${status}`);
+    if (status !== 200) throw unavailable(u, `answered HTTP ${status}${refusalOf(text)}`);
     if (!complete) throw unavailable(u, `answered with more than ${this.limits.maxAnswerBytes} bytes (UPSTREAM_MAX_ANSWER_BYTES)`);
     let answer: { signature?: unknown; header?: Record<string, unknown>; message?: { transaction_id?: unknown; search_response?: unknown } };
     try {
@@ -167,4 +167,22 @@ export class UpstreamSearch {
     }
     return out;
   }
+}
+
+/**
+ * What an upstream's error answer says, to pass on: the code and message of its ACK error or HttpErrorResponse (DIGEST
+ * 2.6, 2.7), shortened; nothing when it says nothing we can read.
+ */
+function refusalOf(text: string): string {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return '';
+  }
+  if (!isObject(body)) return '';
+  const error = isObject(body.message) && isObject(body.message.error) ? body.message.error : Array.isArray(body.errors) && isObject(body.errors[0]) ? body.errors[0] : undefined;
+  if (!error || typeof error.code !== 'string') return '';
+  const said = typeof error.message === 'string' && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+  return `: ${error.code.slice(0, 60)}${said}`;
 }
