@@ -314,6 +314,23 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     });
   });
 
+  it('takes an upstream on-search page larger than MAX_BODY_BYTES (a full page of a registry paging at CALLBACK_MAX_MESSAGE_BYTES), up to UPSTREAM_MAX_ANSWER_BYTES', async () => {
+    const caller = plainCaller('caller-big-page', receiver.url);
+    await withFakeUpstream('big-page', [caller], async (ctx) => {
+      ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-big') }));
+      const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-big')]);
+      const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+      await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where correlation_id = 'up-big'`)).length > 0 || undefined, 10_000, 'the ACK');
+      // This server pages its own on-search at CALLBACK_MAX_MESSAGE_BYTES (1 MiB) of items: with its header and
+      // signature, a full page is a little more than the 1 MiB MAX_BODY_BYTES.
+      const records = Array.from({ length: 1030 }, (_, i) => ({ ...upstreamPersonRecord, birth_date: '1990-01-01', note: `${i}`.padEnd(1000, '.') }));
+      const res = await upstreamOnSearch(ctx.server, req, 'up-big', { status: 'succ', data: { reg_records: records } });
+      expect(res.status, res.text.slice(0, 300)).toBe(200);
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 20_000, 'the relayed on-search');
+      expect(callback.body.message.search_response[0].data.reg_records).toHaveLength(1030);
+    }, { env: { MAX_BODY_BYTES: String(1024 * 1024) } });
+  });
+
   /** Forwards one search of `caller` to the fake upstream (ACKed at once) and has the upstream answer it with `item` and `header`. */
   async function answeredUpstream(ctx: FakeGateway, caller: TestPartner, referenceId: string, item: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
     ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-answer') }));

@@ -129,7 +129,8 @@ export class AsyncProtocol {
     );
   }
 
-  registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens, reader: DciRequestReader): void {
+  /** `callbackReader`: reads what peer registries send back (callbacks to requests we sent them). */
+  registerRoutes(app: OpenAPIHono<AppEnv>, tokens: AccessTokens, reader: DciRequestReader, callbackReader: DciRequestReader): void {
     const replay = this.replay;
     const { config } = this.deps;
     for (const domain of DCI_DOMAINS) {
@@ -145,7 +146,7 @@ export class AsyncProtocol {
         reader,
         replay,
       });
-      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader, relay: this.relay });
+      registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader: callbackReader, relay: this.relay });
     }
     registerOperatorRoutes(app, { tokens, transactions: this.transactions, deliveries: this.deliveries, audit: this.deps.audit, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
   }
