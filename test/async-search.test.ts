@@ -42,6 +42,8 @@ beforeAll(async () => {
         },
         { id: 'spmis-public', secret: 'spmis-public-secret', scopes: ['social:registry.search'], callbacks: { origins: ['*'], allowPrivateNetwork: false } },
         { id: 'spmis-nocallback', secret: 'spmis-nocallback-secret', scopes: ['social:registry.search'] },
+        // Its search scope was withdrawn (it keeps txn status) while a search it sent still waited to be executed.
+        { id: 'spmis-withdrawn', secret: 'spmis-withdrawn-secret', scopes: ['social:registry.txn-status'], callbacks: { origins: [receiver.url], allowPrivateNetwork: true } },
         { id: 'ops', secret: 'ops-secret', scopes: ['admin'] },
       ],
     },
@@ -604,6 +606,24 @@ describe('a request whose execution keeps failing', () => {
       expect(callback.body.message, action).toMatchObject({ transaction_id: `t-poison-${action}`, correlation_id: correlationId, ...empty });
       expect(await transactionState(correlationId), action).toBe('failed');
     }
+  });
+
+  it('fails a search of a partner whose search scope was withdrawn after its ACK, and discloses no record', async () => {
+    const [uin] = await someUins(1);
+    const correlationId = randomUUID();
+    const message = { transaction_id: 't-withdrawn', search_request: [searchItem({ query_type: 'idtype-value', response_entity: 'Member', query: { type: 'UIN', value: uin } }, 'ref-withdrawn')] };
+    const [row] = await server.db.query<{ id: number }>(
+      `insert into dci_transactions (domain, action, sender_id, message_id, body_hash, correlation_id, transaction_id, reference_ids, callback_url, request, total_count, acked_at)
+       values ('social', 'search', 'spmis-withdrawn', 'withdrawn-1', 'x', $1, 't-withdrawn', array['ref-withdrawn'], $2, $3::jsonb, 1, now()) returning id`,
+      [correlationId, `${receiver.url}/dci/social/registry/on-search`, JSON.stringify({ header: { message_id: 'withdrawn-1', sender_id: 'spmis-withdrawn' }, message })],
+    );
+    await server.db.query('insert into dci_execution_queue (transaction_id) values ($1)', [row.id]);
+    const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the on-search');
+    expect(callback.body.header).toMatchObject({ action: 'on-search', status: 'rjct', completed_count: 0 });
+    expect(callback.body.message.search_response).toEqual([]);
+    expect(await transactionState(correlationId)).toBe('failed');
+    expect(await sqlOne('select last_error from dci_transactions where id = $1', [row.id])).toEqual({ last_error: 'partner spmis-withdrawn no longer holds the scope social:registry.search' });
+    expect(await sqlOne(`select count(*)::int as n from audit_log where partner_id = 'spmis-withdrawn'`)).toEqual({ n: 0 });
   });
 
   it('fails a request of a partner no longer registered without a callback', async () => {

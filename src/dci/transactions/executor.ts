@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { PartnerDirectory } from '../../auth/partners.js';
+import type { Partner, PartnerDirectory } from '../../auth/partners.js';
+import { scopesAllow } from '../../auth/scopes.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
@@ -166,12 +167,8 @@ export class TransactionExecutor {
         return undefined;
       }
       const items = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
-      const partner = await this.partners.current(t.sender_id);
-      // Removed since it asked: answered, its whole records would wait in the callback queue for a partner of that id.
-      if (!partner) {
-        await this.fail(t, `partner ${t.sender_id} is no longer registered`);
-        return undefined;
-      }
+      const partner = await this.searcher(t);
+      if (!partner) return undefined;
       const header = t.request.header as { message_id?: string };
       const disclosures = new DisclosureRecorder(this.audit, {
         partnerId: t.sender_id,
@@ -195,6 +192,22 @@ export class TransactionExecutor {
     if (t.action === 'unsubscribe') return this.unsubscribe(t);
     await this.fail(t, `unknown async action ${t.action}`);
     return undefined;
+  }
+
+  /** The partner of a search if it may still search its domain; otherwise the request is failed (undefined). */
+  private async searcher(t: ClaimedTransaction): Promise<Partner | undefined> {
+    const partner = await this.partners.current(t.sender_id);
+    // Removed since it asked: answered, its whole records would wait in the callback queue for a partner of that id.
+    if (!partner) {
+      await this.fail(t, `partner ${t.sender_id} is no longer registered`);
+      return undefined;
+    }
+    // Its search scope withdrawn since the ACK (its tokens lose it at once, AccessTokens.verify): no records for it.
+    if (!scopesAllow(partner.scopes, t.domain, 'search')) {
+      await this.fail(t, `partner ${t.sender_id} no longer holds the scope ${t.domain}:registry.search`);
+      return undefined;
+    }
+    return partner;
   }
 
   /**
@@ -256,11 +269,8 @@ export class TransactionExecutor {
    */
   private async forward(t: ClaimedTransaction, link: { upstream: Peer; client: PeerClient }): Promise<Executed | undefined> {
     const asked = (t.request.message as { search_request: Record<string, unknown>[] }).search_request;
-    const partner = await this.partners.current(t.sender_id);
-    if (!partner) {
-      await this.fail(t, `partner ${t.sender_id} is no longer registered`);
-      return undefined;
-    }
+    const partner = await this.searcher(t);
+    if (!partner) return undefined;
     // Items the partner may not ask are answered by us, as a local search answers them; the relay adds them to the
     // upstream's final page (CallbackRelay).
     const handling = new DisclosureRecorder(this.audit, { partnerId: t.sender_id, domain: t.domain, action: 'search' }).handling(partner);
