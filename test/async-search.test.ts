@@ -417,6 +417,24 @@ describe('async search: delivery failures', () => {
       receiver.acknowledgeAll();
     }
   });
+
+  it('counts an ERR inside a full envelope, the ACK nested as message.message as the IBR sample writes it (DIGEST 11.4), as a failed attempt', async () => {
+    let answered = 0;
+    const nestedErr = { header: { action: 'on-search', status: 'rjct' }, message: { transaction_id: '', message: { ack_status: 'ERR', timestamp: new Date().toISOString(), correlation_id: 'x', error: { code: 'err.signature.invalid', message: 'bad' } } } };
+    receiver.respondWith((req) => (req.path.includes('nested-err') && answered++ === 0 ? { status: 200, body: nestedErr } : CallbackReceiver.ack(req)));
+    try {
+      const [uin] = await someUins(1);
+      const correlationId = await accepted(
+        searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } })], { sender_uri: `${receiver.url}/nested-err/on-search` }),
+      );
+      await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 5000);
+      const delivery = await deliveryOf(correlationId);
+      expect(delivery.attempts).toBe(2);
+      expect(delivery.attempt_log[0].error).toBe('receiver answered ERR err.signature.invalid bad');
+    } finally {
+      receiver.acknowledgeAll();
+    }
+  });
 });
 
 describe('async search: duplicates and refusals', () => {

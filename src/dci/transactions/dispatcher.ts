@@ -244,13 +244,21 @@ export class CallbackDispatcher {
   }
 }
 
+interface AckMessage {
+  ack_status?: unknown;
+  error?: { code?: unknown; message?: unknown };
+  /** The IBR sample nests the ACK one level deeper (DIGEST 11.4). */
+  message?: AckMessage;
+}
+
 /** A 2xx whose ACK body says ERR is a refusal, not a delivery (DIGEST 2.6). */
 function ackRefusal(answer: string): string | undefined {
   if (!answer.trim().startsWith('{')) return undefined;
   try {
-    const body = JSON.parse(answer) as { message?: { ack_status?: unknown; error?: { code?: unknown; message?: unknown } } };
-    if (String(body.message?.ack_status ?? '').toUpperCase() !== 'ERR') return undefined;
-    return `receiver answered ERR ${String(body.message?.error?.code ?? '')} ${String(body.message?.error?.message ?? '')}`.trim().slice(0, 500);
+    const body = JSON.parse(answer) as { message?: AckMessage };
+    const ack = body.message?.ack_status === undefined ? body.message?.message : body.message;
+    if (String(ack?.ack_status ?? '').toUpperCase() !== 'ERR') return undefined;
+    return `receiver answered ERR ${String(ack?.error?.code ?? '')} ${String(ack?.error?.message ?? '')}`.trim().slice(0, 500);
   } catch {
     return undefined;
   }
