@@ -342,6 +342,32 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     return correlationId;
   }
 
+  it('relays no record to a caller whose search scope was withdrawn while the upstream was answering, and audits none', async () => {
+    const caller = plainCaller('caller-withdrawn', receiver.url);
+    const ops: TestPartner = { id: 'ops-relay', secret: 'ops-relay-secret', scopes: ['admin'] };
+    await withFakeUpstream('scope-withdrawn', [ops], async (ctx) => {
+      const putCaller = async (scopes: string[]) => {
+        const res = await fetch(`${ctx.server.url}/admin/partners/${caller.id}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${await ctx.server.token({ clientId: ops.id, secret: ops.secret })}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ secret: caller.secret, scopes, signature: 'off', callback_origins: [receiver.url], callback_private_network: true }),
+        });
+        expect(res.status, await res.text()).toBeLessThan(300);
+      };
+      await putCaller(['crvs:registry.search', 'crvs:registry.txn-status']);
+      ctx.upstream.respondWith(() => ({ status: 200, body: ack('up-withdrawn') }));
+      const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-withdrawn')]);
+      const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+      await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where correlation_id is not null`)).length > 0 || undefined, 10_000, 'the ACK');
+      // An operator withdraws the caller's search scope (it keeps txn status) before the upstream answers.
+      await putCaller(['crvs:registry.txn-status']);
+      expect((await upstreamOnSearch(ctx.server, req, 'up-withdrawn', { status: 'succ', data: { reg_records: [upstreamPersonRecord] } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(JSON.stringify(receiver.forCorrelation(correlationId).map((r) => r.body))).not.toContain('Secret-Name');
+      expect(await ctx.db.query(`select 1 from audit_log where partner_id = $1 and action = 'search'`, [caller.id])).toEqual([]);
+    });
+  });
+
   it("passes on the upstream's header status_reason_code when it rejects the search as a whole (DIGEST 2.3)", async () => {
     const caller = plainCaller('caller-rjct', receiver.url);
     await withFakeUpstream('header-rjct', [caller], async (ctx) => {

@@ -1,4 +1,5 @@
 import type { PartnerDirectory } from '../../auth/partners.js';
+import { scopesAllow } from '../../auth/scopes.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { Database } from '../../db/client.js';
@@ -38,7 +39,9 @@ export class CallbackRelay {
     if (request.relay_transaction_id === null) return;
     const t = await this.transactions.get(Number(request.relay_transaction_id));
     const partner = t && this.partners.get(t.sender_id);
-    if (!t || !partner) return;
+    // A caller removed, or whose search scope was withdrawn, since it asked: nothing of the answer is for it (the
+    // unanswered sweep fails the request later, UPSTREAM_ANSWER_TIMEOUT_SECONDS).
+    if (!t || !partner || !scopesAllow(partner.scopes, t.domain, 'search')) return;
     // The items the partner asked, for the purposes they stated (the audit entry's purpose).
     const [asked] = await this.db.query<{ items: Record<string, unknown>[] | null }>(`select request->'message'->'search_request' as items from dci_transactions where id = $1`, [t.id]);
     const askedItems = (asked?.items ?? []).filter(isObject);
