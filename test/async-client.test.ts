@@ -215,6 +215,13 @@ describe('callback receivers', () => {
     expect(stored[0].status).toBe('succ');
   });
 
+  it("stores a callback whose header writes the counts as the samples do: completed_count empty, total_count a numeric string (DIGEST 11.4)", async () => {
+    const body = onSearch({ total_count: '1', completed_count: '' });
+    const res = await post(body);
+    expect(res.status, res.text).toBe(200);
+    expect((await outbound.callbacksOf(request.outboundId)).filter((c) => c.message_id === body.header.message_id)).toHaveLength(1);
+  });
+
   it('refuses a callback that answers nothing it sent (404), from a forged sender (403), or malformed (400)', async () => {
     const unknown = await post(onSearch({}, { transaction_id: 'never-sent' }));
     expect(unknown.status).toBe(404);

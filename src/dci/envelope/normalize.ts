@@ -4,7 +4,7 @@
  * anything still invalid afterwards is refused with err.request.bad.
  */
 
-const OPTIONAL_HEADER_STRINGS = ['version', 'sender_uri', 'receiver_id', 'meta', 'status_reason_code', 'status_reason_message'];
+const OPTIONAL_HEADER_STRINGS = ['version', 'sender_uri', 'receiver_id', 'meta', 'status_reason_code', 'status_reason_message', 'completed_count'];
 
 export function normalizeRequestEnvelope(body: unknown, batchMember?: string): void {
   if (!isObject(body)) return;
