@@ -67,6 +67,21 @@ describe('audit of disclosures', () => {
     expect(JSON.stringify(entries[0])).not.toContain(member.demographic_info.name.given_name);
   });
 
+  it('names every person of a Group answered (members and head), not only the household', async () => {
+    const [row] = await server.db.query(`select ${idColumns()} from identifiers x where x.id_type = 'HOUSEHOLD_ID' order by x.id limit 1`);
+    const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'HOUSEHOLD_ID', value: clearValue(row) }, response_entity: 'Group' }, 'group-ref')]);
+    const res = await postJson(`${server.url}/social/registry/sync/search`, token, envelope);
+    expect(res.status).toBe(200);
+    const group = res.json.message.search_response[0].data.reg_records[0];
+    const registryId = (ids: any[]) => ids.find((i) => i.identifier_type === 'REGISTRY_ID').identifier_value;
+    const memberIds = group.member_list.map((m: any) => registryId(m.member_identifier));
+    expect(memberIds.length).toBeGreaterThan(0);
+    expect(memberIds).toContain(registryId(group.group_head_info.member_identifier));
+
+    const [entry] = (await auditPage()).filter((e) => e.message_id === (envelope.header as any).message_id);
+    expect(entry.record_ids).toEqual([registryId(group.group_identifier), ...memberIds]);
+  });
+
   it('records async disclosures too', async () => {
     const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: await aUin(4) } })], { sender_uri: `${receiver.url}/on-search` });
     const res = await postJson(`${server.url}/social/registry/search`, token, envelope);

@@ -7,21 +7,27 @@ import type { AuditLog, Disclosure } from './audit-log.js';
 
 const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
 
-/** Where records nest the person or household they are about (IBR Beneficiary, DR DisabledPerson). */
-const NESTED = ['member', 'group', 'personal_details'];
+/**
+ * Where records nest the people or household they tell about: an IBR Beneficiary's member or group, a DR
+ * DisabledPerson's personal details, and a Group's members and head (whose personal data leave with the Group).
+ */
+const NESTED = ['member', 'group', 'personal_details', 'group_head_info', 'member_list'];
 
-/** The REGISTRY_IDs of records as the registry built them (before any projection). */
+/** The REGISTRY_IDs of records as the registry built them (before any projection), each once. */
 export function registryIdsOf(records: object[]): string[] {
-  const ids: string[] = [];
-  for (const record of records as Record<string, unknown>[]) {
+  const ids = new Set<string>();
+  const collect = (record: unknown): void => {
+    if (Array.isArray(record)) return record.forEach(collect);
+    if (!isObject(record)) return;
     for (const list of ID_LISTS) {
       const entries = record[list];
       if (!Array.isArray(entries)) continue;
-      for (const e of entries) if (isObject(e) && e.identifier_type === 'REGISTRY_ID' && typeof e.identifier_value === 'string') ids.push(e.identifier_value);
+      for (const e of entries) if (isObject(e) && e.identifier_type === 'REGISTRY_ID' && typeof e.identifier_value === 'string') ids.add(e.identifier_value);
     }
-    for (const key of NESTED) if (isObject(record[key])) ids.push(...registryIdsOf([record[key] as object]));
-  }
-  return ids;
+    for (const key of NESTED) collect(record[key]);
+  };
+  records.forEach(collect);
+  return [...ids];
 }
 
 /** The purpose a search item states (DIGEST 3.3: consent or authorize, `purpose.code`). */
