@@ -82,6 +82,20 @@ describe('audit of disclosures', () => {
     expect(entry.record_ids).toEqual([registryId(group.group_identifier), ...memberIds]);
   });
 
+  it("records each item's own purpose when items share an empty reference_id (as the samples send)", async () => {
+    const uins = [await aUin(5), await aUin(6)];
+    const purposes = ['eligibility-check', 'fraud-review'];
+    const envelope = searchEnvelope(
+      uins.map((uin, n) => searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin }, consent: { '@type': 'Consent', purpose: { code: purposes[n] } } }, '')),
+    );
+    const res = await postJson(`${server.url}/social/registry/sync/search`, token, envelope);
+    expect(res.status).toBe(200);
+    const answered = res.json.message.search_response.map((item: any) => item.data.reg_records[0].member_identifier[0].identifier_value);
+
+    const entries = (await auditPage()).filter((e) => e.message_id === (envelope.header as any).message_id);
+    expect(entries.map((e) => [e.record_ids, e.purpose]).sort()).toEqual(answered.map((id: string, n: number) => [[id], purposes[n]]).sort());
+  });
+
   it('records async disclosures too', async () => {
     const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: await aUin(4) } })], { sender_uri: `${receiver.url}/on-search` });
     const res = await postJson(`${server.url}/social/registry/search`, token, envelope);

@@ -50,7 +50,8 @@ export function purposeRefusal(purposes: readonly string[], purpose: string | un
  * the partner, its purpose, the transaction, which records (REGISTRY_IDs) and which fields.
  */
 export class DisclosureRecorder {
-  private readonly seen: { referenceId: string; recordIds: string[]; recordCount: number }[] = [];
+  /** `item`: the request item answered, when known (reference_ids may be empty or repeated: DIGEST 11.4). */
+  private readonly seen: { referenceId: string; recordIds: string[]; recordCount: number; item?: Record<string, unknown> }[] = [];
 
   constructor(
     private readonly audit: AuditLog,
@@ -68,8 +69,8 @@ export class DisclosureRecorder {
       project: projectionOf(partner),
       catalog: fieldTreeOf(partner) ? (plan) => partnerCatalog(partner, plan.catalog, plan.parts) : undefined,
       refuse: purposes ? (item) => purposeRefusal(purposes, purposeOf(item)) : undefined,
-      observe: (referenceId, records) => {
-        if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length });
+      observe: (referenceId, records, item) => {
+        if (records.length > 0) this.seen.push({ referenceId, recordIds: registryIdsOf(records), recordCount: records.length, item });
       },
     };
   }
@@ -77,7 +78,13 @@ export class DisclosureRecorder {
   /** The audit entries of what was seen, one per answered item, with the purpose its request item stated. */
   entries(items: Record<string, unknown>[]): Disclosure[] {
     const purposes = new Map(items.map((i) => [String(i.reference_id ?? ''), purposeOf(i)]));
-    return this.seen.map((s) => ({ ...this.context, referenceId: s.referenceId, recordIds: s.recordIds, recordCount: s.recordCount, purpose: purposes.get(s.referenceId) }));
+    return this.seen.map((s) => ({
+      ...this.context,
+      referenceId: s.referenceId,
+      recordIds: s.recordIds,
+      recordCount: s.recordCount,
+      purpose: s.item ? purposeOf(s.item) : purposes.get(s.referenceId),
+    }));
   }
 
   async commit(items: Record<string, unknown>[]): Promise<void> {

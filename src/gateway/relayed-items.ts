@@ -50,9 +50,9 @@ export function relayedItem(raw: unknown, asked: AskedItem, domain: SearchDomain
 }
 
 /** Projects an answered item's records for the caller and shows them to its audit first, as local answers are. */
-export function handleRelayedRecords(item: SearchResponseItem, handling: RecordHandling): SearchResponseItem {
+export function handleRelayedRecords(item: SearchResponseItem, handling: RecordHandling, asked?: Record<string, unknown>): SearchResponseItem {
   if (!item.data) return item;
-  handling.observe?.(item.reference_id, item.data.reg_records);
+  handling.observe?.(item.reference_id, item.data.reg_records, asked);
   return handling.project ? { ...item, data: { ...item.data, reg_records: item.data.reg_records.map(handling.project) } } : item;
 }
 

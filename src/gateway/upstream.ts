@@ -116,7 +116,7 @@ export class UpstreamSearch {
       const referenceId = typeof items[i].reference_id === 'string' ? items[i].reference_id : '';
       const answer = byReference.get(String(n + 1));
       answers[i] = answer
-        ? handleRelayedRecords(relayedItem(answer, { referenceId, item: items[i] }, this.localSearch), handling)
+        ? handleRelayedRecords(relayedItem(answer, { referenceId, item: items[i] }, this.localSearch), handling, items[i])
         : rejected(referenceId, 'rjct.search_criteria.invalid', `the ${this.upstream.domain} registry did not answer this item`);
     });
     return answers;

@@ -107,8 +107,8 @@ function pageOf(pagination: unknown, limits: SearchLimits): { size: number; numb
 /** What the caller does with each item's records: project them to the partner's fields, and see them first (audit). */
 export interface RecordHandling {
   project?: (record: object) => object;
-  /** Called with the records of each answered item before projection. */
-  observe?: (referenceId: string, records: object[]) => void;
+  /** Called with the records of each answered item before projection, and the request item when known. */
+  observe?: (referenceId: string, records: object[], item?: Record<string, unknown>) => void;
   /** Refuses an item before it runs (e.g. a purpose the partner may not ask under): the reason, or undefined. */
   refuse?: (item: Record<string, unknown>) => string | undefined;
   /** The attributes a partner with a field list may compare and sort on in this plan's records (without one: the plan's catalog). */
@@ -149,7 +149,7 @@ async function answerItem(domain: SearchDomain, item: Record<string, unknown>, l
       }
       fetched = total > offset ? await plan.fetch({ where: query.where, sortKeys, limit: page.size, offset, total }) : [];
     }
-    handling.observe?.(reference_id, fetched);
+    handling.observe?.(reference_id, fetched, item);
     const records = handling.project ? fetched.map(handling.project) : fetched;
     return {
       reference_id,
