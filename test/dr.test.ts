@@ -417,6 +417,27 @@ describe('DR search, async search and txn status', () => {
     }
   });
 
+  it('takes the actions the DR samples write on these paths (verify on search, get_disability_info on the details): the path says what the message is', async () => {
+    const search = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, { header: header('verify', 'programme', 1), message: { transaction_id: 'txn-1234567890', search_request: drSample('r-1') } });
+    expect(search.status, search.text).toBe(200);
+    expectValidSearchResponse(search.json);
+    expect(search.json.header).toMatchObject({ status: 'succ', action: 'on-search' });
+    expect(search.json.message.search_response[0].status).toBe('succ');
+
+    const approved = await personWithRecord(0);
+    const details = await postJson(`${server.url}/dr/registry/sync/get-disability-details`, tokens.programme, {
+      header: { ...header('get_disability_info', 'programme', 1), status: 'request', status_reason_code: '', completed_count: '' },
+      message: { transaction_id: 'txn-abcdef1234', disabled_criteria: byUin(approved.uin) },
+    });
+    expect(details.status, details.text).toBe(200);
+    expect(details.json.header.status).toBe('succ');
+    expect(details.json.message.search_response[0].data.reg_records).toHaveLength(1);
+
+    // An action of the protocol's own stays refused on another path's endpoint.
+    const subscribe = await postJson(`${server.url}/dr/registry/sync/search`, tokens.programme, { header: header('subscribe', 'programme', 1), message: { transaction_id: 'txn-1', search_request: drSample('r-2') } });
+    expect(subscribe.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.action.invalid' });
+  });
+
   it('lets a partner with a field list query and sort only on the fields it may receive', async () => {
     // narrow may receive disability_status and disability_details.impairment_type, nothing of the person.
     const ask = async (query: Record<string, unknown>, sort?: unknown[]) => {

@@ -13,7 +13,7 @@ export function checkRequestHeader(
   if (header.version !== undefined && !/^1(\.\d+){0,2}$/.test(header.version)) {
     throw new DciError(400, 'err.version.not_supported', `header.version ${header.version.slice(0, 20)} is not supported; use 1.0.0`);
   }
-  if (header.action.toLowerCase() !== opts.action) {
+  if (actionOnPath(header.action) !== opts.action) {
     throw new HeaderRejection('rjct.action.invalid', `header.action must be ${opts.action} on this endpoint`);
   }
   const sentAt = Date.parse(header.message_ts);
@@ -30,4 +30,16 @@ export function checkRequestHeader(
   if (header.total_count !== opts.itemCount) {
     throw new HeaderRejection('rjct.total_count.invalid', `header.total_count is ${header.total_count} but the message carries ${opts.itemCount} requests`);
   }
+}
+
+/**
+ * Actions the DCI samples invent (DIGEST 11.4: DR and FR searches send `verify`, the DR details request
+ * `get_disability_info`), read as the action of the path they are sent to, which is unambiguous: each of these paths
+ * takes one action. An action of the protocol's own sent to another action's path stays refused.
+ */
+const SAMPLE_ACTIONS: Record<string, string> = { verify: 'search', get_disability_info: 'search', check_disability_status: 'search' };
+
+function actionOnPath(action: string): string {
+  const sent = action.toLowerCase();
+  return Object.hasOwn(SAMPLE_ACTIONS, sent) ? SAMPLE_ACTIONS[sent] : sent;
 }
