@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { FlattenedEncrypt, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectErrorBody, postJson, searchEnvelope, searchItem } from './support/dci.js';
 import { clearValue, idColumns } from './support/data-keys.js';
@@ -112,6 +113,16 @@ describe('encrypted messages', () => {
     const res = await postJson(`${server.url}/social/registry/sync/search`, tokens.demo, envelope);
     expect(res.status).toBe(200);
     expect(res.json.header.is_msg_encrypted).toBe(false);
+    expect(res.json.message.search_response[0].data.reg_records).toHaveLength(1);
+  });
+
+  it('opens a JWE whose alg, enc and kid travel in its protected header (as JOSE libraries write flattened JWEs by default)', async () => {
+    const clear = searchEnvelope([searchItem({ ...byUin, query: { type: 'UIN', value: uin } })]);
+    const jwe = await new FlattenedEncrypt(new TextEncoder().encode(JSON.stringify(clear.message)))
+      .setProtectedHeader({ alg: ourEncryption.alg, enc: 'A256GCM', kid: ourEncryption.kid })
+      .encrypt(await importJWK(ourEncryption, ourEncryption.alg));
+    const res = await postJson(`${server.url}/social/registry/sync/search`, tokens.demo, { header: { ...(clear.header as object), is_msg_encrypted: true }, message: jwe });
+    expect(res.status, res.text).toBe(200);
     expect(res.json.message.search_response[0].data.reg_records).toHaveLength(1);
   });
 

@@ -60,6 +60,21 @@ export async function loadEncryptionKey(opts: { path?: string; dataDir: string }
 
 const invalid = (message: string) => new DciError(400, 'err.encryption.invalid', message);
 
+/**
+ * The parameters of a JWE's protected header. DIGEST 7.5 puts alg, enc and kid in the unprotected `header`, but JOSE
+ * libraries write a flattened JWE with them protected by default: either place is read.
+ */
+function protectedHeaderOf(encoded: unknown): Record<string, unknown> {
+  if (encoded === undefined) return {};
+  try {
+    const parsed: unknown = typeof encoded === 'string' ? JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) : undefined;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // Refused below.
+  }
+  throw invalid('encrypted message: protected must be a base64url JSON object');
+}
+
 /** Opens and seals DCI messages. Without a key of our own, encrypted requests are refused. */
 export class MessageCrypto {
   constructor(private readonly own?: EncryptionKey) {}
@@ -69,18 +84,26 @@ export class MessageCrypto {
     if (!this.own) throw invalid('this server accepts no encrypted messages: it has no encryption key');
     if (typeof message !== 'object' || message === null || Array.isArray(message)) throw invalid('an encrypted message must be a JWE object');
     const jwe = message as Record<string, unknown>;
-    const header = jwe.header as Record<string, unknown> | undefined;
     for (const member of ['ciphertext', 'iv', 'tag', 'encrypted_key'] as const) {
       if (typeof jwe[member] !== 'string') throw invalid(`encrypted message: ${member} is required`);
     }
-    if (typeof header !== 'object' || header === null) throw invalid('encrypted message: header {alg, enc, kid} is required');
+    const unprotected = typeof jwe.header === 'object' && jwe.header !== null && !Array.isArray(jwe.header) ? (jwe.header as Record<string, unknown>) : undefined;
+    const header = { ...protectedHeaderOf(jwe.protected), ...unprotected };
+    if (!unprotected && typeof jwe.protected !== 'string') throw invalid('encrypted message: header {alg, enc, kid} is required');
     if (header.kid !== undefined && header.kid !== this.own.kid) throw invalid(`encrypted message: kid ${String(header.kid).slice(0, 100)} is not our encryption key`);
     if (header.alg !== this.own.alg) throw invalid(`encrypted message: alg must be ${this.own.alg} for our key`);
     if (header.enc !== CONTENT_ENCRYPTION) throw invalid(`encrypted message: enc must be ${CONTENT_ENCRYPTION}`);
     let plaintext: Uint8Array;
     try {
       ({ plaintext } = await flattenedDecrypt(
-        { ciphertext: jwe.ciphertext as string, iv: jwe.iv as string, tag: jwe.tag as string, encrypted_key: jwe.encrypted_key as string, header, ...(typeof jwe.protected === 'string' ? { protected: jwe.protected } : {}) },
+        {
+          ciphertext: jwe.ciphertext as string,
+          iv: jwe.iv as string,
+          tag: jwe.tag as string,
+          encrypted_key: jwe.encrypted_key as string,
+          ...(unprotected ? { header: unprotected } : {}),
+          ...(typeof jwe.protected === 'string' ? { protected: jwe.protected } : {}),
+        },
         this.own.privateKey,
         { keyManagementAlgorithms: [this.own.alg], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] },
       ));
