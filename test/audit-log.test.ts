@@ -82,6 +82,22 @@ describe('audit of disclosures', () => {
     expect(entry.record_ids).toEqual([registryId(group.group_identifier), ...memberIds]);
   });
 
+  it("names the head whose identifiers a Member record carries (related_person), beside the member", async () => {
+    const [row] = await server.db.query<any>(`
+      select ${idColumns()}, i.external_id::text as member_id, hi.external_id::text as head_id
+      from memberships m join individuals i on i.id = m.individual_id join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+      join memberships h on h.group_id = m.group_id and h.is_head and h.end_date is null join individuals hi on hi.id = h.individual_id
+      where m.end_date is null and not m.is_head and m.relationship_to_head is not null order by m.id limit 1`);
+    const envelope = searchEnvelope([searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: clearValue(row) } }, 'member-ref')]);
+    const res = await postJson(`${server.url}/social/registry/sync/search`, token, envelope);
+    expect(res.status).toBe(200);
+    const [member] = res.json.message.search_response[0].data.reg_records;
+    expect(member.related_person[0].related_member.member_identifier).toContainEqual({ identifier_type: 'REGISTRY_ID', identifier_value: row.head_id });
+
+    const [entry] = (await auditPage()).filter((e) => e.message_id === (envelope.header as any).message_id);
+    expect(entry.record_ids).toEqual([row.member_id, row.head_id]);
+  });
+
   it("records each item's own purpose when items share an empty reference_id (as the samples send)", async () => {
     const uins = [await aUin(5), await aUin(6)];
     const purposes = ['eligibility-check', 'fraud-review'];
@@ -93,7 +109,7 @@ describe('audit of disclosures', () => {
     const answered = res.json.message.search_response.map((item: any) => item.data.reg_records[0].member_identifier[0].identifier_value);
 
     const entries = (await auditPage()).filter((e) => e.message_id === (envelope.header as any).message_id);
-    expect(entries.map((e) => [e.record_ids, e.purpose]).sort()).toEqual(answered.map((id: string, n: number) => [[id], purposes[n]]).sort());
+    expect(entries.map((e) => [e.record_ids[0], e.purpose]).sort()).toEqual(answered.map((id: string, n: number) => [id, purposes[n]]).sort());
   });
 
   it('records async disclosures too', async () => {

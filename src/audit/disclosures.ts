@@ -9,9 +9,10 @@ const ID_LISTS = ['group_identifier', 'member_identifier', 'identifier'];
 
 /**
  * Where records nest the people or household they tell about: an IBR Beneficiary's member or group, a DR
- * DisabledPerson's personal details, and a Group's members and head (whose personal data leave with the Group).
+ * DisabledPerson's personal details, a Group's members and head (whose personal data leave with the Group), and the
+ * head a Member relates to (whose identifiers leave with the Member).
  */
-const NESTED = ['member', 'group', 'personal_details', 'group_head_info', 'member_list'];
+const NESTED = ['member', 'group', 'personal_details', 'group_head_info', 'member_list', 'related_person', 'related_member'];
 
 /** The REGISTRY_IDs of records as the registry built them (before any projection), each once. */
 export function registryIdsOf(records: object[]): string[] {

@@ -23,6 +23,9 @@ interface Identifier {
 
 const REGISTRY_ID = 'REGISTRY_ID';
 
+/** Identifiers of a person or household (as rows hold them) with its REGISTRY_ID after them. */
+export const withRegistryId = (list: { type: string; value: string }[], registryId: string) => [...list, { type: REGISTRY_ID, value: registryId }];
+
 /** A column's value, with SQL NULL as absent. */
 const opt = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
 
@@ -101,7 +104,8 @@ export function toMember(
 export function toGroup(g: GroupRow) {
   const head = g.members.find((m) => m.is_head);
   // The head's record is built once, for the list and for group_head_info; a head relates to no one in its household.
-  const memberList = g.members.map((m) => toMember(m, { headIdentifiers: m === head ? undefined : head?.identifiers, householdIdentifiers: g.identifiers }));
+  const headIdentifiers = head && withRegistryId(head.identifiers, head.external_id);
+  const memberList = g.members.map((m) => toMember(m, { headIdentifiers: m === head ? undefined : headIdentifiers, householdIdentifiers: g.identifiers }));
   const area = g.area;
   const region = area?.region_code && area.region_code !== area.code ? opt(area.region_name) : undefined;
   return {

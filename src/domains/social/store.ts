@@ -6,6 +6,7 @@ export type Queryable = Pick<Database, 'run'>;
 import { IDENTIFIER_JSON, type IdentifierVault, type StoredIdentifier } from '../../registry/identifiers.js';
 import type { PageQuery } from '../../dci/search/items.js';
 import { orderByOf } from '../../dci/query/index.js';
+import { withRegistryId } from './records.js';
 
 /** A person as the record queries return it: one JSON object per person, built in SQL (see PERSON_JSON). */
 export interface PersonRow {
@@ -41,6 +42,7 @@ export interface PersonRow {
 export interface MemberRow {
   person: PersonRow;
   household_identifiers: { type: string; value: string }[] | null;
+  /** The household head's identifiers, its REGISTRY_ID last (a Member record names the head it relates to). */
   head_identifiers: { type: string; value: string }[] | null;
 }
 
@@ -245,10 +247,12 @@ const MEMBER_ROW_JSON = `json_build_object(
   'household_identifiers', case when m.group_id is null then null else ${IDENTIFIERS_OF('group_id', 'm.group_id')} end,
   'head_identifiers', (select json_agg(${IDENTIFIER_JSON} order by x.id_type)
                        from memberships h join identifiers x on x.individual_id = h.individual_id
-                       where h.group_id = m.group_id and h.is_head and h.end_date is null))`;
+                       where h.group_id = m.group_id and h.is_head and h.end_date is null),
+  'head_registry_id', (select hi.external_id from memberships h join individuals hi on hi.id = h.individual_id
+                       where h.group_id = m.group_id and h.is_head and h.end_date is null limit 1))`;
 
 /** A member row as MEMBER_ROW_JSON returns it. */
-type StoredMemberRow = Omit<MemberRow, 'person'> & { person: PersonArray };
+type StoredMemberRow = Omit<MemberRow, 'person'> & { person: PersonArray; head_registry_id?: string | null };
 
 /** The rows made MemberRows in place: people named, identifiers opened. */
 function openMemberRows(vault: IdentifierVault, rows: StoredMemberRow[]): MemberRow[] {
@@ -256,7 +260,7 @@ function openMemberRows(vault: IdentifierVault, rows: StoredMemberRow[]): Member
   openIdentifiers(vault, members.map((r) => r.person));
   for (const r of members) {
     r.household_identifiers = r.household_identifiers && vault.openAll(r.household_identifiers as StoredIdentifier[]);
-    r.head_identifiers = r.head_identifiers && vault.openAll(r.head_identifiers as StoredIdentifier[]);
+    r.head_identifiers = r.head_registry_id ? withRegistryId(vault.openAll(r.head_identifiers as StoredIdentifier[]), r.head_registry_id) : null;
   }
   return members;
 }
