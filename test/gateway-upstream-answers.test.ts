@@ -163,6 +163,23 @@ describe('gateway mode: what a sync search forwarded upstream answers', () => {
     }
   });
 
+  it("leaves out of a partner's projection the JSON-LD @id that names an upstream's person, keeping @type and @context", async () => {
+    const upstream = await CallbackReceiver.start();
+    const record = { ...upstreamPersonRecord, '@context': { '@vocab': 'https://schema.spdci.org/extensions/crvs/v1' }, '@id': 'urn:uin:SECRET-UIN-42', name: { '@id': 'urn:name:Secret-Name', given_name: 'Secret-Name' } };
+    upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_records: [record] }));
+    try {
+      await withFakeUpstream(upstream.url, 'json-ld-id', {}, async (gw) => {
+        const res = await postJson(`${gw.url}/crvs/registry/sync/search`, await narrowToken(gw), narrowByUin());
+        expect(res.status).toBe(200);
+        expect(res.text).not.toContain('SECRET-UIN-42');
+        const [projected] = res.json.message.search_response[0].data.reg_records;
+        expect(projected).toEqual({ '@type': 'CRVS_Person', '@context': record['@context'], sex: 'female', birth_date: '1990-01-01' });
+      });
+    } finally {
+      await upstream.close();
+    }
+  });
+
   it('projects and audits an upstream record sent as an object, not an array (DIGEST 3.2, 11.1 #6)', async () => {
     const upstream = await CallbackReceiver.start();
     upstream.respondWith((req) => upstreamAnswer(req, 'succ', { reg_record_type: 'Person', reg_records: upstreamPersonRecord }));

@@ -28,8 +28,9 @@ function apply(value: unknown, tree: Tree): unknown {
   if (!isObject(value)) return undefined;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    // JSON-LD markers say what a record is, not who it is about.
-    if (key.startsWith('@')) {
+    // JSON-LD markers that say what a record is (@type, @context) are kept; @id names who it is about (an upstream's
+    // records may carry an IRI such as urn:uin:...), so it is a field like any other.
+    if (key.startsWith('@') && key !== '@id') {
       out[key] = v;
       continue;
     }
