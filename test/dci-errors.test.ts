@@ -290,6 +290,14 @@ describe('header-level rejections (200, header status rjct)', () => {
     rejected({ total_count: 6 }, Array.from({ length: 6 }, item), 'rjct.total_count.limit_exceeded'));
   it('wrong action -> rjct.action.invalid', () => rejected({ action: 'subscribe' }, [item()], 'rjct.action.invalid'));
   it('unparseable message_ts -> rjct.message_ts.invalid', () => rejected({ message_ts: 'last tuesday' }, [item()], 'rjct.message_ts.invalid'));
+  it('message_ts in the other forms RFC 3339 allows (lower-case t and z, a space for the T) is read as every DCI timestamp is', async () => {
+    const now = new Date().toISOString();
+    for (const message_ts of [now.replace('T', 't').replace('Z', 'z'), now.replace('T', ' ')]) {
+      const res = await postJson(url, token, searchEnvelope([item()], { message_ts }));
+      expect(res.json.header, message_ts).toMatchObject({ status: 'succ' });
+    }
+    await rejected({ message_ts: now.replace(/T\d{2}/, 'T24') }, [item()], 'rjct.message_ts.invalid');
+  });
   it('message_ts outside the replay window -> rjct.message_ts.invalid', async () => {
     await rejected({ message_ts: new Date(Date.now() - 3600_000).toISOString() }, [item()], 'rjct.message_ts.invalid');
     await rejected({ message_ts: new Date(Date.now() + 3600_000).toISOString() }, [item()], 'rjct.message_ts.invalid');

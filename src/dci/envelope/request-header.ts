@@ -1,5 +1,6 @@
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import type { RequestHeader } from './builder.js';
+import { toTimestamp } from '../query/values.js';
 
 /**
  * Checks the request header (DIGEST 2.2, 7.6, 8). Refusals of the message as a whole that the spec gives a header
@@ -16,10 +17,10 @@ export function checkRequestHeader(
   if (actionOnPath(header.action) !== opts.action) {
     throw new HeaderRejection('rjct.action.invalid', `header.action must be ${opts.action} on this endpoint`);
   }
-  const sentAt = Date.parse(header.message_ts);
-  if (Number.isNaN(sentAt) || !/^\d{4}-\d{2}-\d{2}T/.test(header.message_ts)) {
-    throw new HeaderRejection('rjct.message_ts.invalid', 'header.message_ts must be an RFC 3339 date-time');
-  }
+  // Read as every DCI timestamp is (toTimestamp): RFC 3339's lower-case t and z, or a space for the T, are the same instant.
+  const timestamp = toTimestamp(header.message_ts);
+  if (timestamp === undefined) throw new HeaderRejection('rjct.message_ts.invalid', 'header.message_ts must be an RFC 3339 date-time');
+  const sentAt = Date.parse(timestamp);
   // The replay window (DIGEST 7.6): store-and-forward hops delay messages, so it is configurable.
   if (Math.abs(Date.now() - sentAt) / 1000 > opts.messageTsWindowSeconds) {
     throw new HeaderRejection('rjct.message_ts.invalid', `header.message_ts is more than ${opts.messageTsWindowSeconds} s away from the server's clock`);
