@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support/server.js';
+import type { Database } from '../src/db/client.js';
+import { openTestDatabase, startTestServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -56,6 +57,29 @@ describe('operations endpoints', () => {
       expect(res.headers.get('strict-transport-security')).toBe('max-age=31536000');
       expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+});
+
+describe('readiness when the database hangs', () => {
+  it('answers /readyz 503 within a few seconds when the database does not answer its ping, and 200 again once it does', async () => {
+    const db = await openTestDatabase();
+    let hang = false;
+    const hanging: Database = { ...db, ping: () => (hang ? new Promise<void>(() => {}) : db.ping()) };
+    const slow = await startTestServer({}, { db: hanging });
+    try {
+      expect((await fetch(`${slow.url}/readyz`)).status).toBe(200);
+      hang = true;
+      const started = Date.now();
+      const res = await fetch(`${slow.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'database not answering' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      hang = false;
+      expect((await fetch(`${slow.url}/readyz`)).status).toBe(200);
+    } finally {
+      await slow.close();
+      await db.close();
     }
   });
 });

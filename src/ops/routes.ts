@@ -13,17 +13,32 @@ export interface OpsDeps {
   version: string;
 }
 
+/**
+ * How long /readyz waits for the database's answer: a database that hangs (a full pool, a stalled network) must take
+ * the process out of rotation within the probe's own timeout (Kubernetes: 1 s by default, the image's HEALTHCHECK 3 s),
+ * not hold the probe until it gives up.
+ */
+const READINESS_PING_TIMEOUT_MS = 2_000;
+
+/** The database's answer to a ping: ok, failed, or none within READINESS_PING_TIMEOUT_MS. */
+async function pingWithin(db: Database): Promise<'ok' | 'failed' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), READINESS_PING_TIMEOUT_MS)));
+  try {
+    return await Promise.race([db.ping().then(() => 'ok' as const, () => 'failed' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: OpsDeps): void {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/readyz', async (c) => {
     if (!deps.isReady()) return c.json({ status: 'starting' }, 503);
-    try {
-      await deps.db.ping();
-      return c.json({ status: 'ready' });
-    } catch {
-      return c.json({ status: 'database unreachable' }, 503);
-    }
+    const ping = await pingWithin(deps.db);
+    if (ping === 'ok') return c.json({ status: 'ready' });
+    return c.json({ status: ping === 'timeout' ? 'database not answering' : 'database unreachable' }, 503);
   });
 
   app.get('/.well-known/jwks.json', (c) => {
