@@ -29,6 +29,7 @@ import { IdentifierVault, reconcileSealedIdentifiers } from './registry/identifi
 import { loadDemoDataIfEmpty } from './registry/seed/load.js';
 import { loadUpstreamsFile, UpstreamSearch } from './gateway/upstream.js';
 import { PeerClient } from './gateway/peer-client.js';
+import { startingApp } from './ops/routes.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -79,9 +80,45 @@ async function openServingDatabase(config: Config): Promise<Database> {
   });
 }
 
-/** Opens the database, migrates, builds the app and listens; the demo data loads in the background until ready. */
+/** Listens on PORT, answering every request through `handle` (which the start replaces once the app is built). */
+async function listen(config: Config, handle: (req: Request, env: unknown) => Response | Promise<Response>): Promise<Server> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: (req, env) => handle(req, env), port: config.PORT, hostname: config.HOST }, () => resolve(s as Server));
+    s.once('error', (err: Error) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message}`)));
+  });
+  // A client that stalls mid-request is cut off instead of holding a socket forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  // Longer than any client keeps an idle connection (undici 4 s, browsers and load balancers up to 60 s): a server that
+  // closes first races the client's next request on that socket, which then fails with ECONNRESET.
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+/**
+ * Listens, then opens the database, migrates and builds the app (answering /healthz meanwhile, and 503 to the rest);
+ * the demo data loads in the background until ready.
+ */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  let handle: (req: Request, env: unknown) => Response | Promise<Response> = startingApp(logger).fetch;
+  const server = await listen(config, (req, env) => handle(req, env));
+  try {
+    return await startServing(config, opts, logger, server, (app) => (handle = app.fetch));
+  } catch (err) {
+    server.closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  }
+}
+
+async function startServing(
+  config: Config,
+  opts: StartOptions,
+  logger: Logger,
+  server: Server,
+  serveWith: (app: { fetch: (req: Request, env: unknown) => Response | Promise<Response> }) => void,
+): Promise<RunningServer> {
   const db = opts.db ?? (await openServingDatabase(config));
   if (opts.db) await migrateDatabase(db);
   for (const warning of await databaseSettingWarnings(db)) logger.warn(warning);
@@ -156,20 +193,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     version: VERSION,
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s as Server));
-    s.once('error', (err: Error) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message}`)));
-  }).catch(async (err: unknown) => {
-    partners.close();
-    if (!opts.db) await db.close();
-    throw err;
-  });
-  // A client that stalls mid-request is cut off instead of holding a socket forever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  // Longer than any client keeps an idle connection (undici 4 s, browsers and load balancers up to 60 s): a server that
-  // closes first races the client's next request on that socket, which then fails with ECONNRESET.
-  server.keepAliveTimeout = 65_000;
+  serveWith(app);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
 

@@ -100,6 +100,50 @@ describe('first start', () => {
     }
   });
 
+  it('answers /healthz (and /readyz 503, every other route 503) while it starts, before the database is ready', async () => {
+    const { env, db, serverDb } = await emptyDatabase();
+    const handle = serverDb ?? (await openDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 2 }));
+    // The start stops at its first transaction (the partners) until the test lets it go on: a long migration.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    const slow: Database = { ...handle, transaction: async (fn, options) => (held ? handle.transaction(fn, options) : ((held = true), await gate, handle.transaction(fn, options))) };
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const config = loadConfig({ NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DEMO_DATA: 'false', LOG_LEVEL: 'silent' });
+    const starting = startServer(config, { db: slow, logger: pino({ level: 'silent' }), signingKey: await generateSigningKey(), encryptionKey: await testEncryptionKey(), dataKeys: TEST_DATA_KEYS });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await expect.poll(() => held, { timeout: 30_000 }).toBe(true);
+      const health = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5_000) });
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'starting' });
+      const search = await fetch(`${base}/social/registry/sync/search`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000) });
+      expect(search.status).toBe(503);
+      expect(search.headers.get('retry-after')).toBe('5');
+      expect((await search.json()).message.error.code).toBe('err.service.unavailable');
+    } finally {
+      release();
+    }
+    const server = await starting;
+    try {
+      await server.ready;
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      expect((await fetch(`${base}/social/registry/sync/search`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+    } finally {
+      await server.close();
+      if (handle !== serverDb) await handle.close();
+      await db.close();
+    }
+  });
+
   it('refuses production on the embedded database, gateway mode in production without PUBLIC_URL, a default page above the largest', () => {
     const production = { NODE_ENV: 'production', SIGNING_KEY: '/run/secrets/signing.pem', DATA_KEY: '/run/secrets/data-key' };
     expect(() => loadConfig(production)).toThrow(/DATABASE_URL is required in production/);

@@ -1,8 +1,13 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
 import type { JWK } from 'jose';
 import { jwksDocument } from '../dci/signing/keys.js';
 import type { AppEnv } from '../http/context.js';
+import { handleError } from '../http/error-handler.js';
+import { DciError } from '../http/errors.js';
+import { requestContext } from '../http/middleware.js';
 import { renderDocsPage } from './docs-page.js';
 
 export interface OpsDeps {
@@ -72,4 +77,21 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: OpsDeps): void
   ] as const) {
     app.openAPIRegistry.registerPath({ method: 'get', path, tags: ['Operations'], summary, responses: { 200: { description: 'OK' } } });
   }
+}
+
+/**
+ * What the port answers while the server starts (migrations, which may take minutes on a national registry, keys,
+ * partners): alive, not ready, and 503 with Retry-After for everything else. A port that stayed closed until then
+ * failed liveness probes, and an orchestrator restarted the process in the middle of its migration.
+ */
+export function startingApp(logger: Logger): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('*', requestContext(logger));
+  app.onError(handleError);
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => c.json({ status: 'starting' }, 503));
+  app.all('*', () => {
+    throw new DciError(503, 'err.service.unavailable', 'the server is starting; try again shortly', { 'retry-after': '5' });
+  });
+  return app;
 }
