@@ -284,6 +284,9 @@ describe('partners admin API', () => {
       ['another id in the body', { ...NEW_PARTNER, id: 'someone-else' }, /path id/],
       ['a private key in jwks', { ...NEW_PARTNER, signature: 'required', jwks: { keys: [{ ...privateJwk, kid: 'k1', use: 'sig' }] } }, /jwks\.keys\.0: .*public keys only/],
       ['not an object', ['a'], /.+/],
+      ['callback settings without callback_origins', { ...NEW_PARTNER, callback_origins: undefined, callback_base_url: 'https://programme.example.org/dci' }, /callback_base_url, callback_auth need callback_origins/],
+      ['a callback base off its callback origins', { ...NEW_PARTNER, callback_base_url: 'https://elsewhere.example.org/dci' }, /callback_base_url.*not a registered callback origin/],
+      ['a private callback base the partner may not call', { ...NEW_PARTNER, callback_origins: ['http://10.0.0.5:8080'], callback_base_url: 'http://10.0.0.5:8080/dci' }, /callback_base_url.*not a public address/],
     ];
     for (const [name, body, detail] of cases) {
       const res = await call('PUT', '/admin/partners/bad-one', body);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { hashSecret, isSecretHash, type Partner, type PeerAuth } from './partners.js';
 import { normalizeScopes } from './scopes.js';
+import { CallbackTargetRejection, checkCallbackUrl } from '../dci/transactions/callback-target.js';
 
 export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
@@ -54,7 +55,42 @@ export const PartnerEntry = z
   .refine((p) => (p.secret === undefined) !== (p.secret_hash === undefined), { message: 'give exactly one of secret and secret_hash' })
   .refine((p) => !(p.jwks && p.jwks_uri), { message: 'give jwks or jwks_uri, not both' })
   .refine((p) => p.signature === 'off' || p.jwks || p.jwks_uri, { message: 'a partner whose signatures are checked needs jwks or jwks_uri' })
-  .refine((p) => !p.encrypt_responses || p.jwks || p.jwks_uri, { message: 'a partner with encrypt_responses needs jwks or jwks_uri holding a use "enc" key' });
+  .refine((p) => !p.encrypt_responses || p.jwks || p.jwks_uri, { message: 'a partner with encrypt_responses needs jwks or jwks_uri holding a use "enc" key' })
+  .superRefine((p, ctx) => {
+    const why = callbackSettingsProblem(p);
+    if (why) ctx.addIssue({ code: 'custom', message: why, path: [why.startsWith('callback_base_url') ? 'callback_base_url' : 'callback_origins'] });
+  });
+
+/**
+ * Why a partner's callback settings would leave it without the callbacks they describe: settings given without
+ * callback_origins (a partner without origins gets no callbacks, and the rest was dropped unseen), or a base URL that
+ * every callback sent to it would be refused at (another origin, or a private address the partner may not use).
+ */
+function callbackSettingsProblem(p: {
+  callback_origins?: string[];
+  callback_base_url?: string;
+  callback_auth?: unknown;
+  callback_max_concurrent?: number;
+  callback_private_network: boolean;
+}): string | undefined {
+  if (!p.callback_origins) {
+    const given = Object.entries({
+      callback_base_url: p.callback_base_url !== undefined,
+      callback_auth: p.callback_auth !== undefined,
+      callback_max_concurrent: p.callback_max_concurrent !== undefined,
+      callback_private_network: p.callback_private_network,
+    }).flatMap(([member, set]) => (set ? [member] : []));
+    return given.length > 0 ? `${given.join(', ')} need callback_origins: a partner without them gets no callbacks` : undefined;
+  }
+  if (p.callback_base_url === undefined) return undefined;
+  try {
+    checkCallbackUrl(p.callback_base_url, { origins: p.callback_origins, allowPrivateNetwork: p.callback_private_network });
+    return undefined;
+  } catch (e) {
+    if (e instanceof CallbackTargetRejection) return `callback_base_url is not a callback address of this partner: ${e.message}`;
+    throw e;
+  }
+}
 
 const PartnersFile = z.array(PartnerEntry);
 
