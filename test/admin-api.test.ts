@@ -81,6 +81,26 @@ describe("the operators' API with odd paging and ids", () => {
   });
 });
 
+describe("the operators' API with a body that is not JSON", () => {
+  it('refuses it with 415 Unsupported Media Type, as the DCI routes do, and documents it', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    for (const [method, path, body] of [
+      ['PUT', '/admin/partners/typed', { scopes: ['admin'], secret: 'typed-secret-123', signature: 'off' }],
+      ['POST', '/admin/crvs/events/1/dismiss', { reason: 'duplicate' }],
+      ['POST', '/admin/upstreams/crvs/subscribe', { reg_event_type: 'Death' }],
+    ] as const) {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const res = await fetch(`${server.url}${path}`, { method, body: JSON.stringify(body), headers: { authorization: `Bearer ${admin}`, 'content-type': type } });
+        expect(res.status, `${method} ${path} ${type}`).toBe(415);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+        expect(await res.json()).toMatchObject({ status: 415, title: 'Unsupported Media Type' });
+      }
+      expect(doc.paths[path.replace('typed', '{id}').replace('/1/', '/{id}/').replace('/crvs/subscribe', '/{domain}/subscribe')][method.toLowerCase()].responses['415'], `${method} ${path}`).toBeDefined();
+    }
+    expect((await fetch(`${server.url}/admin/partners/typed`, { headers: { authorization: `Bearer ${admin}` } })).status).toBe(404);
+  });
+});
+
 describe("the operators' API in /openapi.json", () => {
   it('documents the 401 and 403 refusals of every /admin route, in the form they are sent', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { content?: object }> }>> };

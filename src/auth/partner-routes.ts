@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../audit/audit-log.js';
-import { adminProblems, problem } from '../http/admin-api.js';
+import { adminBodyProblems, adminProblems, problem } from '../http/admin-api.js';
 import type { AppEnv } from '../http/context.js';
 import { DciError } from '../http/errors.js';
 import { PartnerEntry, partnerEntryView, partnerFromEntry } from './partners-file.js';
@@ -86,6 +86,7 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
       responses: {
         200: { description: 'Replaced', content: { 'application/json': { schema: PartnerView } } },
         201: { description: 'Added', content: { 'application/json': { schema: PartnerView } } },
+        ...adminBodyProblems,
         400: problem('Not a valid partner'),
         409: problem('The partner is managed by PARTNERS_FILE or the configuration'),
         ...adminProblems,

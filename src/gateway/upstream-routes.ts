@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../audit/audit-log.js';
-import { adminProblems, problem } from '../http/admin-api.js';
+import { adminBodyProblems, adminProblems, problem } from '../http/admin-api.js';
 import type { AppEnv } from '../http/context.js';
 import { DciError } from '../http/errors.js';
 import type { PeerClient } from './peer-client.js';
@@ -44,6 +44,7 @@ export function registerUpstreamRoutes(app: OpenAPIHono<AppEnv>, deps: { links: 
           description: 'The upstream acknowledged the subscribe request; its on-subscribe follows',
           content: { 'application/json': { schema: z.object({ outbound_id: z.number().int(), correlation_id: z.string() }) } },
         },
+        ...adminBodyProblems,
         404: problem('No upstream is configured for this domain'),
         502: problem('The upstream refused the request or could not be reached'),
         ...adminProblems,

@@ -12,6 +12,13 @@ export const adminProblems = {
   403: problem('The token lacks the admin scope'),
 };
 
+/** The refusals of every admin route that takes a JSON body. */
+export const adminBodyProblems = {
+  400: problem('Malformed JSON, or a body its schema refuses'),
+  413: problem('Body larger than MAX_BODY_BYTES'),
+  415: problem('Content-Type is not application/json'),
+};
+
 /** Keyset paging of the admin lists: `before` = the last id of the previous page. */
 export const PageQuery = { limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().min(1).optional() };
 

@@ -23,7 +23,7 @@ export const handleError: ErrorHandler<AppEnv> = (err, c) => {
     return respond(c, new DciError(503, 'err.service.unavailable', 'the request conflicted with concurrent changes and was not applied; send it again', { 'retry-after': '1' }));
   }
   if (err instanceof HTTPException && err.status < 500) {
-    return respond(c, new DciError(err.status === 413 ? 413 : 400, 'err.request.bad', err.message || 'bad request'));
+    return respond(c, new DciError(err.status === 413 || err.status === 415 ? err.status : 400, 'err.request.bad', err.message || 'bad request'));
   }
   c.get('log')?.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'unhandled error');
   return respond(c, new DciError(500, 'err.service.unavailable', 'internal error'));

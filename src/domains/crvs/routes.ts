@@ -6,7 +6,7 @@ import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, t
 import { type DciRequestReader, messageHash } from '../../dci/envelope/read-request.js';
 import { checkRequestHeader } from '../../dci/envelope/request-header.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
-import { adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
+import { adminBodyProblems, adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
@@ -157,6 +157,7 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
       },
       responses: {
         200: { description: 'The event afterwards', content: { 'application/json': { schema: VitalEvent } } },
+        ...(path === 'dismiss' ? adminBodyProblems : {}),
         404: problem('No such event'),
         409: problem('The event is not pending'),
         ...adminProblems,

@@ -242,6 +242,7 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
         404: dciErrorResponse('No person with that identifier (`err.request.not_found`)'),
         409: dciErrorResponse('A more recent assessment is recorded (`err.request.bad`)'),
         413: dciErrorResponses[413],
+        415: dciErrorResponses[415],
         500: dciErrorResponses[500],
       },
     }),
