@@ -102,7 +102,7 @@ describe("the operators' API with a body that is not JSON", () => {
 });
 
 describe("the operators' API in /openapi.json", () => {
-  it('documents the 401 and 403 refusals of every /admin route, in the form they are sent', async () => {
+  it('documents the 400 (where a route takes parameters), 401 and 403 refusals of every /admin route, in the form they are sent', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { content?: object }> }>> };
     const missing: string[] = [];
     for (const [path, ops] of Object.entries(doc.paths)) {
@@ -112,6 +112,15 @@ describe("the operators' API in /openapi.json", () => {
       }
     }
     expect(missing).toEqual([]);
+    // A bad id, paging value or filter is answered 400 (above): documented wherever a route takes one.
+    const undocumented400: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/admin/')) continue;
+      for (const [method, op] of Object.entries(ops as Record<string, { parameters?: unknown[]; responses: Record<string, { content?: object }> }>)) {
+        if ((op.parameters?.length ?? 0) > 0 && !op.responses['400']?.content) undocumented400.push(`${method.toUpperCase()} ${path}`);
+      }
+    }
+    expect(undocumented400).toEqual([]);
     const searchOnly = await server.token({ clientId: 'spmis-search-only', secret: 'search-only-secret' });
     for (const [token, status] of [['', 401], ['not-a-token', 401], [searchOnly, 403]] as const) {
       const res = await fetch(`${server.url}/admin/audit`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

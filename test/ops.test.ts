@@ -24,6 +24,7 @@ describe('operations endpoints', () => {
     expect(search.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/SearchResponseEnvelope');
     expect(search.responses['401'].content['application/json'].schema.$ref).toBe('#/components/schemas/DciErrorBody');
     expect(doc.paths['/oauth2/client/token'].post).toBeDefined();
+    expect(Object.keys(doc.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);
     for (const name of ['MsgHeader', 'MsgCallbackHeader', 'SearchRequest', 'SearchResponse', 'DciErrorBody']) {
       expect(doc.components.schemas[name]).toBeDefined();
     }

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../auth/bearer.js';
 import type { AccessTokens } from '../auth/tokens.js';
-import { adminProblems, PageQuery } from '../http/admin-api.js';
+import { adminParamProblems, adminProblems, PageQuery } from '../http/admin-api.js';
 import type { AppEnv } from '../http/context.js';
 import type { AuditLog } from './audit-log.js';
 
@@ -41,7 +41,7 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: Ac
           ...PageQuery,
         }),
       },
-      responses: { 200: { description: 'A page of entries; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Entry) }) } } }, ...adminProblems },
+      responses: { 200: { description: 'A page of entries; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Entry) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');

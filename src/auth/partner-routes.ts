@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../audit/audit-log.js';
-import { adminBodyProblems, adminProblems, problem } from '../http/admin-api.js';
+import { adminBodyProblems, adminParamProblems, adminProblems, problem } from '../http/admin-api.js';
 import type { AppEnv } from '../http/context.js';
 import { DciError } from '../http/errors.js';
 import { PartnerEntry, partnerEntryView, partnerFromEntry } from './partners-file.js';
@@ -65,7 +65,7 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
       security,
       summary: 'One partner (no secrets)',
       request: { params: IdParam },
-      responses: { 200: { description: 'The partner', content: { 'application/json': { schema: PartnerView } } }, 404: problem('No such partner'), ...adminProblems },
+      responses: { 200: { description: 'The partner', content: { 'application/json': { schema: PartnerView } } }, ...adminParamProblems, 404: problem('No such partner'), ...adminProblems },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -126,6 +126,7 @@ export function registerPartnerRoutes(app: OpenAPIHono<AppEnv>, deps: { partners
       request: { params: IdParam },
       responses: {
         204: { description: 'Removed' },
+        ...adminParamProblems,
         404: problem('No such partner'),
         409: problem('The partner is managed by PARTNERS_FILE or the configuration'),
         ...adminProblems,

@@ -12,6 +12,9 @@ export const adminProblems = {
   403: problem('The token lacks the admin scope'),
 };
 
+/** The refusal of an admin route given a bad id, paging value or filter. */
+export const adminParamProblems = { 400: problem('A path or query parameter it does not take: an id that is no positive integer, a limit outside 1-500, an unknown state') };
+
 /** The refusals of every admin route that takes a JSON body. */
 export const adminBodyProblems = {
   400: problem('Malformed JSON, or a body its schema refuses'),

@@ -70,12 +70,17 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: OpsDeps): void
     return c.html(page);
   });
 
-  for (const [path, summary] of [
-    ['/healthz', 'Liveness: the process is up'],
-    ['/readyz', 'Readiness: migrations and demo load done, database reachable (503 until then)'],
-    ['/.well-known/jwks.json', "This server's public signing keys (RFC 7517 JWK Set)"],
+  const status = (description: string) => ({ description, content: { 'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } } } });
+  for (const [path, summary, responses] of [
+    ['/healthz', 'Liveness: the process is up (from the moment the port is open, migrations included)', { 200: status('`ok`') }],
+    [
+      '/readyz',
+      'Readiness: migrations and demo load done, database reachable',
+      { 200: status('`ready`'), 503: status('`starting` (or shutting down), `database unreachable`, or `database not answering` (no answer within 2 s)') },
+    ],
+    ['/.well-known/jwks.json', "This server's public signing keys (RFC 7517 JWK Set)", { 200: { description: 'OK' } }],
   ] as const) {
-    app.openAPIRegistry.registerPath({ method: 'get', path, tags: ['Operations'], summary, responses: { 200: { description: 'OK' } } });
+    app.openAPIRegistry.registerPath({ method: 'get', path, tags: ['Operations'], summary, responses });
   }
 }
 

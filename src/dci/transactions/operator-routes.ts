@@ -3,7 +3,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { requireAdmin } from '../../auth/bearer.js';
 import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
-import { adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
+import { adminParamProblems, adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import { DciError } from '../../http/errors.js';
 import type { DeliveryRow, DeliveryStore } from './delivery-store.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
@@ -120,7 +120,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
           ...PageQuery,
         }),
       },
-      responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...adminProblems },
+      responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -139,6 +139,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The transaction', content: { 'application/json': { schema: Transaction.extend({ deliveries: z.array(Delivery) }) } } },
+        ...adminParamProblems,
         404: problem('No such transaction'),
         ...adminProblems,
       },
@@ -160,7 +161,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       security,
       summary: 'List callback deliveries, newest first (state=dead lists the dead letters)',
       request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...PageQuery }) },
-      responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...adminProblems },
+      responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -179,6 +180,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The delivery', content: { 'application/json': { schema: Delivery.extend({ attempt_log: z.array(Attempt) }) } } },
+        ...adminParamProblems,
         404: problem('No such delivery'),
         ...adminProblems,
       },
@@ -202,6 +204,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       request: { params: IdParam },
       responses: {
         200: { description: 'The delivery, pending again', content: { 'application/json': { schema: Delivery } } },
+        ...adminParamProblems,
         404: problem('No such delivery'),
         409: problem('The delivery is not dead or gone, or is a notify of a subscription that has ended'),
         ...adminProblems,

@@ -6,7 +6,7 @@ import { ackBody, type EnvelopeBuilder, headerRejectionBody, newCorrelationId, t
 import { type DciRequestReader, messageHash } from '../../dci/envelope/read-request.js';
 import { checkRequestHeader } from '../../dci/envelope/request-header.js';
 import { inputValidator } from '../../dci/envelope/schemas.js';
-import { adminBodyProblems, adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
+import { adminBodyProblems, adminParamProblems, adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import type { AppEnv } from '../../http/context.js';
 import { DciError, HeaderRejection } from '../../http/errors.js';
 import { documentDciEndpoint } from '../../ops/openapi.js';
@@ -136,7 +136,7 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
           ...PageQuery,
         }),
       },
-      responses: { 200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ items: z.array(VitalEvent) }) } } }, ...adminProblems },
+      responses: { 200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ items: z.array(VitalEvent) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -157,7 +157,7 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
       },
       responses: {
         200: { description: 'The event afterwards', content: { 'application/json': { schema: VitalEvent } } },
-        ...(path === 'dismiss' ? adminBodyProblems : {}),
+        ...(path === 'dismiss' ? adminBodyProblems : adminParamProblems),
         404: problem('No such event'),
         409: problem('The event is not pending'),
         ...adminProblems,
