@@ -81,6 +81,16 @@ describe("the operators' API with odd paging and ids", () => {
   });
 });
 
+describe("the operators' answers", () => {
+  it('are never stored by a cache: they name partners, callback addresses and the records each partner received', async () => {
+    for (const path of [...LISTS, '/admin/partners', '/admin/partners/ops', '/admin/queues']) {
+      const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${admin}` } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+    }
+  });
+});
+
 describe("the operators' API with a body that is not JSON", () => {
   it('refuses it with 415 Unsupported Media Type, as the DCI routes do, and documents it', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };

@@ -16,9 +16,16 @@ export function requireScope(tokens: AccessTokens, domain: string, action: strin
   return requireToken(tokens, (scopes) => scopesAllow(scopes, domain, action), `${domain}:registry.${action}`);
 }
 
-/** Bearer check for the operators' REST API: the `admin` scope (or `*`). */
+/**
+ * Bearer check for the operators' REST API: the `admin` scope (or `*`). Its answers are never cached: they name
+ * partners, callback addresses and the records each partner received.
+ */
 export function requireAdmin(tokens: AccessTokens): MiddlewareHandler<AppEnv> {
-  return requireToken(tokens, (scopes) => scopes.some((s) => covers(s, 'admin')), 'admin');
+  const check = requireToken(tokens, (scopes) => scopes.some((s) => covers(s, 'admin')), 'admin');
+  return (c, next) => {
+    c.header('cache-control', 'no-store');
+    return check(c, next);
+  };
 }
 
 function requireToken(tokens: AccessTokens, allowed: (scopes: readonly string[]) => boolean, scopeName: string): MiddlewareHandler<AppEnv> {
