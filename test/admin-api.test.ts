@@ -59,6 +59,15 @@ describe("the operators' API with odd paging and ids", () => {
     }
   });
 
+  it('refuses a filter it does not take (400) rather than answer the whole list as if filtered', async () => {
+    for (const path of ['/admin/audit?partner=ops', '/admin/audit?record_id=x', '/admin/transactions?status=failed', '/admin/deliveries?state=dead&partner=ops', '/admin/crvs/events?status=pending']) {
+      const res = await get(path);
+      expect(res.status, path).toBe(400);
+      expect(res.type, path).toContain('application/problem+json');
+      expect(res.body.detail, path).toMatch(/partner|record_id|status/);
+    }
+  });
+
   it('refuses text filters and partner ids holding U+0000 (400); other odd text matches nothing', async () => {
     // [filter value, status of the lists, status of a partner id]: a broken UTF-8 escape decodes to U+FFFD.
     for (const [odd, listStatus, partnerStatus] of [

@@ -36,10 +36,12 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: Ac
       security: [{ bearerAuth: [] }],
       summary: 'Disclosures of personal data, newest first: who received which records (REGISTRY_IDs), which fields, why',
       request: {
-        query: z.object({
-          partner_id: z.string().optional(),
-          ...PageQuery,
-        }),
+        query: z
+          .object({
+            partner_id: z.string().optional(),
+            ...PageQuery,
+          })
+          .strict(),
       },
       responses: { 200: { description: 'A page of entries; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Entry) }) } } }, ...adminParamProblems, ...adminProblems },
     }),

@@ -22,7 +22,10 @@ export const adminBodyProblems = {
   415: problem('Content-Type is not application/json'),
 };
 
-/** Keyset paging of the admin lists: `before` = the last id of the previous page. */
+/**
+ * Keyset paging of the admin lists: `before` = the last id of the previous page. A list's query is strict: a filter it
+ * does not take (`status` for `state`) is a 400, not the whole list answered as if filtered.
+ */
 export const PageQuery = { limit: z.coerce.number().int().min(1).max(500).default(50), before: z.coerce.number().int().min(1).optional() };
 
 /** A numeric id in the path. */

@@ -113,12 +113,14 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       security,
       summary: 'List async requests, newest first',
       request: {
-        query: z.object({
-          state: z.enum(['received', 'pending', 'delivered', 'failed']).optional(),
-          sender_id: z.string().optional(),
-          domain: z.string().optional(),
-          ...PageQuery,
-        }),
+        query: z
+          .object({
+            state: z.enum(['received', 'pending', 'delivered', 'failed']).optional(),
+            sender_id: z.string().optional(),
+            domain: z.string().optional(),
+            ...PageQuery,
+          })
+          .strict(),
       },
       responses: { 200: { description: 'A page of transactions; pass `before` = the last id for the next page', content: { 'application/json': { schema: z.object({ items: z.array(Transaction) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
@@ -160,7 +162,7 @@ export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens:
       tags,
       security,
       summary: 'List callback deliveries, newest first (state=dead lists the dead letters)',
-      request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...PageQuery }) },
+      request: { query: z.object({ state: z.enum(['pending', 'delivered', 'dead', 'gone']).optional(), partner_id: z.string().optional(), ...PageQuery }).strict() },
       responses: { 200: { description: 'A page of deliveries', content: { 'application/json': { schema: z.object({ items: z.array(Delivery) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
     async (c) => {

@@ -130,11 +130,13 @@ export function registerVitalEventReview(app: OpenAPIHono<AppEnv>, deps: { inbox
       security,
       summary: 'Vital events received, newest first (state=pending lists the review queue)',
       request: {
-        query: z.object({
-          state: z.enum(['applied', 'pending', 'dismissed']).optional(),
-          sender_id: z.string().optional(),
-          ...PageQuery,
-        }),
+        query: z
+          .object({
+            state: z.enum(['applied', 'pending', 'dismissed']).optional(),
+            sender_id: z.string().optional(),
+            ...PageQuery,
+          })
+          .strict(),
       },
       responses: { 200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ items: z.array(VitalEvent) }) } } }, ...adminParamProblems, ...adminProblems },
     }),
