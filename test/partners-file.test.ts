@@ -76,6 +76,20 @@ describe('PARTNERS_FILE', () => {
     await expect(loadPartnersFile(file(content), { production: false })).rejects.toThrow(message);
   });
 
+  it('names where a file that is not JSON breaks, never the text around it (the file holds secrets, and the error is printed at start)', async () => {
+    for (const [broken, where] of [
+      ['[{"id": "x", "secret": tell-no-one-12345}]', /not valid JSON$/],
+      ['[{"id": "x",\n "secret": "tell-no-one-12345",}]', /not valid JSON at line 2, column 32/],
+    ] as const) {
+      const refused = await loadPartnersFile(file(broken), { production: false }).then(
+        () => undefined,
+        (e: Error) => e.message,
+      );
+      expect(refused).toMatch(where);
+      expect(refused).not.toMatch(/tell|no-one|12345/);
+    }
+  });
+
   it('refuses a secret in clear in production', async () => {
     await expect(loadPartnersFile(file([base]), { production: true })).rejects.toThrow(/secret_hash in production/);
     const hashed = { ...base, secret: undefined, secret_hash: await hashSecret('a-long-enough-secret') };

@@ -99,13 +99,7 @@ const PartnersFile = z.array(PartnerEntry);
  * partner's secret must be given hashed (`secret_hash`), never in clear.
  */
 export async function loadPartnersFile(path: string, opts: { production: boolean }): Promise<{ partner: Partner; secret?: string }[]> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`PARTNERS_FILE ${path}: ${(e as Error).message}`);
-  }
-  const parsed = PartnersFile.safeParse(raw);
+  const parsed = PartnersFile.safeParse(readJsonFile('PARTNERS_FILE', path));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`PARTNERS_FILE ${path}: partner ${issue.path.join('.')}: ${issue.message}`);
@@ -119,6 +113,33 @@ export async function loadPartnersFile(path: string, opts: { production: boolean
     partners.push({ partner: await partnerFromEntry(p), secret: p.secret });
   }
   return partners;
+}
+
+/**
+ * The JSON of a configuration file (PARTNERS_FILE, UPSTREAMS_FILE), or an error naming the variable, the file and,
+ * where V8 tells it, the line and column where the JSON breaks. Not V8's own message, which may quote the text around
+ * the break: these files hold secrets, and the error is printed at start.
+ */
+export function readJsonFile(variable: string, path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${variable} ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${variable} ${path}: not valid JSON${whereJsonBreaks(text, (e as Error).message)}`);
+  }
+}
+
+/** ` at line L, column C` when V8's message gives the position where `text` breaks, else ''. */
+function whereJsonBreaks(text: string, message: string): string {
+  const position = /at position (\d+)/.exec(message);
+  if (!position) return '';
+  const lines = text.slice(0, Number(position[1])).split('\n');
+  return ` at line ${lines.length}, column ${lines[lines.length - 1].length + 1}`;
 }
 
 export function peerAuthFrom(entry: z.infer<typeof PeerAuthEntry> | undefined): PeerAuth | undefined {

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { PeerAuth } from '../auth/partners.js';
-import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom } from '../auth/partners-file.js';
+import { Jwks as JwksEntry, PeerAuthEntry, peerAuthFrom, readJsonFile } from '../auth/partners-file.js';
 import type { Jwks } from '../dci/signing/partner-keys.js';
 import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
@@ -53,13 +52,7 @@ const UpstreamEntry = z
 
 /** UPSTREAMS_FILE: a JSON array of upstream registries, at most one per domain (README: Gateway mode). */
 export function loadUpstreamsFile(path: string, ourId: string): Upstream[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`UPSTREAMS_FILE ${path}: ${(e as Error).message}`);
-  }
-  const parsed = z.array(UpstreamEntry).safeParse(raw);
+  const parsed = z.array(UpstreamEntry).safeParse(readJsonFile('UPSTREAMS_FILE', path));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`UPSTREAMS_FILE ${path}: upstream ${issue.path.join('.')}: ${issue.message}`);
