@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { requireAdmin } from './auth/bearer.js';
 import { registerPartnerRoutes } from './auth/partner-routes.js';
 import type { PartnerDirectory } from './auth/partners.js';
 import type { AuditLog } from './audit/audit-log.js';
@@ -79,6 +80,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.use('*', requestContext(deps.logger));
   const restBodies = restJsonBodies(deps.config.MAX_BODY_BYTES);
+  // Every operators' route needs the admin scope, checked before its body is read: a caller without a token is told
+  // 401, not what is wrong with what it sent.
+  app.use('/admin/*', requireAdmin(deps.tokens));
   app.use('/admin/*', restBodies);
   app.use('/dr/assessments', restBodies);
   app.onError(handleError);
@@ -127,7 +131,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   // paging at 1 MiB of results (CALLBACK_MAX_MESSAGE_BYTES, ours among them) sends pages a little larger than that.
   const callbackReader = new DciRequestReader(deps.verifier, deps.crypto, Math.max(deps.config.MAX_BODY_BYTES, deps.config.UPSTREAM_MAX_ANSWER_BYTES));
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader, callbackReader);
-  registerAuditRoutes(app, { tokens: deps.tokens, audit: deps.audit });
+  registerAuditRoutes(app, { audit: deps.audit });
   registerPartnerRoutes(app, { partners: deps.partners, audit: deps.audit, production: deps.config.NODE_ENV === 'production' });
   registerCrvsNotify(app, {
     tokens: deps.tokens,

@@ -120,6 +120,22 @@ describe("the operators' API with a body that is not JSON", () => {
   });
 });
 
+describe("the operators' API without a token", () => {
+  it('answers 401 before it reads the body: a caller without a token gets no 400 or 413 about what it sent', async () => {
+    for (const [name, body] of [
+      ['a NUL character', JSON.stringify({ scopes: ['admin'], secret: 'nul-secret-12345', signature: 'off', fields: ['a\u0000b'] })],
+      ['nested 100 deep', '['.repeat(100) + ']'.repeat(100)],
+      ['over MAX_BODY_BYTES', JSON.stringify({ scopes: ['admin'], fields: ['x'.repeat(1_100_000)] })],
+    ]) {
+      for (const token of ['', 'not-a-token']) {
+        const res = await fetch(`${server.url}/admin/partners/anyone`, { method: 'PUT', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+        expect(res.status, `${name} ${token || 'no token'}`).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      }
+    }
+  });
+});
+
 describe("the operators' API in /openapi.json", () => {
   it('documents the 400 (where a route takes parameters), 401 and 403 refusals of every /admin route, in the form they are sent', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { content?: object }> }>> };

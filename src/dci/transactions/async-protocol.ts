@@ -148,7 +148,7 @@ export class AsyncProtocol {
       });
       registerCallbackReceivers(app, { domain, tokens, outbound: this.outbound, reader: callbackReader, relay: this.relay });
     }
-    registerOperatorRoutes(app, { tokens, transactions: this.transactions, deliveries: this.deliveries, audit: this.deps.audit, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
+    registerOperatorRoutes(app, { transactions: this.transactions, deliveries: this.deliveries, audit: this.deps.audit, horizonSeconds: config.CALLBACK_HORIZON_SECONDS });
   }
 
   /** Starts this process's workers; whatever is due (including work of a process that died) is picked up at once. */

@@ -1,7 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { requireAdmin } from '../../auth/bearer.js';
-import type { AccessTokens } from '../../auth/tokens.js';
 import type { AppEnv } from '../../http/context.js';
 import { adminParamProblems, adminProblems, IdParam, PageQuery, problem } from '../../http/admin-api.js';
 import { DciError } from '../../http/errors.js';
@@ -98,10 +96,9 @@ function deliveryView(r: DeliveryRow) {
 
 /**
  * The operators' view of the async protocol (REST, not DCI): transactions, callback deliveries with their attempts,
- * and replay of dead letters (audited). Every route needs the `admin` scope.
+ * and replay of dead letters (audited). Every route needs the `admin` scope (the app checks it for all of /admin/*).
  */
-export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { tokens: AccessTokens; transactions: TransactionStore; deliveries: DeliveryStore; audit: AuditLog; horizonSeconds: number }): void {
-  app.use('/admin/*', requireAdmin(deps.tokens));
+export function registerOperatorRoutes(app: OpenAPIHono<AppEnv>, deps: { transactions: TransactionStore; deliveries: DeliveryStore; audit: AuditLog; horizonSeconds: number }): void {
   const tags = ['Operations: async transactions'];
   const security = [{ bearerAuth: [] }];
 
