@@ -31,7 +31,7 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: { audit: Aud
       path: '/admin/audit',
       tags: ['Operations: audit'],
       security: [{ bearerAuth: [] }],
-      summary: 'Disclosures of personal data, newest first: who received which records (REGISTRY_IDs), which fields, why',
+      summary: 'The audit log, newest first: disclosures of personal data (who received which records by REGISTRY_ID, which fields, why) and changes (who changed what)',
       request: {
         query: z
           .object({
