@@ -13,7 +13,7 @@ export const adminProblems = {
 };
 
 /** The refusal of an admin route given a bad id, paging value or filter. */
-export const adminParamProblems = { 400: problem('A path or query parameter it does not take: an id that is no positive integer, a limit outside 1-500, an unknown state') };
+export const adminParamProblems = { 400: problem('A path or query parameter it does not take: an id that is no positive integer, a limit outside 1-500, an unknown state, a filter the list does not have') };
 
 /** The refusals of every admin route that takes a JSON body. */
 export const adminBodyProblems = {
