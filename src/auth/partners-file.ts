@@ -80,7 +80,7 @@ function callbackSettingsProblem(p: {
       callback_max_concurrent: p.callback_max_concurrent !== undefined,
       callback_private_network: p.callback_private_network,
     }).flatMap(([member, set]) => (set ? [member] : []));
-    return given.length > 0 ? `${given.join(', ')} need callback_origins: a partner without them gets no callbacks` : undefined;
+    return given.length > 0 ? `${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} callback_origins: a partner without them gets no callbacks` : undefined;
   }
   if (p.callback_base_url === undefined) return undefined;
   try {
