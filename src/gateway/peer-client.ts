@@ -4,7 +4,7 @@ import type { PeerTokens } from '../auth/peer-tokens.js';
 import type { EnvelopeBuilder } from '../dci/envelope/builder.js';
 import type { EnvelopeSigner } from '../dci/signing/signer.js';
 import type { SignatureFormat } from '../dci/signing/verifier.js';
-import { isObject } from '../dci/envelope/normalize.js';
+import { ackMessageOf } from '../dci/envelope/normalize.js';
 import type { OutboundStore } from '../dci/transactions/outbound-store.js';
 import { readBoundedText, SMALL_ANSWER_BYTES } from '../http/bounded-body.js';
 import { unprocessableJson } from '../http/json-body.js';
@@ -23,12 +23,6 @@ export type SendOutcome =
   | { state: 'acknowledged'; outboundId: number; correlationId: string }
   /** `retryable`: the peer did not take it and may later: no answer at all, or HTTP 429, 502, 503 or 504. */
   | { state: 'refused'; outboundId: number; httpStatus: number | null; error: string; retryable: boolean };
-
-interface AckMessage {
-  ack_status?: unknown;
-  correlation_id?: unknown;
-  error?: { code?: unknown; message?: unknown };
-}
 
 const UNAVAILABLE_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -87,7 +81,7 @@ export class PeerClient {
       };
       const { text, complete } = await readBoundedText(res.body, { maxBytes: SMALL_ANSWER_BYTES, deadlineMs: this.opts.timeoutMs });
       if (!complete) return refused(`answered with more than ${SMALL_ANSWER_BYTES} bytes (HTTP ${res.statusCode})`);
-      let answer: { message?: AckMessage & { message?: AckMessage } } | undefined;
+      let answer: unknown;
       try {
         answer = JSON.parse(text);
       } catch {
@@ -96,9 +90,7 @@ export class PeerClient {
       // The answer is stored (jsonb): text PostgreSQL cannot hold, or nesting too deep to walk, is no answer we can keep.
       const unprocessable = answer === undefined ? undefined : unprocessableJson(text, () => answer);
       if (unprocessable) return refused(`answered with JSON that cannot be processed (${unprocessable})`);
-      // The IBR sample nests the ACK one level deeper, in a message inside the message (DIGEST 11.4).
-      const nested = answer?.message?.ack_status === undefined && isObject(answer?.message?.message);
-      const ack: AckMessage | undefined = nested ? answer?.message?.message : answer?.message;
+      const ack = ackMessageOf(answer);
       // ack_status is ACK in the spec; samples also write it in other cases (DIGEST 2.3).
       if (res.statusCode >= 200 && res.statusCode < 300 && String(ack?.ack_status ?? '').toUpperCase() === 'ACK' && typeof ack?.correlation_id === 'string') {
         await this.outbound.acknowledged(outboundId, answer, ack.correlation_id);

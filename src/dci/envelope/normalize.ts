@@ -33,3 +33,16 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 export function present(v: unknown): boolean {
   return v !== undefined && v !== null && v !== '';
 }
+
+/** An ACK answer's message (DIGEST 2.6): `ack_status`, `correlation_id`, `error`. */
+export interface AckMessage {
+  ack_status?: unknown;
+  correlation_id?: unknown;
+  error?: { code?: unknown; message?: unknown };
+}
+
+/** The ACK in a peer's answer: its message, or the message inside it where the IBR sample nests it (DIGEST 11.4). */
+export function ackMessageOf(answer: unknown): AckMessage | undefined {
+  const message = isObject(answer) && isObject(answer.message) ? answer.message : undefined;
+  return message?.ack_status === undefined && isObject(message?.message) ? message.message : message;
+}

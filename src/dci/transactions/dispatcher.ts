@@ -10,6 +10,7 @@ import type { AttemptResult, ClaimedDelivery, DeliveryStore } from './delivery-s
 import { Wakeup } from './wakeup.js';
 import type { WorkerIdentity } from './worker-identity.js';
 import { readBoundedText } from '../../http/bounded-body.js';
+import { ackMessageOf } from '../envelope/normalize.js';
 
 export interface DispatcherOptions {
   /** Longest we wait for a receiver's answer; a hanging receiver costs one slot this long. */
@@ -244,19 +245,11 @@ export class CallbackDispatcher {
   }
 }
 
-interface AckMessage {
-  ack_status?: unknown;
-  error?: { code?: unknown; message?: unknown };
-  /** The IBR sample nests the ACK one level deeper (DIGEST 11.4). */
-  message?: AckMessage;
-}
-
 /** A 2xx whose ACK body says ERR is a refusal, not a delivery (DIGEST 2.6). */
 function ackRefusal(answer: string): string | undefined {
   if (!answer.trim().startsWith('{')) return undefined;
   try {
-    const body = JSON.parse(answer) as { message?: AckMessage };
-    const ack = body.message?.ack_status === undefined ? body.message?.message : body.message;
+    const ack = ackMessageOf(JSON.parse(answer));
     if (String(ack?.ack_status ?? '').toUpperCase() !== 'ERR') return undefined;
     return `receiver answered ERR ${String(ack?.error?.code ?? '')} ${String(ack?.error?.message ?? '')}`.trim().slice(0, 500);
   } catch {
