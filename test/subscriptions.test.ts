@@ -278,6 +278,30 @@ describe('subscribe refusals', () => {
     expect(items[4].status_reason_message).toMatch(/L, W and # are not supported/);
   });
 
+  it('refuses an item whose reference_id an earlier item of the message has (the subscriber could not tell which code answers which)', async () => {
+    const body = {
+      header: header('subscribe', 'programme', 2),
+      message: {
+        transaction_id: `t-${randomUUID().slice(0, 8)}`,
+        subscribe_request: [
+          { reference_id: 'same', timestamp: new Date().toISOString(), subscribe_criteria: deathsCriteria({ reg_event_type: 'Marriage', notify_record_type: 'Person' }) },
+          { reference_id: 'same', timestamp: new Date().toISOString(), subscribe_criteria: deathsCriteria({ reg_event_type: 'Divorce', notify_record_type: 'Person' }) },
+        ],
+      },
+    };
+    const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, body);
+    expect(res.status).toBe(202);
+    const [answer] = await waitFor(() => receiver.forCorrelation(res.json.message.correlation_id).length > 0 && receiver.forCorrelation(res.json.message.correlation_id));
+    const items = answer.body.message.subscribe_response;
+    expect(items.map((i: any) => [i.reference_id, i.status, i.status_reason_code])).toEqual([
+      ['same', 'succ', undefined],
+      ['same', 'rjct', 'rjct.reference_id.duplicate'],
+    ]);
+    // Nothing was subscribed for the refused item.
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from subscriptions where partner_id = 'programme' and reference_id = 'same'`);
+    expect(n.n).toBe(1);
+  });
+
   it('refuses, per item, start and end times that are no calendar instant or whose first batch would fall after year 9999', async () => {
     const withFrequency = (frequency: Record<string, unknown>) => deathsCriteria({ notify_record_type: 'Person', frequency });
     // The first and the last had been acknowledged, then refused by PostgreSQL at every retry: no on-subscribe ever came.

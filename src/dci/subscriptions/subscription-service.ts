@@ -73,9 +73,13 @@ export class SubscriptionService {
   async subscribe(tx: Tx, domain: string, partner: Partner, items: Record<string, unknown>[], notifyUrl: string): Promise<ItemResult[]> {
     const since = await this.holdFanOut(tx);
     const results: ItemResult[] = [];
+    const seen = new Set<string>();
     for (const item of items) {
       const reference_id = typeof item.reference_id === 'string' ? item.reference_id : '';
       try {
+        // DIGEST 2.4: the subscriber tells the answers apart by reference_id; a repeated one would get two codes.
+        if (seen.has(reference_id)) throw new Refusal('rjct.reference_id.duplicate', `reference_id ${reference_id.slice(0, 100)} repeats an earlier item of this batch`);
+        seen.add(reference_id);
         results.push({ reference_id, timestamp: nowTimestamp(), status: 'succ', subscriptions: [await this.subscribeOne(tx, domain, partner, reference_id, item, notifyUrl, since)] });
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;

@@ -183,7 +183,7 @@ function document(app: OpenAPIHono<AppEnv>, deps: AsyncRouteDeps): void {
       description:
         `Each item subscribes to an event type (LiveBirth, Death, Marriage, Divorce, NewHouseHoldMember, DATA_MODIFICATION...) for a record type, ` +
         `optionally under a filter (the search query forms) and a frequency (hourly, daily, weekly, monthly; absent: as it happens) with start and end times. ` +
-        `Refusals per item: rjct.notify_types.invalid, rjct.notify_details.invalid, rjct.event.already_subscribed. ${callbackNote} Scope: ${deps.domain}:registry.subscribe.`,
+        `Refusals per item: rjct.notify_types.invalid, rjct.notify_details.invalid, rjct.event.already_subscribed, rjct.reference_id.duplicate. ${callbackNote} Scope: ${deps.domain}:registry.subscribe.`,
       request: 'subscribe-request-envelope.schema.json',
       responses: ackResponses,
     });
