@@ -21,13 +21,20 @@ let sealedJwks: unknown;
 /** The slow partner's JWKS endpoint: a key, served after SLOW_JWKS_MS; when it was asked for. */
 const SLOW_JWKS_MS = 2_000;
 let slowJwksAskedAt: number | undefined;
+/** The lagging partner's JWKS endpoint, as slow; when it was last asked for. */
+let laggingJwksAskedAt: number | undefined;
 const encryptionJwks = (kid: string) => ({ keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid, use: 'enc' }] });
 
 beforeAll(async () => {
   db = await openTestDatabase();
   receiver = await CallbackReceiver.start();
   const slowJwks = encryptionJwks('slow-enc-1');
+  const laggingJwks = encryptionJwks('lagging-enc-1');
   receiver.respondWith((req: ReceivedRequest) => {
+    if (req.path === '/lagging/jwks.json') {
+      laggingJwksAskedAt = Date.now();
+      return { status: 200, body: laggingJwks, delayMs: SLOW_JWKS_MS };
+    }
     if (req.path === '/slow/jwks.json') {
       slowJwksAskedAt = Date.now();
       return { status: 200, body: slowJwks, delayMs: SLOW_JWKS_MS };
@@ -55,6 +62,14 @@ beforeAll(async () => {
         callbacks: { ...callbacks, baseUrl: `${receiver.url}/slow` },
         encryptResponses: true,
         jwksUri: `${receiver.url}/slow/jwks.json`,
+      },
+      {
+        id: 'lagging',
+        secret: 'lagging-secret-1',
+        scopes: ['social:registry.subscribe'],
+        callbacks: { ...callbacks, baseUrl: `${receiver.url}/lagging` },
+        encryptResponses: true,
+        jwksUri: `${receiver.url}/lagging/jwks.json`,
       },
     ],
   });
@@ -139,5 +154,37 @@ describe('a subscriber whose key is slow to fetch', () => {
     const onSubscribe = () => receiver.requests.filter((r) => r.path === '/slow/registry/on-subscribe');
     const [answer] = await waitFor(() => onSubscribe().length > 0 && onSubscribe(), 10_000, 'on-subscribe');
     expect(answer.body.header).toMatchObject({ action: 'on-subscribe', is_msg_encrypted: true });
+  });
+});
+
+describe('a subscriber whose key is slow to fetch when it is notified', () => {
+  it('fetches its key before the fan-out takes its locks: a subscribe meanwhile is answered at once', async () => {
+    const subscribe = async (criteria: Record<string, unknown>, transactionId: string) => {
+      const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.programme, {
+        header: header('subscribe', 'programme'),
+        message: { transaction_id: transactionId, subscribe_request: [{ reference_id: 's-0', timestamp: new Date().toISOString(), subscribe_criteria: criteria }] },
+      });
+      expect(res.status).toBe(202);
+      const correlationId = res.json.message.correlation_id;
+      const [answer] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'on-subscribe');
+      return answer.body.message.subscribe_response[0].subscriptions[0].code as string;
+    };
+    const code = await subscribe({ ...deaths, notify_record_type: 'Person' }, 't-lag-0');
+    // The lagging partner subscribed through another server process: this one has not fetched its key yet.
+    const [lagging] = await db.query<{ code: string }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, notify_url, fingerprint, status, criteria)
+       select 'SUB-000000000000LAGGING', domain, 'lagging', reference_id, event_types, reg_event_type, record_type, filter, $2, fingerprint, status, criteria
+       from subscriptions where code = $1 returning code`,
+      [code, `${receiver.url}/lagging/registry/notify`],
+    );
+    laggingJwksAskedAt = undefined;
+    await reportDeath();
+    const askedAt = await waitFor(() => laggingJwksAskedAt, 10_000, "the lagging partner's JWKS request");
+    // Fetched inside the fan-out's transaction, the key kept its locks held: a subscribe waited for it (and on the
+    // embedded database every other statement too).
+    await subscribe({ ...deaths, reg_event_type: 'Divorce', notify_record_type: 'Person' }, 't-lag-1');
+    expect(Date.now() - askedAt).toBeLessThan(SLOW_JWKS_MS);
+    const [notify] = await waitFor(() => notifiesFor(lagging.code).length > 0 && notifiesFor(lagging.code), 10_000, "the lagging partner's notify");
+    expect(notify.body.header).toMatchObject({ action: 'notify', is_msg_encrypted: true });
   });
 });

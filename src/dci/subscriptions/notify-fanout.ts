@@ -105,7 +105,10 @@ export class NotifyFanout {
     private readonly dispatcher: { wake(): void },
   ) {
     this.loop = new PollingLoop(
-      async () => (await this.round()) || (await this.dueBatches()),
+      async () => {
+        await this.prepareKeys();
+        return (await this.round()) || (await this.dueBatches());
+      },
       opts.pollMs,
       (err) => logger.error({ err: { message: err.message } }, 'notify fan-out failed; will retry'),
       ROUND_GAP_MS,
@@ -122,6 +125,23 @@ export class NotifyFanout {
 
   stop(): Promise<void> {
     return this.loop.stop();
+  }
+
+  /**
+   * Fetches ahead, before a round takes its locks, the keys of subscribers that ask for encrypted messages
+   * (EnvelopeBuilder.prepareFor): fetched while a notify was built inside the round, a slow or dead JWKS endpoint held
+   * the fan-out's cursor, and with it every subscribe, for up to the fetch timeout, and on the embedded database every
+   * statement.
+   */
+  private async prepareKeys(): Promise<void> {
+    const sealed = [...this.partners.all()].filter((p) => p.encryptResponses);
+    if (sealed.length === 0) return;
+    const subscribed = await this.db.query<{ partner_id: string }>(
+      `select distinct partner_id from subscriptions where status = 'subscribe' and partner_id = any($1::text[])`,
+      [sealed.map((p) => p.id)],
+    );
+    const ids = new Set(subscribed.map((r) => r.partner_id));
+    await Promise.all(sealed.filter((p) => ids.has(p.id)).map((p) => this.envelopes.prepareFor(p)));
   }
 
   /** One round over the next events; true when it read a full page of them (more may be waiting). */
