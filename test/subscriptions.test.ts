@@ -182,6 +182,51 @@ describe('subscribe and notify', () => {
     expect(batch.body.message.notify_event[0].data.reg_record_type).toBe('spdci-extensions-dci:Person');
   });
 
+  it('sends a batch of more events than a message may carry as several notifies, none above MAX_BATCH_ITEMS', async () => {
+    const { items } = await subscribe([
+      {
+        ...deathsCriteria({ notify_record_type: 'Person', filter_type: 'expression', filter: { type: 'ns:org:QueryType:NoSql', value: { expression: { query: { age: { $gte: 2 } } } } } }),
+        frequency: { start_time: new Date().toISOString(), frequency: 'weekly' },
+      },
+    ]);
+    const batchedCode = items[0].subscriptions[0].code;
+    // 101 adults no other test uses (they take people from the start of the registry).
+    const people = await db.query(
+      `select ${idColumns()} from individuals i join identifiers x on x.individual_id = i.id and x.id_type = 'UIN'
+       join memberships m on m.individual_id = i.id and m.end_date is null
+       where i.death_date is null and not m.is_head and i.birth_date < now() - interval '20 years' order by i.id desc limit 101`,
+    );
+    expect(people).toHaveLength(101);
+    const uins = people.map((row) => clearValue(row));
+    for (const some of [uins.slice(0, 60), uins.slice(60)]) {
+      const res = await postJson(`${server.url}/crvs/registry/notify`, tokens.crvs, {
+        header: { ...header('notify', 'national-crvs', some.length), status: 'succ' },
+        message: {
+          transaction_id: 'n-many',
+          notify_event: some.map((uin) => ({ reference_id: `evt-${randomUUID().slice(0, 8)}`, timestamp: new Date().toISOString(), data: { reg_event_type: 'Death', reg_record_type: 'Person', reg_records: { identifier: [{ identifier_type: 'UIN', identifier_value: uin }], death_date: '2026-11-25' } } })),
+        },
+      });
+      expect(res.status, res.text).toBe(200);
+    }
+    await waitFor(async () => Number((await db.query<{ n: number }>('select count(*)::int as n from pending_notifications p join subscriptions s on s.id = p.subscription_id where s.code = $1', [batchedCode]))[0].n) === 101, 20_000);
+    await db.query(`update subscriptions set next_batch_at = now() - interval '1 second' where code = $1`, [batchedCode]);
+    // A DCI receiver refuses a notify of more than MAX_BATCH_ITEMS (100) events (rjct.total_count.limit_exceeded), as
+    // this server does: one notify of all 101 was refused at every retry, and the batch never arrived.
+    const batches = await waitFor(() => {
+      const got = notifiesFor(batchedCode);
+      return got.reduce((n, r) => n + r.body.message.notify_event.length, 0) >= 101 && got;
+    }, 20_000);
+    for (const b of batches) {
+      expect(b.body.message.notify_event.length).toBeLessThanOrEqual(100);
+      expect(b.body.header.total_count).toBe(b.body.message.notify_event.length);
+    }
+    const references = batches.flatMap((b) => b.body.message.notify_event.map((e: any) => e.reference_id));
+    expect(new Set(references).size).toBe(101);
+    // Each message is audited on its own.
+    const audited = await db.query<{ message_id: string }>(`select message_id from audit_log where action = 'notify' and purpose = $1`, [`subscription:${batchedCode}`]);
+    expect(audited.map((a) => a.message_id).sort()).toEqual(batches.map((b) => b.body.header.message_id).sort());
+  }, 60_000);
+
   it('batches by the spec\'s Quartz cron frequency: the 5th and 15th of each month at midnight UTC', async () => {
     const { items } = await subscribe([
       {

@@ -87,7 +87,7 @@ const HELD = Symbol('held');
  * transaction that takes the events off the queue: every committed event is matched once, whenever its transaction
  * committed, and every notify is then delivered at least once by the callback machinery,
  * with a `reference_id` (the event id) that stays the same across retries so subscribers can de-duplicate.
- * Subscriptions with a frequency collect their events and get them in one notify when their batch is due.
+ * Subscriptions with a frequency collect their events and get them when their batch is due, MAX_BATCH_ITEMS to a notify.
  */
 export class NotifyFanout {
   private readonly loop: PollingLoop;
@@ -100,7 +100,8 @@ export class NotifyFanout {
     private readonly partners: PartnerDirectory,
     private readonly audit: AuditLog,
     private readonly envelopes: EnvelopeBuilder,
-    private readonly opts: { pollMs: number; horizonSeconds: number },
+    /** maxItems, maxBytes: the most events, and about the most bytes of them, one notify carries. */
+    private readonly opts: { pollMs: number; horizonSeconds: number; maxItems: number; maxBytes: number },
     private readonly logger: Logger,
     private readonly dispatcher: { wake(): void },
   ) {
@@ -187,9 +188,9 @@ export class NotifyFanout {
             if (sub.next_batch_at !== null && (await this.recordOf(tx, sub, event))) await this.collect(tx, sub, [event]);
             continue;
           }
-          const delivery = await this.notify(tx, sub, [event]);
-          if (delivery === HELD) await this.hold(tx, sub, [event]);
-          else if (delivery) deliveries.push(delivery);
+          const notifies = await this.notify(tx, sub, [event]);
+          if (notifies === HELD) await this.hold(tx, sub, [event]);
+          else deliveries.push(...notifies);
         }
       }
       await insertDeliveries(tx, deliveries, { horizonSeconds: this.opts.horizonSeconds });
@@ -225,15 +226,15 @@ export class NotifyFanout {
            from pending_notifications p join registry_events e on e.id = p.registry_event_id where p.subscription_id = $1 order by e.id`,
           [sub.id],
         );
-        const delivery = events.length > 0 ? await this.notify(tx, sub, events) : undefined;
-        if (delivery !== HELD) {
-          if (delivery) deliveries.push(delivery);
+        const notifies = events.length > 0 ? await this.notify(tx, sub, events) : [];
+        if (notifies !== HELD) {
+          deliveries.push(...notifies);
           await tx.query('delete from pending_notifications where subscription_id = $1 and registry_event_id = any($2::bigint[])', [sub.id, events.map((e) => e.id)]);
         }
         let next: Date | undefined;
         if (!sub.frequency) {
           // Still held: tried again later; sent: back to a notify per event as it happens.
-          next = delivery === HELD ? new Date(Date.now() + HELD_RETRY_SECONDS * 1000) : undefined;
+          next = notifies === HELD ? new Date(Date.now() + HELD_RETRY_SECONDS * 1000) : undefined;
         } else {
           // A cron expression that never fires again leaves no next batch: nothing more is collected for it. A batch
           // that could not be built stays collected and goes with the next one.
@@ -324,17 +325,17 @@ export class NotifyFanout {
   }
 
   /**
-   * The notify of these events for one subscription, projected for its partner and audited; none if nothing matched,
-   * HELD if it cannot be built for the partner (reported once per subscription).
+   * The notifies of these events for one subscription, projected for its partner and audited: one message, or several
+   * when the events are more than one message may carry (a batch, notifies held); none if nothing matched, HELD if they
+   * cannot be built for the partner (reported once per subscription).
    */
-  private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery | typeof HELD | undefined> {
+  private async notify(tx: Tx, sub: Subscription, events: RegistryEvent[]): Promise<NewDelivery[] | typeof HELD> {
     const partner = this.notifiable(sub);
     const domain = this.domains.get(sub.domain);
-    if (!partner || !domain) return undefined;
+    if (!partner || !domain) return [];
     const plan = domain.plan({ reg_record_type: sub.record_type });
     const project = projectionOf(partner);
-    const items: object[] = [];
-    const recordIds: string[] = [];
+    const items: { item: object; recordIds: string[] }[] = [];
     const changes = new Set<string>();
     for (const event of events) {
       const change = this.changeOf(sub, event);
@@ -342,46 +343,77 @@ export class NotifyFanout {
       changes.add(change);
       const record = await this.recordOf(tx, sub, event);
       if (!record) continue;
-      recordIds.push(...registryIdsOf([record]));
       items.push({
-        reference_id: event.event_id,
-        timestamp: new Date(event.recorded_at).toISOString(),
-        data: { version: '1.0.0', reg_type: plan.regType, reg_event_type: notifiedEventType(event.event_type), reg_record_type: plan.recordType, reg_records: project ? project(record) : record },
+        recordIds: registryIdsOf([record]),
+        item: {
+          reference_id: event.event_id,
+          timestamp: new Date(event.recorded_at).toISOString(),
+          data: { version: '1.0.0', reg_type: plan.regType, reg_event_type: notifiedEventType(event.event_type), reg_record_type: plan.recordType, reg_records: project ? project(record) : record },
+        },
       });
     }
-    if (items.length === 0) return undefined;
-    const header = this.envelopes.callbackHeader({
-      action: 'notify',
-      status: 'succ',
-      receiverId: partner.id,
-      totalCount: items.length,
-      completedCount: items.length,
-      meta: { subscription_code: sub.code },
-    });
-    const message = { transaction_id: `notify-${randomUUID()}`, notify_event: items };
-    let stored;
-    try {
-      stored = await this.envelopes.storedCallback(partner, header, message);
-    } catch (err) {
-      if (!this.reported.has(`notify ${sub.code}`)) {
-        this.reported.add(`notify ${sub.code}`);
-        this.logger.warn({ subscription: sub.code, partner: partner.id, reason: (err as Error).message.slice(0, 300) }, 'notify cannot be built for the partner: held and tried again');
+    const messages: { delivery: NewDelivery; disclosure: Disclosure }[] = [];
+    for (const page of this.messagesOf(items)) {
+      const header = this.envelopes.callbackHeader({
+        action: 'notify',
+        status: 'succ',
+        receiverId: partner.id,
+        totalCount: page.length,
+        completedCount: page.length,
+        meta: { subscription_code: sub.code },
+      });
+      const message = { transaction_id: `notify-${randomUUID()}`, notify_event: page.map((p) => p.item) };
+      let stored;
+      try {
+        stored = await this.envelopes.storedCallback(partner, header, message);
+      } catch (err) {
+        if (!this.reported.has(`notify ${sub.code}`)) {
+          this.reported.add(`notify ${sub.code}`);
+          this.logger.warn({ subscription: sub.code, partner: partner.id, reason: (err as Error).message.slice(0, 300) }, 'notify cannot be built for the partner: held and tried again');
+        }
+        return HELD;
       }
-      return HELD;
+      messages.push({
+        delivery: { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, subscriptionId: sub.id, ...stored },
+        disclosure: {
+          partnerId: partner.id,
+          domain: sub.domain,
+          action: 'notify',
+          purpose: `subscription:${sub.code}`,
+          messageId: header.message_id,
+          transactionId: message.transaction_id,
+          recordIds: page.flatMap((p) => p.recordIds),
+          recordCount: page.length,
+          fields: partner.fields,
+        },
+      });
     }
     this.reported.delete(`notify ${sub.code}`);
-    const disclosure: Disclosure = {
-      partnerId: partner.id,
-      domain: sub.domain,
-      action: 'notify',
-      purpose: `subscription:${sub.code}`,
-      messageId: header.message_id,
-      transactionId: message.transaction_id,
-      recordIds,
-      recordCount: items.length,
-      fields: partner.fields,
-    };
-    await this.audit.disclosedWithin(tx, [disclosure]);
-    return { transactionId: null, partnerId: partner.id, action: 'notify', messageId: header.message_id, page: 1, targetUrl: sub.notify_url, subscriptionId: sub.id, ...stored };
+    // Audited once every message is built: a message that could not be built leaves the events held, none disclosed.
+    if (messages.length > 0) await this.audit.disclosedWithin(tx, messages.map((m) => m.disclosure));
+    return messages.map((m) => m.delivery);
+  }
+
+  /**
+   * The notify items in messages of at most maxItems and about maxBytes each: a DCI receiver refuses a message of
+   * more items than it takes (rjct.total_count.limit_exceeded, as this server's MAX_BATCH_ITEMS) or bytes than its body
+   * limit, at every retry, and a batch sent as one message never arrived.
+   */
+  private messagesOf<T extends { item: object }>(items: T[]): T[][] {
+    const messages: T[][] = [];
+    let page: T[] = [];
+    let bytes = 0;
+    for (const item of items) {
+      const size = JSON.stringify(item.item).length;
+      if (page.length > 0 && (page.length >= this.opts.maxItems || bytes + size > this.opts.maxBytes)) {
+        messages.push(page);
+        page = [];
+        bytes = 0;
+      }
+      page.push(item);
+      bytes += size;
+    }
+    if (page.length > 0) messages.push(page);
+    return messages;
   }
 }

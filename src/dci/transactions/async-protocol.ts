@@ -123,7 +123,7 @@ export class AsyncProtocol {
       deps.partners,
       deps.audit,
       deps.envelopes,
-      { pollMs: config.WORKER_POLL_MS, horizonSeconds: config.CALLBACK_HORIZON_SECONDS },
+      { pollMs: config.WORKER_POLL_MS, horizonSeconds: config.CALLBACK_HORIZON_SECONDS, maxItems: config.MAX_BATCH_ITEMS, maxBytes: config.CALLBACK_MAX_MESSAGE_BYTES },
       logger.child({ worker: 'notify' }),
       this.dispatcher,
     );
