@@ -362,6 +362,19 @@ describe('subscribe refusals', () => {
     expect(items[4].status_reason_message).toMatch(/it never fires within the subscription's time window/);
   });
 
+  it('refuses on the Social Registry the events of the IBR and the DR: a notify would tell of enrolments and disability assessments its scope does not cover', async () => {
+    const { items } = await subscribe([
+      deathsCriteria({ reg_event_type: 'enrollement', notify_record_type: 'Person' }),
+      deathsCriteria({ reg_event_type: 'enrollement_status_change', notify_record_type: 'Person' }),
+      deathsCriteria({ reg_event_type: 'spdci-common:RegistryEventType:DisabledPerson', notify_record_type: 'Person' }),
+      deathsCriteria({ reg_event_type: 'NewDisabledNewborn', notify_record_type: 'Person' }),
+    ]);
+    expect(items.map((i) => [i.status, i.status_reason_code])).toEqual(Array(4).fill(['rjct', 'rjct.notify_types.invalid']));
+    expect(items[0].status_reason_message).toMatch(/not an event the social registry notifies/);
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from subscriptions where partner_id = 'programme' and (event_types && array['enrolment', 'enrolment_status_changed', 'disability_assessed'])`);
+    expect(n.n).toBe(0);
+  });
+
   it('says succ in the on-subscribe header once the message was processed, though every item was refused', async () => {
     const { answer, items } = await subscribe([deathsCriteria({ reg_event_type: 'Baptism' })]);
     expect(items[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.notify_types.invalid' });

@@ -53,9 +53,25 @@ export function notifiedEventType(eventType: string): string {
   return `spdci-common:RegistryEventType:${name}`;
 }
 
-export function eventTypesOf(regEventType: unknown): readonly string[] | undefined {
+/** What happens to people and households: every domain's records are about them. */
+const LIFE_EVENTS = ['death', 'live_birth', 'marriage', 'divorce', 'member_added', 'member_removed', 'head_changed', 'marital_status_changed'];
+
+/**
+ * The registry events each domain notifies. An event tells what happened to the person: an enrolment or a disability
+ * assessment only to subscribers of the registry that holds it, not to a partner whose scope is another domain's.
+ */
+const NOTIFIED_BY: Record<string, readonly string[]> = {
+  social: LIFE_EVENTS,
+  crvs: LIFE_EVENTS,
+  ibr: [...LIFE_EVENTS, 'enrolment', 'enrolment_status_changed'],
+  dr: [...LIFE_EVENTS, 'disability_assessed'],
+};
+
+/** The registry events a subscription of this domain to `regEventType` covers; undefined if none. */
+export function eventTypesOf(regEventType: unknown, domain: string): readonly string[] | undefined {
   if (typeof regEventType !== 'string') return undefined;
-  return COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()];
+  const covered = COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()]?.filter((t) => NOTIFIED_BY[domain]?.includes(t));
+  return covered && covered.length > 0 ? covered : undefined;
 }
 
 /** Batched frequencies as keywords (the samples' `daily`), besides the spec's Quartz cron expressions (DIGEST 3.4). */

@@ -106,8 +106,8 @@ export class SubscriptionService {
     if (present(item.timestamp) && !isTimestamp(item.timestamp)) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     const criteria = item.subscribe_criteria;
     if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
-    const eventTypes = eventTypesOf(criteria.reg_event_type);
-    if (!eventTypes) throw new Refusal('rjct.notify_types.invalid', `reg_event_type ${JSON.stringify(criteria.reg_event_type ?? null).slice(0, 100)} is not an event this registry notifies`);
+    const eventTypes = eventTypesOf(criteria.reg_event_type, domain);
+    if (!eventTypes) throw new Refusal('rjct.notify_types.invalid', `reg_event_type ${JSON.stringify(criteria.reg_event_type ?? null).slice(0, 100)} is not an event the ${domain} registry notifies`);
     const search = this.domains.get(domain);
     if (!search) throw new Refusal('rjct.notify_types.invalid', `the ${domain} registry here holds no records to notify about`);
     let recordType: string;
