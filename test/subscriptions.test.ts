@@ -375,6 +375,25 @@ describe('subscribe refusals', () => {
     expect(n.n).toBe(0);
   });
 
+  it('notifies a Social Registry subscription stored by an older version with enrolment events of none of them', async () => {
+    const { items } = await subscribe([deathsCriteria({ reg_event_type: 'DATA_MODIFICATION', notify_record_type: 'Person' })]);
+    const current = items[0].subscriptions[0].code;
+    const [old] = await db.query<{ code: string }>(
+      `insert into subscriptions (code, domain, partner_id, reference_id, event_types, reg_event_type, record_type, filter, notify_url, fingerprint, status, criteria)
+       select 'SUB-000000000000OLDENROL', domain, partner_id, 's-old-enrol', array['enrolment', 'death'], 'enrollement', record_type, filter, notify_url, 'an older event type', status, criteria
+       from subscriptions where code = $1 returning code`,
+      [current],
+    );
+    // An IBR enrolment of someone, then a death.
+    const enrolled = await someone();
+    await db.query(`insert into registry_events (event_type, individual_id, source) values ('enrolment', $1, 'ibr:test')`, [enrolled.id]);
+    await reportDeath((await someone()).uin);
+    await waitFor(() => notifiesFor(old.code).length > 0 && notifiesFor(current).length > 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const told = notifiesFor(old.code).flatMap((n) => n.body.message.notify_event.map((e: any) => e.data.reg_event_type));
+    expect(told).toEqual(['spdci-common:RegistryEventType:Death']);
+  });
+
   it('says succ in the on-subscribe header once the message was processed, though every item was refused', async () => {
     const { answer, items } = await subscribe([deathsCriteria({ reg_event_type: 'Baptism' })]);
     expect(items[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.notify_types.invalid' });

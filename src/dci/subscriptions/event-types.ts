@@ -67,10 +67,15 @@ const NOTIFIED_BY: Record<string, readonly string[]> = {
   dr: [...LIFE_EVENTS, 'disability_assessed'],
 };
 
+/** Does this domain notify this registry event? (A subscription an older version stored may name others.) */
+export function domainNotifies(domain: string, eventType: string): boolean {
+  return NOTIFIED_BY[domain]?.includes(eventType) ?? false;
+}
+
 /** The registry events a subscription of this domain to `regEventType` covers; undefined if none. */
 export function eventTypesOf(regEventType: unknown, domain: string): readonly string[] | undefined {
   if (typeof regEventType !== 'string') return undefined;
-  const covered = COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()]?.filter((t) => NOTIFIED_BY[domain]?.includes(t));
+  const covered = COVERS[regEventType.split(':').pop()!.replace(/[_\s-]/g, '').toLowerCase()]?.filter((t) => domainNotifies(domain, t));
   return covered && covered.length > 0 ? covered : undefined;
 }
 

@@ -13,7 +13,7 @@ import type { SearchDomain } from '../search/items.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
 import { PollingLoop } from '../transactions/polling-loop.js';
-import { nextBatchAt, notifiedEventType } from './event-types.js';
+import { domainNotifies, nextBatchAt, notifiedEventType } from './event-types.js';
 
 type Tx = Pick<Database, 'query' | 'run'>;
 
@@ -58,6 +58,7 @@ function covers(sub: Subscription, event: RegistryEvent): boolean {
   const at = instant(event.recorded_at);
   return (
     sub.event_types.includes(event.event_type) &&
+    domainNotifies(sub.domain, event.event_type) &&
     instant(sub.created_at) <= at &&
     (sub.start_time === null || instant(sub.start_time) <= at) &&
     (sub.end_time === null || at < instant(sub.end_time))
