@@ -418,6 +418,25 @@ describe('subscribe refusals', () => {
     expect(answer.message.status_reason_message).toMatch(/SUB-UNKNOWN/);
   });
 
+  it('takes an unsubscribe whose header.total_count counts its subscription codes, as one counting the message', async () => {
+    const { items } = await subscribe([deathsCriteria({ reg_event_type: 'Marriage', notify_record_type: 'Group' }), deathsCriteria({ reg_event_type: 'Divorce', notify_record_type: 'Group' })]);
+    const codes = items.map((i) => i.subscriptions[0].code);
+    const res = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, {
+      header: header('unsubscribe', 'programme', 2),
+      message: { transaction_id: 't-u-two', timestamp: new Date().toISOString(), subscription_codes: codes },
+    });
+    expect(res.status, res.text).toBe(202);
+    const [answer] = await waitFor(() => receiver.forCorrelation(res.json.message.correlation_id).length > 0 && receiver.forCorrelation(res.json.message.correlation_id));
+    expect(answer.body.message).toMatchObject({ status: 'succ', subscription_status: codes.map((code) => ({ code, status: 'unsubscribe' })) });
+    // Any other count is still refused.
+    const wrong = await postJson(`${server.url}/social/registry/unsubscribe`, tokens.programme, {
+      header: header('unsubscribe', 'programme', 3),
+      message: { transaction_id: 't-u-three', timestamp: new Date().toISOString(), subscription_codes: codes },
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json.header).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.total_count.invalid' });
+  });
+
   it('refuses a partner without the subscribe scope (403) and a malformed subscribe (400)', async () => {
     const crvsTry = await postJson(`${server.url}/social/registry/subscribe`, tokens.crvs, { header: header('subscribe', 'national-crvs'), message: { transaction_id: 't', subscribe_request: [] } });
     expect(crvsTry.status).toBe(403);

@@ -43,7 +43,7 @@ interface IntakeSpec {
   batchMember?: string;
   /** The standard callback path appended to a partner's registered base when the request names no sender_uri. */
   callbackPath: string;
-  requests(message: Record<string, unknown>): { referenceIds: string[]; itemCount: number };
+  requests(message: Record<string, unknown>, header: RequestHeader): { referenceIds: string[]; itemCount: number };
 }
 
 /** The callback URL of a request (DIGEST 1.3): sender_uri when given, else the partner's base + the standard path. */
@@ -69,7 +69,7 @@ async function intake(c: Context<AppEnv>, deps: AsyncRouteDeps, spec: IntakeSpec
   const header = body.header as RequestHeader;
   const message = body.message as Record<string, unknown>;
   const partnerId = c.get('auth').partnerId;
-  const { referenceIds, itemCount } = spec.requests(message);
+  const { referenceIds, itemCount } = spec.requests(message, header);
   const refuse = (e: HeaderRejection, httpStatus: 400 | 409) => {
     const rejection = deps.envelopes.callbackHeader({
       action: CALLBACK_ACTION[spec.action],
@@ -145,9 +145,11 @@ const unsubscribeIntake: IntakeSpec = {
   action: 'unsubscribe',
   validate: validateUnsubscribeEnvelope,
   callbackPath: '/registry/on-unsubscribe',
-  // One request per message: the codes are answered together (DIGEST 3.6).
-  requests(message) {
-    return { referenceIds: [String(message.transaction_id ?? '')], itemCount: 1 };
+  // One request per message: the codes are answered together (DIGEST 3.6). A header.total_count counting the codes
+  // reads "requests (items) in the message" (DIGEST 2.2) as well, and is taken as right too.
+  requests(message, header) {
+    const codes = (message.subscription_codes ?? message.sunscription_codes) as unknown[];
+    return { referenceIds: [String(message.transaction_id ?? '')], itemCount: header.total_count === codes.length ? codes.length : 1 };
   },
 };
 
