@@ -27,8 +27,10 @@ beforeAll(async () => {
       { id: 'programme', secret: 'programme-secret', scopes: ['social:registry.subscribe', 'social:registry.txn-status'], callbacks },
       { id: 'narrow', secret: 'narrow-secret-1', scopes: ['social:registry.subscribe'], callbacks: { ...callbacks, baseUrl: `${receiver.url}/narrow` }, fields: ['demographic_info.sex'] },
       { id: 'national-crvs', secret: 'national-crvs-secret', scopes: ['crvs:registry.notify'], signature: 'off' },
+      { id: 'purposeful', secret: 'purposeful-secret-1', scopes: ['social:registry.subscribe'], callbacks: { ...callbacks, baseUrl: `${receiver.url}/purposeful` }, purposes: ['eligibility-check'] },
     ],
   });
+  tokens.purposeful = await server.token({ clientId: 'purposeful', secret: 'purposeful-secret-1' });
   tokens.programme = await server.token({ clientId: 'programme', secret: 'programme-secret' });
   tokens.narrow = await server.token({ clientId: 'narrow', secret: 'narrow-secret-1' });
   tokens.crvs = await server.token({ clientId: 'national-crvs', secret: 'national-crvs-secret' });
@@ -416,6 +418,28 @@ describe('subscribe refusals', () => {
     // DIGEST 2.4: an UnSubscribeStatusReasonCode goes with status rjct; the unknown code is still explained.
     expect(answer.message.status_reason_code).toBeUndefined();
     expect(answer.message.status_reason_message).toMatch(/SUB-UNKNOWN/);
+  });
+
+  it('refuses an item of a partner with allowed purposes that states none of them, as its search would be', async () => {
+    const stating = (purpose?: string) => ({ ...deathsCriteria({ notify_record_type: 'Person' }), ...(purpose ? { authorize: { purpose: { code: purpose } } } : {}) });
+    const res = await postJson(`${server.url}/social/registry/subscribe`, tokens.purposeful, {
+      header: header('subscribe', 'purposeful', 3),
+      message: {
+        transaction_id: 't-purpose',
+        subscribe_request: [stating(), stating('marketing'), stating('eligibility-check')].map((c, k) => ({ reference_id: `p-${k}`, timestamp: new Date().toISOString(), subscribe_criteria: c })),
+      },
+    });
+    expect(res.status).toBe(202);
+    const [answer] = await waitFor(() => receiver.forCorrelation(res.json.message.correlation_id).length > 0 && receiver.forCorrelation(res.json.message.correlation_id));
+    const items = answer.body.message.subscribe_response;
+    expect(items.map((i: any) => [i.status, i.status_reason_code])).toEqual([
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['rjct', 'rjct.notify_details.invalid'],
+      ['succ', undefined],
+    ]);
+    expect(items[0].status_reason_message).toMatch(/must state its purpose/);
+    const [n] = await db.query<{ n: number }>(`select count(*)::int as n from subscriptions where partner_id = 'purposeful'`);
+    expect(n.n).toBe(1);
   });
 
   it('takes an unsubscribe whose header.total_count counts its subscription codes, as one counting the message', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Partner } from '../../auth/partners.js';
+import { purposeOf, purposeRefusal } from '../../audit/disclosures.js';
 import type { Transaction } from '../../db/client.js';
 import { isObject, present } from '../envelope/normalize.js';
 import { nowTimestamp } from '../envelope/builder.js';
@@ -106,6 +107,9 @@ export class SubscriptionService {
     if (present(item.timestamp) && !isTimestamp(item.timestamp)) throw new Refusal('rjct.timestamp.invalid', 'timestamp must be an RFC 3339 date-time');
     const criteria = item.subscribe_criteria;
     if (!isObject(criteria)) throw new Refusal('rjct.notify_details.invalid', 'subscribe_criteria must be an object');
+    // Its notifies disclose records as its searches do: a partner with allowed purposes states one of them here too.
+    const purposeRefused = partner.purposes && purposeRefusal(partner.purposes, purposeOf(item, 'subscribe_criteria'));
+    if (purposeRefused) throw new Refusal('rjct.notify_details.invalid', purposeRefused);
     const eventTypes = eventTypesOf(criteria.reg_event_type, domain);
     if (!eventTypes) throw new Refusal('rjct.notify_types.invalid', `reg_event_type ${JSON.stringify(criteria.reg_event_type ?? null).slice(0, 100)} is not an event the ${domain} registry notifies`);
     const search = this.domains.get(domain);
