@@ -184,6 +184,17 @@ describe('subscribe and notify', () => {
     expect(batch.body.message.notify_event[0].data.reg_record_type).toBe('spdci-extensions-dci:Person');
   });
 
+  it('notifies an event recorded after the subscription was made in the same millisecond', async () => {
+    const { items } = await subscribe([deathsCriteria({ reg_event_type: 'DATA_MODIFICATION', notify_record_type: 'Member' })]);
+    const sameMs = items[0].subscriptions[0].code;
+    // Made at .000200, the event recorded at .000400 (PostgreSQL keeps microseconds).
+    await db.query(`update subscriptions set created_at = '2026-12-01T10:00:00.000200Z' where code = $1`, [sameMs]);
+    const person = await someone();
+    await db.query(`insert into registry_events (event_type, individual_id, source, recorded_at) values ('marriage', $1, 'test', '2026-12-01T10:00:00.000400Z')`, [person.id]);
+    const [notify] = await waitFor(() => notifiesFor(sameMs).length > 0 && notifiesFor(sameMs), 5_000, 'the notify of the marriage');
+    expect(notify.body.message.notify_event[0].data.reg_event_type).toBe('spdci-common:RegistryEventType:Marriage');
+  });
+
   it('sends a batch of more events than a message may carry as several notifies, none above MAX_BATCH_ITEMS', async () => {
     const { items } = await subscribe([
       {

@@ -163,13 +163,16 @@ export class NotifyFanout {
       if (events.length === 0) return 0;
       full = events.length === EVENTS_PER_ROUND;
       const recorded = events.map((e) => instant(e.recorded_at));
+      // Instants in milliseconds, times in the table in microseconds: the latest event's millisecond is taken whole, or a
+      // subscription made at .000200 was not read for an event recorded at .000400, which `covers` would have taken.
+      const latest = Math.max(...recorded) + 1;
       // Shared locks: an unsubscribe (FOR UPDATE) waits for this round, then withdraws what it queued.
       const matching = await tx.query<Subscription>(
         `select ${SUBSCRIPTION_COLUMNS} from subscriptions
-         where status = 'subscribe' and event_types && $1::text[] and created_at <= $3::timestamptz
-           and (start_time is null or start_time <= $3::timestamptz) and (end_time is null or end_time > $2::timestamptz)
+         where status = 'subscribe' and event_types && $1::text[] and created_at < $3::timestamptz
+           and (start_time is null or start_time < $3::timestamptz) and (end_time is null or end_time > $2::timestamptz)
          order by id for share`,
-        [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(Math.max(...recorded)).toISOString()],
+        [[...new Set(events.map((e) => e.event_type))], new Date(Math.min(...recorded)).toISOString(), new Date(latest).toISOString()],
       );
       // A partner added by another process since this one read the partners (its subscribe run there): read them again,
       // or its subscription would be judged by a list without it and these events left out for it.
