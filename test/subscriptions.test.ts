@@ -195,6 +195,22 @@ describe('subscribe and notify', () => {
     expect(notify.body.message.notify_event[0].data.reg_event_type).toBe('spdci-common:RegistryEventType:Marriage');
   });
 
+  it('notifies once of a change whose events fall on both sides of a round\'s page of 200 events', async () => {
+    const { items } = await subscribe([deathsCriteria({ reg_event_type: 'REGISTER', notify_record_type: 'Person' })]);
+    const registering = items[0].subscriptions[0].code;
+    const child = await someone();
+    // A backlog: 199 events of another change nobody subscribes to, then a birth's two events about the child.
+    await db.query(
+      `insert into registry_events (event_type, individual_id, source, recorded_at)
+       select u.t, u.i, u.s, now() from unnest($1::text[], $2::bigint[], $3::text[]) with ordinality as u(t, i, s, n) order by u.n`,
+      [[...Array(199).fill('nobody_subscribes'), 'live_birth', 'member_added'], [...Array(199).fill(null), child.id, child.id], [...Array(199).fill('elsewhere'), 'crvs:test', 'crvs:test']],
+    );
+    await waitFor(async () => Number((await db.query<{ n: number }>('select count(*)::int as n from notify_queue'))[0].n) === 0);
+    await waitFor(() => notifiesFor(registering).length > 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notifiesFor(registering).flatMap((n) => n.body.message.notify_event)).toHaveLength(1);
+  });
+
   it('sends a batch of more events than a message may carry as several notifies, none above MAX_BATCH_ITEMS', async () => {
     const { items } = await subscribe([
       {

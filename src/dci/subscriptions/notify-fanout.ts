@@ -65,6 +65,21 @@ function covers(sub: Subscription, event: RegistryEvent): boolean {
   );
 }
 const EVENTS_PER_ROUND = 200;
+
+/** The change an event belongs to: one change writes its events together, in one statement (NotifyFanout.changeOf). */
+const changeKey = (event: RegistryEvent) => `${instant(event.recorded_at)} ${event.source}`;
+
+/**
+ * A full page of events without the change it ends in, which may go on past it: that change's events wait for the next
+ * round, whole, or a subscriber of several of its types heard twice of a record it touched. A page of one change only
+ * is taken as it is.
+ */
+function wholeChanges(events: RegistryEvent[]): RegistryEvent[] {
+  const last = changeKey(events[events.length - 1]);
+  let end = events.length;
+  while (end > 0 && changeKey(events[end - 1]) === last) end--;
+  return end > 0 ? events.slice(0, end) : events;
+}
 /**
  * Least time between the starts of two rounds woken by changes. Every committed change wakes the fan-out: during a
  * CRVS burst of one death per message it ran a round for every few events, which cost 1.5-2 ms of CPU per death.
@@ -155,13 +170,14 @@ export class NotifyFanout {
       if (!mine) return 0;
       // The queue's first ids, then their events by key: as a join, PostgreSQL walked the events from the very first,
       // every one already notified, to meet the queue (a merge join; 8 ms a round at 16,000 events and growing).
-      const events = await tx.query<RegistryEvent>(
+      const read = await tx.query<RegistryEvent>(
         `select e.id, e.event_id, e.event_type, e.individual_id, e.group_id, e.recorded_at, e.source from registry_events e
          where e.id = any(array(select q.registry_event_id from notify_queue q order by q.registry_event_id limit ${EVENTS_PER_ROUND}))
          order by e.id`,
       );
-      if (events.length === 0) return 0;
-      full = events.length === EVENTS_PER_ROUND;
+      if (read.length === 0) return 0;
+      full = read.length === EVENTS_PER_ROUND;
+      const events = full ? wholeChanges(read) : read;
       const recorded = events.map((e) => instant(e.recorded_at));
       // Instants in milliseconds, times in the table in microseconds: the latest event's millisecond is taken whole, or a
       // subscription made at .000200 was not read for an event recorded at .000400, which `covers` would have taken.
@@ -319,7 +335,7 @@ export class NotifyFanout {
   private changeOf(sub: Subscription, event: RegistryEvent): string {
     const plan = this.domains.get(sub.domain)?.plan({ reg_record_type: sub.record_type });
     const subject = plan?.subject === 'group' ? `g${event.group_id}` : `i${event.individual_id}`;
-    return `${subject} ${instant(event.recorded_at)} ${event.source}`;
+    return `${subject} ${changeKey(event)}`;
   }
 
   /** The subscription's partner, if it is still registered and still holds the domain's subscribe scope. */
