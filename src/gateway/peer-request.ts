@@ -29,7 +29,8 @@ export async function postWithPeerToken(
   // A fixed token (no token_url) would be refused again.
   if (res.statusCode !== 401 || !auth || !('tokenUrl' in auth)) return res;
   // Not read: a refusal's body may trickle in for as long as the peer likes (dump waits for up to 128 KB of it).
-  res.body.destroy();
+  // Dropped before its end, the body reports the abort as an error event, which would end the process unheard.
+  res.body.on('error', () => undefined).destroy();
   peerTokens.invalidate(auth);
   return post();
 }
