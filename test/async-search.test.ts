@@ -245,6 +245,21 @@ describe('async search: happy path', () => {
 });
 
 describe('async search: delivery failures', () => {
+  it('keeps every on-search message within CALLBACK_MAX_MESSAGE_BYTES as sent, header and signature included', async () => {
+    const uins = await someUins(12);
+    const items = uins.map((uin, i) => searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, `size-ref-${i}`));
+    const correlationId = await accepted(asyncEnvelope(items));
+    await waitFor(async () => (await transactionState(correlationId)) === 'delivered', 10_000, 'all pages delivered');
+
+    const messages = receiver.forCorrelation(correlationId);
+    expect(messages.length).toBeGreaterThan(1);
+    // A receiver with this body limit (ours: MAX_BODY_BYTES, 413 above it) takes every one of them.
+    for (const m of messages) expect(Buffer.byteLength(m.text)).toBeLessThanOrEqual(4096);
+    const refs = messages.flatMap((m) => m.body.message.search_response.map((r: any) => r.reference_id)).sort();
+    expect(refs).toEqual(items.map((i) => i.reference_id).sort());
+    expect(messages.flatMap((m) => m.body.message.search_response).every((r: any) => r.status === 'succ' && r.data.reg_records.length === 1)).toBe(true);
+  });
+
   it("delivers a paged answer's pages in order, each once the one before was taken, even when the first is refused", async () => {
     const uins = await someUins(6);
     const items = uins.map((uin, i) => searchItem({ query_type: 'idtype-value', response_entity: 'Group', query: { type: 'UIN', value: uin } }, `order-ref-${i}`));

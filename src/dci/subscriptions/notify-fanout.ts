@@ -10,6 +10,7 @@ import type { EnvelopeBuilder } from '../envelope/builder.js';
 import { compileQuery, QueryRejection } from '../query/index.js';
 import { partnerCatalog } from '../search/field-guard.js';
 import type { SearchDomain } from '../search/items.js';
+import { messagePages } from '../envelope/message-pages.js';
 import { projectionOf } from '../search/projection.js';
 import { insertDeliveries, type NewDelivery } from '../transactions/transaction-store.js';
 import { PollingLoop } from '../transactions/polling-loop.js';
@@ -373,7 +374,10 @@ export class NotifyFanout {
       });
     }
     const messages: { delivery: NewDelivery; disclosure: Disclosure }[] = [];
-    for (const page of this.messagesOf(items)) {
+    // A receiver refuses a message of more items than it takes (rjct.total_count.limit_exceeded, as our MAX_BATCH_ITEMS)
+    // or bytes than its body limit at every retry: a batch sent as one message never arrived.
+    const pages = messagePages(items, { maxItems: this.opts.maxItems, maxBytes: this.opts.maxBytes, encrypted: partner.encryptResponses }, (p) => p.item);
+    for (const page of pages) {
       const header = this.envelopes.callbackHeader({
         action: 'notify',
         status: 'succ',
@@ -412,28 +416,5 @@ export class NotifyFanout {
     // Audited once every message is built: a message that could not be built leaves the events held, none disclosed.
     if (messages.length > 0) await this.audit.disclosedWithin(tx, messages.map((m) => m.disclosure));
     return messages.map((m) => m.delivery);
-  }
-
-  /**
-   * The notify items in messages of at most maxItems and about maxBytes each: a DCI receiver refuses a message of
-   * more items than it takes (rjct.total_count.limit_exceeded, as this server's MAX_BATCH_ITEMS) or bytes than its body
-   * limit, at every retry, and a batch sent as one message never arrived.
-   */
-  private messagesOf<T extends { item: object }>(items: T[]): T[][] {
-    const messages: T[][] = [];
-    let page: T[] = [];
-    let bytes = 0;
-    for (const item of items) {
-      const size = JSON.stringify(item.item).length;
-      if (page.length > 0 && (page.length >= this.opts.maxItems || bytes + size > this.opts.maxBytes)) {
-        messages.push(page);
-        page = [];
-        bytes = 0;
-      }
-      page.push(item);
-      bytes += size;
-    }
-    if (page.length > 0) messages.push(page);
-    return messages;
   }
 }

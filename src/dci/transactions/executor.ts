@@ -4,6 +4,7 @@ import { scopesAllow } from '../../auth/scopes.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { DisclosureRecorder } from '../../audit/disclosures.js';
 import type { CallbackHeader, EnvelopeBuilder } from '../envelope/builder.js';
+import { messagePages } from '../envelope/message-pages.js';
 import type { HeaderReasonCode } from '../envelope/codes.js';
 import { answerSearchBatch, type SearchDomain, type SearchLimits, type SearchResponseItem } from '../search/items.js';
 import type { Peer, PeerClient } from '../../gateway/peer-client.js';
@@ -360,24 +361,13 @@ export class TransactionExecutor {
   }
 
   /**
-   * on-search messages of about maxCallbackBytes each (DIGEST 1.3: "multiple responses for each page can be pushed"):
+   * on-search messages within maxCallbackBytes each as sent (DIGEST 1.3: "multiple responses for each page can be pushed"):
    * every page but the last says `pdng`, the last `succ`; completed_count counts the items answered so far.
    */
   private searchCallbacks(t: ClaimedTransaction, results: SearchResponseItem[]): Promise<NewDelivery[]> {
-    const pages: SearchResponseItem[][] = [];
-    let page: SearchResponseItem[] = [];
-    let bytes = 0;
-    for (const item of results) {
-      const size = JSON.stringify(item).length;
-      if (page.length > 0 && bytes + size > this.opts.maxCallbackBytes) {
-        pages.push(page);
-        page = [];
-        bytes = 0;
-      }
-      page.push(item);
-      bytes += size;
-    }
-    pages.push(page);
+    const encrypted = this.partners.get(t.sender_id)?.encryptResponses;
+    // An answer of no items is still one message.
+    const pages = results.length === 0 ? [[]] : messagePages(results, { maxBytes: this.opts.maxCallbackBytes, encrypted });
     let completed = 0;
     const deliveries = pages.map((items, i) => {
       completed += items.length;
