@@ -128,7 +128,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   registerVocabularies(app, [ENROLMENT_STATUS, BENEFIT_TYPE, ASSISTANCE_UNIT, BENEFIT_FREQUENCY, DISABILITY_STATUS, DISABILITY_LEVEL, DISABILITY_DOMAIN, DISABILITY_SEVERITY, IMPAIRMENT_TYPE, IMPAIRMENT_LEVEL, IMPAIRMENT_CAUSE, AGE_AT_ONSET, SUPPORT_STATUS]);
   // What peer registries send back (on-search pages) is held to what an upstream's sync answer may be: a registry
-  // paging at 1 MiB of results (CALLBACK_MAX_MESSAGE_BYTES, ours among them) sends pages a little larger than that.
+  // paging at 1 MiB of results (as this server did before it counted the envelope in) sends pages a little larger.
   const callbackReader = new DciRequestReader(deps.verifier, deps.crypto, Math.max(deps.config.MAX_BODY_BYTES, deps.config.UPSTREAM_MAX_ANSWER_BYTES));
   deps.asyncProtocol.registerRoutes(app, deps.tokens, reader, callbackReader);
   registerAuditRoutes(app, { audit: deps.audit });

@@ -321,8 +321,8 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
       const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-big')]);
       const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
       await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where correlation_id = 'up-big'`)).length > 0 || undefined, 10_000, 'the ACK');
-      // This server pages its own on-search at CALLBACK_MAX_MESSAGE_BYTES (1 MiB) of items: with its header and
-      // signature, a full page is a little more than the 1 MiB MAX_BODY_BYTES.
+      // A registry paging its on-search at 1 MiB of items sends, with header and signature, a little more than the
+      // 1 MiB MAX_BODY_BYTES.
       const records = Array.from({ length: 1030 }, (_, i) => ({ ...upstreamPersonRecord, birth_date: '1990-01-01', note: `${i}`.padEnd(1000, '.') }));
       const res = await upstreamOnSearch(ctx.server, req, 'up-big', { status: 'succ', data: { reg_records: records } });
       expect(res.status, res.text.slice(0, 300)).toBe(200);
