@@ -314,6 +314,22 @@ describe('gateway mode: async search forwarded upstream, as its callers see it',
     });
   });
 
+  it('relays an upstream on-search naming its correlation_id after an ACK that left it empty', async () => {
+    const caller = plainCaller('caller-empty-ack', receiver.url);
+    await withFakeUpstream('empty-ack', [caller], async (ctx) => {
+      ctx.upstream.respondWith(() => ({ status: 200, body: ack('') }));
+      const correlationId = await asyncSearch(ctx.server, caller, [searchItem({ query_type: 'idtype-value', query: { type: 'UIN', value: uin } }, 'r-empty-ack')]);
+      const req = await waitFor(() => ctx.upstream.requests[0], 10_000, 'the forwarded search');
+      await waitFor(async () => (await ctx.db.query(`select 1 from outbound_requests where state = 'acknowledged'`)).length > 0 || undefined, 10_000, 'the ACK');
+      const acked = await upstreamOnSearch(ctx.server, req, 'up-later', { status: 'succ', data: { reg_records: [upstreamPersonRecord] } });
+      expect(acked.status, acked.text).toBe(200);
+      expect(acked.json.message).toMatchObject({ ack_status: 'ACK', correlation_id: 'up-later' });
+      const [callback] = await waitFor(() => receiver.forCorrelation(correlationId).length > 0 && receiver.forCorrelation(correlationId), 10_000, 'the relayed on-search');
+      expect(callback.body.message.search_response[0]).toMatchObject({ reference_id: 'r-empty-ack', status: 'succ' });
+      expect((await ctx.db.query(`select correlation_id from outbound_requests`))[0]).toEqual({ correlation_id: 'up-later' });
+    });
+  });
+
   it('takes an upstream on-search page larger than MAX_BODY_BYTES (a full page of a registry paging at CALLBACK_MAX_MESSAGE_BYTES), up to UPSTREAM_MAX_ANSWER_BYTES', async () => {
     const caller = plainCaller('caller-big-page', receiver.url);
     await withFakeUpstream('big-page', [caller], async (ctx) => {

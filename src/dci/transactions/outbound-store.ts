@@ -61,9 +61,10 @@ export class OutboundStore {
   }
 
   async acknowledged(id: number, ack: unknown, correlationId: string): Promise<void> {
-    // A fast peer's final callback may already have marked it answered.
+    // A fast peer's final callback may already have marked it answered (and named the correlation). An empty
+    // correlation_id (DIGEST 11.4: samples leave ids empty) names none: its callbacks are matched as not yet correlated.
     await this.db.query(
-      `update outbound_requests set correlation_id = $2, ack = $3::jsonb, state = case when state = 'sent' then 'acknowledged' else state end, updated_at = now() where id = $1`,
+      `update outbound_requests set correlation_id = coalesce(nullif($2, ''), correlation_id), ack = $3::jsonb, state = case when state = 'sent' then 'acknowledged' else state end, updated_at = now() where id = $1`,
       [id, correlationId, JSON.stringify(ack)],
     );
   }
