@@ -84,7 +84,6 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   // 401, not what is wrong with what it sent.
   app.use('/admin/*', requireAdmin(deps.tokens));
   app.use('/admin/*', restBodies);
-  app.use('/dr/assessments', restBodies);
   app.onError(handleError);
   app.notFound(handleNotFound);
 
@@ -125,6 +124,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     assessments: deps.assessments,
     checks,
     onChanged: deps.registryChanged,
+    jsonBodies: restBodies,
   });
   registerVocabularies(app, [ENROLMENT_STATUS, BENEFIT_TYPE, ASSISTANCE_UNIT, BENEFIT_FREQUENCY, DISABILITY_STATUS, DISABILITY_LEVEL, DISABILITY_DOMAIN, DISABILITY_SEVERITY, IMPAIRMENT_TYPE, IMPAIRMENT_LEVEL, IMPAIRMENT_CAUSE, AGE_AT_ONSET, SUPPORT_STATUS]);
   // What peer registries send back (on-search pages) is held to what an upstream's sync answer may be: a registry

@@ -318,6 +318,22 @@ describe('assessments', () => {
   });
 });
 
+describe('POST /dr/assessments from a caller it does not allow', () => {
+  it('answers 401 (no token) or 403 (no assess scope) before it reads the body: nothing is said about what was sent', async () => {
+    for (const [name, body] of [
+      ['a U+0000', JSON.stringify({ assessor: 'Dr.\u0000A' })],
+      ['nested 100 deep', '['.repeat(100) + ']'.repeat(100)],
+      ['over MAX_BODY_BYTES', JSON.stringify({ notes: 'x'.repeat(1_100_000) })],
+    ]) {
+      for (const [token, status] of [['', 401], ['not-a-token', 401], [tokens.programme, 403]] as const) {
+        const res = await fetch(`${server.url}/dr/assessments`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+        expect(res.status, `${name} ${token.slice(0, 12) || 'no token'}`).toBe(status);
+        expect(((await res.json()) as any).message.error.code).toBe(status === 401 ? 'err.request.unauthorized' : 'err.request.forbidden');
+      }
+    }
+  });
+});
+
 describe.runIf(process.env.TEST_DATABASE_URL)('assessments at the same time (PostgreSQL)', () => {
   it('keeps the latest of a person\'s first assessments sent together, and calls only one of them the first', async () => {
     const person = await personWithoutRecord();

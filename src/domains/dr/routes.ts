@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
+import type { MiddlewareHandler } from 'hono';
 import { refuseWhenForwarded } from '../../gateway/local-only.js';
 import { requireScope } from '../../auth/bearer.js';
 import type { Partner } from '../../auth/partners.js';
@@ -167,6 +168,8 @@ export interface DrRouteDeps {
   assessments: AssessmentService;
   checks: CheckDeps;
   onChanged: () => void;
+  /** Reads and checks a JSON body (size, storable text): run once the caller is known to be allowed. */
+  jsonBodies: MiddlewareHandler;
 }
 
 export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDeps, deps: DrRouteDeps): void {
@@ -221,6 +224,7 @@ export function registerDrRoutes(app: OpenAPIHono<AppEnv>, search: SyncSearchDep
 
   app.use('/dr/assessments', requireScope(deps.checks.tokens, 'dr', 'assess'));
   app.use('/dr/assessments', refuseWhenForwarded(search.forward, '/dr/assessments'));
+  app.use('/dr/assessments', deps.jsonBodies);
   app.openapi(
     createRoute({
       method: 'post',
