@@ -116,6 +116,19 @@ describe('encrypted messages', () => {
     expect(res.json.message.search_response[0].data.reg_records).toHaveLength(1);
   });
 
+  it('opens a message whose header says is_msg_encrypted as 1 or "1" (a boolean the schema coerces), and takes 0 as clear', async () => {
+    const clear = searchEnvelope([searchItem({ ...byUin, query: { type: 'UIN', value: uin } })]);
+    const jwe = python({ op: 'jwe-encrypt', jwk: ourEncryption, plaintext: clear.message });
+    for (const flag of [1, '1']) {
+      const res = await postJson(`${server.url}/social/registry/sync/search`, tokens.demo, { header: { ...(clear.header as object), message_id: `enc-flag-${flag}-${typeof flag}`, is_msg_encrypted: flag }, message: jwe });
+      expect(res.status, `${typeof flag} ${flag}: ${res.text.slice(0, 300)}`).toBe(200);
+      expect(res.json.message.search_response[0].data.reg_records[0].identifier).toContainEqual({ identifier_type: 'UIN', identifier_value: uin });
+    }
+    const inClear = await postJson(`${server.url}/social/registry/sync/search`, tokens.demo, { header: { ...(clear.header as object), message_id: 'enc-flag-0', is_msg_encrypted: 0 }, message: clear.message });
+    expect(inClear.status).toBe(200);
+    expect(inClear.json.message.search_response[0].status).toBe('succ');
+  });
+
   it('opens a JWE whose alg, enc and kid travel in its protected header (as JOSE libraries write flattened JWEs by default)', async () => {
     const clear = searchEnvelope([searchItem({ ...byUin, query: { type: 'UIN', value: uin } })]);
     const jwe = await new FlattenedEncrypt(new TextEncoder().encode(JSON.stringify(clear.message)))

@@ -11,10 +11,10 @@ export function normalizeRequestEnvelope(body: unknown, batchMember?: string): v
   const header = body.header;
   if (isObject(header)) {
     for (const k of OPTIONAL_HEADER_STRINGS) if (header[k] === '' || header[k] === null) delete header[k];
-    if (typeof header.is_msg_encrypted === 'string') {
-      const v = header.is_msg_encrypted.toLowerCase();
-      if (v === 'true' || v === 'false') header.is_msg_encrypted = v === 'true';
-    }
+    // Read before the schema coerces it: whether the message is to be decrypted depends on it.
+    const encrypted = String(header.is_msg_encrypted).toLowerCase();
+    if (encrypted === 'true' || encrypted === '1') header.is_msg_encrypted = true;
+    else if (encrypted === 'false' || encrypted === '0') header.is_msg_encrypted = false;
   }
   const message = body.message;
   if (isObject(message)) {
