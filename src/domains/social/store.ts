@@ -245,23 +245,25 @@ function collectedPageIds(from: SQL, id: SQL, page: PageQuery): { ids: SQL; orde
 const MEMBER_ROW_JSON = `json_build_object(
   'person', ${PERSON_JSON('i', 'm')},
   'household_identifiers', case when m.group_id is null then null else ${IDENTIFIERS_OF('group_id', 'm.group_id')} end,
-  'head_identifiers', (select json_agg(${IDENTIFIER_JSON} order by x.id_type)
-                       from memberships h join identifiers x on x.individual_id = h.individual_id
-                       where h.group_id = m.group_id and h.is_head and h.end_date is null),
-  'head_registry_id', (select hi.external_id from memberships h join individuals hi on hi.id = h.individual_id
-                       where h.group_id = m.group_id and h.is_head and h.end_date is null limit 1))`;
+  'head', (select json_build_object('registry_id', hi.external_id, 'identifiers',
+                    (select json_agg(${IDENTIFIER_JSON} order by x.id_type) from identifiers x where x.individual_id = h.individual_id))
+           from memberships h join individuals hi on hi.id = h.individual_id
+           where h.group_id = m.group_id and h.is_head and h.end_date is null limit 1))`;
 
 /** A member row as MEMBER_ROW_JSON returns it. */
-type StoredMemberRow = Omit<MemberRow, 'person'> & { person: PersonArray; head_registry_id?: string | null };
+type StoredMemberRow = Omit<MemberRow, 'person' | 'head_identifiers'> & {
+  person: PersonArray;
+  /** The household head, whose identifiers a Member record carries with its REGISTRY_ID. */
+  head: { registry_id: string; identifiers: StoredIdentifier[] | null } | null;
+};
 
 /** The rows made MemberRows in place: people named, identifiers opened. */
 function openMemberRows(vault: IdentifierVault, rows: StoredMemberRow[]): MemberRow[] {
-  const members = rows.map((r) => Object.assign(r, { person: personOf(r.person) }));
+  const members = rows.map((r) =>
+    Object.assign(r, { person: personOf(r.person), head_identifiers: r.head && withRegistryId(vault.openAll(r.head.identifiers), r.head.registry_id) }),
+  );
   openIdentifiers(vault, members.map((r) => r.person));
-  for (const r of members) {
-    r.household_identifiers = r.household_identifiers && vault.openAll(r.household_identifiers as StoredIdentifier[]);
-    r.head_identifiers = r.head_registry_id ? withRegistryId(vault.openAll(r.head_identifiers as StoredIdentifier[]), r.head_registry_id) : null;
-  }
+  for (const r of members) r.household_identifiers = r.household_identifiers && vault.openAll(r.household_identifiers as StoredIdentifier[]);
   return members;
 }
 
