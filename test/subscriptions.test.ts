@@ -326,6 +326,11 @@ describe('subscribe and notify', () => {
     expect(notifiesFor(code)).toHaveLength(before);
 
     expect((await unsubscribe([code])).message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.event.already_unsubscribed' });
+    // A code named twice is answered once.
+    const twice = (await unsubscribe([code, code, 'SUB-NOPE', 'SUB-NOPE'])).message;
+    expect(twice).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid' });
+    expect(twice.subscription_status).toEqual([{ code, status: 'unsubscribe' }]);
+    expect(twice.status_reason_message).toBe('no subscription of this partner has the code SUB-NOPE');
     expect((await unsubscribe(['SUB-NOPE'])).message).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.subscription_code.invalid', subscription_status: [] });
   });
 });

@@ -170,7 +170,9 @@ export class SubscriptionService {
    * and not yet delivered is withdrawn with them: notifies waiting or being retried, events collected for a batch. The
    * row locks wait for a fan-out round that has read these subscriptions, so nothing it queues comes after.
    */
-  async unsubscribe(tx: Tx, domain: string, partnerId: string, codes: string[]) {
+  async unsubscribe(tx: Tx, domain: string, partnerId: string, named: string[]) {
+    // A code named twice is one subscription, answered once.
+    const codes = [...new Set(named)];
     const rows = await tx.query<{ id: number; code: string; status: string }>(
       `select id, code, status from subscriptions where domain = $1 and partner_id = $2 and code = any($3::text[]) order by id for update`,
       [domain, partnerId, codes],
