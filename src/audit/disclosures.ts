@@ -51,7 +51,7 @@ export function purposeRefusal(purposes: readonly string[], purpose: string | un
  * the partner, its purpose, the transaction, which records (REGISTRY_IDs) and which fields.
  */
 export class DisclosureRecorder {
-  /** `item`: the request item answered, when known (reference_ids may be empty or repeated: DIGEST 11.4). */
+  /** `item`: the request item answered (reference_ids may be empty or repeated: DIGEST 11.4), its purpose the entry's. */
   private readonly seen: { referenceId: string; recordIds: string[]; recordCount: number; item?: Record<string, unknown> }[] = [];
 
   constructor(
@@ -77,18 +77,17 @@ export class DisclosureRecorder {
   }
 
   /** The audit entries of what was seen, one per answered item, with the purpose its request item stated. */
-  entries(items: Record<string, unknown>[]): Disclosure[] {
-    const purposes = new Map(items.map((i) => [String(i.reference_id ?? ''), purposeOf(i)]));
+  entries(): Disclosure[] {
     return this.seen.map((s) => ({
       ...this.context,
       referenceId: s.referenceId,
       recordIds: s.recordIds,
       recordCount: s.recordCount,
-      purpose: s.item ? purposeOf(s.item) : purposes.get(s.referenceId),
+      purpose: s.item && purposeOf(s.item),
     }));
   }
 
-  async commit(items: Record<string, unknown>[]): Promise<void> {
-    await Promise.all(this.entries(items).map((d) => this.audit.disclosed(d)));
+  async commit(): Promise<void> {
+    await Promise.all(this.entries().map((d) => this.audit.disclosed(d)));
   }
 }

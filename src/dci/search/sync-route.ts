@@ -67,7 +67,7 @@ export function registerSyncSearch(app: OpenAPIHono<AppEnv>, deps: SyncSearchDep
       const reply = { action: 'on-search', receiverId: header.sender_id, totalCount: items.length };
       return jsonText(c, await deps.envelopes.rejectionTextFor(partner, e, reply, { transaction_id: message.transaction_id, correlation_id: correlationId, search_response: [] }));
     }
-    await disclosures.commit(items);
+    await disclosures.commit();
     const responseHeader = deps.envelopes.callbackHeader({
       action: 'on-search',
       status: 'succ',

@@ -56,7 +56,7 @@ export class CallbackRelay {
     const handling = disclosures.handling(partner);
     // Checked when it was received (receiver-routes): `success`, `SUCC` and the like read as what they mean.
     const status = requestStatusOf(envelope.header.status) ?? 'succ';
-    const relayed = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map((item) => handleRelayedRecords(item, handling));
+    const relayed = this.relayedItems(envelope.message.search_response, askedItems, t.domain).map(({ item, asked }) => handleRelayedRecords(item, handling, asked));
     const refused = status === 'succ' || status === 'rjct' ? await this.refusedItems(Number(request.id), askedItems, t.domain, handling) : [];
     const items = [...relayed, ...refused];
     const reason = status === 'rjct' ? headerReasonOf(envelope.header, request.peer_id) : undefined;
@@ -87,7 +87,7 @@ export class CallbackRelay {
       // a final one.
       if (earlier.length > 0 && Number(earlier[0].outbound_request_id) !== Number(request.id)) return false;
       if (earlier.some((e) => e.status === 'succ' || e.status === 'rjct')) return false;
-      await this.audit.disclosedWithin(tx, disclosures.entries(askedItems));
+      await this.audit.disclosedWithin(tx, disclosures.entries());
       await tx.query(`update dci_transactions set outcome = coalesce(outcome, '[]'::jsonb) || $2::jsonb where id = $1`, [t.id, JSON.stringify(outcome)]);
       await insertDeliveries(
         tx,
@@ -123,12 +123,14 @@ export class CallbackRelay {
   }
 
   /** The upstream's answer items as ours (relayedItem); a lone item object is a one-item list (DIGEST 11.4). */
-  private relayedItems(answered: unknown, askedItems: Record<string, unknown>[], domain: string): SearchResponseItem[] {
+  /** The upstream's answers as items of ours, each with the item the caller asked (its purpose goes to the audit). */
+  private relayedItems(answered: unknown, askedItems: Record<string, unknown>[], domain: string): { item: SearchResponseItem; asked?: Record<string, unknown> }[] {
     const raw = isObject(answered) ? [answered] : Array.isArray(answered) ? answered : [];
     const byReference = new Map(askedItems.map((i) => [String(i.reference_id ?? ''), i]));
     return raw.map((r) => {
       const referenceId = isObject(r) && typeof r.reference_id === 'string' ? r.reference_id : '';
-      return relayedItem(r, { referenceId, item: byReference.get(referenceId) }, this.searchDomains.get(domain));
+      const asked = byReference.get(referenceId);
+      return { item: relayedItem(r, { referenceId, item: asked }, this.searchDomains.get(domain)), asked };
     });
   }
 }

@@ -180,7 +180,7 @@ export class TransactionExecutor {
         fields: partner.fields,
       });
       const results = await answerSearchBatch(domain, items, this.opts.limits, disclosures.handling(partner));
-      await disclosures.commit(items);
+      await disclosures.commit();
       return { id: t.id, outcome: results.map(outcomeOf), completedCount: results.length, deliveries: await this.searchCallbacks(t, results) };
     }
     if (t.action === 'txn-status') {
